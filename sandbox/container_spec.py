@@ -1,0 +1,121 @@
+"""How a sandbox container is built: mounts, limits, identity and labels.
+
+One function builds the `create_container` arguments for both modes (and for the
+benchmark's raw floor), so the hardening cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from sandbox.errors import InvalidThreadIdError
+from sandbox.settings import SandboxMode, SandboxSettings
+
+WORKSPACE_MOUNT = "/workspace"
+SHARED_MOUNT = "/shared"
+
+LABEL_PREFIX = "io.github.deepagents-docker-sandbox"
+LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
+LABEL_SCOPE = f"{LABEL_PREFIX}.scope"
+LABEL_THREAD = f"{LABEL_PREFIX}.thread"
+LABEL_MODE = f"{LABEL_PREFIX}.mode"
+
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def validate_thread_id(thread_id: str) -> str:
+    """Refuse ids that could escape `workspaces/` or break a container name."""
+    if not isinstance(thread_id, str) or not _THREAD_ID.fullmatch(thread_id) or thread_id in {".", ".."}:
+        msg = f"thread id {thread_id!r} cannot name a workspace: use letters, digits, '-', '_' or '.' (at most 128)"
+        raise InvalidThreadIdError(msg)
+    return thread_id
+
+
+def scope_of(settings: SandboxSettings) -> str:
+    """Containers belong to one `workspaces/` dir, so two checkouts never sweep each other's."""
+    return hashlib.sha256(str(settings.workspaces_dir).encode()).hexdigest()[:16]
+
+
+def labels_for(settings: SandboxSettings, *, thread_id: str | None = None, mode: SandboxMode | None = None) -> dict[str, str]:
+    """Labels that identify our containers; with fewer arguments, a broader filter."""
+    labels = {LABEL_MANAGED: "true", LABEL_SCOPE: scope_of(settings)}
+    if thread_id is not None:
+        labels[LABEL_THREAD] = thread_id
+    if mode is not None:
+        labels[LABEL_MODE] = mode
+    return labels
+
+
+def label_filter(labels: dict[str, str]) -> dict[str, list[str]]:
+    """Docker's `filters=` form of a label set."""
+    return {"label": [f"{key}={value}" for key, value in labels.items()]}
+
+
+def session_container_name(settings: SandboxSettings, thread_id: str) -> str:
+    """A deterministic name, so two concurrent first uses cannot start two containers."""
+    return f"sandbox-{scope_of(settings)[:8]}-{thread_id}"
+
+
+def ensure_workspace(settings: SandboxSettings, thread_id: str) -> Path:
+    """Create `workspaces/<thread_id>/` owned by the sandbox user, before Docker would create it as root."""
+    validate_thread_id(thread_id)
+    settings.workspaces_dir.mkdir(parents=True, exist_ok=True)
+    workspace = settings.workspaces_dir / thread_id
+    try:
+        workspace.mkdir(mode=0o700)
+    except FileExistsError:
+        return workspace
+    if os.geteuid() == 0:
+        os.chown(workspace, settings.uid, settings.gid)
+    return workspace
+
+
+def container_kwargs(
+    settings: SandboxSettings,
+    *,
+    api: Any,  # docker.APIClient; typed loosely because docker-py ships no stubs
+    thread_id: str,
+    mode: SandboxMode,
+    image: str,
+    command: list[str],
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Arguments for `APIClient.create_container`, hardened as the settings say."""
+    workspace = ensure_workspace(settings, thread_id)
+    binds = {str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"}}
+    if settings.shared_dir.is_dir():
+        binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}
+    host_config = api.create_host_config(
+        binds=binds,
+        network_mode="bridge" if settings.network else "none",
+        mem_limit=settings.memory_bytes,
+        memswap_limit=settings.memory_bytes,
+        nano_cpus=int(settings.cpus * 1e9),
+        pids_limit=settings.pids_limit,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        init=True,
+        log_config={"type": "json-file", "config": {"max-size": str(settings.max_output_bytes * 2 + 65536)}},
+    )
+    return {
+        "image": image,
+        "command": command,
+        "user": f"{settings.uid}:{settings.gid}",
+        "working_dir": WORKSPACE_MOUNT,
+        "environment": sandbox_environment(),
+        "labels": labels_for(settings, thread_id=thread_id, mode=mode),
+        "host_config": host_config,
+        "network_disabled": not settings.network,
+        "name": name,
+    }
+
+
+def sandbox_environment() -> dict[str, str]:
+    """The only variables a sandbox sees: never anything from the server's environment."""
+    return {"PATH": SANDBOX_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}

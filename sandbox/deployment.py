@@ -1,0 +1,216 @@
+"""Container lifecycle: connect, sweep leftovers, and keep per-thread session containers.
+
+This is the "deployment" half of the sandbox (in SWE-ReX's terms); running a
+command in a container is `sandbox.runner`, and file access is `sandbox.host_files`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import docker
+from docker.errors import APIError, NotFound
+
+from sandbox.container_spec import (
+    container_kwargs,
+    label_filter,
+    labels_for,
+    session_container_name,
+    validate_thread_id,
+)
+from sandbox.docker_api import ImageGate, connect
+from sandbox.settings import SandboxSettings
+
+logger = logging.getLogger(__name__)
+
+SESSION_KEEPALIVE = ["sleep", "infinity"]
+
+
+@dataclass
+class _SessionEntry:
+    container_id: str
+    last_used: float
+    in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class SandboxDeployment:
+    """Owns the Docker connection and every container this server starts.
+
+    Built without touching Docker, so importing the graph never blocks or fails;
+    the first sandbox call connects, sweeps what a crashed server left behind,
+    and (in session mode) starts the idle reaper.
+    """
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.images = ImageGate()
+        self._api: docker.APIClient | None = None
+        self._connect_lock = threading.Lock()
+        self._sessions: dict[str, _SessionEntry] = {}
+        self._sessions_lock = threading.Lock()
+        self._reaper: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    # -- connection and startup ------------------------------------------------
+
+    @property
+    def api(self) -> docker.APIClient:
+        """The connected client; the first call also sweeps leftovers."""
+        if self._api is None:
+            with self._connect_lock:
+                if self._api is None:
+                    api = connect(self.settings.max_timeout_seconds)
+                    self._sweep_leftovers(api)
+                    self._api = api
+                    if self.settings.mode == "session":
+                        self._start_reaper()
+        return self._api
+
+    def _sweep_leftovers(self, api: docker.APIClient) -> None:
+        """Remove ephemeral containers a crashed server left; session ones are picked up instead."""
+        filters = label_filter(labels_for(self.settings, mode="ephemeral"))
+        for container in api.containers(all=True, filters=filters):
+            logger.warning("Removing leftover sandbox container %s", container["Id"][:12])
+            try:
+                api.remove_container(container["Id"], force=True)
+            except NotFound:
+                continue
+
+    def ensure_image(self, image: str) -> None:
+        """Check (and at most once pull) the image before creating a container from it."""
+        self.images.ensure(self.api, image)
+
+    # -- session containers ------------------------------------------------------
+
+    @contextmanager
+    def session_container(self, thread_id: str, image: str) -> Iterator[str]:
+        """Yield the running container of `thread_id`, starting or finding it as needed.
+
+        While yielded the container counts as in use, so neither the idle reaper
+        nor the LRU cap stops it under a running command.
+        """
+        validate_thread_id(thread_id)
+        with self._sessions_lock:
+            entry = self._sessions.get(thread_id)
+            if entry is None:
+                entry = self._sessions[thread_id] = _SessionEntry(container_id="", last_used=time.monotonic())
+            entry.in_flight += 1
+        try:
+            with entry.lock:
+                if not entry.container_id or not self._is_running(entry.container_id):
+                    self._make_room(exclude=thread_id)
+                    entry.container_id = self._find_or_start(thread_id, image)
+            yield entry.container_id
+        finally:
+            with self._sessions_lock:
+                entry.in_flight -= 1
+                entry.last_used = time.monotonic()
+
+    def _is_running(self, container_id: str) -> bool:
+        try:
+            return bool(self.api.inspect_container(container_id)["State"]["Running"])
+        except NotFound:
+            return False
+
+    def _find_or_start(self, thread_id: str, image: str) -> str:
+        """Reuse this thread's container (even one from before a restart), else create it."""
+        api = self.api
+        found = api.containers(all=True, filters=label_filter(labels_for(self.settings, thread_id=thread_id, mode="session")))
+        if found:
+            container_id = found[0]["Id"]
+            for duplicate in found[1:]:
+                api.remove_container(duplicate["Id"], force=True)
+        else:
+            self.ensure_image(image)
+            kwargs = container_kwargs(
+                self.settings,
+                api=api,
+                thread_id=thread_id,
+                mode="session",
+                image=image,
+                command=SESSION_KEEPALIVE,
+                name=session_container_name(self.settings, thread_id),
+            )
+            try:
+                container_id = api.create_container(**kwargs)["Id"]
+            except APIError as exc:
+                if exc.status_code != 409:  # 409: another process created it first
+                    raise
+                container_id = api.inspect_container(kwargs["name"])["Id"]
+        api.start(container_id)
+        logger.info("Session sandbox for thread %s is %s", thread_id, container_id[:12])
+        return container_id
+
+    def restart_session(self, container_id: str) -> None:
+        """Last resort when a command outlived even the in-container timeout."""
+        self.api.restart(container_id, timeout=1)
+
+    def _make_room(self, *, exclude: str) -> None:
+        """Stop least recently used idle containers beyond `SANDBOX_MAX_CONTAINERS`."""
+        with self._sessions_lock:
+            running = [(tid, e) for tid, e in self._sessions.items() if e.container_id and tid != exclude]
+        excess = len(running) + 1 - self.settings.max_containers
+        if excess <= 0:
+            return
+        idle = sorted((e.last_used, tid) for tid, e in running if e.in_flight == 0)
+        for _, thread_id in idle[:excess]:
+            self._stop(thread_id, reason="over SANDBOX_MAX_CONTAINERS")
+
+    def _stop(self, thread_id: str, *, reason: str) -> None:
+        with self._sessions_lock:
+            entry = self._sessions.get(thread_id)
+            if entry is None or entry.in_flight or not entry.container_id:
+                return
+            container_id, entry.container_id = entry.container_id, ""
+        logger.info("Stopping session sandbox %s of thread %s (%s)", container_id[:12], thread_id, reason)
+        try:
+            self.api.stop(container_id, timeout=1)
+        except NotFound:
+            pass
+
+    def reap_idle(self, now: float | None = None) -> list[str]:
+        """Stop containers idle longer than `SANDBOX_IDLE_TTL`; return their thread ids."""
+        now = time.monotonic() if now is None else now
+        ttl = self.settings.idle_ttl_seconds
+        with self._sessions_lock:
+            idle = [tid for tid, e in self._sessions.items() if e.container_id and not e.in_flight and now - e.last_used >= ttl]
+        for thread_id in idle:
+            self._stop(thread_id, reason="idle")
+        return idle
+
+    def _start_reaper(self) -> None:
+        interval = max(1.0, min(30.0, self.settings.idle_ttl_seconds / 4))
+
+        def loop() -> None:
+            while not self._closed.wait(interval):
+                try:
+                    self.reap_idle()
+                except Exception:  # the reaper must outlive a Docker hiccup
+                    logger.exception("Idle sandbox reaper failed; retrying")
+
+        self._reaper = threading.Thread(target=loop, name="sandbox-reaper", daemon=True)
+        self._reaper.start()
+
+    def running_session_threads(self) -> list[str]:
+        """Thread ids whose session container we believe is running (tests and stats)."""
+        with self._sessions_lock:
+            return sorted(tid for tid, e in self._sessions.items() if e.container_id)
+
+    def close(self, *, remove_sessions: bool = False) -> None:
+        """Stop the reaper; optionally remove this scope's session containers (tests, benchmarks)."""
+        self._closed.set()
+        if remove_sessions and self._api is not None:
+            filters = label_filter(labels_for(self.settings, mode="session"))
+            for container in self._api.containers(all=True, filters=filters):
+                try:
+                    self._api.remove_container(container["Id"], force=True)
+                except NotFound:
+                    continue
+            with self._sessions_lock:
+                self._sessions.clear()

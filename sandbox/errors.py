@@ -1,0 +1,19 @@
+"""Errors the sandbox reports to the agent instead of crashing a run."""
+
+from __future__ import annotations
+
+
+class SandboxError(RuntimeError):
+    """A sandbox call could not run; `str(error)` is written for the model and the user."""
+
+
+class DockerUnavailableError(SandboxError):
+    """The Docker Engine could not be reached."""
+
+
+class SandboxImageError(SandboxError):
+    """The configured image is missing and could not be pulled."""
+
+
+class InvalidThreadIdError(SandboxError):
+    """A thread id that cannot safely name a workspace directory."""
