@@ -20,12 +20,12 @@ KILL_GRACE_SECONDS = 2
 # $1 timeout seconds, $2 byte cap (+1 so we can tell "exactly the cap" from "more"),
 # $3 the command. fd 4 carries the command's exit status out of the pipeline; it is
 # closed for the command itself so the command cannot forge its own status.
-WRAPPER_SCRIPT = """\
+WRAPPER_SCRIPT = f"""\
 exec 3>&1
-status=$( { { timeout -k %(grace)d "$1" sh -c "$3" 3>&- 4>&- </dev/null; echo $? >&4; } 2>&1 \
-| head -c "$2" >&3; } 4>&1 )
-exit "${status:-1}"
-""" % {"grace": KILL_GRACE_SECONDS}
+status=$( {{ {{ timeout -k {KILL_GRACE_SECONDS} "$1" sh -c "$3" 3>&- 4>&- </dev/null; echo $? >&4; }} 2>&1 \
+| head -c "$2" >&3; }} 4>&1 )
+exit "${{status:-1}}"
+"""
 
 TIMEOUT_EXIT_CODE = 124
 _KILLED_EXIT_CODE = 137

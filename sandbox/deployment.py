@@ -6,6 +6,7 @@ command in a container is `sandbox.runner`, and file access is `sandbox.host_fil
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -169,10 +170,8 @@ class SandboxDeployment:
                 return
             container_id, entry.container_id = entry.container_id, ""
         logger.info("Stopping session sandbox %s of thread %s (%s)", container_id[:12], thread_id, reason)
-        try:
+        with contextlib.suppress(NotFound):
             self.api.stop(container_id, timeout=1)
-        except NotFound:
-            pass
 
     def reap_idle(self, now: float | None = None) -> list[str]:
         """Stop containers idle longer than `SANDBOX_IDLE_TTL`; return their thread ids."""
