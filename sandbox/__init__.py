@@ -1,0 +1,17 @@
+"""Docker sandboxes for deepagents: one workspace and container (or per-command containers) per thread."""
+
+from sandbox.backend import DockerSandbox
+from sandbox.deployment import SandboxDeployment
+from sandbox.errors import DockerUnavailableError, SandboxError, SandboxImageError
+from sandbox.routing import ThreadRoutedSandbox
+from sandbox.settings import SandboxSettings
+
+__all__ = [
+    "DockerSandbox",
+    "DockerUnavailableError",
+    "SandboxDeployment",
+    "SandboxError",
+    "SandboxImageError",
+    "SandboxSettings",
+    "ThreadRoutedSandbox",
+]

@@ -1,0 +1,91 @@
+"""Session mode: one long-lived container per thread, reused, found again, and reaped."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+import pytest
+
+from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
+from sandbox.container_spec import label_filter, labels_for
+
+pytestmark = pytest.mark.docker
+
+
+def _session_containers(api: docker.APIClient, settings: SandboxSettings, thread_id: str | None = None) -> list[dict]:
+    return api.containers(all=True, filters=label_filter(labels_for(settings, thread_id=thread_id, mode="session")))
+
+
+def _running(api: docker.APIClient, container_id: str) -> bool:
+    return bool(api.inspect_container(container_id)["State"]["Running"])
+
+
+def test_container_is_reused_across_commands(session_deployment: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    box = DockerSandbox("reuse", session_deployment)
+    assert box.execute("echo state > /tmp/kept && hostname").exit_code == 0
+    first = box.execute("cat /tmp/kept; hostname").output.split()
+    assert first[0] == "state"
+    assert len(_session_containers(docker_api, session_deployment.settings, "reuse")) == 1
+
+
+def test_restarted_server_picks_up_the_container(session_deployment: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    settings = session_deployment.settings
+    DockerSandbox("pickup", session_deployment).execute("echo installed > /tmp/package")
+    before = _session_containers(docker_api, settings, "pickup")
+    restarted = SandboxDeployment(settings)  # a new server process: no in-memory state
+    try:
+        result = DockerSandbox("pickup", restarted).execute("cat /tmp/package")
+        assert result.output.strip() == "installed"
+        after = _session_containers(docker_api, settings, "pickup")
+        assert [c["Id"] for c in after] == [c["Id"] for c in before]
+    finally:
+        restarted.close()
+
+
+def test_idle_container_is_stopped(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", idle_ttl_seconds=60))
+    try:
+        DockerSandbox("idle", deployment).execute("true")
+        (container,) = _session_containers(docker_api, deployment.settings, "idle")
+        assert deployment.reap_idle(now=time.monotonic() + 1) == []
+        assert deployment.reap_idle(now=time.monotonic() + 61) == ["idle"]
+        assert not _running(docker_api, container["Id"])
+        # The next command starts it again, with its writable layer intact.
+        assert DockerSandbox("idle", deployment).execute("echo back").output.strip() == "back"
+        assert _running(docker_api, container["Id"])
+    finally:
+        deployment.close(remove_sessions=True)
+
+
+def test_least_recently_used_container_is_stopped_beyond_the_cap(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", max_containers=2))
+    try:
+        for thread_id in ("lru-a", "lru-b", "lru-c"):
+            DockerSandbox(thread_id, deployment).execute("true")
+            time.sleep(0.05)
+        running = {
+            c["Labels"]["io.github.deepagents-docker-sandbox.thread"]
+            for c in _session_containers(docker_api, deployment.settings)
+            if c["State"] == "running"
+        }
+        assert running == {"lru-b", "lru-c"}
+        assert deployment.running_session_threads() == ["lru-b", "lru-c"]
+    finally:
+        deployment.close(remove_sessions=True)
+
+
+def test_timeout_kills_the_command_not_the_container(session_deployment: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    box = DockerSandbox("slow", session_deployment)
+    box.execute("echo before > /tmp/marker")
+    started = time.monotonic()
+    result = box.execute("sleep 3000 & sleep 3000", timeout=3)
+    assert time.monotonic() - started < 15
+    assert result.exit_code == 124
+    assert "timed out" in result.output
+    (container,) = _session_containers(docker_api, session_deployment.settings, "slow")
+    assert _running(docker_api, container["Id"])
+    after = box.execute("cat /tmp/marker; ps -eo args | grep -c '^sleep 3000' || true")
+    lines = after.output.split()
+    assert lines[0] == "before"
+    assert lines[1] == "0"
