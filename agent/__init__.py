@@ -1,0 +1,1 @@
+"""Assembles the deepagents coding agent that `langgraph.json` exports as graph `agent`."""

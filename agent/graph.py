@@ -1,0 +1,45 @@
+"""The graph `langgraph.json` exports as `agent`.
+
+It carries no checkpointer: the LangGraph server supplies persistence, threads,
+runs, streaming and interrupts.
+"""
+
+from __future__ import annotations
+
+from deepagents import create_deep_agent
+from deepagents.backends import CompositeBackend
+from dotenv import load_dotenv
+
+from agent.context import AgentContext
+from agent.model import ModelSettings, RequireApiKeyMiddleware, build_chat_model
+from agent.prompts import SYSTEM_PROMPT
+from sandbox import SandboxDeployment, SandboxSettings, ThreadRoutedSandbox
+from sandbox.settings import PROJECT_ROOT
+
+INTERRUPT_ON = {"execute": True, "write_file": True, "edit_file": True}
+"""Sensitive tools pause for approve / edit / reject / respond."""
+
+ARTIFACTS_ROOT = "/workspace/.deepagents"
+"""deepagents' own files (large tool results, offloaded history) live in the thread's
+workspace, where both the shell and the file tools can read them back."""
+
+
+def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None):  # noqa: ANN201 - the compiled graph type is deepagents' generic
+    """Assemble the deep agent; every argument defaults to the environment."""
+    sandbox_settings = sandbox_settings or SandboxSettings.from_env()
+    model_settings = model_settings or ModelSettings.from_env()
+    deployment = SandboxDeployment(sandbox_settings)
+    backend = CompositeBackend(default=ThreadRoutedSandbox(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
+    return create_deep_agent(
+        model=build_chat_model(model_settings),
+        system_prompt=SYSTEM_PROMPT,
+        backend=backend,
+        interrupt_on=INTERRUPT_ON,
+        middleware=[RequireApiKeyMiddleware(model_settings)],
+        context_schema=AgentContext,
+        name="agent",
+    )
+
+
+load_dotenv(PROJECT_ROOT / ".env")
+agent = build_agent()
