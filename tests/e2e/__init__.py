@@ -1,0 +1,1 @@
+"""End-to-end tests: the real `langgraph dev` server driven through the LangGraph SDK."""

@@ -1,0 +1,167 @@
+# ruff: noqa: RUF001  (the product's prompts are Chinese, with full-width punctuation)
+"""Human-in-the-loop: gated tools pause the run until a reviewer decides."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from langgraph_sdk.client import LangGraphClient
+
+from tests.support.agent_client import (
+    approve,
+    content_text,
+    edit,
+    last_ai_text,
+    pending_interrupt_values,
+    reject,
+    respond,
+    resume,
+    stream_run,
+    thread_state,
+    tool_messages,
+    user_input,
+)
+from tests.support.langgraph_server import E2EPaths
+from tests.support.scripted_llm import ScriptedLLM, call, calls, echo_last_tool_output, say
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+HELLO_PROMPT = "创建一个hello.py文件，输出'Hello World'"
+HELLO_SOURCE = "print('Hello World')\n"
+HELLO_COMMAND = "cd /workspace && python3 hello.py"
+
+
+async def test_write_then_execute_with_approvals(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+    scripted_llm.add_scenario(
+        HELLO_PROMPT,
+        call("write_file", file_path="/workspace/hello.py", content=HELLO_SOURCE),
+        call("execute", command=HELLO_COMMAND),
+        say(echo_last_tool_output("执行结果：")),
+    )
+    thread_id = (await client.threads.create())["thread_id"]
+    hello = e2e_paths.workspace(thread_id) / "hello.py"
+
+    # 1. The run pauses before write_file runs.
+    first = await stream_run(client, thread_id, input=user_input(HELLO_PROMPT))
+    assert not first.errors, first.describe()
+    assert [a["name"] for a in first.action_requests] == ["write_file"], first.describe()
+    assert first.action_requests[0]["args"] == {"file_path": "/workspace/hello.py", "content": HELLO_SOURCE}
+    [hitl] = first.interrupt_values
+    assert [c["action_name"] for c in hitl["review_configs"]] == ["write_file"], hitl
+    assert {"approve", "edit", "reject"} <= set(hitl["review_configs"][0]["allowed_decisions"]), hitl
+
+    state = await thread_state(client, thread_id)
+    assert state["next"], "a paused thread has a next node"
+    pending = pending_interrupt_values(state)
+    assert [a["name"] for v in pending for a in v["action_requests"]] == ["write_file"], pending
+    assert not hello.exists(), "write_file ran before it was approved"
+
+    # 2. Approving write_file runs it, then the run pauses before execute.
+    second = await stream_run(client, thread_id, command=resume(approve()))
+    assert not second.errors, second.describe()
+    assert [a["name"] for a in second.action_requests] == ["execute"], second.describe()
+    assert second.action_requests[0]["args"] == {"command": HELLO_COMMAND}
+    assert hello.read_text(encoding="utf-8") == HELLO_SOURCE
+
+    # 3. Approving execute runs the script in the sandbox; its output reaches the model and the client.
+    third = await stream_run(client, thread_id, command=resume(approve()))
+    assert not third.errors, third.describe()
+    assert not third.interrupts, third.describe()
+    assert "Hello World" in third.final_ai_text, third.describe()
+
+    state = await thread_state(client, thread_id)
+    assert not state["next"], state["next"]
+    [executed] = tool_messages(state, "execute")
+    assert "Hello World" in content_text(executed), executed
+    assert "Hello World" in last_ai_text(state)
+
+    seen = scripted_llm.requests_for(HELLO_PROMPT)
+    assert any("Hello World" in output for r in seen for output in r.tool_outputs()), [r.tool_outputs() for r in seen]
+
+
+async def test_reject_keeps_tools_from_running(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+    token = uuid.uuid4().hex[:8]
+    trigger = f"e2e-reject-{token}"
+    scripted_llm.add_scenario(
+        trigger,
+        calls(
+            ("write_file", {"file_path": "/workspace/rejected.txt", "content": "must not exist\n"}),
+            ("execute", {"command": "touch /workspace/rejected_marker"}),
+        ),
+        say(echo_last_tool_output()),
+    )
+    thread_id = (await client.threads.create())["thread_id"]
+    workspace = e2e_paths.workspace(thread_id)
+
+    first = await stream_run(client, thread_id, input=user_input(f"Write a file and touch a marker ({trigger})"))
+    assert [a["name"] for a in first.action_requests] == ["write_file", "execute"], first.describe()
+
+    write_reason = f"no files please {token}"
+    execute_reason = f"no commands please {token}"
+    second = await stream_run(client, thread_id, command=resume(reject(write_reason), reject(execute_reason)))
+    assert not second.errors, second.describe()
+    assert not second.interrupts, second.describe()
+
+    assert not (workspace / "rejected.txt").exists()
+    assert not (workspace / "rejected_marker").exists()
+
+    state = await thread_state(client, thread_id)
+    results = {m["name"]: content_text(m) for m in tool_messages(state)}
+    assert write_reason in results["write_file"], results
+    assert execute_reason in results["execute"], results
+
+    # The model was told about both rejections.
+    after = [r for r in scripted_llm.requests_for(trigger) if r.step == 1]
+    assert after, "the model was not called again after the rejections"
+    outputs = after[-1].tool_outputs()
+    assert any(write_reason in o for o in outputs), outputs
+    assert any(execute_reason in o for o in outputs), outputs
+
+
+async def test_edit_runs_the_edited_command(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+    trigger = f"e2e-edit-{uuid.uuid4().hex[:8]}"
+    scripted_llm.add_scenario(
+        trigger,
+        call("execute", command="echo original > /workspace/e.txt"),
+        say(echo_last_tool_output()),
+    )
+    thread_id = (await client.threads.create())["thread_id"]
+
+    first = await stream_run(client, thread_id, input=user_input(f"Write e.txt ({trigger})"))
+    assert [a["args"] for a in first.action_requests] == [{"command": "echo original > /workspace/e.txt"}], first.describe()
+
+    second = await stream_run(client, thread_id, command=resume(edit("execute", {"command": "echo edited > /workspace/e.txt"})))
+    assert not second.errors, second.describe()
+    assert not second.interrupts, second.describe()
+
+    assert (e2e_paths.workspace(thread_id) / "e.txt").read_text(encoding="utf-8") == "edited\n"
+
+    state = await thread_state(client, thread_id)
+    [result] = tool_messages(state, "execute")
+    assert "echo edited" in content_text(result), "the model should be told which command really ran"
+
+
+async def test_respond_answers_for_the_tool(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+    token = uuid.uuid4().hex[:8]
+    trigger = f"e2e-respond-{token}"
+    scripted_llm.add_scenario(
+        trigger,
+        call("execute", command="touch /workspace/responded_marker"),
+        say(echo_last_tool_output()),
+    )
+    thread_id = (await client.threads.create())["thread_id"]
+
+    first = await stream_run(client, thread_id, input=user_input(f"Touch a marker ({trigger})"))
+    assert [a["name"] for a in first.action_requests] == ["execute"], first.describe()
+
+    answer = f"人工回复：命令无需执行 {token}"
+    second = await stream_run(client, thread_id, command=resume(respond(answer)))
+    assert not second.errors, second.describe()
+    assert answer in second.final_ai_text, second.describe()
+
+    assert not (e2e_paths.workspace(thread_id) / "responded_marker").exists()
+    state = await thread_state(client, thread_id)
+    [result] = tool_messages(state, "execute")
+    assert content_text(result) == answer
+    assert any(answer in r.tool_outputs() for r in scripted_llm.requests_for(trigger) if r.step == 1)

@@ -1,0 +1,282 @@
+"""Start the real `langgraph dev` server for end-to-end tests.
+
+`run_langgraph_dev()` is a context manager: it launches
+
+    langgraph dev --no-browser --no-reload --port <free port> --n-jobs-per-worker 8 --config <config>
+
+in its own process group with a controlled environment, waits until `GET /ok`
+answers, yields a `LangGraphServer` (base URL, log file), and on exit stops the
+whole process group. Server output goes to a log file; when startup fails, the
+error carries the log's tail.
+
+Isolation: `langgraph dev` keeps its in-memory runtime's pickles in
+`./.langgraph_api` of its working directory, and a `"env"` entry of
+`langgraph.json` would override the variables the tests set. So by default the
+server runs from a private directory, with a copy of the repository's
+`langgraph.json` whose graph paths and dependencies point back into the
+repository and whose `"env"` entry is dropped. Pass `isolate=False` to run the
+repository's own config from the repository root instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout holding `langgraph.json`."""
+
+RESERVED_PORTS = frozenset({2024})
+"""Ports never used: 2024 is `langgraph dev`'s default and may be taken by a developer's server."""
+
+QUIET_ENV = {
+    "LANGGRAPH_NO_VERSION_CHECK": "true",
+    "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+    "LANGSMITH_TRACING": "false",
+    "LANGCHAIN_TRACING_V2": "false",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONIOENCODING": "utf-8",
+    "LOG_COLOR": "false",
+    "NO_COLOR": "1",
+}
+"""Keep the server offline-friendly and its log complete."""
+
+
+class ServerStartError(RuntimeError):
+    """`langgraph dev` exited or never answered `/ok`; the message carries the log tail."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (never one of `RESERVED_PORTS`)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in RESERVED_PORTS:
+            return port
+
+
+def langgraph_command() -> list[str]:
+    """How to invoke the CLI: the venv's `langgraph` when present, else `uv run langgraph`."""
+    for candidate in (REPO_ROOT / ".venv" / "bin" / "langgraph", Path(sys.executable).with_name("langgraph")):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return [str(candidate)]
+    return ["uv", "run", "langgraph"]
+
+
+def tail(path: Path, lines: int = 150) -> str:
+    """The last `lines` lines of `path` ("" when it does not exist)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _absolute(spec: str, root: Path) -> str:
+    """`./agent/graph.py:agent` -> `/repo/agent/graph.py:agent`; module specs stay as they are."""
+    path, sep, attr = spec.partition(":")
+    if path.endswith(".py") or path.startswith((".", "/")):
+        path = str((root / path).resolve())
+    return f"{path}{sep}{attr}"
+
+
+def isolated_config(config: Path, directory: Path) -> Path:
+    """Copy `config` into `directory` with repository-absolute paths and no `"env"` entry."""
+    data: dict[str, Any] = json.loads(config.read_text(encoding="utf-8"))
+    root = config.resolve().parent
+    data.pop("env", None)
+    data["dependencies"] = [str((root / dep).resolve()) if dep.startswith((".", "/")) else dep for dep in data.get("dependencies", [])] or [
+        str(root)
+    ]
+    graphs: dict[str, Any] = {}
+    for name, value in data.get("graphs", {}).items():
+        if isinstance(value, str):
+            graphs[name] = _absolute(value, root)
+        elif isinstance(value, dict) and isinstance(value.get("path"), str):
+            graphs[name] = {**value, "path": _absolute(value["path"], root)}
+        else:
+            graphs[name] = value
+    data["graphs"] = graphs
+    target = directory / "langgraph.json"
+    target.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return target
+
+
+@dataclass(frozen=True)
+class E2EPaths:
+    """Host folders the server's sandboxes use."""
+
+    workspaces: Path
+    shared: Path
+    server_home: Path
+
+    def workspace(self, thread_id: str) -> Path:
+        """Host folder mounted as `/workspace` for `thread_id`."""
+        return self.workspaces / thread_id
+
+
+@dataclass
+class LangGraphServer:
+    """A running `langgraph dev`."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    workdir: Path
+
+    @property
+    def alive(self) -> bool:
+        """Whether the server process is still running."""
+        return self.process.poll() is None
+
+    def log_size(self) -> int:
+        """Current size of the log in bytes (to show only what a test added)."""
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, offset: int, max_chars: int = 20_000) -> str:
+        """Log text written after byte `offset`, trimmed to its last `max_chars` characters."""
+        try:
+            with self.log_path.open("rb") as handle:
+                handle.seek(offset)
+                text = handle.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return text[-max_chars:]
+
+    def log_tail(self, lines: int = 150) -> str:
+        """The last `lines` lines of the server log."""
+        return tail(self.log_path, lines)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, TimeoutError):
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the server's process group, then SIGKILL whatever is left."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def run_langgraph_dev(
+    *,
+    workdir: Path,
+    env: Mapping[str, str],
+    config: Path | None = None,
+    port: int | None = None,
+    n_jobs_per_worker: int = 8,
+    startup_timeout: float = 90.0,
+    stop_timeout: float = 20.0,
+    isolate: bool = True,
+) -> Iterator[LangGraphServer]:
+    """Run `langgraph dev` until the `with` block ends.
+
+    Args:
+        workdir: Private directory for the log (`server.log`), the config copy and
+            the server's `.langgraph_api` state.
+        env: Variables set for the server on top of this process's environment
+            (e.g. `ZHIPUAI_API_BASE`, `SANDBOX_WORKSPACES_DIR`).
+        config: The `langgraph.json` to serve (default: the repository's).
+        port: Port to bind on 127.0.0.1 (default: a free one, never 2024).
+        n_jobs_per_worker: Concurrent runs the server may execute.
+        startup_timeout: Seconds to wait for `GET /ok`.
+        stop_timeout: Seconds between SIGTERM and SIGKILL on exit.
+        isolate: Run from `workdir` with a path-resolved copy of the config
+            (see the module docstring) rather than from the repository root.
+
+    Raises:
+        ServerStartError: The server exited or did not answer in time.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = (config or REPO_ROOT / "langgraph.json").resolve()
+    port = port or free_port()
+    if port in RESERVED_PORTS:
+        msg = f"port {port} is reserved for developers' own servers"
+        raise ValueError(msg)
+    if isolate:
+        served_config, cwd = isolated_config(config, workdir), workdir
+    else:
+        served_config, cwd = config, config.parent
+
+    child_env = {**os.environ, **QUIET_ENV, **env}
+    if any(child_env.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")):
+        # The scripted LLM is local: never send it through a proxy.
+        no_proxy = ",".join(filter(None, [child_env.get("NO_PROXY") or child_env.get("no_proxy"), "127.0.0.1", "localhost"]))
+        child_env["NO_PROXY"] = child_env["no_proxy"] = no_proxy
+
+    command = [
+        *langgraph_command(),
+        "dev",
+        "--no-browser",
+        "--no-reload",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n-jobs-per-worker",
+        str(n_jobs_per_worker),
+        "--config",
+        str(served_config),
+    ]
+    log_path = workdir / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("ab") as log:
+        log.write(f"$ (cd {cwd} && {' '.join(command)})\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = LangGraphServer(url=url, process=process, log_path=log_path, workdir=workdir)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while not _answers(url):
+            if process.poll() is not None:
+                msg = f"langgraph dev exited with code {process.returncode} before answering /ok\n--- {log_path} ---\n{tail(log_path)}"
+                raise ServerStartError(msg)
+            if time.monotonic() > deadline:
+                msg = f"langgraph dev did not answer {url}/ok within {startup_timeout:.0f}s\n--- {log_path} ---\n{tail(log_path)}"
+                raise ServerStartError(msg)
+            time.sleep(0.5)
+        yield server
+    except ServerStartError:
+        raise
+    except BaseException:
+        sys.stderr.write(f"\n--- langgraph dev log tail ({log_path}) ---\n{tail(log_path)}\n")
+        raise
+    finally:
+        _stop(process, stop_timeout)
