@@ -67,7 +67,7 @@ class ImageGate:
 
     def _pull(self, api: docker.APIClient, image: str) -> None:
         logger.warning("Sandbox image %s is not present locally; pulling it once", image)
-        repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+        repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", maxsplit=1)[-1] else (image, "", "latest")
         try:
             api.pull(repository, tag=tag or "latest")
             api.inspect_image(image)

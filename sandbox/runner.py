@@ -23,7 +23,7 @@ _HOST_DEADLINE_SLACK = 15
 
 
 def run_ephemeral(deployment: SandboxDeployment, thread_id: str, image: str, command: str, timeout: int) -> RawResult:
-    """create → start → wait → logs → remove: the seed's per-command container."""
+    """Create → start → wait → logs → remove: the seed's per-command container."""
     settings = deployment.settings
     api = deployment.api
     deployment.ensure_image(image)
