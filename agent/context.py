@@ -12,7 +12,8 @@ class AgentContext:
     Attributes:
         sandbox_image: Run this thread's commands in another local image than
             `SANDBOX_IMAGE` (for example one with Node.js). It must already be
-            present or pullable; it never widens the sandbox's limits.
+            present or pullable; it never widens the sandbox's limits. In
+            session mode it takes effect when the thread's container is created.
 
     """
 

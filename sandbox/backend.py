@@ -23,6 +23,7 @@ import requests
 from deepagents.backends.protocol import (
     DeleteResult,
     EditResult,
+    ExecuteOffloadResult,
     ExecuteResponse,
     FileDownloadResponse,
     FileUploadResponse,
@@ -101,6 +102,54 @@ class DockerSandbox(BaseSandbox):
     async def aexecute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:  # noqa: ASYNC109
         """Docker calls block, so they run in a worker thread, never on the event loop."""
         return await asyncio.to_thread(self.execute, command, timeout=timeout)
+
+    def _cannot_run(self) -> ExecuteResponse | None:
+        """Report a missing Docker or image up front (both checks are cached after success)."""
+        try:
+            self.deployment.ensure_image(self.image)
+        except SandboxError as exc:
+            return ExecuteResponse(output=f"Sandbox error: {exc}", exit_code=None)
+        except (APIError, DockerException, requests.exceptions.ConnectionError) as exc:
+            return ExecuteResponse(output=f"Sandbox error: Docker refused the command: {exc}", exit_code=None)
+        return None
+
+    def execute_with_offload(
+        self,
+        command: str,
+        capture_path: str,
+        *,
+        max_inline_bytes: int,
+        max_capture_bytes: int | None = None,
+        timeout: int | None = None,
+    ) -> ExecuteOffloadResult:
+        """Skip deepagents' capture wrapper when the command cannot run at all.
+
+        Otherwise our plain error text would reach the wrapper's parser, which logs
+        it as a malformed capture on every Docker or image failure.
+        """
+        problem = self._cannot_run()
+        if problem is not None:
+            return ExecuteOffloadResult(offloaded=False, response=problem)
+        return super().execute_with_offload(
+            command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+        )
+
+    async def aexecute_with_offload(
+        self,
+        command: str,
+        capture_path: str,
+        *,
+        max_inline_bytes: int,
+        max_capture_bytes: int | None = None,
+        timeout: int | None = None,  # noqa: ASYNC109
+    ) -> ExecuteOffloadResult:
+        """Async version of `execute_with_offload`."""
+        problem = await asyncio.to_thread(self._cannot_run)
+        if problem is not None:
+            return ExecuteOffloadResult(offloaded=False, response=problem)
+        return await super().aexecute_with_offload(
+            command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+        )
 
     # -- files: host-side, see sandbox.host_files --------------------------------
 

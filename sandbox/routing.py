@@ -14,6 +14,7 @@ from typing import Any
 from deepagents.backends.protocol import (
     DeleteResult,
     EditResult,
+    ExecuteOffloadResult,
     ExecuteResponse,
     FileDownloadResponse,
     FileUploadResponse,
@@ -84,6 +85,32 @@ class ThreadRoutedSandbox(BaseSandbox):
 
     async def aexecute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:  # noqa: D102, ASYNC109
         return await self.current().aexecute(command, timeout=timeout)
+
+    def execute_with_offload(  # noqa: D102
+        self,
+        command: str,
+        capture_path: str,
+        *,
+        max_inline_bytes: int,
+        max_capture_bytes: int | None = None,
+        timeout: int | None = None,
+    ) -> ExecuteOffloadResult:
+        return self.current().execute_with_offload(
+            command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+        )
+
+    async def aexecute_with_offload(  # noqa: D102
+        self,
+        command: str,
+        capture_path: str,
+        *,
+        max_inline_bytes: int,
+        max_capture_bytes: int | None = None,
+        timeout: int | None = None,  # noqa: ASYNC109
+    ) -> ExecuteOffloadResult:
+        return await self.current().aexecute_with_offload(
+            command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+        )
 
     def ls(self, path: str) -> LsResult:  # noqa: D102
         return self.current().ls(path)
