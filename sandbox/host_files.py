@@ -13,9 +13,9 @@ roots. Regular files are opened by re-opening an `O_PATH` fd through
 FIFO or device node is never opened at all.
 
 When the server runs as root, each operation also takes on the sandbox user's
-filesystem identity for the calling thread only (`setfsuid`/`setfsgid` and the
-thread's supplementary groups), so the kernel enforces exactly the permissions
-the shell has, and created files belong to the sandbox user.
+filesystem identity for the calling thread only (`sandbox.fs_identity`), so the
+kernel enforces exactly the permissions the shell has, and created files belong
+to the sandbox user.
 
 Linux only (`O_PATH`, `/proc/self/fd`, per-thread credentials).
 """
@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import errno
 import logging
 import os
-import platform
 import stat
 import time
 from collections import deque
@@ -64,6 +62,8 @@ from deepagents.backends.utils import (
     perform_string_replacement,
     slice_read_response,
 )
+
+from sandbox.fs_identity import fs_identity
 
 logger = logging.getLogger(__name__)
 
@@ -116,57 +116,6 @@ class _Target(NamedTuple):
     name: str | None
     fd: int | None
     root: str
-
-
-# --- per-thread filesystem identity -------------------------------------------------
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.setfsuid.argtypes = [ctypes.c_uint]
-_libc.setfsgid.argtypes = [ctypes.c_uint]
-_libc.syscall.restype = ctypes.c_long
-_QUERY_ID = 0xFFFFFFFF
-"""An invalid id: `setfsuid(-1)` changes nothing and returns the current fsuid."""
-_SYS_SETGROUPS = {"x86_64": 116, "aarch64": 159, "arm64": 159, "riscv64": 159}.get(platform.machine())
-"""Raw syscall number: glibc's `setgroups()` would apply the change to every thread."""
-
-
-def _set_thread_groups(groups: list[int]) -> None:
-    if _SYS_SETGROUPS is None:
-        msg = f"cannot set per-thread groups on {platform.machine()}"
-        raise PermissionError(errno.EPERM, msg)
-    array = (ctypes.c_uint * max(len(groups), 1))(*groups)
-    if _libc.syscall(ctypes.c_long(_SYS_SETGROUPS), ctypes.c_long(len(groups)), array) != 0:
-        err = ctypes.get_errno()
-        raise PermissionError(err, f"setgroups failed: {os.strerror(err)}")
-
-
-@contextlib.contextmanager
-def fs_identity(uid: int, gid: int) -> Iterator[None]:
-    """Give the calling thread the file permissions of `uid`/`gid`, then undo it.
-
-    Linux credentials are per thread and `setfsuid`/`setfsgid` are raw per-thread
-    syscalls, so other threads of the server keep running as root meanwhile. A
-    non-zero fsuid also drops the thread's filesystem capabilities, so the kernel
-    checks every open, mkdir and unlink exactly as for the sandbox user. Requires
-    root (CAP_SETUID/CAP_SETGID); raises PermissionError if the switch did not
-    take, so no operation runs with the wrong identity.
-    """
-    saved_groups = os.getgroups()
-    saved_gid = _libc.setfsgid(gid)
-    saved_uid = _libc.setfsuid(uid)
-    try:
-        try:
-            _set_thread_groups([gid])
-            if _libc.setfsuid(_QUERY_ID) != uid or _libc.setfsgid(_QUERY_ID) != gid:
-                raise PermissionError(errno.EPERM, "setfsuid/setfsgid did not take effect")
-        except PermissionError as exc:
-            logger.error("Cannot take file identity %d:%d (%s); refusing the file operation", uid, gid, exc.strerror)
-            raise
-        yield
-    finally:
-        _libc.setfsuid(saved_uid)
-        _libc.setfsgid(saved_gid)
-        _set_thread_groups(saved_groups)
 
 
 # --- fd helpers ---------------------------------------------------------------------

@@ -20,7 +20,8 @@ from deepagents.backends.protocol import FileDownloadResponse, FileUploadRespons
 from deepagents.backends.utils import EMPTY_CONTENT_WARNING, EMPTY_OLD_STRING_ERROR
 
 from sandbox import host_files
-from sandbox.host_files import MAX_SYMLINK_HOPS, HostFiles, fs_identity
+from sandbox.fs_identity import fs_identity
+from sandbox.host_files import MAX_SYMLINK_HOPS, HostFiles
 
 SECRET = "TOP-SECRET-HOST-DATA"
 IS_ROOT = os.geteuid() == 0
