@@ -18,6 +18,7 @@ import docker
 from docker.errors import APIError, NotFound
 
 from sandbox.container_spec import (
+    LABEL_THREAD,
     container_kwargs,
     label_filter,
     labels_for,
@@ -74,14 +75,21 @@ class SandboxDeployment:
         return self._api
 
     def _sweep_leftovers(self, api: docker.APIClient) -> None:
-        """Remove ephemeral containers a crashed server left; session ones are picked up instead."""
+        """Remove ephemeral containers a crashed server left; adopt running session ones.
+
+        Adopted session containers start their idle clock now, so the reaper stops
+        them even if their thread never runs again.
+        """
         filters = label_filter(labels_for(self.settings, mode="ephemeral"))
         for container in api.containers(all=True, filters=filters):
             logger.warning("Removing leftover sandbox container %s", container["Id"][:12])
-            try:
+            with contextlib.suppress(NotFound):
                 api.remove_container(container["Id"], force=True)
-            except NotFound:
-                continue
+        now = time.monotonic()
+        for container in api.containers(filters=label_filter(labels_for(self.settings, mode="session"))):
+            thread_id = container["Labels"].get(LABEL_THREAD, "")
+            with self._sessions_lock:
+                self._sessions.setdefault(thread_id, _SessionEntry(container_id=container["Id"], last_used=now))
 
     def ensure_image(self, image: str) -> None:
         """Check (and at most once pull) the image before creating a container from it."""

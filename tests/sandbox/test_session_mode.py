@@ -89,3 +89,17 @@ def test_timeout_kills_the_command_not_the_container(session_deployment: Sandbox
     lines = after.output.split()
     assert lines[0] == "before"
     assert lines[1] == "0"
+
+
+def test_restarted_server_reaps_containers_it_never_touched(session_deployment: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    settings = session_deployment.settings
+    DockerSandbox("orphan", session_deployment).execute("true")
+    (container,) = _session_containers(docker_api, settings, "orphan")
+    restarted = SandboxDeployment(settings.with_overrides(idle_ttl_seconds=60))
+    try:
+        assert restarted.api is not None  # connecting adopts running session containers
+        assert restarted.running_session_threads() == ["orphan"]
+        assert restarted.reap_idle(now=time.monotonic() + 61) == ["orphan"]
+        assert not _running(docker_api, container["Id"])
+    finally:
+        restarted.close()
