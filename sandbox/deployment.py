@@ -112,7 +112,10 @@ class SandboxDeployment:
             entry.in_flight += 1
         try:
             with entry.lock:
-                if not entry.container_id or not self._is_running(entry.container_id):
+                # A cached id is trusted without a round trip; if Docker stopped or
+                # removed it behind our back, the exec fails and the runner calls
+                # `forget_session`, so the next attempt finds or starts it again.
+                if not entry.container_id:
                     self._make_room(exclude=thread_id)
                     entry.container_id = self._find_or_start(thread_id, image)
             yield entry.container_id
@@ -121,11 +124,12 @@ class SandboxDeployment:
                 entry.in_flight -= 1
                 entry.last_used = time.monotonic()
 
-    def _is_running(self, container_id: str) -> bool:
-        try:
-            return bool(self.api.inspect_container(container_id)["State"]["Running"])
-        except NotFound:
-            return False
+    def forget_session(self, thread_id: str, container_id: str) -> None:
+        """Drop a cached container that turned out to be stopped or gone."""
+        with self._sessions_lock:
+            entry = self._sessions.get(thread_id)
+            if entry is not None and entry.container_id == container_id:
+                entry.container_id = ""
 
     def _find_or_start(self, thread_id: str, image: str) -> str:
         """Reuse this thread's container (even one from before a restart), else create it."""

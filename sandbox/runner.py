@@ -55,24 +55,43 @@ def run_ephemeral(deployment: SandboxDeployment, thread_id: str, image: str, com
 
 
 def run_in_session(deployment: SandboxDeployment, thread_id: str, image: str, command: str, timeout: int) -> RawResult:
-    """`docker exec` into the thread's long-lived container."""
+    """`docker exec` into the thread's long-lived container (started again once if it vanished)."""
     settings = deployment.settings
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
-    with deployment.session_container(thread_id, image) as container_id:
-        api = deployment.api
-        exec_id = api.exec_create(
-            container_id,
-            argv,
-            user=f"{settings.uid}:{settings.gid}",
-            workdir=WORKSPACE_MOUNT,
-            environment=sandbox_environment(),
-        )["Id"]
-        started_at = time.monotonic()
-        try:
-            output = api.exec_start(exec_id)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            logger.warning("Command in session sandbox %s outlived its timeout; restarting the container", container_id[:12])
-            deployment.restart_session(container_id)
-            return RawResult.timed(started_at, b"", TIMEOUT_EXIT_CODE)
-        exit_code = api.exec_inspect(exec_id).get("ExitCode")
-        return RawResult.timed(started_at, output, exit_code)
+    for attempt in range(2):
+        with deployment.session_container(thread_id, image) as container_id:
+            try:
+                exec_id = _create_exec(deployment, container_id, argv)
+            except APIError as exc:  # 404: removed, 409: stopped, behind our back
+                if exc.status_code not in (404, 409) or attempt:
+                    raise
+                deployment.forget_session(thread_id, container_id)
+                continue
+            # Still inside the context: the container counts as in use while the command runs.
+            return _run_exec(deployment, container_id, exec_id)
+    msg = "unreachable: the second attempt either returns or raises"
+    raise AssertionError(msg)
+
+
+def _create_exec(deployment: SandboxDeployment, container_id: str, argv: list[str]) -> str:
+    settings = deployment.settings
+    return deployment.api.exec_create(
+        container_id,
+        argv,
+        user=f"{settings.uid}:{settings.gid}",
+        workdir=WORKSPACE_MOUNT,
+        environment=sandbox_environment(),
+    )["Id"]
+
+
+def _run_exec(deployment: SandboxDeployment, container_id: str, exec_id: str) -> RawResult:
+    api = deployment.api
+    started_at = time.monotonic()
+    try:
+        output = api.exec_start(exec_id)
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        logger.warning("Command in session sandbox %s outlived its timeout; restarting the container", container_id[:12])
+        deployment.restart_session(container_id)
+        return RawResult.timed(started_at, b"", TIMEOUT_EXIT_CODE)
+    exit_code = api.exec_inspect(exec_id).get("ExitCode")
+    return RawResult.timed(started_at, output, exit_code)

@@ -103,3 +103,16 @@ def test_restarted_server_reaps_containers_it_never_touched(session_deployment: 
         assert not _running(docker_api, container["Id"])
     finally:
         restarted.close()
+
+
+def test_container_stopped_or_removed_behind_our_back_is_replaced(
+    session_deployment: SandboxDeployment, docker_api: docker.APIClient
+) -> None:
+    box = DockerSandbox("vanish", session_deployment)
+    box.execute("true")
+    (container,) = _session_containers(docker_api, session_deployment.settings, "vanish")
+    docker_api.stop(container["Id"], timeout=1)
+    assert box.execute("echo restarted").output.strip() == "restarted"
+    docker_api.remove_container(container["Id"], force=True)
+    assert box.execute("echo recreated").output.strip() == "recreated"
+    assert len(_session_containers(docker_api, session_deployment.settings, "vanish")) == 1
