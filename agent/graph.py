@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from deepagents import create_deep_agent
 from deepagents.backends import CompositeBackend
+from deepagents.backends.protocol import BackendProtocol
 from dotenv import load_dotenv
 
 from agent.context import AgentContext
@@ -24,12 +25,13 @@ ARTIFACTS_ROOT = "/workspace/.deepagents"
 workspace, where both the shell and the file tools can read them back."""
 
 
-def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None):  # noqa: ANN201 - the compiled graph type is deepagents' generic
-    """Assemble the deep agent; every argument defaults to the environment."""
-    sandbox_settings = sandbox_settings or SandboxSettings.from_env()
+def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | None = None):  # noqa: ANN201 - deepagents' generic graph type
+    """The deep agent around any backend: model, prompt, approvals and context are fixed here.
+
+    Benchmarks reuse it with an unsandboxed backend, so the only difference they
+    measure is where commands and files go.
+    """
     model_settings = model_settings or ModelSettings.from_env()
-    deployment = SandboxDeployment(sandbox_settings)
-    backend = CompositeBackend(default=ThreadRoutedSandbox(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
     return create_deep_agent(
         model=build_chat_model(model_settings),
         system_prompt=SYSTEM_PROMPT,
@@ -39,6 +41,13 @@ def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings:
         context_schema=AgentContext,
         name="agent",
     )
+
+
+def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None):  # noqa: ANN201
+    """The served agent: every thread in its own Docker sandbox; settings default to the environment."""
+    deployment = SandboxDeployment(sandbox_settings or SandboxSettings.from_env())
+    backend = CompositeBackend(default=ThreadRoutedSandbox(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
+    return assemble_agent(backend, model_settings)
 
 
 load_dotenv(PROJECT_ROOT / ".env")

@@ -1,0 +1,350 @@
+"""Run every benchmark and print one markdown table of medians and ratios.
+
+    uv run python -m benchmarks.run            # full run (about 10 minutes on 2 cores)
+    uv run python -m benchmarks.run --quick    # short run (under 3 minutes)
+    uv run python -m benchmarks.run --only micro|turn|concurrency
+
+Sections: (1) `execute` in ephemeral mode vs a raw docker-py container round trip,
+(2) `execute` in session mode vs a raw `docker exec`, (3) file tools vs deepagents'
+`FilesystemBackend`, (4) one agent turn through `langgraph dev` vs the same graph
+on `LocalShellBackend`, (5) 1-32 concurrent users. Each ratio compares medians
+measured interleaved in this run, because this machine is too noisy for absolute
+numbers to carry over. Everything talks to 127.0.0.1 (and the local Docker
+Engine), and every container and temp dir is removed at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:  # `python benchmarks/run.py` and `tests.support` imports need the checkout
+    sys.path.insert(0, _ROOT)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import functools  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Awaitable, Callable, Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import docker  # noqa: E402
+from docker.errors import NotFound  # noqa: E402
+
+from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops  # noqa: E402
+from benchmarks.stats import Row, SectionResult, render_table  # noqa: E402
+from benchmarks.turns import (  # noqa: E402
+    EPHEMERAL,
+    LOAD_TABLE_HEADER,
+    LOCAL_SHELL,
+    SESSION,
+    FleetConfig,
+    LoadResult,
+    ServedBackend,
+    bench_turns,
+    load_level,
+    load_rows,
+    serve_fleet,
+    served_workspaces_dir,
+)
+from sandbox import SandboxSettings  # noqa: E402
+from sandbox.container_spec import LABEL_MODE, LABEL_SCOPE, scope_of  # noqa: E402
+from tests.support.scripted_llm import ScriptedLLM  # noqa: E402
+
+DEFAULT_IMAGE = "deepagents-sandbox:offline"
+SECTIONS = ("micro", "turn", "concurrency")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Iteration counts and the time budget of one run."""
+
+    execute_ephemeral: int
+    execute_session: int
+    execute_warmup: int
+    file_ops: int
+    file_warmup: int
+    turns: int
+    turn_warmup: int
+    levels: tuple[int, ...]
+    turns_per_thread: int
+    budget_seconds: float
+    """Soft limit: optional work (ephemeral-mode concurrency) is skipped past it."""
+
+
+FULL = Plan(
+    execute_ephemeral=30,
+    execute_session=60,
+    execute_warmup=3,
+    file_ops=200,
+    file_warmup=10,
+    turns=10,
+    turn_warmup=2,
+    levels=(1, 4, 16, 32),
+    turns_per_thread=3,
+    budget_seconds=13 * 60,
+)
+QUICK = Plan(
+    execute_ephemeral=8,
+    execute_session=15,
+    execute_warmup=2,
+    file_ops=30,
+    file_warmup=3,
+    turns=3,
+    turn_warmup=1,
+    levels=(1, 4, 16, 32),
+    turns_per_thread=1,
+    budget_seconds=150,
+)
+
+
+class Clock:
+    """Elapsed time since start, for progress lines and the budget."""
+
+    def __init__(self, budget_seconds: float) -> None:
+        self.started = time.monotonic()
+        self.budget = budget_seconds
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    @property
+    def remaining(self) -> float:
+        """Seconds left in the budget (negative when over)."""
+        return self.budget - self.elapsed
+
+    def log(self, message: str) -> None:
+        """Progress goes to stderr, so stdout holds only the report."""
+        print(f"[{self.elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def run_section(clock: Clock, title: str, failures: list[str], body: Callable[[], SectionResult]) -> SectionResult:
+    """Run one section; a failure is reported (with its traceback on stderr) and the run goes on."""
+    clock.log(f"{title} ...")
+    try:
+        result = body()
+    except Exception as exc:
+        traceback.print_exc()
+        failures.append(f"{title}: {type(exc).__name__}: {exc}")
+        return SectionResult()
+    clock.log(f"{title} done")
+    return result
+
+
+# --------------------------------------------------------------------------- #
+# Sections
+# --------------------------------------------------------------------------- #
+
+
+def micro_sections(settings: SandboxSettings, plan: Plan, clock: Clock, failures: list[str]) -> list[tuple[str, SectionResult]]:
+    """Sections 1-3, which need only Docker and the disk."""
+    benches = [
+        ("1. execute, ephemeral mode", bench_execute_ephemeral, plan.execute_ephemeral, plan.execute_warmup),
+        ("2. execute, session mode", bench_execute_session, plan.execute_session, plan.execute_warmup),
+        ("3. file tools", bench_file_ops, plan.file_ops, plan.file_warmup),
+    ]
+    return [
+        (title, run_section(clock, title, failures, functools.partial(bench, settings, iterations=iterations, warmup=warmup)))
+        for title, bench, iterations, warmup in benches
+    ]
+
+
+def server_names(sections: tuple[str, ...]) -> list[str]:
+    """Servers to start: the LocalShellBackend floor only matters for the single-turn section."""
+    names = [SESSION, EPHEMERAL]
+    if "turn" in sections:
+        names.append(LOCAL_SHELL)
+    return names
+
+
+async def _concurrency(fleet: dict[str, ServedBackend], llm: ScriptedLLM, plan: Plan, clock: Clock) -> SectionResult:
+    """Section 5: session mode at every level, then ephemeral mode if the budget still allows it."""
+    results: list[LoadResult] = []
+    session_seconds = 0.0
+    for name in (SESSION, EPHEMERAL):
+        if name not in fleet:
+            continue
+        if name == EPHEMERAL and clock.remaining < 1.5 * session_seconds:
+            clock.log(f"skipping {name} concurrency: {clock.remaining:.0f}s left in the budget")
+            continue
+        started = clock.elapsed
+        for threads in plan.levels:
+            clock.log(f"5. {name}: {threads} threads x {plan.turns_per_thread} turns")
+            results.append(await load_level(fleet[name], llm, threads=threads, turns_per_thread=plan.turns_per_thread))
+        if name == SESSION:
+            session_seconds = clock.elapsed - started
+    section = SectionResult(rows=load_rows(results))
+    section.details.append(LOAD_TABLE_HEADER)
+    section.details.extend(r.describe() for r in results)
+    for r in results:
+        section.details.extend(f"{r.backend} x{r.threads} error: {e}" for e in r.errors[:3])
+        section.details.extend(f"{r.backend} x{r.threads} leak: {leak}" for leak in r.leaks[:3])
+    return section
+
+
+async def _guarded(clock: Clock, title: str, failures: list[str], body: Callable[[], Awaitable[SectionResult]]) -> SectionResult:
+    clock.log(f"{title} ...")
+    try:
+        result = await body()
+    except Exception as exc:
+        traceback.print_exc()
+        failures.append(f"{title}: {type(exc).__name__}: {exc}")
+        return SectionResult()
+    clock.log(f"{title} done")
+    return result
+
+
+def served_sections(
+    config: FleetConfig, llm: ScriptedLLM, sections: tuple[str, ...], plan: Plan, clock: Clock, failures: list[str]
+) -> list[tuple[str, SectionResult]]:
+    """Sections 4-5 against real `langgraph dev` servers (started once, stopped at the end)."""
+    names = server_names(sections)
+    clock.log(f"starting langgraph dev: {', '.join(names)}")
+    with serve_fleet(config, names) as (fleet, startup):
+        clock.log("servers up: " + ", ".join(f"{n} {s:.1f}s" for n, s in startup.items()))
+
+        async def body() -> list[tuple[str, SectionResult]]:
+            done: list[tuple[str, SectionResult]] = []
+            if "turn" in sections:
+                title = "4. agent turn through langgraph dev"
+                turn = await _guarded(
+                    clock, title, failures, lambda: bench_turns(fleet, llm, iterations=plan.turns, warmup=plan.turn_warmup)
+                )
+                turn.details.append("server startup: " + ", ".join(f"{n} {s:.1f} s" for n, s in startup.items()))
+                done.append((title, turn))
+            if "concurrency" in sections:
+                title = "5. concurrent threads"
+                done.append((title, await _guarded(clock, title, failures, lambda: _concurrency(fleet, llm, plan, clock))))
+            return done
+
+        return asyncio.run(body())
+
+
+# --------------------------------------------------------------------------- #
+# Cleanup and report
+# --------------------------------------------------------------------------- #
+
+
+def remove_containers(label_filters: list[str]) -> dict[str, int]:
+    """Remove every container carrying any of the labels (`key` or `key=value`); count them by sandbox mode.
+
+    Session containers are expected here (they outlive a server by design);
+    ephemeral ones would mean a command's container was not removed.
+    """
+    api = docker.APIClient(version="auto", **docker.utils.kwargs_from_env())
+    removed: dict[str, int] = {}
+    try:
+        for label in label_filters:
+            for container in api.containers(all=True, filters={"label": [label]}):
+                try:
+                    api.remove_container(container["Id"], force=True)
+                except NotFound:
+                    continue
+                labels = container.get("Labels") or {}
+                kind = "benchmark floor" if BENCH_LABEL in labels else labels.get(LABEL_MODE, "unlabelled")
+                removed[kind] = removed.get(kind, 0) + 1
+    finally:
+        api.close()
+    return removed
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A world-traversable temp dir (the sandbox user must reach its workspaces), always removed."""
+    root = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def micro_settings(root: Path, image: str) -> SandboxSettings:
+    """Settings for sections 1-3: their own workspaces dir, so their containers have their own scope label."""
+    shared = root / "shared"
+    shared.mkdir(exist_ok=True)
+    (shared / "reference.txt").write_text("shared reference\n", encoding="utf-8")
+    return SandboxSettings(image=image, workspaces_dir=root / "workspaces-micro", shared_dir=shared)
+
+
+def report(
+    plan_name: str, image: str, rows: list[Row], sections: list[tuple[str, SectionResult]], failures: list[str], notes: list[str]
+) -> str:
+    """The printed report: the table first, then each section's detail."""
+    lines = [
+        f"# Sandbox benchmark ({plan_name}; {os.cpu_count()} CPUs, Python {platform.python_version()}, image {image})",
+        "",
+        "Medians of interleaved samples from this run; ratio = ours / floor (lower is better), except the section 5 speed-up "
+        "(throughput at 32 threads / throughput at 1 thread, higher is better).",
+        "Floors: (1) docker-py create/start/wait/logs/remove with our hardened kwargs from `container_kwargs` (b) — the target's floor — "
+        "and a plain container (a); (2) exec_create/exec_start/exec_inspect in our own session container; (3) deepagents "
+        "`FilesystemBackend(virtual_mode=True)` on the same directory; (4) the same graph on deepagents' `LocalShellBackend`; "
+        "(5) the same backend with 1 thread.",
+        "",
+        render_table(rows),
+    ]
+    for title, section in sections:
+        if section.details:
+            lines.extend(["", f"## {title}", "", *section.details])
+    if notes:
+        lines.extend(["", "## Run", "", *notes])
+    if failures:
+        lines.extend(["", "## Failed sections", "", *failures])
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """`--quick`, `--only SECTION` and `--image`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (under 3 minutes)")
+    parser.add_argument("--only", choices=SECTIONS, help="run a single group of sections")
+    parser.add_argument(
+        "--image", default=os.environ.get("SANDBOX_IMAGE") or DEFAULT_IMAGE, help=f"sandbox image (default {DEFAULT_IMAGE})"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected sections, clean up, print the report; exit 1 when a target is missed or a section failed."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    plan = QUICK if args.quick else FULL
+    sections = (args.only,) if args.only else SECTIONS
+    clock = Clock(plan.budget_seconds)
+    failures: list[str] = []
+    results: list[tuple[str, SectionResult]] = []
+    notes: list[str] = []
+    with scratch_dir() as root:
+        settings = micro_settings(root, args.image)
+        scopes = [scope_of(settings)] + [
+            scope_of(SandboxSettings(workspaces_dir=served_workspaces_dir(root, m))) for m in ("session", "ephemeral")
+        ]
+        try:
+            if "micro" in sections:
+                results.extend(micro_sections(settings, plan, clock, failures))
+            if "turn" in sections or "concurrency" in sections:
+                with ScriptedLLM(model="glm-4.7") as llm:
+                    config = FleetConfig(llm_url=llm.base_url, image=args.image, root=root)
+                    results.extend(served_sections(config, llm, sections, plan, clock, failures))
+        finally:
+            removed = remove_containers([BENCH_LABEL, *(f"{LABEL_SCOPE}={scope}" for scope in scopes)])
+            counts = ", ".join(f"{count} {kind}" for kind, count in sorted(removed.items())) or "none"
+            notes.append(f"containers left at the end and removed: {counts} (session ones are expected: they outlive a server by design)")
+    notes.append(f"total {clock.elapsed:.0f} s (budget {plan.budget_seconds:.0f} s)")
+    rows = [row for _, section in results for row in section.rows]
+    print(report("quick" if args.quick else "full", args.image, rows, results, failures, notes))
+    return 1 if failures or any(row.verdict == "MISS" for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
