@@ -16,16 +16,15 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from langgraph_sdk import get_client  # noqa: E402
 from langgraph_sdk.client import LangGraphClient  # noqa: E402
 
+from tests.support.agent_client import sdk_client  # noqa: E402
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev  # noqa: E402
 from tests.support.scripted_llm import ScriptedLLM  # noqa: E402
 
@@ -136,8 +135,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 async def client(langgraph_server: LangGraphServer) -> AsyncIterator[LangGraphClient]:
     """An async SDK client for the session's server."""
-    sdk = get_client(url=langgraph_server.url, timeout=httpx.Timeout(180.0, connect=10.0))
-    try:
+    async with sdk_client(langgraph_server.url) as sdk:
         yield sdk
-    finally:
-        await sdk.aclose()

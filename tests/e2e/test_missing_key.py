@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
-from langgraph_sdk import get_client
 
-from tests.support.agent_client import stream_run, user_input
+from tests.support.agent_client import sdk_client, stream_run, user_input
 from tests.support.langgraph_server import E2EPaths, run_langgraph_dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
@@ -26,12 +24,9 @@ async def test_run_without_api_key_names_the_variable(tmp_path: Path, e2e_paths:
         "SANDBOX_SHARED_DIR": str(e2e_paths.shared),
     }
     with run_langgraph_dev(workdir=home, env=env) as server:
-        client = get_client(url=server.url, timeout=httpx.Timeout(60.0, connect=10.0))
-        try:
+        async with sdk_client(server.url, timeout=60.0) as client:
             thread_id = (await client.threads.create())["thread_id"]
             outcome = await stream_run(client, thread_id, input=user_input("hello"))
-        finally:
-            await client.aclose()
         assert server.alive
     assert outcome.errors, outcome.describe()
     assert "ZHIPUAI_API_KEY" in str(outcome.errors), outcome.describe()

@@ -6,14 +6,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import docker
-import httpx
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
 from sandbox.settings import SandboxSettings
-from tests.support.agent_client import approve, resume, stream_run, user_input
+from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
@@ -57,11 +55,8 @@ def _remove_session_containers(e2e_paths: E2EPaths) -> None:
 
 @pytest.fixture
 async def session_client(session_server: LangGraphServer) -> AsyncIterator[LangGraphClient]:
-    sdk = get_client(url=session_server.url, timeout=httpx.Timeout(120.0, connect=10.0))
-    try:
+    async with sdk_client(session_server.url) as sdk:
         yield sdk
-    finally:
-        await sdk.aclose()
 
 
 def _session_containers(thread_id: str) -> list[dict]:

@@ -11,11 +11,16 @@ the `Command` payload for `client.runs.stream(..., command=...)`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+
+from tests.support.scripted_llm import message_text as content_text
 
 GRAPH_ID = "agent"
 DEFAULT_STREAM_MODES: tuple[str, ...] = ("messages", "updates")
@@ -23,16 +28,14 @@ RUN_TIMEOUT = 180.0
 """Seconds one run may stream before the test gives up."""
 
 
-def content_text(message: dict[str, Any]) -> str:
-    """Text of a serialized message whose `content` is a string or a list of blocks."""
-    content = message.get("content")
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content if isinstance(part, str | dict))
-    return str(content)
+@contextlib.asynccontextmanager
+async def sdk_client(url: str, timeout: float = RUN_TIMEOUT) -> AsyncIterator[LangGraphClient]:  # noqa: ASYNC109 - an HTTP client setting
+    """An async langgraph-sdk client for `url`, closed on exit."""
+    sdk = get_client(url=url, timeout=httpx.Timeout(timeout, connect=10.0))
+    try:
+        yield sdk
+    finally:
+        await sdk.aclose()
 
 
 def message_type(message: dict[str, Any]) -> str:
