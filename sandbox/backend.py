@@ -45,6 +45,9 @@ from sandbox.runner import run_ephemeral, run_in_session
 
 logger = logging.getLogger(__name__)
 
+_SANDBOX_FAILURES = (SandboxError, requests.exceptions.ConnectionError, APIError, DockerException)
+"""Failures that mean a command could not run; reported to the agent, never raised."""
+
 
 class DockerSandbox(BaseSandbox):
     """One thread's sandbox: `/workspace` is `workspaces/<thread_id>/`, `/shared` is read-only."""
@@ -85,13 +88,8 @@ class DockerSandbox(BaseSandbox):
         run = run_in_session if settings.mode == "session" else run_ephemeral
         try:
             raw = run(self.deployment, self.thread_id, self.image, command, seconds)
-        except SandboxError as exc:
-            return ExecuteResponse(output=f"Sandbox error: {exc}", exit_code=None)
-        except requests.exceptions.ConnectionError as exc:
-            return ExecuteResponse(output=f"Sandbox error: lost the connection to Docker ({exc}).", exit_code=None)
-        except (APIError, DockerException) as exc:
-            logger.warning("Docker refused a sandbox call for thread %s: %s", self.thread_id, exc)
-            return ExecuteResponse(output=f"Sandbox error: Docker refused the command: {exc}", exit_code=None)
+        except _SANDBOX_FAILURES as exc:
+            return self._failure(exc)
         return to_execute_response(
             raw,
             timeout_seconds=seconds,
@@ -103,14 +101,23 @@ class DockerSandbox(BaseSandbox):
         """Docker calls block, so they run in a worker thread, never on the event loop."""
         return await asyncio.to_thread(self.execute, command, timeout=timeout)
 
+    def _failure(self, exc: Exception) -> ExecuteResponse:
+        """The tool result for a command that could not run: no exit code, the reason in words."""
+        if isinstance(exc, SandboxError):
+            reason = str(exc)
+        elif isinstance(exc, requests.exceptions.ConnectionError):
+            reason = f"lost the connection to Docker ({exc})."
+        else:
+            logger.warning("Docker refused a sandbox call for thread %s: %s", self.thread_id, exc)
+            reason = f"Docker refused the command: {exc}"
+        return ExecuteResponse(output=f"Sandbox error: {reason}", exit_code=None)
+
     def _cannot_run(self) -> ExecuteResponse | None:
         """Report a missing Docker or image up front (both checks are cached after success)."""
         try:
             self.deployment.ensure_image(self.image)
-        except SandboxError as exc:
-            return ExecuteResponse(output=f"Sandbox error: {exc}", exit_code=None)
-        except (APIError, DockerException, requests.exceptions.ConnectionError) as exc:
-            return ExecuteResponse(output=f"Sandbox error: Docker refused the command: {exc}", exit_code=None)
+        except _SANDBOX_FAILURES as exc:
+            return self._failure(exc)
         return None
 
     def execute_with_offload(
