@@ -15,6 +15,8 @@ from langchain.agents.middleware import AgentMiddleware
 from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
 
+from sandbox.settings import env_bool, env_float
+
 DEFAULT_API_BASE = "https://open.bigmodel.cn/api/paas/v4/"
 DEFAULT_MODEL = "glm-4.7"
 API_KEY_VARIABLE = "ZHIPUAI_API_KEY"
@@ -38,13 +40,12 @@ class ModelSettings:
     @classmethod
     def from_env(cls) -> ModelSettings:
         """Read `ZHIPUAI_*` and `LLM_*` variables."""
-        thinking = os.environ.get("LLM_THINKING", "true").strip().lower() not in {"0", "false", "no", "off", "disabled"}
         return cls(
             api_key=os.environ.get(API_KEY_VARIABLE, "").strip() or None,
             api_base=os.environ.get("ZHIPUAI_API_BASE", "").strip() or DEFAULT_API_BASE,
             model=os.environ.get("LLM_MODEL", "").strip() or DEFAULT_MODEL,
-            thinking=thinking,
-            timeout_seconds=float(os.environ.get("LLM_TIMEOUT", "") or 600),
+            thinking=env_bool("LLM_THINKING", default=True),
+            timeout_seconds=env_float("LLM_TIMEOUT", 600.0),
         )
 
 

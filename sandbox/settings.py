@@ -39,7 +39,8 @@ def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
-def _env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
+    """A positive number from the environment; a bad value raises `SettingsError` naming `name`."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -54,7 +55,8 @@ def _env_float(name: str, default: float) -> float:
     return value
 
 
-def _env_bool(name: str, default: bool) -> bool:  # noqa: FBT001
+def env_bool(name: str, default: bool) -> bool:  # noqa: FBT001
+    """true/false (also 1/0, yes/no, on/off); a bad value raises `SettingsError` naming `name`."""
     raw = os.environ.get(name, "").strip().lower()
     if not raw:
         return default
@@ -152,9 +154,9 @@ class SandboxSettings:
             mode=_env_mode("SANDBOX_MODE"),
             workspaces_dir=_env_path("SANDBOX_WORKSPACES_DIR", PROJECT_ROOT / "workspaces"),
             shared_dir=_env_path("SANDBOX_SHARED_DIR", PROJECT_ROOT / "shared"),
-            network=_env_bool("SANDBOX_NETWORK", default=False),
+            network=env_bool("SANDBOX_NETWORK", default=False),
             memory_bytes=_parse_memory("SANDBOX_MEMORY", cls.memory_bytes),
-            cpus=_env_float("SANDBOX_CPUS", cls.cpus),
+            cpus=env_float("SANDBOX_CPUS", cls.cpus),
             pids_limit=_env_int("SANDBOX_PIDS_LIMIT", cls.pids_limit, minimum=8),
             uid=uid,
             gid=gid,
