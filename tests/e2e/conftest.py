@@ -11,7 +11,6 @@ report ("langgraph dev log" section).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,46 +27,11 @@ from tests.support.agent_client import sdk_client  # noqa: E402
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev  # noqa: E402
 from tests.support.scripted_llm import ScriptedLLM  # noqa: E402
 
-DEFAULT_SANDBOX_IMAGE = "deepagents-sandbox:offline"
 SHARED_FILE_NAME = "shared-readme.txt"
 SHARED_FILE_TEXT = "shared material for every sandbox\n"
 
 _SERVER_KEY = pytest.StashKey[LangGraphServer]()
 _LOG_OFFSET_KEY = pytest.StashKey[int]()
-
-
-def _require_docker() -> bool:
-    return os.environ.get("SANDBOX_REQUIRE_DOCKER", "").strip().lower() in {"1", "true", "yes"}
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    """The image every sandbox uses unless a run's context overrides it."""
-    return os.environ.get("SANDBOX_IMAGE", "").strip() or DEFAULT_SANDBOX_IMAGE
-
-
-@pytest.fixture(scope="session")
-def docker_available(sandbox_image: str) -> None:
-    """Skip (or fail, with `SANDBOX_REQUIRE_DOCKER=1`) without Docker or the sandbox image."""
-    import docker  # noqa: PLC0415 - only e2e runs need it
-    from docker.errors import DockerException, ImageNotFound  # noqa: PLC0415
-
-    problem: str | None = None
-    try:
-        engine = docker.from_env(timeout=10)
-        try:
-            engine.ping()
-            engine.images.get(sandbox_image)
-        finally:
-            engine.close()
-    except ImageNotFound:
-        problem = f"sandbox image {sandbox_image!r} is not present locally"
-    except DockerException as error:
-        problem = f"Docker Engine unavailable: {error}"
-    if problem is not None:
-        if _require_docker():
-            pytest.fail(problem)
-        pytest.skip(problem)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +57,6 @@ def e2e_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
 
 @pytest.fixture(scope="session")
 def langgraph_server(
-    docker_available: None,
     scripted_llm: ScriptedLLM,
     e2e_paths: E2EPaths,
     sandbox_image: str,

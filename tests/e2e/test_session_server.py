@@ -23,7 +23,7 @@ RECALL_PROMPT = "session: read the marker back"
 
 @pytest.fixture(scope="module")
 def session_server(
-    docker_available: None, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths, sandbox_image: str, tmp_path_factory: pytest.TempPathFactory
+    scripted_llm: ScriptedLLM, e2e_paths: E2EPaths, sandbox_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LangGraphServer]:
     env = {
         "ZHIPUAI_API_KEY": "e2e-test-key",
