@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import InvalidThreadIdError
+from sandbox.host_files import create_workspace_dir
 from sandbox.settings import SandboxMode, SandboxSettings
 
 WORKSPACE_MOUNT = "/workspace"
@@ -65,14 +66,8 @@ def session_container_name(settings: SandboxSettings, thread_id: str) -> str:
 def ensure_workspace(settings: SandboxSettings, thread_id: str) -> Path:
     """Create `workspaces/<thread_id>/` owned by the sandbox user, before Docker would create it as root."""
     validate_thread_id(thread_id)
-    settings.workspaces_dir.mkdir(parents=True, exist_ok=True)
     workspace = settings.workspaces_dir / thread_id
-    try:
-        workspace.mkdir(mode=0o700)
-    except FileExistsError:
-        return workspace
-    if os.geteuid() == 0:
-        os.chown(workspace, settings.uid, settings.gid)
+    create_workspace_dir(workspace, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
     return workspace
 
 

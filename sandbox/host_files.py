@@ -477,6 +477,23 @@ def _replace(text: str, old: str, new: str, *, replace_all: bool) -> tuple[str, 
     return perform_string_replacement(text, cand_old, cand_new, replace_all)
 
 
+def create_workspace_dir(workspace: Path, owner: tuple[int, int] | None) -> None:
+    """Create a thread's workspace (0o700) and hand it to `owner`, unless it already exists.
+
+    Both the file tools and the container runner create it on first use; it must
+    exist before Docker would create a bind-mount source as root.
+    """
+    if workspace.is_dir():
+        return
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(workspace, 0o700)
+    except FileExistsError:
+        return
+    if owner is not None:
+        os.chown(workspace, *owner, follow_symlinks=False)
+
+
 class HostFiles:
     """File operations on one thread's /workspace and the shared /shared, done on the host."""
 
@@ -543,15 +560,7 @@ class HostFiles:
 
     def _ensure_workspace(self) -> None:
         """Create a missing workspace (0o700, owned by the sandbox user) before a write."""
-        if self._workspace.is_dir():
-            return
-        self._workspace.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.mkdir(self._workspace, 0o700)
-        except FileExistsError:
-            return
-        if self._ids is not None:
-            os.chown(self._workspace, *self._ids, follow_symlinks=False)
+        create_workspace_dir(self._workspace, self._ids)
 
     @contextlib.contextmanager
     def _session(self, *, create_workspace: bool = False) -> Iterator[_Session]:
