@@ -1,0 +1,1 @@
+"""What the server needs beyond the graph: auth, HTTP routes (`http.app`), lifecycle hooks."""
