@@ -94,7 +94,11 @@ def _absolute(spec: str, root: Path) -> str:
 
 
 def isolated_config(config: Path, directory: Path) -> Path:
-    """Copy `config` into `directory` with repository-absolute paths and no `"env"` entry."""
+    """Copy `config` into `directory` with repository-absolute paths and no `"env"` entry.
+
+    Graph paths, `http.app` and `auth.path` are rewritten: each would otherwise be
+    resolved against the private directory.
+    """
     data: dict[str, Any] = json.loads(config.read_text(encoding="utf-8"))
     root = config.resolve().parent
     data.pop("env", None)
@@ -110,6 +114,10 @@ def isolated_config(config: Path, directory: Path) -> Path:
         else:
             graphs[name] = value
     data["graphs"] = graphs
+    for section, key in (("http", "app"), ("auth", "path")):
+        entry = data.get(section)
+        if isinstance(entry, dict) and isinstance(entry.get(key), str):
+            entry[key] = _absolute(entry[key], root)
     target = directory / "langgraph.json"
     target.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return target

@@ -5,6 +5,7 @@ No Docker and no product code: if this passes and an e2e test fails, look at the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from tests.support.agent_client import (
     tool_messages,
     user_input,
 )
-from tests.support.langgraph_server import LangGraphServer, ServerStartError, run_langgraph_dev
+from tests.support.langgraph_server import LangGraphServer, ServerStartError, isolated_config, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
 pytestmark = pytest.mark.e2e
@@ -86,3 +87,30 @@ def test_startup_failure_reports_the_log(tmp_path: Path) -> None:
     config.write_text('{"dependencies": ["."], "graphs": {"agent": "./missing.py:agent"}}', encoding="utf-8")
     with pytest.raises(ServerStartError, match=r"missing\.py"), run_langgraph_dev(workdir=tmp_path / "home", env={}, config=config):
         pass
+
+
+def test_isolated_config_points_every_path_back_to_the_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    config = repo / "langgraph.json"
+    config.write_text(
+        json.dumps(
+            {
+                "dependencies": ["."],
+                "graphs": {"agent": "./agent/graph.py:agent"},
+                "http": {"app": "./server/app.py:app"},
+                "auth": {"path": "./server/auth.py:auth"},
+                "env": ".env",
+            }
+        ),
+        encoding="utf-8",
+    )
+    private = tmp_path / "private"
+    private.mkdir()
+    data = json.loads(isolated_config(config, private).read_text(encoding="utf-8"))
+    root = repo.resolve()
+    assert data["graphs"]["agent"] == f"{root}/agent/graph.py:agent"
+    assert data["http"]["app"] == f"{root}/server/app.py:app"
+    assert data["auth"]["path"] == f"{root}/server/auth.py:auth"
+    assert data["dependencies"] == [str(root)]
+    assert "env" not in data
