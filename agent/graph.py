@@ -20,6 +20,12 @@ from sandbox.settings import PROJECT_ROOT
 INTERRUPT_ON = {"execute": True, "write_file": True, "edit_file": True}
 """Sensitive tools pause for approve / edit / reject / respond."""
 
+SKILLS_SOURCE = "/shared/skills/"
+"""Skill folders (`<name>/SKILL.md`) shared by every thread, read-only; see the README's Skills section.
+
+deepagents lists them once per thread, at its first run, so a skill added while the
+server runs reaches every new thread without a restart."""
+
 ARTIFACTS_ROOT = "/workspace/.deepagents"
 """deepagents' own files (large tool results, offloaded history) live in the thread's
 workspace, where both the shell and the file tools can read them back."""
@@ -37,6 +43,7 @@ def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | Non
         system_prompt=SYSTEM_PROMPT,
         backend=backend,
         interrupt_on=INTERRUPT_ON,
+        skills=[SKILLS_SOURCE],
         middleware=[RequireApiKeyMiddleware(model_settings)],
         context_schema=AgentContext,
         name="agent",

@@ -9,6 +9,9 @@ between commands and turns. Write every file you create under /workspace, using 
 paths such as /workspace/app.py.
 - /shared holds read-only reference material shared by all conversations. Read from it; \
 never try to modify it.
+- /shared/skills/<name>/ holds skills: instructions (SKILL.md) and helper scripts written \
+by your team. The skills are listed below; when one fits the task, read its SKILL.md with \
+read_file and follow it, running its scripts from the shell by their absolute path.
 - The sandbox has no network access: package downloads and web requests will fail. Use \
 the Python standard library and what is already installed.
 - `execute` runs shell commands (bash, python3, coreutils) in /workspace, with time, \

@@ -248,6 +248,11 @@ class RecordedRequest:
         """Text of the conversation's last user message."""
         return last_user_text(self.messages)
 
+    @property
+    def system_text(self) -> str:
+        """Text of the request's system messages (the agent's system prompt)."""
+        return "\n".join(message_text(m) for m in self.messages if m.get("role") == "system")
+
     def tool_outputs(self) -> list[str]:
         """Texts of all tool messages the model saw, oldest first."""
         return [message_text(m) for m in tool_messages(self.messages)]

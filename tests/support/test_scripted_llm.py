@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
@@ -150,6 +150,13 @@ def test_recall_name_from_conversation(llm: ScriptedLLM) -> None:
     history.append(HumanMessage("我叫什么名字？"))
     assert "Alice" in chat.invoke(history).content
     assert chat.invoke([HumanMessage("我叫什么名字？")]).content == UNKNOWN_NAME_REPLY
+
+
+def test_records_the_system_prompt(llm: ScriptedLLM) -> None:
+    llm.add_scenario("system check", say("ok"))
+    _chat(llm, streaming=False).invoke([SystemMessage("you are a test agent"), HumanMessage("system check")])
+    [recorded] = llm.requests_for("system check")
+    assert recorded.system_text == "you are a test agent"
 
 
 def test_models_endpoint_and_bare_path(llm: ScriptedLLM) -> None:
