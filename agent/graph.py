@@ -14,7 +14,7 @@ from dotenv import load_dotenv
 from agent.context import AgentContext
 from agent.model import ModelSettings, RequireApiKeyMiddleware, build_chat_model
 from agent.prompts import SYSTEM_PROMPT
-from sandbox import SandboxDeployment, SandboxSettings, ThreadRoutedSandbox
+from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.settings import PROJECT_ROOT
 
 INTERRUPT_ON = {"execute": True, "write_file": True, "edit_file": True}
@@ -53,7 +53,7 @@ def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | Non
 def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None):  # noqa: ANN201
     """The served agent: every thread in its own Docker sandbox; settings default to the environment."""
     deployment = SandboxDeployment(sandbox_settings or SandboxSettings.from_env())
-    backend = CompositeBackend(default=ThreadRoutedSandbox(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
+    backend = CompositeBackend(default=DockerSandbox.for_runs(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
     return assemble_agent(backend, model_settings)
 
 

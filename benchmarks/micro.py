@@ -20,7 +20,8 @@ from deepagents.backends import FilesystemBackend
 
 from benchmarks.stats import Samples, SectionResult, Target, interleaved, median, ratio_row
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.container_spec import container_kwargs, ensure_workspace
+from sandbox.container_spec import container_kwargs
+from sandbox.workspace import ensure_workspace
 
 BENCH_LABEL = "io.github.deepagents-docker-sandbox.benchmark"
 """Put on every floor container, so cleanup can find them by label."""

@@ -3,8 +3,8 @@
 from sandbox.backend import DockerSandbox
 from sandbox.deployment import SandboxDeployment
 from sandbox.errors import DockerUnavailableError, SandboxError, SandboxImageError
-from sandbox.routing import ThreadRoutedSandbox
 from sandbox.settings import SandboxSettings
+from sandbox.workspace import ThreadRef
 
 __all__ = [
     "DockerSandbox",
@@ -13,5 +13,5 @@ __all__ = [
     "SandboxError",
     "SandboxImageError",
     "SandboxSettings",
-    "ThreadRoutedSandbox",
+    "ThreadRef",
 ]

@@ -1,23 +1,28 @@
-"""`DockerSandbox`: the deepagents sandbox backend for one thread.
+"""`DockerSandbox`: the deepagents sandbox backend, for one thread or for whichever thread is running.
 
 Commands run in Docker (`sandbox.runner`); file tools run on the host against the
-same bind-mounted directories (`sandbox.host_files`), which is both faster than a
+same bind-mounted directories (`sandbox.file_tools`), which is both faster than a
 container round trip and the only way to make symlink checks race-free.
 
-Build one directly for a thread id (tests, scripts, notebooks)::
+Built with a thread id, it serves that thread (tests, scripts, notebooks)::
 
     from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
     deployment = SandboxDeployment(SandboxSettings.from_env())
     box = DockerSandbox("my-thread", deployment)
     box.execute("python3 --version")
 
-Inside a graph run use `ThreadRoutedSandbox`, which picks the thread per call.
+Built without one (`DockerSandbox.for_runs(deployment)`, as the graph does), it
+resolves the thread, the user and the image from the running LangGraph run on
+every call (`sandbox.run_context`), since deepagents takes one backend instance
+per graph.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from functools import lru_cache
+from typing import override
 
 import requests
 from deepagents.backends.protocol import (
@@ -36,40 +41,90 @@ from deepagents.backends.protocol import (
 from deepagents.backends.sandbox import BaseSandbox
 from docker.errors import APIError, DockerException
 
+from config.identity import SINGLE_USER_ID
 from sandbox.command_wrapper import to_execute_response
-from sandbox.container_spec import validate_thread_id
 from sandbox.deployment import SandboxDeployment
 from sandbox.errors import SandboxError
-from sandbox.host_files import HostFiles
+from sandbox.file_tools import HostFiles
+from sandbox.run_context import current_thread_ref
 from sandbox.runner import run_ephemeral, run_in_session
+from sandbox.workspace import ThreadRef, workspace_path
 
 logger = logging.getLogger(__name__)
 
 _SANDBOX_FAILURES = (SandboxError, requests.exceptions.ConnectionError, APIError, DockerException)
 """Failures that mean a command could not run; reported to the agent, never raised."""
 
+_CACHED_THREADS = 4096
+"""How many threads' `HostFiles` a run-resolving backend keeps built."""
+
 
 class DockerSandbox(BaseSandbox):
-    """One thread's sandbox: `/workspace` is `workspaces/<thread_id>/`, `/shared` is read-only."""
+    """A thread's sandbox: `/workspace` is `workspaces/<thread_id>/`, `/shared` is read-only.
+
+    `thread_id=None` means "the thread of the current run", looked up per call.
+    """
 
     enable_capture_offload = True  # our images have sh, head, tail and wc
 
-    def __init__(self, thread_id: str, deployment: SandboxDeployment, *, image: str | None = None) -> None:
-        self.thread_id = validate_thread_id(thread_id)
+    def __init__(
+        self,
+        thread_id: str | None,
+        deployment: SandboxDeployment,
+        *,
+        image: str | None = None,
+        user_id: str = SINGLE_USER_ID,
+    ) -> None:
         self.deployment = deployment
-        self.image = image or deployment.settings.image
-        settings = deployment.settings
-        self.files = HostFiles(
-            settings.workspaces_dir / thread_id,
-            settings.shared_dir,
-            fs_uid=settings.uid,
-            fs_gid=settings.gid,
+        self._fixed = (
+            None if thread_id is None else ThreadRef(user_id=user_id, thread_id=thread_id, image=image or deployment.settings.image)
         )
+        self._files_for = lru_cache(maxsize=_CACHED_THREADS)(self._build_files)
+
+    @classmethod
+    def for_runs(cls, deployment: SandboxDeployment) -> DockerSandbox:
+        """One backend for a whole graph: each call serves the thread of the run making it."""
+        return cls(None, deployment)
+
+    # -- who this call is for ----------------------------------------------------
+
+    def thread(self) -> ThreadRef:
+        """The (user, thread, image) this call serves; raises `SandboxError` outside a run when unbound."""
+        if self._fixed is not None:
+            return self._fixed
+        return current_thread_ref(default_image=self.deployment.settings.image)
 
     @property
+    def thread_id(self) -> str:
+        """The served thread's id (per call when built without one)."""
+        return self.thread().thread_id
+
+    @property
+    def user_id(self) -> str:
+        """The served run's user id: authenticated identity, or `SINGLE_USER_ID`."""
+        return self.thread().user_id
+
+    @property
+    def image(self) -> str:
+        """The image the served thread's commands run in."""
+        return self.thread().image
+
+    @property
+    @override
     def id(self) -> str:
         """Stable per thread, so logs and traces can be correlated."""
-        return f"docker-sandbox:{self.thread_id}"
+        try:
+            return f"docker-sandbox:{self.thread().thread_id}"
+        except SandboxError:
+            return "docker-sandbox:unbound"
+
+    def _build_files(self, thread_id: str) -> HostFiles:
+        settings = self.deployment.settings
+        return HostFiles(workspace_path(settings, thread_id), settings.shared_dir, fs_uid=settings.uid, fs_gid=settings.gid)
+
+    def files(self) -> HostFiles:
+        """The host-side file tools of the served thread."""
+        return self._files_for(self.thread().thread_id)
 
     # -- commands ------------------------------------------------------------
 
@@ -81,15 +136,24 @@ class DockerSandbox(BaseSandbox):
             return settings.max_timeout_seconds
         return min(int(timeout), settings.max_timeout_seconds)
 
+    @override
     def execute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:
         """Run `command` with `/workspace` as working directory; never raises for sandbox failures."""
+        return self._execute(self.thread(), command, timeout)
+
+    @override
+    async def aexecute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:
+        """Docker calls block, so they run in a worker thread, never on the event loop."""
+        return await asyncio.to_thread(self._execute, self.thread(), command, timeout)
+
+    def _execute(self, ref: ThreadRef, command: str, timeout: int | None) -> ExecuteResponse:
         settings = self.deployment.settings
         seconds = self._effective_timeout(timeout)
         run = run_in_session if settings.mode == "session" else run_ephemeral
         try:
-            raw = run(self.deployment, self.thread_id, self.image, command, seconds)
+            raw = run(self.deployment, ref, command, seconds)
         except _SANDBOX_FAILURES as exc:
-            return self._failure(exc)
+            return self._failure(ref, exc)
         return to_execute_response(
             raw,
             timeout_seconds=seconds,
@@ -97,29 +161,27 @@ class DockerSandbox(BaseSandbox):
             memory_bytes=settings.memory_bytes,
         )
 
-    async def aexecute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:  # noqa: ASYNC109
-        """Docker calls block, so they run in a worker thread, never on the event loop."""
-        return await asyncio.to_thread(self.execute, command, timeout=timeout)
-
-    def _failure(self, exc: Exception) -> ExecuteResponse:
+    @staticmethod
+    def _failure(ref: ThreadRef, exc: Exception) -> ExecuteResponse:
         """The tool result for a command that could not run: no exit code, the reason in words."""
         if isinstance(exc, SandboxError):
             reason = str(exc)
         elif isinstance(exc, requests.exceptions.ConnectionError):
             reason = f"lost the connection to Docker ({exc})."
         else:
-            logger.warning("Docker refused a sandbox call for thread %s: %s", self.thread_id, exc)
+            logger.warning("Docker refused a sandbox call for thread %s: %s", ref.thread_id, exc)
             reason = f"Docker refused the command: {exc}"
         return ExecuteResponse(output=f"Sandbox error: {reason}", exit_code=None)
 
-    def _cannot_run(self) -> ExecuteResponse | None:
+    def _cannot_run(self, ref: ThreadRef) -> ExecuteResponse | None:
         """Report a missing Docker or image up front (both checks are cached after success)."""
         try:
-            self.deployment.ensure_image(self.image)
+            self.deployment.ensure_image(ref.image)
         except _SANDBOX_FAILURES as exc:
-            return self._failure(exc)
+            return self._failure(ref, exc)
         return None
 
+    @override
     def execute_with_offload(
         self,
         command: str,
@@ -134,13 +196,14 @@ class DockerSandbox(BaseSandbox):
         Otherwise our plain error text would reach the wrapper's parser, which logs
         it as a malformed capture on every Docker or image failure.
         """
-        problem = self._cannot_run()
+        problem = self._cannot_run(self.thread())
         if problem is not None:
             return ExecuteOffloadResult(offloaded=False, response=problem)
         return super().execute_with_offload(
             command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
         )
 
+    @override
     async def aexecute_with_offload(
         self,
         command: str,
@@ -148,68 +211,87 @@ class DockerSandbox(BaseSandbox):
         *,
         max_inline_bytes: int,
         max_capture_bytes: int | None = None,
-        timeout: int | None = None,  # noqa: ASYNC109
+        timeout: int | None = None,
     ) -> ExecuteOffloadResult:
         """Async version of `execute_with_offload`."""
-        problem = await asyncio.to_thread(self._cannot_run)
+        problem = await asyncio.to_thread(self._cannot_run, self.thread())
         if problem is not None:
             return ExecuteOffloadResult(offloaded=False, response=problem)
         return await super().aexecute_with_offload(
             command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
         )
 
-    # -- files: host-side, see sandbox.host_files --------------------------------
+    # -- files: host-side, see sandbox.file_tools ----------------------------------
+    # The thread is resolved before any worker thread starts, on the caller's context.
 
-    def ls(self, path: str) -> LsResult:  # noqa: D102
-        return self.files.ls(path)
+    @override
+    def ls(self, path: str) -> LsResult:
+        return self.files().ls(path)
 
-    async def als(self, path: str) -> LsResult:  # noqa: D102
-        return await asyncio.to_thread(self.files.ls, path)
+    @override
+    async def als(self, path: str) -> LsResult:
+        return await asyncio.to_thread(self.files().ls, path)
 
-    def read(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:  # noqa: D102
-        return self.files.read(file_path, offset, limit)
+    @override
+    def read(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
+        return self.files().read(file_path, offset, limit)
 
-    async def aread(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:  # noqa: D102
-        return await asyncio.to_thread(self.files.read, file_path, offset, limit)
+    @override
+    async def aread(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
+        return await asyncio.to_thread(self.files().read, file_path, offset, limit)
 
-    def write(self, file_path: str, content: str) -> WriteResult:  # noqa: D102
-        return self.files.write(file_path, content)
+    @override
+    def write(self, file_path: str, content: str) -> WriteResult:
+        return self.files().write(file_path, content)
 
-    async def awrite(self, file_path: str, content: str) -> WriteResult:  # noqa: D102
-        return await asyncio.to_thread(self.files.write, file_path, content)
+    @override
+    async def awrite(self, file_path: str, content: str) -> WriteResult:
+        return await asyncio.to_thread(self.files().write, file_path, content)
 
-    def edit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:  # noqa: D102, FBT001, FBT002
-        return self.files.edit(file_path, old_string, new_string, replace_all)
+    @override
+    def edit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
+        return self.files().edit(file_path, old_string, new_string, replace_all)
 
-    async def aedit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:  # noqa: D102, FBT001, FBT002
-        return await asyncio.to_thread(self.files.edit, file_path, old_string, new_string, replace_all)
+    @override
+    async def aedit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
+        return await asyncio.to_thread(self.files().edit, file_path, old_string, new_string, replace_all)
 
-    def delete(self, file_path: str) -> DeleteResult:  # noqa: D102
-        return self.files.delete(file_path)
+    @override
+    def delete(self, file_path: str) -> DeleteResult:
+        return self.files().delete(file_path)
 
-    async def adelete(self, file_path: str) -> DeleteResult:  # noqa: D102
-        return await asyncio.to_thread(self.files.delete, file_path)
+    @override
+    async def adelete(self, file_path: str) -> DeleteResult:
+        return await asyncio.to_thread(self.files().delete, file_path)
 
-    def glob(self, pattern: str, path: str | None = None) -> GlobResult:  # noqa: D102
-        return self.files.glob(pattern, path)
+    @override
+    def glob(self, pattern: str, path: str | None = None) -> GlobResult:
+        return self.files().glob(pattern, path)
 
-    async def aglob(self, pattern: str, path: str | None = None) -> GlobResult:  # noqa: D102
-        return await asyncio.to_thread(self.files.glob, pattern, path)
+    @override
+    async def aglob(self, pattern: str, path: str | None = None) -> GlobResult:
+        return await asyncio.to_thread(self.files().glob, pattern, path)
 
-    def grep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:  # noqa: D102
-        return self.files.grep(pattern, path, glob, max_count=max_count)
+    @override
+    def grep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
+        return self.files().grep(pattern, path, glob, max_count=max_count)
 
-    async def agrep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:  # noqa: D102
-        return await asyncio.to_thread(self.files.grep, pattern, path, glob, max_count=max_count)
+    @override
+    async def agrep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
+        return await asyncio.to_thread(self.files().grep, pattern, path, glob, max_count=max_count)
 
-    def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:  # noqa: D102
-        return self.files.upload_files(files)
+    @override
+    def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
+        return self.files().upload_files(files)
 
-    async def aupload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:  # noqa: D102
-        return await asyncio.to_thread(self.files.upload_files, files)
+    @override
+    async def aupload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
+        return await asyncio.to_thread(self.files().upload_files, files)
 
-    def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:  # noqa: D102
-        return self.files.download_files(paths)
+    @override
+    def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:
+        return self.files().download_files(paths)
 
-    async def adownload_files(self, paths: list[str]) -> list[FileDownloadResponse]:  # noqa: D102
-        return await asyncio.to_thread(self.files.download_files, paths)
+    @override
+    async def adownload_files(self, paths: list[str]) -> list[FileDownloadResponse]:
+        return await asyncio.to_thread(self.files().download_files, paths)

@@ -7,14 +7,10 @@ benchmark's raw floor), so the hardening cannot drift between them.
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-from pathlib import Path
 from typing import Any
 
-from sandbox.errors import InvalidThreadIdError
-from sandbox.host_files import create_workspace_dir
 from sandbox.settings import SandboxMode, SandboxSettings
+from sandbox.workspace import ensure_workspace
 
 WORKSPACE_MOUNT = "/workspace"
 SHARED_MOUNT = "/shared"
@@ -26,16 +22,6 @@ LABEL_THREAD = f"{LABEL_PREFIX}.thread"
 LABEL_MODE = f"{LABEL_PREFIX}.mode"
 
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-_THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-def validate_thread_id(thread_id: str) -> str:
-    """Refuse ids that could escape `workspaces/` or break a container name."""
-    if not isinstance(thread_id, str) or not _THREAD_ID.fullmatch(thread_id) or thread_id in {".", ".."}:
-        msg = f"thread id {thread_id!r} cannot name a workspace: use letters, digits, '-', '_' or '.' (at most 128)"
-        raise InvalidThreadIdError(msg)
-    return thread_id
 
 
 def scope_of(settings: SandboxSettings) -> str:
@@ -61,14 +47,6 @@ def label_filter(labels: dict[str, str]) -> dict[str, list[str]]:
 def session_container_name(settings: SandboxSettings, thread_id: str) -> str:
     """A deterministic name, so two concurrent first uses cannot start two containers."""
     return f"sandbox-{scope_of(settings)[:8]}-{thread_id}"
-
-
-def ensure_workspace(settings: SandboxSettings, thread_id: str) -> Path:
-    """Create `workspaces/<thread_id>/` owned by the sandbox user, before Docker would create it as root."""
-    validate_thread_id(thread_id)
-    workspace = settings.workspaces_dir / thread_id
-    create_workspace_dir(workspace, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
-    return workspace
 
 
 def container_kwargs(

@@ -1,7 +1,7 @@
 """Container lifecycle: connect, sweep leftovers, and keep per-thread session containers.
 
 This is the "deployment" half of the sandbox (in SWE-ReX's terms); running a
-command in a container is `sandbox.runner`, and file access is `sandbox.host_files`.
+command in a container is `sandbox.runner`, and file access is `sandbox.file_tools`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from sandbox.container_spec import (
     label_filter,
     labels_for,
     session_container_name,
-    validate_thread_id,
 )
 from sandbox.docker_api import ImageGate, connect
 from sandbox.settings import SandboxSettings
+from sandbox.workspace import validate_thread_id
 
 logger = logging.getLogger(__name__)
 

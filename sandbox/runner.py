@@ -15,6 +15,7 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from sandbox.command_wrapper import KILL_GRACE_SECONDS, TIMEOUT_EXIT_CODE, RawResult, wrapped_argv
 from sandbox.container_spec import WORKSPACE_MOUNT, container_kwargs, sandbox_environment
 from sandbox.deployment import SandboxDeployment
+from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
 
@@ -22,17 +23,17 @@ _HOST_DEADLINE_SLACK = 15
 """Seconds past the in-container deadline before the host gives up waiting."""
 
 
-def run_ephemeral(deployment: SandboxDeployment, thread_id: str, image: str, command: str, timeout: int) -> RawResult:
+def run_ephemeral(deployment: SandboxDeployment, ref: ThreadRef, command: str, timeout: int) -> RawResult:
     """Create → start → wait → logs → remove: the seed's per-command container."""
     settings = deployment.settings
     api = deployment.api
-    deployment.ensure_image(image)
+    deployment.ensure_image(ref.image)
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
-    kwargs = container_kwargs(settings, api=api, thread_id=thread_id, mode="ephemeral", image=image, command=argv)
+    kwargs = container_kwargs(settings, api=api, thread_id=ref.thread_id, mode="ephemeral", image=ref.image, command=argv)
     try:
         container_id = api.create_container(**kwargs)["Id"]
     except ImageNotFound:
-        deployment.images.forget(image)
+        deployment.images.forget(ref.image)
         raise
     try:
         started_at = time.monotonic()
@@ -54,18 +55,18 @@ def run_ephemeral(deployment: SandboxDeployment, thread_id: str, image: str, com
             logger.exception("Could not remove sandbox container %s; the next startup sweep will", container_id[:12])
 
 
-def run_in_session(deployment: SandboxDeployment, thread_id: str, image: str, command: str, timeout: int) -> RawResult:
+def run_in_session(deployment: SandboxDeployment, ref: ThreadRef, command: str, timeout: int) -> RawResult:
     """`docker exec` into the thread's long-lived container (started again once if it vanished)."""
     settings = deployment.settings
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
     for attempt in range(2):
-        with deployment.session_container(thread_id, image) as container_id:
+        with deployment.session_container(ref.thread_id, ref.image) as container_id:
             try:
                 exec_id = _create_exec(deployment, container_id, argv)
             except APIError as exc:  # 404: removed, 409: stopped, behind our back
                 if exc.status_code not in (404, 409) or attempt:
                     raise
-                deployment.forget_session(thread_id, container_id)
+                deployment.forget_session(ref.thread_id, container_id)
                 continue
             # Still inside the context: the container counts as in use while the command runs.
             return _run_exec(deployment, container_id, exec_id)

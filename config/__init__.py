@@ -1,0 +1,1 @@
+"""Configuration shared by every layer (`server/`, `agent/`, `sandbox/`); imports nothing of theirs."""
