@@ -9,13 +9,14 @@ from __future__ import annotations
 from deepagents import create_deep_agent
 from deepagents.backends import CompositeBackend
 from deepagents.backends.protocol import BackendProtocol
-from dotenv import load_dotenv
 
 from agent.context import AgentContext
-from agent.model import ModelSettings, RequireApiKeyMiddleware, build_chat_model
+from agent.model import RequireApiKeyMiddleware, build_chat_model
 from agent.prompts import SYSTEM_PROMPT
-from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.settings import PROJECT_ROOT
+from config.env import load_project_dotenv
+from config.model import ModelSettings
+from config.sandbox import SandboxSettings
+from sandbox import DockerSandbox, SandboxDeployment
 
 INTERRUPT_ON = {"execute": True, "write_file": True, "edit_file": True}
 """Sensitive tools pause for approve / edit / reject / respond."""
@@ -57,5 +58,5 @@ def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings:
     return assemble_agent(backend, model_settings)
 
 
-load_dotenv(PROJECT_ROOT / ".env")
+load_project_dotenv()
 agent = build_agent()

@@ -1,52 +1,20 @@
-"""The chat model: any OpenAI-compatible endpoint, GLM-4.7 on Zhipu by default.
-
-The seed's variables work as written (`ZHIPUAI_API_KEY`, `ZHIPUAI_API_BASE`); the
-model name and GLM's thinking switch are overridable so the same graph runs
-against vLLM or Ollama on an intranet.
-"""
+"""The chat model built from `config.model.ModelSettings`, and the run-time API key check."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
 from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
 
-from sandbox.settings import env_bool, env_float
+from config.model import API_KEY_VARIABLE, ModelSettings
 
-DEFAULT_API_BASE = "https://open.bigmodel.cn/api/paas/v4/"
-DEFAULT_MODEL = "glm-4.7"
-API_KEY_VARIABLE = "ZHIPUAI_API_KEY"
 _PLACEHOLDER_KEY = "missing-" + API_KEY_VARIABLE
 
 
 class MissingApiKeyError(RuntimeError):
     """Raised at run time, not import time, so the server starts without a key."""
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """Model configuration read from the environment."""
-
-    api_key: str | None
-    api_base: str
-    model: str
-    thinking: bool
-    timeout_seconds: float
-
-    @classmethod
-    def from_env(cls) -> ModelSettings:
-        """Read `ZHIPUAI_*` and `LLM_*` variables."""
-        return cls(
-            api_key=os.environ.get(API_KEY_VARIABLE, "").strip() or None,
-            api_base=os.environ.get("ZHIPUAI_API_BASE", "").strip() or DEFAULT_API_BASE,
-            model=os.environ.get("LLM_MODEL", "").strip() or DEFAULT_MODEL,
-            thinking=env_bool("LLM_THINKING", default=True),
-            timeout_seconds=env_float("LLM_TIMEOUT", 600.0),
-        )
 
 
 def build_chat_model(settings: ModelSettings) -> ChatOpenAI:

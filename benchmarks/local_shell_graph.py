@@ -20,7 +20,7 @@ from pathlib import Path
 from deepagents.backends import LocalShellBackend
 
 from agent.graph import assemble_agent
-from agent.model import ModelSettings
+from config.model import ModelSettings
 
 ROOT_VARIABLE = "BENCH_LOCAL_SHELL_ROOT"
 

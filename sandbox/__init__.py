@@ -1,9 +1,9 @@
 """Docker sandboxes for deepagents: one workspace and container (or per-command containers) per thread."""
 
+from config.sandbox import SandboxSettings
 from sandbox.backend import DockerSandbox
 from sandbox.deployment import SandboxDeployment
 from sandbox.errors import DockerUnavailableError, SandboxError, SandboxImageError
-from sandbox.settings import SandboxSettings
 from sandbox.workspace import ThreadRef
 
 __all__ = [

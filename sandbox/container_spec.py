@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sandbox.settings import SandboxMode, SandboxSettings
+from config.sandbox import SandboxMode, SandboxSettings
 from sandbox.workspace import ensure_workspace
 
 WORKSPACE_MOUNT = "/workspace"

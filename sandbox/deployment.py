@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import docker
 from docker.errors import APIError, NotFound
 
+from config.sandbox import SandboxSettings
 from sandbox.container_spec import (
     LABEL_THREAD,
     container_kwargs,
@@ -25,7 +26,6 @@ from sandbox.container_spec import (
     session_container_name,
 )
 from sandbox.docker_api import ImageGate, connect
-from sandbox.settings import SandboxSettings
 from sandbox.workspace import validate_thread_id
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.sandbox import SandboxSettings
 from sandbox.errors import InvalidThreadIdError
-from sandbox.settings import SandboxSettings
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 

@@ -9,8 +9,8 @@ import docker
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from config.sandbox import SandboxSettings
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
-from sandbox.settings import SandboxSettings
 from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say

@@ -1,0 +1,133 @@
+"""Sandbox settings: every `SANDBOX_*` variable, each with a safe default.
+
+Every hardening knob has exactly one setting here, so an operator can see the
+whole security posture in `.env.example` and the README table (a unit test keeps
+the three in step).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, cast
+
+from config.env import (
+    PROJECT_ROOT,
+    SettingsError,
+    at_least,
+    env_bool,
+    env_choice,
+    env_float,
+    env_path,
+    env_raw,
+    env_str,
+    read_settings,
+    setting,
+)
+
+UNPRIVILEGED_UID = 65534
+"""uid/gid (`nobody`) used inside sandboxes when the server itself runs as root."""
+
+SandboxMode = Literal["ephemeral", "session"]
+
+
+def env_memory(name: str, default: int) -> int:
+    """Accept `1g`, `512m`, `1073741824`: the forms `docker run --memory` takes."""
+    raw = env_raw(name).lower()
+    if not raw:
+        return default
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    number, unit = (raw[:-1], raw[-1]) if raw[-1] in units else (raw.rstrip("b"), "")
+    try:
+        value = int(float(number) * units.get(unit, 1))
+    except ValueError:
+        msg = f"{name}={raw!r} is not a size such as 512m or 1g"
+        raise SettingsError(msg) from None
+    if value < 6 * 1024**2:
+        msg = f"{name}={raw!r} is below Docker's 6 MiB minimum"
+        raise SettingsError(msg)
+    return value
+
+
+def default_user() -> tuple[int, int]:
+    """The host user's ids keep workspace files editable; root gets `nobody` instead."""
+    uid, gid = os.getuid(), os.getgid()
+    if uid == 0:
+        return UNPRIVILEGED_UID, UNPRIVILEGED_UID
+    return uid, gid
+
+
+def env_user(name: str) -> tuple[int, int]:
+    """`auto` (or unset): `default_user()`; else numeric `uid[:gid]`, never root."""
+    raw = env_raw(name)
+    if not raw or raw == "auto":
+        return default_user()
+    uid_text, _, gid_text = raw.partition(":")
+    try:
+        uid = int(uid_text)
+        gid = int(gid_text) if gid_text else uid
+    except ValueError:
+        msg = f"{name}={raw!r} must be 'auto' or numeric 'uid[:gid]'"
+        raise SettingsError(msg) from None
+    if uid == 0:
+        msg = f"{name}={raw!r}: sandboxes never run as root"
+        raise SettingsError(msg)
+    return uid, gid
+
+
+def _env_uid(name: str, _default: int) -> int:
+    return env_user(name)[0]
+
+
+def _env_gid(name: str, _default: int) -> int:
+    return env_user(name)[1]
+
+
+def _env_mode(name: str, default: SandboxMode) -> SandboxMode:
+    return cast("SandboxMode", env_choice("ephemeral", "session")(name, default))
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Everything the sandbox needs to know; build with `SandboxSettings.from_env()`."""
+
+    image: str = setting("SANDBOX_IMAGE", env_str, "python:3.13-slim")
+    """Image for sandboxes; it must have `sh`, `timeout` and `head` (Debian/Ubuntu images do)."""
+    mode: SandboxMode = setting("SANDBOX_MODE", _env_mode, "ephemeral")
+    """`ephemeral`: a fresh container per command. `session`: one warm container per thread."""
+    workspaces_dir: Path = setting("SANDBOX_WORKSPACES_DIR", env_path, default_factory=lambda: PROJECT_ROOT / "workspaces")
+    """Host directory holding `<thread_id>/` workspaces (each mounted rw at `/workspace`)."""
+    shared_dir: Path = setting("SANDBOX_SHARED_DIR", env_path, default_factory=lambda: PROJECT_ROOT / "shared")
+    """Host directory mounted read-only at `/shared` in every sandbox."""
+    network: bool = setting("SANDBOX_NETWORK", env_bool, False)  # noqa: FBT003
+    """Give sandboxes a network (off by default)."""
+    memory_bytes: int = setting("SANDBOX_MEMORY", env_memory, 1024**3)
+    """Memory limit per container (`512m`, `1g`, bytes); swap is disabled."""
+    cpus: float = setting("SANDBOX_CPUS", env_float, 1.0)
+    """CPU limit per container."""
+    pids_limit: int = setting("SANDBOX_PIDS_LIMIT", at_least(8), 256)
+    """Process limit per container (stops fork bombs)."""
+    uid: int = setting("SANDBOX_USER", _env_uid, default_factory=lambda: default_user()[0])
+    """uid inside the sandbox (`SANDBOX_USER=uid[:gid]` or `auto`); never 0."""
+    gid: int = setting("SANDBOX_USER", _env_gid, default_factory=lambda: default_user()[1])
+    """gid inside the sandbox (from the same `SANDBOX_USER`)."""
+    timeout_seconds: int = setting("SANDBOX_TIMEOUT", at_least(1), 120)
+    """Seconds per command when the agent asks for none."""
+    max_timeout_seconds: int = setting("SANDBOX_MAX_TIMEOUT", at_least(1), 1800)
+    """Ceiling for any requested timeout."""
+    max_output_bytes: int = setting("SANDBOX_MAX_OUTPUT_BYTES", at_least(1024), 4 * 1024**2)
+    """Output returned per command; more is cut and flagged `truncated`."""
+    idle_ttl_seconds: int = setting("SANDBOX_IDLE_TTL", at_least(1), 900)
+    """Session mode: stop a thread's container after this many idle seconds."""
+    max_containers: int = setting("SANDBOX_MAX_CONTAINERS", at_least(1), 32)
+    """Session mode: most running containers; least recently used idle ones are stopped first."""
+
+    @classmethod
+    def from_env(cls) -> SandboxSettings:
+        """Read `SANDBOX_*`; raise `SettingsError` naming the first bad variable."""
+        return read_settings(cls)
+
+    def with_overrides(self, **changes: object) -> SandboxSettings:
+        """Copy with some fields changed (tests and benchmarks use this)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
