@@ -6,6 +6,8 @@ runs, streaming and interrupts.
 
 from __future__ import annotations
 
+import logging
+
 from deepagents import create_deep_agent
 from deepagents.backends import CompositeBackend
 from deepagents.backends.protocol import BackendProtocol
@@ -20,6 +22,8 @@ from sandbox import DockerSandbox, SandboxDeployment
 
 INTERRUPT_ON = {"execute": True, "write_file": True, "edit_file": True}
 """Sensitive tools pause for approve / edit / reject / respond."""
+
+logger = logging.getLogger(__name__)
 
 SKILLS_SOURCE = "/shared/skills/"
 """Skill folders (`<name>/SKILL.md`) shared by every thread, read-only; see the README's Skills section.
@@ -53,7 +57,11 @@ def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | Non
 
 def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None):  # noqa: ANN201
     """The served agent: every thread in its own Docker sandbox; settings default to the environment."""
-    deployment = SandboxDeployment(sandbox_settings or SandboxSettings.from_env())
+    sandbox_settings = sandbox_settings or SandboxSettings.from_env()
+    # Operators read the startup log to see which image (chosen by them or by
+    # scripts/start.sh) every sandbox of this server will run.
+    logger.info("Sandboxes use image %s (SANDBOX_IMAGE), mode %s", sandbox_settings.image, sandbox_settings.mode)
+    deployment = SandboxDeployment(sandbox_settings)
     backend = CompositeBackend(default=DockerSandbox.for_runs(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
     return assemble_agent(backend, model_settings)
 
