@@ -1,0 +1,343 @@
+// The client's state and everything that changes it: sign-in, threads, runs and streams.
+// The thread's state on the server is the truth; streamed events only fill in
+// what is happening now, and every run ends by re-reading the state.
+import { reactive } from 'vue'
+import * as api from './api.js'
+import { kindOf, pendingInterrupts, textOf } from './messages.js'
+import { t } from './i18n.js'
+
+export const store = reactive({
+  phase: 'loading', // loading | signin | ready
+  authRequired: false,
+  signInError: '',
+  threads: [],
+  threadId: null,
+  messages: [],
+  interrupts: [],
+  running: false,
+  runId: null,
+  runError: '',
+  connectionLost: false,
+  terminals: {}, // tool_call_id -> { output, done }
+  notices: [],
+  filesVersion: 0,
+})
+
+let noticeSeq = 0
+export function notify(text, color = 'error') {
+  store.notices.push({ id: ++noticeSeq, text, color })
+}
+
+export function describeError(exc) {
+  if (exc instanceof api.ApiError) {
+    if (exc.status === 0) return t('serverUnreachable', { detail: exc.detail })
+    return exc.what ? `${exc.what} (${exc.status}): ${exc.detail}` : `${exc.status}: ${exc.detail}`
+  }
+  return String(exc?.message || exc)
+}
+
+function handleError(exc) {
+  if (exc instanceof api.ApiError && exc.isAuth && store.authRequired) {
+    store.phase = 'signin'
+    store.signInError = t('tokenRefused', { detail: exc.detail })
+    return
+  }
+  notify(describeError(exc))
+}
+
+// ---- sign-in ------------------------------------------------------------------
+
+// Single-user servers answer without a token: then there is no sign-in at all.
+export async function start() {
+  try {
+    await api.searchThreads({ limit: 1, token: '' })
+    store.authRequired = false
+    api.auth.token = ''
+    store.phase = 'ready'
+    await afterSignIn()
+    return
+  } catch (exc) {
+    if (!(exc instanceof api.ApiError && exc.isAuth)) {
+      store.phase = 'signin'
+      store.signInError = describeError(exc)
+      return
+    }
+  }
+  store.authRequired = true
+  if (api.auth.token) await signIn(api.auth.token)
+  else store.phase = 'signin'
+}
+
+export async function signIn(token) {
+  store.signInError = ''
+  try {
+    await api.searchThreads({ limit: 1, token })
+  } catch (exc) {
+    store.phase = 'signin'
+    store.signInError = exc instanceof api.ApiError && exc.isAuth ? t('tokenRefused', { detail: exc.detail }) : describeError(exc)
+    return false
+  }
+  api.auth.token = token
+  store.phase = 'ready'
+  await afterSignIn()
+  return true
+}
+
+export function signOut() {
+  stopStreaming()
+  api.auth.token = ''
+  Object.assign(store, { phase: 'signin', threads: [], threadId: null, messages: [], interrupts: [], terminals: {} })
+}
+
+async function afterSignIn() {
+  await loadThreads()
+  const wanted = new URLSearchParams(location.hash.slice(1)).get('thread')
+  if (wanted && store.threads.some((th) => th.thread_id === wanted)) await openThread(wanted)
+}
+
+// ---- threads --------------------------------------------------------------------
+
+export function titleOf(thread) {
+  const text = textOf(thread?.extracted?.first_message ?? thread?.values?.messages?.[0]?.content).trim()
+  return text ? text.split('\n')[0].slice(0, 60) : t('untitled')
+}
+
+export async function loadThreads() {
+  try {
+    store.threads = (await api.searchThreads()) || []
+  } catch (exc) {
+    handleError(exc)
+  }
+}
+
+function rememberThread(id) {
+  history.replaceState(null, '', id ? `#thread=${encodeURIComponent(id)}` : location.pathname)
+}
+
+export async function openThread(id) {
+  stopStreaming()
+  Object.assign(store, { threadId: id, messages: [], interrupts: [], terminals: {}, runError: '', running: false, runId: null })
+  rememberThread(id)
+  await refreshState()
+  store.filesVersion++
+  await rejoinIfRunning(id)
+}
+
+export function newThread() {
+  stopStreaming()
+  Object.assign(store, { threadId: null, messages: [], interrupts: [], terminals: {}, runError: '', running: false, runId: null })
+  rememberThread(null)
+}
+
+export async function removeThread(id) {
+  try {
+    await api.deleteThread(id)
+  } catch (exc) {
+    handleError(exc)
+    return
+  }
+  if (store.threadId === id) newThread()
+  await loadThreads()
+}
+
+async function refreshState() {
+  const id = store.threadId
+  if (!id) return
+  try {
+    const state = await api.getState(id)
+    if (store.threadId !== id) return
+    store.messages = state?.values?.messages || []
+    store.interrupts = pendingInterrupts(state)
+  } catch (exc) {
+    handleError(exc)
+  }
+}
+
+async function rejoinIfRunning(id) {
+  try {
+    const thread = await api.getThread(id)
+    if (thread?.status !== 'busy') return
+    const runs = (await api.listRuns(id)) || []
+    const live = runs.find((run) => run.status === 'running' || run.status === 'pending')
+    if (live && store.threadId === id) await follow(id, live.run_id, () => api.joinRun(id, live.run_id, { signal: controller?.signal }))
+  } catch (exc) {
+    handleError(exc)
+  }
+}
+
+// ---- runs -----------------------------------------------------------------------
+
+let controller = null
+
+function stopStreaming() {
+  controller?.abort()
+  controller = null
+}
+
+export async function send(text) {
+  const content = text.trim()
+  if (!content || store.running) return
+  let id = store.threadId
+  if (!id) {
+    try {
+      id = (await api.createThread()).thread_id
+    } catch (exc) {
+      handleError(exc)
+      return
+    }
+    store.threadId = id
+    rememberThread(id)
+  }
+  const local = { type: 'human', content, id: `local-${Date.now()}` }
+  store.messages = [...store.messages, local]
+  await startRun(id, { input: { messages: [{ role: 'user', content }] } })
+  await loadThreads()
+}
+
+export async function resume(value) {
+  if (!store.threadId || store.running) return
+  store.interrupts = []
+  await startRun(store.threadId, { command: { resume: value } })
+}
+
+export async function stop() {
+  if (store.threadId && store.runId) {
+    try {
+      await api.cancelRun(store.threadId, store.runId)
+    } catch (exc) {
+      handleError(exc)
+    }
+  }
+}
+
+async function startRun(threadId, payload) {
+  stopStreaming()
+  controller = new AbortController()
+  const signal = controller.signal
+  let runId = null
+  await follow(threadId, null, () =>
+    api.streamRun(threadId, payload, { signal, onRunId: (rid) => { runId = rid; store.runId = rid } }),
+  () => runId)
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// Consume a run's stream; when the connection drops, re-join the same run until it ends.
+async function follow(threadId, knownRunId, open, currentRunId = () => knownRunId) {
+  if (!controller) controller = new AbortController()
+  const signal = controller.signal
+  Object.assign(store, { running: true, runId: knownRunId, runError: '', connectionLost: false })
+  let lastEventId = null
+  let stream = open()
+  let attempt = 0
+  try {
+    for (;;) {
+      try {
+        for await (const part of stream) {
+          if (signal.aborted) return
+          if (part.id) lastEventId = part.id
+          if (store.connectionLost) {
+            store.connectionLost = false
+            notify(t('reconnected'), 'success')
+          }
+          attempt = 0
+          handleEvent(part)
+        }
+        break // the stream ended normally
+      } catch (exc) {
+        if (signal.aborted) return
+        if (exc instanceof api.ApiError && exc.status !== 0) throw exc
+        const runId = currentRunId() || store.runId
+        if (!runId) throw exc
+        // The connection dropped: the run keeps going on the server; re-join it.
+        if (!store.connectionLost) notify(t('connectionLost'), 'warning')
+        store.connectionLost = true
+        attempt++
+        await sleep(Math.min(1000 * 2 ** Math.min(attempt - 1, 4), 15000))
+        if (signal.aborted) return
+        try {
+          const runs = (await api.listRuns(threadId)) || []
+          const run = runs.find((r) => r.run_id === runId)
+          if (run && run.status !== 'running' && run.status !== 'pending') {
+            if (run.status === 'error') store.runError = t('runFailed', { detail: run.status })
+            break
+          }
+        } catch (probe) {
+          if (probe instanceof api.ApiError && probe.status !== 0) throw probe
+          continue
+        }
+        stream = api.joinRun(threadId, runId, { signal, lastEventId })
+      }
+    }
+  } catch (exc) {
+    if (!signal.aborted) handleError(exc)
+  } finally {
+    if (!signal.aborted && store.threadId === threadId) {
+      store.running = false
+      if (store.connectionLost) {
+        store.connectionLost = false
+        notify(t('reconnected'), 'success')
+      }
+      await refreshState()
+      store.filesVersion++
+      for (const term of Object.values(store.terminals)) term.done = true
+    }
+  }
+}
+
+function upsert(message) {
+  const index = store.messages.findIndex((m) => m.id && m.id === message.id)
+  if (index >= 0) store.messages.splice(index, 1, { ...store.messages[index], ...message })
+  else store.messages.push(message)
+}
+
+function appendChunk(chunk) {
+  if (!chunk?.id) return
+  const index = store.messages.findIndex((m) => m.id === chunk.id)
+  const delta = textOf(chunk.content)
+  if (index < 0) {
+    store.messages.push({ type: 'ai', id: chunk.id, content: delta, tool_calls: [], streaming: true })
+    return
+  }
+  const current = store.messages[index]
+  if (!current.streaming) return // the complete message already arrived
+  store.messages.splice(index, 1, { ...current, content: textOf(current.content) + delta })
+}
+
+function handleEvent({ event, data }) {
+  const name = String(event).split('|')[0]
+  if (name === 'metadata' && data?.run_id) store.runId = data.run_id
+  else if (name === 'messages') {
+    const [message] = Array.isArray(data) ? data : [data]
+    if (!message) return
+    const kind = kindOf(message)
+    if (kind === 'ai' && String(message.type).endsWith('Chunk')) appendChunk(message)
+    else if (kind === 'tool' || kind === 'ai') upsert({ ...message, streaming: false })
+  } else if (name === 'updates') {
+    for (const [node, update] of Object.entries(data || {})) {
+      if (node === '__interrupt__') {
+        store.interrupts = (update || []).map((item, index) => ({ id: item.id || String(index), value: item.value ?? item }))
+        continue
+      }
+      for (const message of update?.messages || []) {
+        if (kindOf(message) === 'human') continue
+        upsert({ ...message, streaming: false })
+      }
+    }
+  } else if (name === 'custom') {
+    liveOutput(data)
+  } else if (name === 'error') {
+    const detail = typeof data === 'string' ? data : data?.message || data?.error || JSON.stringify(data)
+    store.runError = t('runFailed', { detail })
+  }
+}
+
+// Live command output from `execute` (custom stream events carrying the tool call id).
+function liveOutput(data) {
+  if (!data || typeof data !== 'object') return
+  const id = data.tool_call_id || data.toolCallId || data.id
+  const chunk = data.chunk ?? data.output ?? data.text ?? data.data
+  if (!id || typeof chunk !== 'string') return
+  const term = store.terminals[id] || (store.terminals[id] = { output: '', done: false })
+  term.output += chunk
+}
