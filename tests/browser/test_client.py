@@ -57,7 +57,9 @@ def test_page_and_assets_are_public_with_a_strict_policy(server: LangGraphServer
         assert "immutable" in response.headers["Cache-Control"]
 
 
-def test_hello_world_with_two_approvals(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths, shoot, tmp_path: Path) -> None:
+def test_hello_world_with_two_approvals(
+    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths, shoot, tmp_path: Path
+) -> None:
     scripted_llm.add_scenario(
         HELLO_PROMPT,
         call("write_file", file_path="/workspace/hello.py", content=HELLO_SOURCE),
