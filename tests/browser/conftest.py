@@ -81,8 +81,14 @@ def server(scripted_llm: ScriptedLLM, browser_paths: E2EPaths, sandbox_image: st
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module.
+
+    Playwright's sync API keeps an event loop running while it is started, which
+    would stop pytest-asyncio from running the async tests collected after this
+    folder; module scope stops it as soon as the browser tests are done.
+    """
     path = chromium_path()
     if path is None:
         if os.environ.get("SANDBOX_REQUIRE_DOCKER", "").strip().lower() in {"1", "true", "yes"}:

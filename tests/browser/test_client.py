@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
-from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
+from tests.support.scripted_llm import ScriptedLLM, call, calls, echo_last_tool_output, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -110,3 +110,124 @@ def test_hello_world_with_two_approvals(
     saved = tmp_path / "hello.py"
     download.save_as(saved)
     assert saved.read_text(encoding="utf-8") == HELLO_SOURCE
+
+
+def approval_items(page: Page):
+    return page.get_by_test_id("approval-card").get_by_test_id("approval-item")
+
+
+def wait_idle(page: Page) -> None:
+    expect(page.get_by_test_id("working")).to_have_count(0, timeout=LONG)
+
+
+def test_reject_with_a_message(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths) -> None:
+    prompt = "写一个reject-me.txt文件"
+    scripted_llm.add_scenario(
+        prompt, call("write_file", file_path="/workspace/reject-me.txt", content="x\n"), say(echo_last_tool_output("结果："))
+    )
+    open_client(page, server)
+    send(page, prompt)
+    item = approval_items(page)
+    expect(item).to_have_attribute("data-tool", "write_file", timeout=LONG)
+    item.get_by_test_id("decision-reject").click()
+    item.get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill("不要创建这个文件")
+    page.get_by_test_id("submit-decisions").click()
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("不要创建这个文件", timeout=LONG)
+    wait_idle(page)
+    assert not (browser_paths.workspace(current_thread_id(page)) / "reject-me.txt").exists()
+
+
+def test_edit_the_command_before_it_runs(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "运行一个需要修改的命令"
+    scripted_llm.add_scenario(prompt, call("execute", command="echo original-command"), say(echo_last_tool_output("输出：")))
+    open_client(page, server)
+    send(page, prompt)
+    item = approval_items(page)
+    expect(item).to_have_attribute("data-tool", "execute", timeout=LONG)
+    item.get_by_test_id("decision-edit").click()
+    field = item.get_by_test_id("edit-arg-command").locator("textarea:not([aria-hidden])")
+    expect(field).to_have_value("echo original-command")
+    field.fill("echo edited-$((6*7))")
+    shoot(page, "edit")
+    page.get_by_test_id("submit-decisions").click()
+    expect(page.get_by_test_id("terminal")).to_contain_text("edited-42", timeout=LONG)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("edited-42", timeout=LONG)
+    expect(page.get_by_test_id("terminal-result")).not_to_contain_text("original-command")  # only the edited command ran
+
+
+def test_several_calls_in_one_turn_are_decided_together(
+    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths, shoot
+) -> None:
+    prompt = "同时写两个文件"
+    scripted_llm.add_scenario(
+        prompt,
+        calls(
+            ("write_file", {"file_path": "/workspace/keep.txt", "content": "keep\n"}),
+            ("write_file", {"file_path": "/workspace/skip.txt", "content": "skip\n"}),
+        ),
+        say("两个决定都已处理"),
+    )
+    open_client(page, server)
+    send(page, prompt)
+    items = approval_items(page)
+    expect(items).to_have_count(2, timeout=LONG)
+    expect(items.nth(0)).to_contain_text("keep.txt")
+    expect(items.nth(1)).to_contain_text("skip.txt")
+    items.nth(0).get_by_test_id("decision-approve").click()
+    expect(page.get_by_test_id("submit-decisions")).to_be_disabled()  # one call is still undecided
+    items.nth(1).get_by_test_id("decision-respond").click()
+    items.nth(1).get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill("已经有这个文件了")
+    shoot(page, "two-calls")
+    page.get_by_test_id("submit-decisions").click()
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("两个决定都已处理", timeout=LONG)
+    wait_idle(page)
+    workspace = browser_paths.workspace(current_thread_id(page))
+    assert (workspace / "keep.txt").read_text(encoding="utf-8") == "keep\n"
+    assert not (workspace / "skip.txt").exists()
+
+
+def test_an_uploaded_file_is_read_by_the_agent(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, tmp_path: Path) -> None:
+    prompt = "读一下我上传的notes.txt"
+    scripted_llm.add_scenario(prompt, call("read_file", file_path="/workspace/notes.txt"), say(echo_last_tool_output("文件内容：")))
+    source = tmp_path / "notes.txt"
+    source.write_text("上传的内容 42\n", encoding="utf-8")
+    open_client(page, server)
+    page.get_by_test_id("upload-input").set_input_files(str(source))
+    expect(page.get_by_test_id("workspace-panel").get_by_test_id("file-notes.txt")).to_be_visible(timeout=LONG)
+    send(page, prompt)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("上传的内容 42", timeout=LONG)
+    # The thread that holds the upload is the one the message went to.
+    expect(page.get_by_test_id("thread-item").filter(has_text=prompt)).to_have_count(1)
+
+
+def test_reload_brings_back_a_pending_approval(
+    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths, shoot
+) -> None:
+    prompt = "写一个reload.txt然后刷新页面"
+    scripted_llm.add_scenario(prompt, call("write_file", file_path="/workspace/reload.txt", content="after reload\n"), say("写好了"))
+    open_client(page, server)
+    send(page, prompt)
+    expect(approval_items(page)).to_have_attribute("data-tool", "write_file", timeout=LONG)
+    wait_idle(page)
+    thread_id = current_thread_id(page)
+    page.reload()
+    item = approval_items(page)
+    expect(item).to_have_attribute("data-tool", "write_file", timeout=LONG)
+    expect(item).to_contain_text("reload.txt")
+    expect(page.get_by_test_id("human-message")).to_contain_text(prompt)
+    assert current_thread_id(page) == thread_id
+    shoot(page, "after-reload")
+    item.get_by_test_id("decision-approve").click()
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("写好了", timeout=LONG)
+    assert (browser_paths.workspace(thread_id) / "reload.txt").read_text(encoding="utf-8") == "after reload\n"
+
+
+def test_english_browsers_get_english(browser, server: LangGraphServer) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    try:
+        page = context.new_page()
+        open_client(page, server)
+        expect(page.get_by_test_id("messages")).to_contain_text("Ask the agent")
+        expect(page.get_by_role("button", name="Conversations")).to_be_visible()  # phone width: the list is behind a menu
+    finally:
+        context.close()

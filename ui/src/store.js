@@ -174,20 +174,26 @@ function stopStreaming() {
   controller = null
 }
 
+// The current thread, created on the server first when the user has not started one yet.
+export async function ensureThread() {
+  if (store.threadId) return store.threadId
+  try {
+    const id = (await api.createThread()).thread_id
+    store.threadId = id
+    rememberThread(id)
+    await loadThreads()
+    return id
+  } catch (exc) {
+    handleError(exc)
+    return null
+  }
+}
+
 export async function send(text) {
   const content = text.trim()
   if (!content || store.running) return
-  let id = store.threadId
-  if (!id) {
-    try {
-      id = (await api.createThread()).thread_id
-    } catch (exc) {
-      handleError(exc)
-      return
-    }
-    store.threadId = id
-    rememberThread(id)
-  }
+  const id = await ensureThread()
+  if (!id) return
   const local = { type: 'human', content, id: `local-${Date.now()}` }
   store.messages = [...store.messages, local]
   await startRun(id, { input: { messages: [{ role: 'user', content }] } })
