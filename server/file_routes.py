@@ -26,8 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.container_spec import validate_thread_id
 from sandbox.errors import InvalidThreadIdError
+from sandbox.workspace import validate_thread_id
 from server.thread_access import check_thread_access
 
 WORKSPACE = "/workspace"
