@@ -19,6 +19,7 @@ from config.env import load_project_dotenv
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
+from sandbox.memories import MEMORY_FILE
 
 INTERRUPT_ON = {"execute": True, "write_file": True, "edit_file": True}
 """Sensitive tools pause for approve / edit / reject / respond."""
@@ -30,6 +31,12 @@ SKILLS_SOURCE = "/shared/skills/"
 
 deepagents lists them once per thread, at its first run, so a skill added while the
 server runs reaches every new thread without a restart."""
+
+MEMORY_SOURCES = [MEMORY_FILE]
+"""The run's user's long-term memory (`/memories/AGENTS.md`), loaded into each new thread's prompt.
+
+A user without one reads as "not found", which deepagents skips; the agent creates
+it with an approval-gated write_file."""
 
 ARTIFACTS_ROOT = "/workspace/.deepagents"
 """deepagents' own files (large tool results, offloaded history) live in the thread's
@@ -49,6 +56,7 @@ def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | Non
         backend=backend,
         interrupt_on=INTERRUPT_ON,
         skills=[SKILLS_SOURCE],
+        memory=MEMORY_SOURCES,
         middleware=[RequireApiKeyMiddleware(model_settings)],
         context_schema=AgentContext,
         name="agent",

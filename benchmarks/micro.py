@@ -111,7 +111,9 @@ def bench_execute_ephemeral(settings: SandboxSettings, *, iterations: int, warmu
         thread_id = "bench-ephemeral"
         box = DockerSandbox(thread_id, deployment)
         plain = {"image": settings.image, "command": ECHO_ARGV, "labels": {BENCH_LABEL: "plain"}}
-        hardened = container_kwargs(settings, api=api, thread_id=thread_id, mode="ephemeral", image=settings.image, command=ECHO_ARGV)
+        hardened = container_kwargs(
+            settings, api=api, thread_id=thread_id, user_id=box.user_id, mode="ephemeral", image=settings.image, command=ECHO_ARGV
+        )
         hardened["labels"] = {**hardened["labels"], BENCH_LABEL: "hardened"}
         samples = interleaved(
             {
@@ -160,7 +162,7 @@ def bench_execute_session(settings: SandboxSettings, *, iterations: int, warmup:
         thread_id = "bench-session"
         box = DockerSandbox(thread_id, deployment)
         _checked_execute(box)()  # starts the session container outside the timing
-        with deployment.session_container(thread_id, settings.image) as container_id:
+        with deployment.session_container(box.thread()) as container_id:
             pass
         samples = interleaved(
             {"ours": _checked_execute(box), "floor exec": _checked_exec(deployment.api, container_id)},

@@ -274,7 +274,7 @@ def micro_settings(root: Path, image: str) -> SandboxSettings:
     shared = root / "shared"
     shared.mkdir(exist_ok=True)
     (shared / "reference.txt").write_text("shared reference\n", encoding="utf-8")
-    return SandboxSettings(image=image, workspaces_dir=root / "workspaces-micro", shared_dir=shared)
+    return SandboxSettings(image=image, workspaces_dir=root / "workspaces-micro", shared_dir=shared, memories_dir=root / "memories-micro")
 
 
 def report(

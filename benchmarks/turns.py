@@ -88,6 +88,7 @@ class FleetConfig:
             "SANDBOX_MODE": mode,
             "SANDBOX_WORKSPACES_DIR": str(self.workspaces_dir(mode)),
             "SANDBOX_SHARED_DIR": str(self.root / "shared"),
+            "SANDBOX_MEMORIES_DIR": str(self.root / f"memories-{mode}"),
         }
 
     def workspaces_dir(self, mode: str) -> Path:

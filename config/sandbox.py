@@ -100,6 +100,11 @@ class SandboxSettings:
     """Host directory holding `<thread_id>/` workspaces (each mounted rw at `/workspace`)."""
     shared_dir: Path = setting("SANDBOX_SHARED_DIR", env_path, default_factory=lambda: PROJECT_ROOT / "shared")
     """Host directory mounted read-only at `/shared` in every sandbox."""
+    memories_dir: Path = setting("SANDBOX_MEMORIES_DIR", env_path, default_factory=lambda: PROJECT_ROOT / "memories")
+    """Host directory holding one folder per user, mounted rw at `/memories` in that user's sandboxes.
+
+    Never inside (or around) the workspaces or shared dir: inside workspaces a thread
+    id could name a user's memory folder, inside shared every sandbox could read it."""
     network: bool = setting("SANDBOX_NETWORK", env_bool, False)  # noqa: FBT003
     """Give sandboxes a network (off by default)."""
     memory_bytes: int = setting("SANDBOX_MEMORY", env_memory, 1024**3)
@@ -127,6 +132,13 @@ class SandboxSettings:
     def from_env(cls) -> SandboxSettings:
         """Read `SANDBOX_*`; raise `SettingsError` naming the first bad variable."""
         return read_settings(cls)
+
+    def __post_init__(self) -> None:
+        """Refuse a memories dir that overlaps the workspaces or shared dir (see `memories_dir`)."""
+        for name, other in (("SANDBOX_WORKSPACES_DIR", self.workspaces_dir), ("SANDBOX_SHARED_DIR", self.shared_dir)):
+            if self.memories_dir.is_relative_to(other) or other.is_relative_to(self.memories_dir):
+                msg = f"SANDBOX_MEMORIES_DIR={self.memories_dir} must not be {name}={other}, inside it, or around it"
+                raise SettingsError(msg)
 
     def with_overrides(self, **changes: object) -> SandboxSettings:
         """Copy with some fields changed (tests and benchmarks use this)."""

@@ -46,6 +46,7 @@ from sandbox.command_wrapper import to_execute_response
 from sandbox.deployment import SandboxDeployment
 from sandbox.errors import SandboxError
 from sandbox.file_tools import HostFiles
+from sandbox.memories import memories_path
 from sandbox.run_context import current_thread_ref
 from sandbox.runner import run_ephemeral, run_in_session
 from sandbox.workspace import ThreadRef, workspace_path
@@ -118,13 +119,20 @@ class DockerSandbox(BaseSandbox):
         except SandboxError:
             return "docker-sandbox:unbound"
 
-    def _build_files(self, thread_id: str) -> HostFiles:
+    def _build_files(self, user_id: str, thread_id: str) -> HostFiles:
         settings = self.deployment.settings
-        return HostFiles(workspace_path(settings, thread_id), settings.shared_dir, fs_uid=settings.uid, fs_gid=settings.gid)
+        return HostFiles(
+            workspace_path(settings, thread_id),
+            settings.shared_dir,
+            memories_dir=memories_path(settings, user_id),
+            fs_uid=settings.uid,
+            fs_gid=settings.gid,
+        )
 
     def files(self) -> HostFiles:
-        """The host-side file tools of the served thread."""
-        return self._files_for(self.thread().thread_id)
+        """The host-side file tools of the served thread (and of its user's `/memories`)."""
+        ref = self.thread()
+        return self._files_for(ref.user_id, ref.thread_id)
 
     # -- commands ------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from config.sandbox import SandboxMode, SandboxSettings
+from sandbox.memories import MEMORIES_MOUNT, ensure_memories
 from sandbox.workspace import ensure_workspace
 
 WORKSPACE_MOUNT = "/workspace"
@@ -54,14 +55,22 @@ def container_kwargs(
     *,
     api: Any,  # docker.APIClient; typed loosely because docker-py ships no stubs
     thread_id: str,
+    user_id: str,
     mode: SandboxMode,
     image: str,
     command: list[str],
     name: str | None = None,
 ) -> dict[str, Any]:
-    """Arguments for `APIClient.create_container`, hardened as the settings say."""
+    """Arguments for `APIClient.create_container`, hardened as the settings say.
+
+    `user_id` is the thread's owner: their memory folder is mounted read-write at
+    `/memories`, so it must come from the run's authentication, never from input.
+    """
     workspace = ensure_workspace(settings, thread_id)
-    binds = {str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"}}
+    binds = {
+        str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
+        str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
+    }
     if settings.shared_dir.is_dir():
         binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}
     host_config = api.create_host_config(

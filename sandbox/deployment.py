@@ -26,7 +26,7 @@ from sandbox.container_spec import (
     session_container_name,
 )
 from sandbox.docker_api import ImageGate, connect
-from sandbox.workspace import validate_thread_id
+from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +98,13 @@ class SandboxDeployment:
     # -- session containers ------------------------------------------------------
 
     @contextmanager
-    def session_container(self, thread_id: str, image: str) -> Iterator[str]:
-        """Yield the running container of `thread_id`, starting or finding it as needed.
+    def session_container(self, ref: ThreadRef) -> Iterator[str]:
+        """Yield the running container of `ref`'s thread, starting or finding it as needed.
 
         While yielded the container counts as in use, so neither the idle reaper
         nor the LRU cap stops it under a running command.
         """
-        validate_thread_id(thread_id)
+        thread_id = ref.thread_id
         with self._sessions_lock:
             entry = self._sessions.get(thread_id)
             if entry is None:
@@ -117,7 +117,7 @@ class SandboxDeployment:
                 # `forget_session`, so the next attempt finds or starts it again.
                 if not entry.container_id:
                     self._make_room(exclude=thread_id)
-                    entry.container_id = self._find_or_start(thread_id, image)
+                    entry.container_id = self._find_or_start(ref)
             yield entry.container_id
         finally:
             with self._sessions_lock:
@@ -131,8 +131,9 @@ class SandboxDeployment:
             if entry is not None and entry.container_id == container_id:
                 entry.container_id = ""
 
-    def _find_or_start(self, thread_id: str, image: str) -> str:
+    def _find_or_start(self, ref: ThreadRef) -> str:
         """Reuse this thread's container (even one from before a restart), else create it."""
+        thread_id, image = ref.thread_id, ref.image
         api = self.api
         found = api.containers(all=True, filters=label_filter(labels_for(self.settings, thread_id=thread_id, mode="session")))
         if found:
@@ -145,6 +146,7 @@ class SandboxDeployment:
                 self.settings,
                 api=api,
                 thread_id=thread_id,
+                user_id=ref.user_id,
                 mode="session",
                 image=image,
                 command=SESSION_KEEPALIVE,

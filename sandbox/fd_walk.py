@@ -1,12 +1,13 @@
 """Race-free host file access: walk container paths from directory fds, never by name.
 
 The file tools work on the host directories that back the container's
-`/workspace` (read-write) and `/shared` (read-only). That is only safe because
+`/workspace` (read-write), `/shared` (read-only) and `/memories` (read-write, the
+user's memory folder). That is only safe because
 the agent may be racing us from inside the container: it can swap any directory
 for a symlink at any moment. So no path is ever resolved to a string and
 re-opened. We walk from an fd on the root, one component at a time, with
 `O_NOFOLLOW`; symlinks are followed only by re-walking their target the way the
-container would see it, and only while that target stays inside the two roots.
+container would see it, and only while that target stays inside the roots.
 Regular files are opened by re-opening an `O_PATH` fd through `/proc/self/fd`, so
 the type check and the open concern the same inode and a FIFO or device node is
 never opened at all.
@@ -22,7 +23,7 @@ import os
 import stat
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import NamedTuple
 
 from sandbox.path_errors import PathError, escape_error, read_only_error
@@ -30,7 +31,10 @@ from sandbox.path_errors import PathError, escape_error, read_only_error
 MAX_SYMLINK_HOPS = 40
 """The kernel's own limit per lookup; past it we report a loop."""
 
-ROOTS = ("workspace", "shared")
+ROOTS = ("workspace", "shared", "memories")
+"""The top-level container directories the file tools reach (each a bind mount)."""
+WRITABLE_ROOTS = frozenset({"workspace", "memories"})
+"""Roots mounted read-write; `/shared` is read-only for everyone."""
 PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -44,7 +48,7 @@ class VPath(NamedTuple):
     text: str
     """Normalised virtual path: `/`, `/workspace`, `/workspace/a/b`."""
     root: str | None
-    """`workspace`, `shared`, or None for `/`."""
+    """`workspace`, `shared`, `memories`, or None for `/`."""
     parts: tuple[str, ...]
     """Components below the root."""
 
@@ -247,9 +251,9 @@ class WalkSession:
         Every lookup is `openat(O_PATH|O_NOFOLLOW)` relative to the previous fd, so a
         component swapped for a symlink mid-walk is seen as a symlink, never
         traversed. Symlinks are expanded by re-walking their target: absolute targets
-        are container paths (only `/workspace/...` and `/shared/...` lead anywhere),
+        are container paths (only paths under this sandbox's roots lead anywhere),
         relative ones continue from the link's directory, and `..` may not climb
-        above a root. `mkdirs` creates missing directories (workspace only).
+        above a root. `mkdirs` creates missing directories (writable roots only).
         """
         if vp.root is None:
             raise IsADirectoryError(errno.EISDIR, "Is a directory")
@@ -287,7 +291,7 @@ class WalkSession:
                 return None
             if not mkdirs:
                 raise
-            if cur.root != "workspace":
+            if cur.root not in WRITABLE_ROOTS:
                 raise read_only_error(cur.vp.raw) from None
             cur.count_hop()  # bounds retries if something keeps deleting what we create
             with contextlib.suppress(FileExistsError):
@@ -345,23 +349,25 @@ def _split_absolute_link(target: str, vp: VPath) -> tuple[str, list[str]]:
     raise escape_error(vp.raw)
 
 
-def parse_path(path: object, *, shared: bool) -> VPath:
+def parse_path(path: object, *, roots: Collection[str]) -> VPath:
     """Normalise a container path; refuse relative, `..`, and anything off the roots.
 
-    `shared` says whether `/shared` exists for this sandbox.
+    `roots` are the roots this sandbox has (`/shared` may be absent, `/memories`
+    only exists for a known user).
     """
     if not isinstance(path, str) or not path:
         raise PathError(f"Path {path!r} is not a non-empty string")
     if "\x00" in path:
         raise PathError(f"Path {path!r} contains a NUL byte")
+    names = [f"/{root}" for root in ROOTS if root in roots]
+    reachable = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
     if not path.startswith("/"):
-        raise PathError(f"Path '{path}' is relative; file tools need an absolute path under /workspace or /shared")
+        raise PathError(f"Path '{path}' is relative; file tools need an absolute path under {reachable}")
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise PathError(f"Path '{path}': path traversal ('..') is not allowed")
     if not parts:
         return VPath(path, "/", None, ())
-    if parts[0] == "workspace" or (parts[0] == "shared" and shared):
+    if parts[0] in roots and parts[0] in ROOTS:
         return VPath(path, "/" + "/".join(parts), parts[0], tuple(parts[1:]))
-    reachable = "/workspace and /shared" if shared else "/workspace"
     raise PathError(f"Path '{path}' is outside the sandbox: file tools only reach {reachable}")

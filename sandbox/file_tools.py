@@ -1,6 +1,7 @@
 """The agent's file tools (`ls`, `read`, `write`, `edit`, `delete`, `glob`, `grep`, up/download).
 
-They run on the host against one thread's bind-mounted directories: going through
+They run on the host against one thread's bind-mounted directories (`/workspace`,
+`/shared`, and its user's `/memories`): going through
 `docker exec` for every `read_file` or `grep` would cost a process spawn and a
 round trip. Every path goes through the race-free walk in `sandbox.fd_walk`, and
 every failure becomes agent-facing text through `sandbox.path_errors`.
@@ -52,6 +53,7 @@ from deepagents.backends.utils import (
 
 from sandbox.fd_walk import (
     CREATE_FLAGS,
+    WRITABLE_ROOTS,
     Target,
     TreeWalk,
     VPath,
@@ -107,29 +109,40 @@ def _replace(text: str, old: str, new: str, *, replace_all: bool) -> tuple[str, 
 
 
 class HostFiles:
-    """File operations on one thread's /workspace and the shared /shared, done on the host."""
+    """File operations on one thread's /workspace, the shared /shared and its user's /memories, done on the host."""
 
-    def __init__(self, workspace_dir: Path, shared_dir: Path | None, *, fs_uid: int | None = None, fs_gid: int | None = None) -> None:
-        """Bind the two host dirs; `fs_uid`/`fs_gid` are the sandbox user's ids.
+    def __init__(
+        self,
+        workspace_dir: Path,
+        shared_dir: Path | None,
+        *,
+        memories_dir: Path | None = None,
+        fs_uid: int | None = None,
+        fs_gid: int | None = None,
+    ) -> None:
+        """Bind the host dirs behind the roots; `fs_uid`/`fs_gid` are the sandbox user's ids.
 
-        The ids only take effect when this process is root; both or neither.
+        `memories_dir` is the thread's user's memory folder (see `sandbox.memories`);
+        without it there is no `/memories`. The ids only take effect when this
+        process is root; both or neither.
         """
         if (fs_uid is None) != (fs_gid is None):
             msg = "fs_uid and fs_gid must be given together"
             raise ValueError(msg)
-        self._workspace = Path(workspace_dir).absolute()
-        self._shared = Path(shared_dir).absolute() if shared_dir is not None else None
+        dirs = {"workspace": workspace_dir, "shared": shared_dir, "memories": memories_dir}
+        self._dirs = {root: Path(host_dir).absolute() for root, host_dir in dirs.items() if host_dir is not None}
+        """Host directory of each root this sandbox has."""
         self._ids = (fs_uid, fs_gid) if fs_uid is not None and fs_gid is not None and os.geteuid() == 0 else None
 
     # --- plumbing ---
 
     def _parse(self, path: object) -> VPath:
         """Normalise a container path; refuse relative, `..`, and anything off the roots."""
-        return parse_path(path, shared=self._shared is not None)
+        return parse_path(path, roots=self._dirs.keys())
 
     def _parse_writable(self, path: object) -> VPath:
         vp = self._parse(path)
-        if vp.root == "shared":
+        if vp.root is not None and vp.root not in WRITABLE_ROOTS:
             raise read_only_error(vp.raw)
         return vp
 
@@ -138,13 +151,11 @@ class HostFiles:
 
         The container user needs no rights on the host dirs *above* the mounts, so
         neither do we; from here down the kernel checks the sandbox user's rights.
+        A missing root (a workspace or memory folder not created yet) is `None`.
         """
-        dirs = {"workspace": self._workspace}
-        if self._shared is not None:
-            dirs["shared"] = self._shared
         roots: dict[str, int | None] = {}
         try:
-            for name, host_dir in dirs.items():
+            for name, host_dir in self._dirs.items():
                 try:
                     roots[name] = os.open(host_dir, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 except FileNotFoundError:
@@ -156,14 +167,16 @@ class HostFiles:
             raise
         return roots
 
-    def _ensure_workspace(self) -> None:
-        """Create a missing workspace (0o700, owned by the sandbox user) before a write."""
-        create_workspace_dir(self._workspace, self._ids)
-
     @contextlib.contextmanager
-    def _session(self, *, create_workspace: bool = False) -> Iterator[WalkSession]:
-        if create_workspace:
-            self._ensure_workspace()
+    def _session(self, *, create_root: str | None = None) -> Iterator[WalkSession]:
+        """Open the roots for one operation; `create_root` first creates that writable root if missing.
+
+        A workspace or memory folder is created (0o700, owned by the sandbox user)
+        on its first write, never on a read, so a user without memories reads as
+        "not found".
+        """
+        if create_root in WRITABLE_ROOTS and create_root in self._dirs:
+            create_workspace_dir(self._dirs[create_root], self._ids)
         session = WalkSession(self._open_roots())
         try:
             with fs_identity(*self._ids) if self._ids is not None else contextlib.nullcontext():
@@ -186,7 +199,7 @@ class HostFiles:
         """Create or truncate-and-write `vp`, creating parent directories."""
         for _ in range(3):
             target = s.resolve(vp, mkdirs=True)
-            if target.root != "workspace":
+            if target.root not in WRITABLE_ROOTS:
                 raise read_only_error(vp.raw)
             if target.name is None or target.parent is None:
                 raise IsADirectoryError(errno.EISDIR, "Is a directory")
@@ -213,8 +226,8 @@ class HostFiles:
             if vp.root is None:
                 return LsResult(entries=self._ls_roots())
             with self._session() as s:
-                if s.roots.get("workspace") is None and vp.text == "/workspace":
-                    return LsResult(entries=[])
+                if vp.root in WRITABLE_ROOTS and not vp.parts and s.roots.get(vp.root) is None:
+                    return LsResult(entries=[])  # not created yet: empty, as in the container
                 target = s.resolve(vp)
                 if target.fd is None:
                     raise FileNotFoundError(errno.ENOENT, "No such file or directory")
@@ -229,13 +242,12 @@ class HostFiles:
             return LsResult(error=message("Cannot list", path, exc))
 
     def _ls_roots(self) -> list[FileInfo]:
-        dirs = {"/workspace": self._workspace} | ({"/shared": self._shared} if self._shared else {})
         entries: list[FileInfo] = []
-        for vpath, host_dir in sorted(dirs.items()):
+        for root, host_dir in sorted(self._dirs.items()):
             try:
-                entries.append(_file_info(vpath, os.stat(host_dir)))
+                entries.append(_file_info(f"/{root}", os.stat(host_dir)))
             except OSError:
-                entries.append({"path": vpath, "is_dir": True, "size": 0})
+                entries.append({"path": f"/{root}", "is_dir": True, "size": 0})
         return entries
 
     @staticmethod
@@ -285,11 +297,11 @@ class HostFiles:
         return ReadResult(file_data=FileData(content=base64.standard_b64encode(raw).decode("ascii"), encoding="base64"))
 
     def write(self, file_path: str, content: str) -> WriteResult:
-        """Create or overwrite a UTF-8 file under /workspace, creating parent dirs."""
+        """Create or overwrite a UTF-8 file under /workspace or /memories, creating parent dirs."""
         try:
             vp = self._parse_writable(file_path)
             data = content.encode("utf-8")
-            with self._session(create_workspace=True) as s:
+            with self._session(create_root=vp.root) as s:
                 self._write_bytes(s, vp, data)
             return WriteResult(path=file_path)
         except Exception as exc:
@@ -301,7 +313,7 @@ class HostFiles:
             vp = self._parse_writable(file_path)
             with self._session() as s:
                 target = s.resolve(vp)
-                if target.root != "workspace":
+                if target.root not in WRITABLE_ROOTS:
                     raise read_only_error(vp.raw)
                 if target.fd is None:
                     raise FileNotFoundError(errno.ENOENT, "No such file or directory")
@@ -325,14 +337,14 @@ class HostFiles:
             return EditResult(error=message("Error editing", file_path, exc))
 
     def delete(self, file_path: str) -> DeleteResult:
-        """Delete a file, symlink (the link itself) or directory tree under /workspace."""
+        """Delete a file, symlink (the link itself) or directory tree under /workspace or /memories."""
         try:
             vp = self._parse_writable(file_path)
             if not vp.parts:
                 return DeleteResult(error=f"Refusing to delete '{file_path}': it is a root of the sandbox filesystem")
             with self._session() as s:
                 target = s.resolve(vp, follow_last=False)
-                if target.root != "workspace":
+                if target.root not in WRITABLE_ROOTS:
                     raise read_only_error(vp.raw)
                 if target.parent is None or target.name is None:
                     raise IsADirectoryError(errno.EISDIR, "Is a directory")
@@ -439,7 +451,7 @@ class HostFiles:
                 if not isinstance(content, (bytes, bytearray, memoryview)):
                     responses.append(FileUploadResponse(path=path, error=f"Error: content must be bytes, got {type(content).__name__}"))
                     continue
-                with self._session(create_workspace=True) as s:
+                with self._session(create_root=vp.root) as s:
                     self._write_bytes(s, vp, bytes(content))
                 responses.append(FileUploadResponse(path=path))
             except Exception as exc:

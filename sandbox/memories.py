@@ -14,8 +14,12 @@ fixed-alphabet name that cannot climb out of `SANDBOX_MEMORIES_DIR`.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
+
+from config.sandbox import SandboxSettings
+from sandbox.workspace import create_workspace_dir
 
 MEMORIES_MOUNT = "/memories"
 """Where a user's memory folder appears to the file tools and the shell."""
@@ -44,6 +48,13 @@ def user_dir_name(user_id: str) -> str:
     return f"{slug or 'user'}-{digest}"
 
 
-def memories_path(memories_dir: Path, user_id: str) -> Path:
+def memories_path(settings: SandboxSettings, user_id: str) -> Path:
     """`<SANDBOX_MEMORIES_DIR>/<user_dir_name(user_id)>/` on the host: that user's `/memories`."""
-    return memories_dir / user_dir_name(user_id)
+    return settings.memories_dir / user_dir_name(user_id)
+
+
+def ensure_memories(settings: SandboxSettings, user_id: str) -> Path:
+    """Create the user's memory folder (0o700, the sandbox user's), before Docker would create it as root."""
+    folder = memories_path(settings, user_id)
+    create_workspace_dir(folder, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
+    return folder

@@ -1,7 +1,7 @@
 """What the file tools say when they refuse or fail: agent-facing text and protocol codes.
 
-Every message names only virtual paths (`/workspace/...`, `/shared/...`); a host
-path, and so `str(OSError)`, never reaches the agent.
+Every message names only virtual paths (`/workspace/...`, `/shared/...`,
+`/memories/...`); a host path, and so `str(OSError)`, never reaches the agent.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ class PathError(Exception):
 
 
 def escape_error(path: str) -> PathError:
-    """A path that would leave the two roots (through `..` or a symlink)."""
+    """A path that would leave the sandbox's roots (through `..` or a symlink)."""
     return PathError(
-        f"Path '{path}' leads outside /workspace and /shared (through '..' or a symlink); file tools only reach those two directories"
+        f"Path '{path}' leads outside /workspace, /shared and /memories (through '..' or a symlink); "
+        "file tools only reach those directories"
     )
 
 

@@ -29,7 +29,9 @@ def run_ephemeral(deployment: SandboxDeployment, ref: ThreadRef, command: str, t
     api = deployment.api
     deployment.ensure_image(ref.image)
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
-    kwargs = container_kwargs(settings, api=api, thread_id=ref.thread_id, mode="ephemeral", image=ref.image, command=argv)
+    kwargs = container_kwargs(
+        settings, api=api, thread_id=ref.thread_id, user_id=ref.user_id, mode="ephemeral", image=ref.image, command=argv
+    )
     try:
         container_id = api.create_container(**kwargs)["Id"]
     except ImageNotFound:
@@ -60,7 +62,7 @@ def run_in_session(deployment: SandboxDeployment, ref: ThreadRef, command: str, 
     settings = deployment.settings
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
     for attempt in range(2):
-        with deployment.session_container(ref.thread_id, ref.image) as container_id:
+        with deployment.session_container(ref) as container_id:
             try:
                 exec_id = _create_exec(deployment, container_id, argv)
             except APIError as exc:  # 404: removed, 409: stopped, behind our back

@@ -45,8 +45,8 @@ def scripted_llm() -> Iterator[ScriptedLLM]:
 def e2e_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
     """Fresh workspaces and shared folders (world-readable, like a checkout's)."""
     base = tmp_path_factory.mktemp("e2e")
-    paths = E2EPaths(workspaces=base / "workspaces", shared=base / "shared", server_home=base / "server")
-    for folder in (paths.workspaces, paths.shared, paths.server_home):
+    paths = E2EPaths(workspaces=base / "workspaces", shared=base / "shared", server_home=base / "server", memories=base / "memories")
+    for folder in (paths.workspaces, paths.shared, paths.server_home, paths.memories):
         folder.mkdir()
         folder.chmod(0o755)
     shared_file = paths.shared / SHARED_FILE_NAME
@@ -70,6 +70,7 @@ def langgraph_server(
         "SANDBOX_IMAGE": sandbox_image,
         "SANDBOX_WORKSPACES_DIR": str(e2e_paths.workspaces),
         "SANDBOX_SHARED_DIR": str(e2e_paths.shared),
+        "SANDBOX_MEMORIES_DIR": str(e2e_paths.memories),
         "SANDBOX_MODE": "ephemeral",
     }
     with run_langgraph_dev(workdir=e2e_paths.server_home, env=env) as server:

@@ -22,6 +22,7 @@ async def test_run_without_api_key_names_the_variable(tmp_path: Path, e2e_paths:
         "SANDBOX_IMAGE": sandbox_image,
         "SANDBOX_WORKSPACES_DIR": str(e2e_paths.workspaces),
         "SANDBOX_SHARED_DIR": str(e2e_paths.shared),
+        "SANDBOX_MEMORIES_DIR": str(e2e_paths.memories),
     }
     with run_langgraph_dev(workdir=home, env=env) as server:
         async with sdk_client(server.url, timeout=60.0) as client:

@@ -32,6 +32,7 @@ def session_server(
         "SANDBOX_IMAGE": sandbox_image,
         "SANDBOX_WORKSPACES_DIR": str(e2e_paths.workspaces),
         "SANDBOX_SHARED_DIR": str(e2e_paths.shared),
+        "SANDBOX_MEMORIES_DIR": str(e2e_paths.memories),
         "SANDBOX_MODE": "session",
     }
     home: Path = tmp_path_factory.mktemp("session-server")

@@ -84,7 +84,7 @@ def test_shared_is_read_only_for_shell_and_file_tools(box: DockerSandbox) -> Non
     assert "Read-only file system" in shell.output
 
 
-def test_only_workspace_and_shared_are_mounted(box: DockerSandbox, settings: SandboxSettings) -> None:
+def test_only_workspace_shared_and_memories_are_mounted(box: DockerSandbox, settings: SandboxSettings) -> None:
     result = box.execute("cat /proc/mounts; test -e /var/run/docker.sock && echo SOCKET")
     assert "SOCKET" not in result.output
     mounts = {line.split()[1] for line in result.output.splitlines() if line.startswith("/dev/")}
@@ -92,6 +92,7 @@ def test_only_workspace_and_shared_are_mounted(box: DockerSandbox, settings: San
     assert mounts <= {
         "/workspace",
         "/shared",
+        "/memories",
         "/etc/hosts",
         "/etc/hostname",
         "/etc/resolv.conf",
@@ -99,6 +100,7 @@ def test_only_workspace_and_shared_are_mounted(box: DockerSandbox, settings: San
         "/sbin/docker-init",
     }
     assert "/workspace" in mounts
+    assert "/memories" in mounts
 
 
 # -- identity, privileges, environment ----------------------------------------------

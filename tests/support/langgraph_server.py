@@ -130,6 +130,7 @@ class E2EPaths:
     workspaces: Path
     shared: Path
     server_home: Path
+    memories: Path
 
     def workspace(self, thread_id: str) -> Path:
         """Host folder mounted as `/workspace` for `thread_id`."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from config.env import SettingsError
+from config.sandbox import SandboxSettings
 from sandbox.memories import memories_path, user_dir_name
 
 SAFE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -60,7 +62,27 @@ def test_an_empty_or_non_string_id_is_refused(bad: object) -> None:
 
 
 def test_memories_path_stays_directly_under_the_memories_dir(tmp_path: Path) -> None:
+    settings = SandboxSettings(workspaces_dir=tmp_path / "w", shared_dir=tmp_path / "s", memories_dir=tmp_path / "m")
     for user_id in HOSTILE_IDS:
-        path = memories_path(tmp_path, user_id)
-        assert path.parent == tmp_path
-        assert path.resolve().parent == tmp_path.resolve()
+        path = memories_path(settings, user_id)
+        assert path.parent == tmp_path / "m"
+        assert path.resolve().parent == (tmp_path / "m").resolve()
+
+
+@pytest.mark.parametrize(
+    ("workspaces", "shared", "memories"),
+    [("w", "s", "w"), ("w", "s", "w/m"), ("w/m", "s", "w"), ("w", "s", "s"), ("w", "s", "s/m"), ("w", "s/m", "s")],
+)
+def test_memories_never_overlap_workspaces_or_shared(tmp_path: Path, workspaces: str, shared: str, memories: str) -> None:
+    with pytest.raises(SettingsError, match="SANDBOX_MEMORIES_DIR"):
+        SandboxSettings(workspaces_dir=tmp_path / workspaces, shared_dir=tmp_path / shared, memories_dir=tmp_path / memories)
+
+
+def test_memories_dir_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_WORKSPACES_DIR", str(tmp_path / "w"))
+    monkeypatch.setenv("SANDBOX_SHARED_DIR", str(tmp_path / "s"))
+    monkeypatch.setenv("SANDBOX_MEMORIES_DIR", str(tmp_path / "m"))
+    assert SandboxSettings.from_env().memories_dir == tmp_path / "m"
+    monkeypatch.setenv("SANDBOX_MEMORIES_DIR", str(tmp_path / "w" / "m"))
+    with pytest.raises(SettingsError, match="SANDBOX_MEMORIES_DIR"):
+        SandboxSettings.from_env()

@@ -20,7 +20,10 @@ from sandbox.run_context import thread_ref_from
 @pytest.fixture
 def deployment(tmp_path: Path) -> SandboxDeployment:
     (tmp_path / "shared").mkdir()
-    return SandboxDeployment(SandboxSettings(image="img:default", workspaces_dir=tmp_path / "workspaces", shared_dir=tmp_path / "shared"))
+    settings = SandboxSettings(
+        image="img:default", workspaces_dir=tmp_path / "workspaces", shared_dir=tmp_path / "shared", memories_dir=tmp_path / "memories"
+    )
+    return SandboxDeployment(settings)
 
 
 def test_thread_user_and_image_come_from_config_and_context() -> None:
