@@ -7,6 +7,7 @@ runs, streaming and interrupts.
 from __future__ import annotations
 
 import logging
+import os
 
 from deepagents import create_deep_agent
 from deepagents.backends import CompositeBackend
@@ -19,6 +20,7 @@ from config.env import load_project_dotenv
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
+from sandbox.docker_api import require_local_engine
 from sandbox.memories import MEMORY_FILE
 
 INTERRUPT_ON = {"execute": True, "write_file": True, "edit_file": True}
@@ -64,7 +66,13 @@ def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | Non
 
 
 def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None):  # noqa: ANN201
-    """The served agent: every thread in its own Docker sandbox; settings default to the environment."""
+    """The served agent: every thread in its own Docker sandbox; settings default to the environment.
+
+    Refuses to build (so the server refuses to start) when `DOCKER_HOST` names an
+    engine on another machine. Docker itself is first contacted by the first
+    sandbox call (`SandboxDeployment.start()`), so the server starts while Docker is down.
+    """
+    require_local_engine(os.environ.get("DOCKER_HOST"))
     sandbox_settings = sandbox_settings or SandboxSettings.from_env()
     # Operators read the startup log to see which image (chosen by them or by
     # scripts/start.sh) every sandbox of this server will run.

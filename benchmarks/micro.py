@@ -107,7 +107,7 @@ def bench_execute_ephemeral(settings: SandboxSettings, *, iterations: int, warmu
     """Section 1: a fresh container per command, against the same round trip done by hand."""
     deployment = SandboxDeployment(settings.with_overrides(mode="ephemeral"))
     try:
-        api = deployment.api
+        api = deployment.start()
         thread_id = "bench-ephemeral"
         box = DockerSandbox(thread_id, deployment)
         plain = {"image": settings.image, "command": ECHO_ARGV, "labels": {BENCH_LABEL: "plain"}}

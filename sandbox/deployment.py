@@ -26,6 +26,7 @@ from sandbox.container_spec import (
     session_container_name,
 )
 from sandbox.docker_api import ImageGate, connect
+from sandbox.errors import SandboxError
 from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
@@ -44,9 +45,10 @@ class _SessionEntry:
 class SandboxDeployment:
     """Owns the Docker connection and every container this server starts.
 
-    Built without touching Docker, so importing the graph never blocks or fails;
-    the first sandbox call connects, sweeps what a crashed server left behind,
-    and (in session mode) starts the idle reaper.
+    Built without touching Docker, so importing the graph never blocks or fails.
+    `start()` is the one place that connects, sweeps what a crashed server left
+    behind and (in session mode) starts the idle reaper; every operation that
+    needs Docker calls it first, and only the first successful call does work.
     """
 
     def __init__(self, settings: SandboxSettings) -> None:
@@ -61,17 +63,30 @@ class SandboxDeployment:
 
     # -- connection and startup ------------------------------------------------
 
+    def start(self) -> docker.APIClient:
+        """Connect, sweep leftovers and start the reaper, once; return the connected client.
+
+        Later calls only return the client. A failed connection raises
+        `DockerUnavailableError` (or `RemoteDockerError`) and the next call tries
+        again, so a server started before Docker recovers once Docker is up.
+        """
+        if self._api is not None:
+            return self._api
+        with self._connect_lock:
+            if self._api is None:
+                api = connect(self.settings.max_timeout_seconds)
+                self._sweep_leftovers(api)
+                self._api = api
+                if self.settings.mode == "session":
+                    self._start_reaper()
+        return self._api
+
     @property
     def api(self) -> docker.APIClient:
-        """The connected client; the first call also sweeps leftovers."""
+        """The client `start()` connected; never connects by itself."""
         if self._api is None:
-            with self._connect_lock:
-                if self._api is None:
-                    api = connect(self.settings.max_timeout_seconds)
-                    self._sweep_leftovers(api)
-                    self._api = api
-                    if self.settings.mode == "session":
-                        self._start_reaper()
+            msg = "SandboxDeployment.start() has not connected to Docker yet"
+            raise SandboxError(msg)
         return self._api
 
     def _sweep_leftovers(self, api: docker.APIClient) -> None:
@@ -93,7 +108,7 @@ class SandboxDeployment:
 
     def ensure_image(self, image: str) -> None:
         """Check (and at most once pull) the image before creating a container from it."""
-        self.images.ensure(self.api, image)
+        self.images.ensure(self.start(), image)
 
     # -- session containers ------------------------------------------------------
 
@@ -105,6 +120,7 @@ class SandboxDeployment:
         nor the LRU cap stops it under a running command.
         """
         thread_id = ref.thread_id
+        self.start()
         with self._sessions_lock:
             entry = self._sessions.get(thread_id)
             if entry is None:

@@ -7,14 +7,16 @@ the agent can read instead of a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
+from urllib.parse import urlsplit
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from sandbox.errors import DockerUnavailableError, SandboxImageError
+from sandbox.errors import DockerUnavailableError, RemoteDockerError, SandboxImageError
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +25,64 @@ OFFLINE_IMAGE_SCRIPT = "sandbox/image/build-offline-image.sh"
 _CLIENT_SLACK_SECONDS = 60
 
 
+_LOCAL_SCHEMES = frozenset({"unix", "npipe", "fd"})
+_LOCAL_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+
+def engine_is_local(docker_host: str | None) -> bool:
+    """True when `DOCKER_HOST` (None or "" = the default socket) names an engine on this machine.
+
+    A local socket or a TCP address on a loopback interface is local; any other
+    host name or address, and every `ssh://` engine, is taken as another machine.
+    """
+    if not docker_host or not docker_host.strip():
+        return True
+    parts = urlsplit(docker_host.strip())
+    scheme = parts.scheme.lower()
+    if scheme in _LOCAL_SCHEMES:
+        return True
+    if scheme not in {"tcp", "http", "https"}:
+        return False  # ssh:// and anything we do not know
+    host = (parts.hostname or "").lower()
+    if host in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_local_engine(docker_host: str | None) -> None:
+    """Refuse an engine on another machine: its bind mounts would not be our folders.
+
+    Sandboxes bind-mount `SANDBOX_WORKSPACES_DIR` and `SANDBOX_SHARED_DIR` by path,
+    and the file tools read and write those same folders on this machine. A remote
+    engine would mount whatever sits at those paths on *its* host, so the shell
+    and the file tools would silently see different files.
+    """
+    if engine_is_local(docker_host):
+        return
+    msg = (
+        f"DOCKER_HOST={docker_host} points at a Docker Engine on another machine. Sandboxes bind-mount "
+        "SANDBOX_WORKSPACES_DIR and SANDBOX_SHARED_DIR by path, and the file tools use those folders on this "
+        "machine, so the engine must run on this host (unix socket or a loopback tcp:// address) and see the "
+        "workspaces directory at the same path. Unset DOCKER_HOST or point it at a local engine."
+    )
+    raise RemoteDockerError(msg)
+
+
 def connect(max_timeout_seconds: int) -> docker.APIClient:
     """A low-level client whose socket timeout outlasts the longest allowed command."""
+    require_local_engine(os.environ.get("DOCKER_HOST"))
     try:
         kwargs = docker.utils.kwargs_from_env()
         return docker.APIClient(version="auto", timeout=max_timeout_seconds + _CLIENT_SLACK_SECONDS, **kwargs)
     except DockerException as exc:
         where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        msg = f"Docker is not reachable at {where}, so no sandbox can run: {exc}. Start the Docker Engine (dockerd) or set DOCKER_HOST."
+        msg = (
+            f"Docker is not reachable at {where}, so no sandbox can run: {exc}. "
+            "Start the Docker Engine (dockerd) on this machine, or point DOCKER_HOST at its socket."
+        )
         raise DockerUnavailableError(msg) from exc
 
 

@@ -11,6 +11,10 @@ class DockerUnavailableError(SandboxError):
     """The Docker Engine could not be reached."""
 
 
+class RemoteDockerError(SandboxError):
+    """`DOCKER_HOST` names an engine on another machine, which this deployment cannot use."""
+
+
 class SandboxImageError(SandboxError):
     """The configured image is missing and could not be pulled."""
 

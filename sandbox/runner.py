@@ -26,7 +26,7 @@ _HOST_DEADLINE_SLACK = 15
 def run_ephemeral(deployment: SandboxDeployment, ref: ThreadRef, command: str, timeout: int) -> RawResult:
     """Create → start → wait → logs → remove: the seed's per-command container."""
     settings = deployment.settings
-    api = deployment.api
+    api = deployment.start()
     deployment.ensure_image(ref.image)
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
     kwargs = container_kwargs(

@@ -200,7 +200,7 @@ def test_leftover_containers_are_swept_on_startup(settings: SandboxSettings, doc
     docker_api.start(leftover)
     fresh = SandboxDeployment(settings)
     try:
-        assert fresh.api is not None  # first use connects and sweeps
+        fresh.start()  # connects and sweeps
         ids = [c["Id"] for c in _our_containers(docker_api, settings)]
         assert leftover not in ids
     finally:

@@ -97,7 +97,7 @@ def test_restarted_server_reaps_containers_it_never_touched(session_deployment: 
     (container,) = _session_containers(docker_api, settings, "orphan")
     restarted = SandboxDeployment(settings.with_overrides(idle_ttl_seconds=60))
     try:
-        assert restarted.api is not None  # connecting adopts running session containers
+        restarted.start()  # connecting adopts running session containers
         assert restarted.running_session_threads() == ["orphan"]
         assert restarted.reap_idle(now=time.monotonic() + 61) == ["orphan"]
         assert not _running(docker_api, container["Id"])
