@@ -58,8 +58,8 @@ def scripted_llm() -> Iterator[ScriptedLLM]:
 @pytest.fixture(scope="session")
 def browser_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
     base = tmp_path_factory.mktemp("browser")
-    paths = E2EPaths(workspaces=base / "workspaces", shared=base / "shared", server_home=base / "server")
-    for folder in (paths.workspaces, paths.shared, paths.server_home):
+    paths = E2EPaths(workspaces=base / "workspaces", shared=base / "shared", server_home=base / "server", memories=base / "memories")
+    for folder in (paths.workspaces, paths.shared, paths.server_home, paths.memories):
         folder.mkdir()
         folder.chmod(0o755)
     return paths
@@ -75,6 +75,7 @@ def server(scripted_llm: ScriptedLLM, browser_paths: E2EPaths, sandbox_image: st
         "SANDBOX_IMAGE": sandbox_image,
         "SANDBOX_WORKSPACES_DIR": str(browser_paths.workspaces),
         "SANDBOX_SHARED_DIR": str(browser_paths.shared),
+        "SANDBOX_MEMORIES_DIR": str(browser_paths.memories),
         "SANDBOX_MODE": "ephemeral",
     }
     with run_langgraph_dev(workdir=browser_paths.server_home, env=env) as running:

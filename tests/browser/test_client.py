@@ -231,3 +231,20 @@ def test_english_browsers_get_english(browser, server: LangGraphServer) -> None:
         expect(page.get_by_role("button", name="Conversations")).to_be_visible()  # phone width: the list is behind a menu
     finally:
         context.close()
+
+
+def test_reload_rejoins_a_running_command(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
+    prompt = "运行一个慢命令然后刷新"
+    command = "sleep 6; echo slow-done"
+    scripted_llm.add_scenario(prompt, call("execute", command=command), say(echo_last_tool_output("慢命令：")))
+    open_client(page, server)
+    send(page, prompt)
+    expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
+    approval_items(page).get_by_test_id("decision-approve").click()
+    expect(page.get_by_test_id("approval-card")).to_have_count(0)
+    page.reload()
+    # Back on the page while the command still runs: the client re-joins the run by itself,
+    # and its answer arrives without any further action.
+    expect(page.get_by_test_id("working")).to_be_visible(timeout=LONG)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("slow-done", timeout=LONG)
+    wait_idle(page)
