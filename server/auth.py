@@ -1,0 +1,183 @@
+"""Who is calling, and what they may touch: the `langgraph_sdk.Auth` object `langgraph.json` loads.
+
+Authentication: with `AUTH_JWT_SECRET` or a JWKS configured, every request needs
+`Authorization: Bearer <JWT>` and gets 401 with a reason otherwise. With nothing
+configured the server is single-user: this module is still installed (so every
+resource is still stamped with an owner) and every request is `SINGLE_USER_ID`.
+
+Ownership: every thread (also one a run creates with `if_not_exists="create"`),
+run, cron and assistant a user creates carries `metadata.owner = <user id>`,
+whatever the client sent; every read, search, update and delete is filtered on it,
+so another user's resources are "not found". The built-in `agent` assistant
+(created by the server, `created_by: system`) is readable by everyone. Store
+items live under a namespace that starts with the owner's id.
+
+Only `langgraph_sdk.Auth` is used, so any server honouring it (langgraph dev,
+LangGraph Platform, Aegra) loads this file unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from langgraph_sdk import Auth
+
+from config.identity import SINGLE_USER_ID
+from server.auth_settings import AuthSettings
+from server.tokens import TokenError, TokenVerifier, bearer_token
+
+logger = logging.getLogger(__name__)
+
+OWNER_KEY = "owner"
+"""Metadata key naming the user a thread, run, cron or assistant belongs to."""
+
+SYSTEM_CREATOR = {"created_by": "system"}
+"""Metadata the server puts on the assistants it creates from `langgraph.json` graphs."""
+
+SETTINGS = AuthSettings.from_env()
+_VERIFIER = TokenVerifier(SETTINGS) if SETTINGS.enabled else None
+logger.warning("Auth: %s", SETTINGS.describe())
+
+auth = Auth()
+
+
+async def authenticate_authorization(authorization: str | None) -> str:
+    """The user id an `Authorization` header proves; `Auth.exceptions.HTTPException(401)` otherwise.
+
+    Importable on its own: routes of our own `http.app` (outside LangGraph's auth)
+    call it to learn who is asking, with the same rules as the LangGraph API.
+    """
+    if _VERIFIER is None:
+        return SINGLE_USER_ID
+    try:
+        token = bearer_token(authorization)
+        if _VERIFIER.does_io:
+            return await asyncio.to_thread(_VERIFIER.verify, token)
+        return _VERIFIER.verify(token)
+    except TokenError as exc:
+        raise Auth.exceptions.HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+@auth.authenticate
+async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
+    """Every request: the bearer token's subject, or the single user when auth is off."""
+    user_id = await authenticate_authorization(authorization)
+    return {"identity": user_id, "display_name": user_id, "is_authenticated": True}
+
+
+# --------------------------------------------------------------------------- #
+# Ownership
+# --------------------------------------------------------------------------- #
+
+
+def owner_filter(ctx: Auth.types.AuthContext) -> dict[str, Any]:
+    """Only what the caller owns."""
+    return {OWNER_KEY: ctx.user.identity}
+
+
+def stamp_owner(ctx: Auth.types.AuthContext, value: Any) -> None:
+    """Overwrite the owner in a create/update request's metadata with the caller.
+
+    A client may send any metadata, including another user's id or the server's
+    `created_by: system` marker; both are replaced before anything is stored.
+    `None` metadata on an update means "leave it unchanged", which keeps the owner.
+    """
+    metadata = value.get("metadata")
+    if metadata is None:
+        if "metadata" in value:
+            return
+        metadata = value["metadata"] = {}
+    metadata.pop("created_by", None)
+    metadata[OWNER_KEY] = ctx.user.identity
+
+
+@auth.on.threads.create
+async def on_thread_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
+    """A new thread is the caller's (an existing one is only reused if it is theirs)."""
+    stamp_owner(ctx, value)
+    return owner_filter(ctx)
+
+
+@auth.on.threads.create_run
+async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
+    """A run is the caller's; its thread must be theirs, or is created as theirs.
+
+    The server creates the thread of a run with `if_not_exists="create"` from the
+    run's metadata without calling `threads.create`, so stamping the run's
+    metadata is what makes that thread the caller's too.
+    """
+    stamp_owner(ctx, value)
+    return owner_filter(ctx)
+
+
+@auth.on.threads.read
+@auth.on.threads.update
+@auth.on.threads.delete
+@auth.on.threads.search
+async def on_thread_access(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
+    """Get, state, history, runs, joins, streams, copies, deletes and searches: own threads only."""
+    if ctx.action == "update":
+        stamp_owner(ctx, value)
+    return owner_filter(ctx)
+
+
+@auth.on.crons.create
+@auth.on.crons.update
+async def on_cron_write(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
+    """A cron is its creator's."""
+    stamp_owner(ctx, value)
+    return owner_filter(ctx)
+
+
+@auth.on.crons.read
+@auth.on.crons.delete
+@auth.on.crons.search
+async def on_cron_access(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001 - the filter is the answer
+    """Own crons only."""
+    return owner_filter(ctx)
+
+
+@auth.on.assistants.create
+@auth.on.assistants.update
+async def on_assistant_write(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
+    """An assistant a user creates is theirs; the built-in one cannot be changed through the API."""
+    stamp_owner(ctx, value)
+    return owner_filter(ctx)
+
+
+@auth.on.assistants.delete
+async def on_assistant_delete(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
+    """Own assistants only."""
+    return owner_filter(ctx)
+
+
+@auth.on.assistants.read
+@auth.on.assistants.search
+async def on_assistant_read(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
+    """Own assistants, and the built-in `agent` assistant everyone uses."""
+    return {"$or": [owner_filter(ctx), SYSTEM_CREATOR]}
+
+
+def user_namespace(user_id: str, namespace: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """`namespace` inside the user's own part of the store: it always starts with `user_id`.
+
+    A namespace that already starts with the user's id is left as it is, so what a
+    search returns can be passed straight back to get, put or delete.
+    """
+    parts = tuple(namespace or ())
+    return parts if parts[:1] == (user_id,) else (user_id, *parts)
+
+
+@auth.on.store()
+async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
+    """Store items are per user: every namespace is moved under the caller's id."""
+    value["namespace"] = user_namespace(ctx.user.identity, value.get("namespace"))
+
+
+@auth.on
+async def deny_everything_else(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> bool:  # noqa: ARG001
+    """Fail closed: an action this module has no rule for (a new server feature) is refused."""
+    logger.warning("Auth: refusing %s.%s, which has no ownership rule", ctx.resource, ctx.action)
+    return False
