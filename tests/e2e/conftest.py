@@ -11,8 +11,10 @@ report ("langgraph dev log" section).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ if _ROOT not in sys.path:
 from langgraph_sdk.client import LangGraphClient  # noqa: E402
 
 from tests.support.agent_client import sdk_client  # noqa: E402
+from tests.support.auth_keys import AuthKeys  # noqa: E402
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev  # noqa: E402
 from tests.support.scripted_llm import ScriptedLLM  # noqa: E402
 
@@ -44,7 +47,11 @@ def scripted_llm() -> Iterator[ScriptedLLM]:
 @pytest.fixture(scope="session")
 def e2e_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
     """Fresh workspaces and shared folders (world-readable, like a checkout's)."""
-    base = tmp_path_factory.mktemp("e2e")
+    return make_e2e_paths(tmp_path_factory.mktemp("e2e"))
+
+
+def make_e2e_paths(base: Path) -> E2EPaths:
+    """Fresh workspaces and shared folders under `base` (world-readable, like a checkout's)."""
     paths = E2EPaths(workspaces=base / "workspaces", shared=base / "shared", server_home=base / "server", memories=base / "memories")
     for folder in (paths.workspaces, paths.shared, paths.server_home, paths.memories):
         folder.mkdir()
@@ -55,26 +62,64 @@ def e2e_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
     return paths
 
 
+def server_env(scripted_llm: ScriptedLLM, paths: E2EPaths, sandbox_image: str, **extra: str) -> dict[str, str]:
+    """The environment of an e2e server: scripted model, private folders, no auth unless `extra` adds it."""
+    return {
+        "ZHIPUAI_API_KEY": "e2e-test-key",
+        "ZHIPUAI_API_BASE": scripted_llm.base_url,
+        "LLM_MODEL": "glm-4.7",
+        "LLM_THINKING": "false",
+        "SANDBOX_IMAGE": sandbox_image,
+        "SANDBOX_WORKSPACES_DIR": str(paths.workspaces),
+        "SANDBOX_SHARED_DIR": str(paths.shared),
+        "SANDBOX_MEMORIES_DIR": str(paths.memories),
+        "SANDBOX_MODE": "ephemeral",
+        **{name: "" for name in ("AUTH_JWT_SECRET", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE")},
+        **extra,
+    }
+
+
 @pytest.fixture(scope="session")
 def langgraph_server(
     scripted_llm: ScriptedLLM,
     e2e_paths: E2EPaths,
     sandbox_image: str,
 ) -> Iterator[LangGraphServer]:
-    """One `langgraph dev` (ephemeral sandboxes) for the whole e2e session."""
-    env = {
-        "ZHIPUAI_API_KEY": "e2e-test-key",
-        "ZHIPUAI_API_BASE": scripted_llm.base_url,
-        "LLM_MODEL": "glm-4.7",
-        "LLM_THINKING": "false",
-        "SANDBOX_IMAGE": sandbox_image,
-        "SANDBOX_WORKSPACES_DIR": str(e2e_paths.workspaces),
-        "SANDBOX_SHARED_DIR": str(e2e_paths.shared),
-        "SANDBOX_MEMORIES_DIR": str(e2e_paths.memories),
-        "SANDBOX_MODE": "ephemeral",
-    }
-    with run_langgraph_dev(workdir=e2e_paths.server_home, env=env) as server:
+    """One `langgraph dev` (ephemeral sandboxes, single-user mode) for the whole e2e session."""
+    with run_langgraph_dev(workdir=e2e_paths.server_home, env=server_env(scripted_llm, e2e_paths, sandbox_image)) as server:
         yield server
+
+
+@dataclass
+class AuthServer:
+    """A `langgraph dev` that requires bearer tokens (HS256 secret and a JWKS file, with issuer and audience)."""
+
+    server: LangGraphServer
+    keys: AuthKeys
+    paths: E2EPaths
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return self.server.url
+
+    def client(self, user_id: str) -> contextlib.AbstractAsyncContextManager[LangGraphClient]:
+        """An SDK client acting as `user_id` (a fresh valid HS256 token)."""
+        return sdk_client(self.url, token=self.keys.token(user_id))
+
+
+@pytest.fixture(scope="session")
+def auth_server(
+    scripted_llm: ScriptedLLM,
+    tmp_path_factory: pytest.TempPathFactory,
+    sandbox_image: str,
+) -> Iterator[AuthServer]:
+    """One auth-enabled `langgraph dev` (ephemeral sandboxes) shared by the auth and ownership tests."""
+    paths = make_e2e_paths(tmp_path_factory.mktemp("e2e-auth"))
+    keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
+    env = server_env(scripted_llm, paths, sandbox_image, **keys.env())
+    with run_langgraph_dev(workdir=paths.server_home, env=env) as server:
+        yield AuthServer(server=server, keys=keys, paths=paths)
 
 
 @pytest.fixture(autouse=True)

@@ -29,9 +29,15 @@ RUN_TIMEOUT = 180.0
 
 
 @contextlib.asynccontextmanager
-async def sdk_client(url: str, timeout: float = RUN_TIMEOUT) -> AsyncIterator[LangGraphClient]:  # noqa: ASYNC109 - an HTTP client setting
-    """An async langgraph-sdk client for `url`, closed on exit."""
-    sdk = get_client(url=url, timeout=httpx.Timeout(timeout, connect=10.0))
+async def sdk_client(
+    url: str,
+    timeout: float = RUN_TIMEOUT,  # noqa: ASYNC109 - an HTTP client setting
+    *,
+    token: str | None = None,
+) -> AsyncIterator[LangGraphClient]:
+    """An async langgraph-sdk client for `url` (sending `token` as a bearer token), closed on exit."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    sdk = get_client(url=url, timeout=httpx.Timeout(timeout, connect=10.0), headers=headers)
     try:
         yield sdk
     finally:
