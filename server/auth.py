@@ -24,8 +24,8 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
+from config.auth import AuthSettings
 from config.identity import SINGLE_USER_ID
-from server.auth_settings import AuthSettings
 from server.tokens import TokenError, TokenVerifier, bearer_token
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server.auth_settings import AuthSettings, AuthSettingsError
+from config.auth import AuthSettings
+from config.env import SettingsError
 from server.tokens import TokenError, mint_token
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         token = mint_token(AuthSettings.from_env(), args.user_id, hours=args.hours)
-    except (AuthSettingsError, TokenError) as exc:
+    except (SettingsError, TokenError) as exc:
         print(f"mint_token: {exc}", file=sys.stderr)
         return 2
     print(token)

@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
-from server.auth_settings import AuthSettings
+from config.auth import AuthSettings
 
 SECRET_ALGORITHMS = ("HS256",)
 KEY_SET_ALGORITHMS = ("RS256", "ES256")

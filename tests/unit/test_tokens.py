@@ -15,8 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.utils import base64url_encode
 
+from config.auth import AuthSettings
+from config.env import SettingsError
 from server.auth import user_namespace
-from server.auth_settings import AuthSettings, AuthSettingsError
 from server.tokens import TokenError, TokenVerifier, bearer_token, mint_token
 from tests.support.auth_keys import AUDIENCE, ISSUER, AuthKeys, claims, ec_key, rsa_key, sign_hs256, sign_with, write_jwks
 
@@ -95,12 +96,12 @@ def test_bearer_header_parsing() -> None:
 
 def test_settings_refuse_weak_secrets_and_two_key_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTH_JWT_SECRET", "short")
-    with pytest.raises(AuthSettingsError, match="AUTH_JWT_SECRET"):
+    with pytest.raises(SettingsError, match="AUTH_JWT_SECRET"):
         AuthSettings.from_env()
     monkeypatch.delenv("AUTH_JWT_SECRET")
     monkeypatch.setenv("AUTH_JWKS_FILE", "/tmp/jwks.json")
     monkeypatch.setenv("AUTH_JWKS_URL", "https://sso.internal/jwks")
-    with pytest.raises(AuthSettingsError, match="not both"):
+    with pytest.raises(SettingsError, match="not both"):
         AuthSettings.from_env()
 
 

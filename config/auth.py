@@ -1,0 +1,98 @@
+"""Authentication settings: every `AUTH_*` variable.
+
+No variable set means single-user mode: every request is the user `SINGLE_USER_ID`.
+`AUTH_JWT_SECRET` turns on HS256 bearer tokens (minted by `server.mint_token`);
+`AUTH_JWKS_FILE` or `AUTH_JWKS_URL` turns on RS256/ES256 tokens from a single
+sign-on provider. A secret and a key set may both be set: a token's `alg` picks
+the check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.env import SettingsError, at_least, env_optional_str, env_path, env_raw, load_project_dotenv, read_settings, setting
+from config.identity import SINGLE_USER_ID
+
+MIN_SECRET_LENGTH = 32
+"""Shorter HS256 secrets can be brute-forced offline from one captured token."""
+
+
+def env_secret(name: str, default: str | None) -> str | None:
+    """An HS256 secret of at least `MIN_SECRET_LENGTH` characters, or `default` when unset."""
+    raw = env_raw(name)
+    if not raw:
+        return default
+    if len(raw) < MIN_SECRET_LENGTH:
+        msg = f"{name} is {len(raw)} characters; use at least {MIN_SECRET_LENGTH} (e.g. `openssl rand -hex 32`)"
+        raise SettingsError(msg)
+    return raw
+
+
+def env_optional_path(name: str, default: Path | None) -> Path | None:
+    """A file path (relative ones from the project root), or `default` when unset."""
+    return env_path(name, Path()) if env_raw(name) else default
+
+
+def env_url(name: str, default: str | None) -> str | None:
+    """An http(s) URL, or `default` when unset."""
+    raw = env_raw(name)
+    if not raw:
+        return default
+    if not raw.startswith(("https://", "http://")):
+        msg = f"{name}={raw!r} must be an http(s) URL"
+        raise SettingsError(msg)
+    return raw
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may call the server; build with `AuthSettings.from_env()`."""
+
+    jwt_secret: str | None = setting("AUTH_JWT_SECRET", env_secret, None)
+    """Shared HS256 secret (at least 32 characters); set it to require bearer tokens."""
+    jwt_issuer: str | None = setting("AUTH_JWT_ISSUER", env_optional_str, None)
+    """When set, a token's `iss` must equal it."""
+    jwt_audience: str | None = setting("AUTH_JWT_AUDIENCE", env_optional_str, None)
+    """When set, a token's `aud` must contain it."""
+    jwks_file: Path | None = setting("AUTH_JWKS_FILE", env_optional_path, None)
+    """JSON Web Key Set file of a single sign-on provider (RS256/ES256; works offline; re-read on change)."""
+    jwks_url: str | None = setting("AUTH_JWKS_URL", env_url, None)
+    """The provider's JWKS URL instead of a file."""
+    jwks_cache_seconds: int = setting("AUTH_JWKS_CACHE_SECONDS", at_least(1), 300)
+    """Seconds keys fetched from `AUTH_JWKS_URL` are reused."""
+
+    def __post_init__(self) -> None:
+        if self.jwks_file is not None and self.jwks_url is not None:
+            msg = "set AUTH_JWKS_FILE or AUTH_JWKS_URL, not both"
+            raise SettingsError(msg)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether requests must carry a token (False: single-user mode)."""
+        return bool(self.jwt_secret or self.jwks_file or self.jwks_url)
+
+    def describe(self) -> str:
+        """One line for the startup log: which mode the server runs in."""
+        if not self.enabled:
+            return (
+                f"authentication is OFF: single-user mode, every request acts as user {SINGLE_USER_ID!r}. "
+                "Set AUTH_JWT_SECRET (or AUTH_JWKS_FILE / AUTH_JWKS_URL) to require bearer tokens."
+            )
+        kinds = []
+        if self.jwt_secret:
+            kinds.append("HS256 tokens signed with AUTH_JWT_SECRET")
+        if self.jwks_file:
+            kinds.append(f"RS256/ES256 tokens checked against {self.jwks_file}")
+        if self.jwks_url:
+            kinds.append(f"RS256/ES256 tokens checked against {self.jwks_url}")
+        checks = [f"{claim}={value!r}" for claim, value in (("iss", self.jwt_issuer), ("aud", self.jwt_audience)) if value]
+        suffix = f" ({', '.join(checks)})" if checks else ""
+        return f"authentication is ON: {'; '.join(kinds)}{suffix}; every thread, run, cron and store item belongs to its creator"
+
+    @classmethod
+    def from_env(cls) -> AuthSettings:
+        """Read `AUTH_*` (after the project's `.env`); raise `SettingsError` naming a bad variable."""
+        load_project_dotenv()
+        return read_settings(cls)
