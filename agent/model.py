@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, override
 
 from langchain.agents.middleware import AgentMiddleware
 from langchain_openai import ChatOpenAI
@@ -48,10 +48,12 @@ class RequireApiKeyMiddleware(AgentMiddleware):
             )
             raise MissingApiKeyError(msg)
 
-    def before_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:  # noqa: ARG002, D102
+    @override
+    def before_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:
         self._check()
         return None
 
-    async def abefore_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:  # noqa: ARG002, D102
+    @override
+    async def abefore_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:
         self._check()
         return None

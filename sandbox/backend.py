@@ -60,6 +60,18 @@ _CACHED_THREADS = 4096
 """How many threads' `HostFiles` a run-resolving backend keeps built."""
 
 
+def failure_result(ref: ThreadRef, exc: Exception) -> ExecuteResponse:
+    """The tool result for a command that could not run: no exit code, the reason in words."""
+    if isinstance(exc, SandboxError):
+        reason = str(exc)
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        reason = f"lost the connection to Docker ({exc})."
+    else:
+        logger.warning("Docker refused a sandbox call for thread %s: %s", ref.thread_id, exc)
+        reason = f"Docker refused the command: {exc}"
+    return ExecuteResponse(output=f"Sandbox error: {reason}", exit_code=None)
+
+
 class DockerSandbox(BaseSandbox):
     """A thread's sandbox: `/workspace` is `workspaces/<thread_id>/`, `/shared` is read-only.
 
@@ -161,7 +173,7 @@ class DockerSandbox(BaseSandbox):
         try:
             raw = run(self.deployment, ref, command, seconds)
         except _SANDBOX_FAILURES as exc:
-            return self._failure(ref, exc)
+            return failure_result(ref, exc)
         return to_execute_response(
             raw,
             timeout_seconds=seconds,
@@ -169,24 +181,12 @@ class DockerSandbox(BaseSandbox):
             memory_bytes=settings.memory_bytes,
         )
 
-    @staticmethod
-    def _failure(ref: ThreadRef, exc: Exception) -> ExecuteResponse:
-        """The tool result for a command that could not run: no exit code, the reason in words."""
-        if isinstance(exc, SandboxError):
-            reason = str(exc)
-        elif isinstance(exc, requests.exceptions.ConnectionError):
-            reason = f"lost the connection to Docker ({exc})."
-        else:
-            logger.warning("Docker refused a sandbox call for thread %s: %s", ref.thread_id, exc)
-            reason = f"Docker refused the command: {exc}"
-        return ExecuteResponse(output=f"Sandbox error: {reason}", exit_code=None)
-
     def _cannot_run(self, ref: ThreadRef) -> ExecuteResponse | None:
         """Report a missing Docker or image up front (both checks are cached after success)."""
         try:
             self.deployment.ensure_image(ref.image)
         except _SANDBOX_FAILURES as exc:
-            return self._failure(ref, exc)
+            return failure_result(ref, exc)
         return None
 
     @override
