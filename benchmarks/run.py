@@ -15,33 +15,28 @@ Engine), and every container and temp dir is removed at the end.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import functools
+import logging
+import os
+import platform
+import shutil
 import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:  # `python benchmarks/run.py` and `tests.support` imports need the checkout
-    sys.path.insert(0, _ROOT)
+import docker
+from docker.errors import NotFound
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import functools  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Awaitable, Callable, Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-import docker  # noqa: E402
-from docker.errors import NotFound  # noqa: E402
-
-from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops  # noqa: E402
-from benchmarks.stats import Row, SectionResult, render_table  # noqa: E402
-from benchmarks.turns import (  # noqa: E402
+from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops
+from benchmarks.stats import Row, SectionResult, render_table
+from benchmarks.turns import (
     EPHEMERAL,
     LOAD_TABLE_HEADER,
     LOCAL_SHELL,
@@ -55,9 +50,9 @@ from benchmarks.turns import (  # noqa: E402
     serve_fleet,
     served_workspaces_dir,
 )
-from sandbox import SandboxSettings  # noqa: E402
-from sandbox.container_spec import LABEL_MODE, LABEL_SCOPE, scope_of  # noqa: E402
-from tests.support.scripted_llm import ScriptedLLM  # noqa: E402
+from sandbox import SandboxSettings
+from sandbox.container_spec import LABEL_MODE, LABEL_SCOPE, scope_of
+from tests.support.scripted_llm import ScriptedLLM
 
 DEFAULT_IMAGE = "deepagents-sandbox:offline"
 SECTIONS = ("micro", "turn", "concurrency")

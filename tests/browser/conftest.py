@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
-
-from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev  # noqa: E402
-from tests.support.scripted_llm import ScriptedLLM  # noqa: E402
+from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
+from tests.support.scripted_llm import ScriptedLLM
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM_ARGS = [

@@ -12,23 +12,17 @@ report ("langgraph dev log" section).
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from langgraph_sdk.client import LangGraphClient
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from langgraph_sdk.client import LangGraphClient  # noqa: E402
-
-from tests.support.agent_client import sdk_client  # noqa: E402
-from tests.support.auth_keys import AuthKeys  # noqa: E402
-from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev  # noqa: E402
-from tests.support.scripted_llm import ScriptedLLM  # noqa: E402
+from tests.support.agent_client import sdk_client
+from tests.support.auth_keys import AuthKeys
+from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
+from tests.support.scripted_llm import ScriptedLLM
 
 SHARED_FILE_NAME = "shared-readme.txt"
 SHARED_FILE_TEXT = "shared material for every sandbox\n"
