@@ -1,7 +1,8 @@
-"""Long-term memory: `/memories/AGENTS.md` outlives its thread and reaches every new thread's prompt.
+"""Long-term memory: `/memories/AGENTS.md` outlives its thread and reaches its user's new threads' prompts.
 
 The session server runs without authentication (single-user mode), so every thread
-belongs to the one fixed user and shares one memory.
+belongs to the one fixed user and shares one memory. The auth server tells users
+apart by their tokens: one user's memory never reaches another's tools or prompts.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from langgraph_sdk.client import LangGraphClient
 from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
 from sandbox.memories import memories_path
+from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import approve, content_text, resume, stream_run, thread_state, tool_messages, user_input
 from tests.support.langgraph_server import E2EPaths
-from tests.support.scripted_llm import ScriptedLLM, call, say
+from tests.support.scripted_llm import ScriptedLLM, call, calls, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+SEARCHED = "/memories /workspace /shared /tmp /home /root"
+"""Where another user's shell looks for a leaked memory (every writable or mounted place)."""
 
 
 def memory_file(e2e_paths: E2EPaths, user_id: str) -> str:
@@ -58,3 +63,56 @@ async def test_single_user_memory_persists_across_threads(client: LangGraphClien
     assert f"<agent_memory>\n/memories/AGENTS.md\n\n{note.rstrip()}" in prompt, prompt
     [shell] = [content_text(m) for m in tool_messages(await thread_state(client, second), "execute")]
     assert token in shell, shell
+
+
+async def test_memories_are_private_to_each_user(auth_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    token = uuid.uuid4().hex[:8]
+    note = f"- user-a keeps a private preference {token}\n"
+    write_trigger = f"e2e-auth-memory-write-{token}"
+    recall_trigger = f"e2e-auth-memory-recall-{token}"
+    probe_trigger = f"e2e-auth-memory-probe-{token}"
+    scripted_llm.add_scenario(write_trigger, call("write_file", file_path="/memories/AGENTS.md", content=note), say("remembered"))
+    scripted_llm.add_scenario(recall_trigger, say("recalled"))
+    scripted_llm.add_scenario(
+        probe_trigger,
+        calls(
+            ("read_file", {"file_path": "/memories/AGENTS.md"}),
+            ("ls", {"path": "/memories"}),
+            ("grep", {"pattern": token, "path": "/"}),
+        ),
+        # The token is split in the command line, so grep cannot find it in its own /proc entry.
+        call("execute", command=f'ls -A /memories; cat /memories/AGENTS.md; H={token[:4]}; grep -rs "$H{token[4:]}" {SEARCHED}; echo done'),
+        say("probed"),
+    )
+
+    async with auth_server.client("user-a") as user_a, auth_server.client("user-b") as user_b:
+        written = (await user_a.threads.create())["thread_id"]
+        paused = await stream_run(user_a, written, input=user_input(f"Remember my preference ({write_trigger})"))
+        assert [a["name"] for a in paused.action_requests] == ["write_file"], paused.describe()
+        done = await stream_run(user_a, written, command=resume(approve()))
+        assert not done.errors, done.describe()
+        with open(memory_file(auth_server.paths, "user-a"), encoding="utf-8") as handle:  # noqa: ASYNC230 - a tiny local file
+            assert handle.read() == note
+
+        later = (await user_a.threads.create())["thread_id"]
+        done = await stream_run(user_a, later, input=user_input(f"What do you know about me? ({recall_trigger})"))
+        assert not done.errors, done.describe()
+        assert token in scripted_llm.requests_for(recall_trigger)[0].system_text, "user-a's new thread loads user-a's memory"
+
+        other = (await user_b.threads.create())["thread_id"]
+        paused = await stream_run(user_b, other, input=user_input(f"Look for memories ({probe_trigger})"))
+        assert [a["name"] for a in paused.action_requests] == ["execute"], paused.describe()
+        done = await stream_run(user_b, other, command=resume(approve()))
+        assert not done.errors, done.describe()
+        outputs = {m["name"]: content_text(m) for m in tool_messages(await thread_state(user_b, other))}
+
+    assert set(outputs) == {"read_file", "ls", "grep", "execute"}, outputs
+    assert "done" in outputs["execute"], outputs
+    assert "No such file" in outputs["execute"], outputs
+    for name, text in outputs.items():
+        assert token not in text, (name, text)
+    probes = scripted_llm.requests_for(probe_trigger)
+    assert len(probes) == 3
+    for request in probes:
+        assert token not in request.system_text, "user-b's prompt must not carry user-a's memory"
+        assert "(No memory loaded)" in request.system_text
