@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from deepagents import create_deep_agent
 from deepagents.backends import CompositeBackend
 from deepagents.backends.protocol import BackendProtocol
+from langchain.agents.middleware import InterruptOnConfig
+from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import AgentContext
 from agent.model import RequireApiKeyMiddleware, build_chat_model
@@ -23,10 +26,13 @@ from sandbox import DockerSandbox, SandboxDeployment
 from sandbox.docker_api import require_local_engine
 from sandbox.memories import MEMORY_FILE
 
-INTERRUPT_ON = {"execute": True, "write_file": True, "edit_file": True}
+INTERRUPT_ON: dict[str, bool | InterruptOnConfig] = {"execute": True, "write_file": True, "edit_file": True}
 """Sensitive tools pause for approve / edit / reject / respond."""
 
 logger = logging.getLogger(__name__)
+
+type AgentGraph = CompiledStateGraph[Any, Any, Any, Any]
+"""What `create_deep_agent` returns; its state types are deepagents' own generics."""
 
 SKILLS_SOURCE = "/shared/skills/"
 """Skill folders (`<name>/SKILL.md`) shared by every thread, read-only; see the README's Skills section.
@@ -45,7 +51,7 @@ ARTIFACTS_ROOT = "/workspace/.deepagents"
 workspace, where both the shell and the file tools can read them back."""
 
 
-def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | None = None):  # noqa: ANN201 - deepagents' generic graph type
+def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | None = None) -> AgentGraph:
     """The deep agent around any backend: model, prompt, approvals and context are fixed here.
 
     Benchmarks reuse it with an unsandboxed backend, so the only difference they
@@ -65,7 +71,7 @@ def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | Non
     )
 
 
-def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None):  # noqa: ANN201
+def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None) -> AgentGraph:
     """The served agent: every thread in its own Docker sandbox; settings default to the environment.
 
     Refuses to build (so the server refuses to start) when `DOCKER_HOST` names an

@@ -7,6 +7,7 @@ from typing import Any, override
 from langchain.agents.middleware import AgentMiddleware
 from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
+from pydantic import SecretStr
 
 from config.model import API_KEY_VARIABLE, ModelSettings
 
@@ -25,7 +26,7 @@ def build_chat_model(settings: ModelSettings) -> ChatOpenAI:
     return ChatOpenAI(
         model=settings.model,
         temperature=0,
-        api_key=settings.api_key or _PLACEHOLDER_KEY,
+        api_key=SecretStr(settings.api_key or _PLACEHOLDER_KEY),
         base_url=settings.api_base,
         extra_body=extra_body,
         timeout=settings.timeout_seconds,

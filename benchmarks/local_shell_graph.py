@@ -19,13 +19,13 @@ from pathlib import Path
 
 from deepagents.backends import LocalShellBackend
 
-from agent.graph import assemble_agent
+from agent.graph import AgentGraph, assemble_agent
 from config.model import ModelSettings
 
 ROOT_VARIABLE = "BENCH_LOCAL_SHELL_ROOT"
 
 
-def build_local_shell_agent(root_dir: Path, model_settings: ModelSettings | None = None):
+def build_local_shell_agent(root_dir: Path, model_settings: ModelSettings | None = None) -> AgentGraph:
     """The product's agent, with every tool backed by `LocalShellBackend(root_dir)`."""
     return assemble_agent(LocalShellBackend(root_dir=root_dir, virtual_mode=True, inherit_env=True), model_settings)
 

@@ -62,7 +62,7 @@ def run_container(api: docker.APIClient, kwargs: dict[str, Any]) -> bytes:
     try:
         api.start(container_id)
         api.wait(container_id)
-        return api.logs(container_id, stdout=True, stderr=True)
+        return bytes(api.logs(container_id, stdout=True, stderr=True))
     finally:
         api.remove_container(container_id, force=True)
 

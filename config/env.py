@@ -126,7 +126,7 @@ def setting[T](env: str, parse: Parser[T], default: T | None = None, *, default_
     """
     metadata = {"env": env, "parse": parse}
     if default_factory is not None:
-        return cast("T", field(default_factory=default_factory, metadata=metadata))
+        return field(default_factory=default_factory, metadata=metadata)
     return cast("T", field(default=default, metadata=metadata))
 
 

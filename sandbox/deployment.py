@@ -174,6 +174,7 @@ class SandboxDeployment:
                 if exc.status_code != 409:  # 409: another process created it first
                     raise
                 container_id = api.inspect_container(kwargs["name"])["Id"]
+        container_id = str(container_id)
         api.start(container_id)
         logger.info("Session sandbox for thread %s is %s", thread_id, container_id[:12])
         return container_id

@@ -23,7 +23,7 @@ import os
 import stat
 import time
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Generator, Iterator
 from typing import NamedTuple
 
 from sandbox.path_errors import PathError, escape_error, read_only_error
@@ -171,7 +171,7 @@ class TreeWalk:
         self.timed_out = False
         self.unreadable = False
 
-    def files(self) -> Iterator[tuple[int, str, str, os.stat_result]]:
+    def files(self) -> Generator[tuple[int, str, str, os.stat_result]]:
         """Yield `(dir_fd, name, rel_path, lstat)`; `dir_fd` is valid until the next item."""
         frames: list[tuple[int, str, Iterator[os.DirEntry[str]]]] = []
         try:

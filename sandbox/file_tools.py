@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from deepagents.backends.protocol import (
     DeleteResult,
@@ -386,7 +387,7 @@ class HostFiles:
                     if budget_hit:
                         break
             matches.sort(key=lambda m: m["path"])
-            why = "budget" if budget_hit else "unreadable" if unreadable else None
+            why: Literal["budget", "unreadable"] | None = "budget" if budget_hit else "unreadable" if unreadable else None
             return GlobResult(matches=matches, truncated=why is not None, truncation_reason=why)
         except (FileNotFoundError, NotADirectoryError):
             return GlobResult(matches=[])

@@ -78,13 +78,14 @@ def run_in_session(deployment: SandboxDeployment, ref: ThreadRef, command: str, 
 
 def _create_exec(deployment: SandboxDeployment, container_id: str, argv: list[str]) -> str:
     settings = deployment.settings
-    return deployment.api.exec_create(
+    created = deployment.api.exec_create(
         container_id,
         argv,
         user=f"{settings.uid}:{settings.gid}",
         workdir=WORKSPACE_MOUNT,
         environment=sandbox_environment(),
-    )["Id"]
+    )
+    return str(created["Id"])
 
 
 def _run_exec(deployment: SandboxDeployment, container_id: str, exec_id: str) -> RawResult:

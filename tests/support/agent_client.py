@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
@@ -37,7 +36,8 @@ async def sdk_client(
 ) -> AsyncIterator[LangGraphClient]:
     """An async langgraph-sdk client for `url` (sending `token` as a bearer token), closed on exit."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    sdk = get_client(url=url, timeout=httpx.Timeout(timeout, connect=10.0), headers=headers)
+    # (connect, read, write, pool), as httpx reads a 4-tuple
+    sdk = get_client(url=url, timeout=(10.0, timeout, timeout, timeout), headers=headers)
     try:
         yield sdk
     finally:

@@ -176,7 +176,7 @@ class LangGraphServer:
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except (urllib.error.URLError, OSError, TimeoutError):
         return False
 
