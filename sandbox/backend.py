@@ -1,7 +1,7 @@
 """`DockerSandbox`: the deepagents sandbox backend, for one thread or for whichever thread is running.
 
 Commands run in Docker (`sandbox.runner`); file tools run on the host against the
-same bind-mounted directories (`sandbox.file_tools`), which is both faster than a
+same bind-mounted directories (`sandbox.file_tools.HostFileTools`, inherited), which is both faster than a
 container round trip and the only way to make symlink checks race-free.
 
 Built with a thread id, it serves that thread (tests, scripts, notebooks)::
@@ -26,17 +26,8 @@ from typing import override
 
 import requests
 from deepagents.backends.protocol import (
-    DeleteResult,
-    EditResult,
     ExecuteOffloadResult,
     ExecuteResponse,
-    FileDownloadResponse,
-    FileUploadResponse,
-    GlobResult,
-    GrepResult,
-    LsResult,
-    ReadResult,
-    WriteResult,
 )
 from deepagents.backends.sandbox import BaseSandbox
 from docker.errors import APIError, DockerException
@@ -45,7 +36,7 @@ from config.identity import SINGLE_USER_ID
 from sandbox.command_wrapper import to_execute_response
 from sandbox.deployment import SandboxDeployment
 from sandbox.errors import SandboxError
-from sandbox.file_tools import HostFiles
+from sandbox.file_tools import HostFiles, HostFileTools
 from sandbox.memories import memories_path
 from sandbox.run_context import current_thread_ref
 from sandbox.runner import run_ephemeral, run_in_session
@@ -72,7 +63,7 @@ def failure_result(ref: ThreadRef, exc: Exception) -> ExecuteResponse:
     return ExecuteResponse(output=f"Sandbox error: {reason}", exit_code=None)
 
 
-class DockerSandbox(BaseSandbox):
+class DockerSandbox(HostFileTools, BaseSandbox):
     """A thread's sandbox: `/workspace` is `workspaces/<thread_id>/`, `/shared` is read-only.
 
     `thread_id=None` means "the thread of the current run", looked up per call.
@@ -141,6 +132,7 @@ class DockerSandbox(BaseSandbox):
             fs_gid=settings.gid,
         )
 
+    @override
     def files(self) -> HostFiles:
         """The host-side file tools of the served thread (and of its user's `/memories`)."""
         ref = self.thread()
@@ -228,78 +220,3 @@ class DockerSandbox(BaseSandbox):
         return await super().aexecute_with_offload(
             command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
         )
-
-    # -- files: host-side, see sandbox.file_tools ----------------------------------
-    # The thread is resolved before any worker thread starts, on the caller's context.
-
-    @override
-    def ls(self, path: str) -> LsResult:
-        return self.files().ls(path)
-
-    @override
-    async def als(self, path: str) -> LsResult:
-        return await asyncio.to_thread(self.files().ls, path)
-
-    @override
-    def read(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
-        return self.files().read(file_path, offset, limit)
-
-    @override
-    async def aread(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
-        return await asyncio.to_thread(self.files().read, file_path, offset, limit)
-
-    @override
-    def write(self, file_path: str, content: str) -> WriteResult:
-        return self.files().write(file_path, content)
-
-    @override
-    async def awrite(self, file_path: str, content: str) -> WriteResult:
-        return await asyncio.to_thread(self.files().write, file_path, content)
-
-    @override
-    def edit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
-        return self.files().edit(file_path, old_string, new_string, replace_all)
-
-    @override
-    async def aedit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
-        return await asyncio.to_thread(self.files().edit, file_path, old_string, new_string, replace_all)
-
-    @override
-    def delete(self, file_path: str) -> DeleteResult:
-        return self.files().delete(file_path)
-
-    @override
-    async def adelete(self, file_path: str) -> DeleteResult:
-        return await asyncio.to_thread(self.files().delete, file_path)
-
-    @override
-    def glob(self, pattern: str, path: str | None = None) -> GlobResult:
-        return self.files().glob(pattern, path)
-
-    @override
-    async def aglob(self, pattern: str, path: str | None = None) -> GlobResult:
-        return await asyncio.to_thread(self.files().glob, pattern, path)
-
-    @override
-    def grep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
-        return self.files().grep(pattern, path, glob, max_count=max_count)
-
-    @override
-    async def agrep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
-        return await asyncio.to_thread(self.files().grep, pattern, path, glob, max_count=max_count)
-
-    @override
-    def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
-        return self.files().upload_files(files)
-
-    @override
-    async def aupload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
-        return await asyncio.to_thread(self.files().upload_files, files)
-
-    @override
-    def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:
-        return self.files().download_files(paths)
-
-    @override
-    async def adownload_files(self, paths: list[str]) -> list[FileDownloadResponse]:
-        return await asyncio.to_thread(self.files().download_files, paths)

@@ -11,24 +11,29 @@ filesystem identity for the calling thread only (`sandbox.fs_identity`), so the
 kernel enforces exactly the permissions the shell has, and created files belong
 to the sandbox user.
 
-A new file tool is one method on `HostFiles` (plus its one-line delegation in
-`sandbox.backend.DockerSandbox`).
+A new file tool lives in this module only: its host-side work as a method on
+`HostFiles`, and its deepagents protocol method (sync and async) on
+`HostFileTools`, which `DockerSandbox` inherits. Text handling it needs is in
+`sandbox.text_ops`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import errno
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from abc import abstractmethod
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, override
 
 from deepagents.backends.protocol import (
+    BackendProtocol,
     DeleteResult,
     EditResult,
     FileData,
@@ -36,7 +41,6 @@ from deepagents.backends.protocol import (
     FileInfo,
     FileUploadResponse,
     GlobResult,
-    GrepMatch,
     GrepResult,
     LsResult,
     ReadResult,
@@ -48,8 +52,6 @@ from deepagents.backends.utils import (
     InvalidGlobPatternError,
     _get_backend_read_file_type,
     compile_grep_include_glob,
-    perform_string_replacement,
-    slice_read_response,
 )
 
 from sandbox.fd_walk import (
@@ -68,6 +70,7 @@ from sandbox.fd_walk import (
 )
 from sandbox.fs_identity import fs_identity
 from sandbox.path_errors import PathError, error_code, message, read_only_error, reason
+from sandbox.text_ops import GrepSearch, replace_text, text_window, utf8_or_none
 from sandbox.workspace import create_workspace_dir
 
 MAX_TEXT_BYTES = 50 * 1024 * 1024
@@ -88,25 +91,6 @@ def _iso(st: os.stat_result) -> str:
 def _file_info(path: str, st: os.stat_result) -> FileInfo:
     is_dir = stat.S_ISDIR(st.st_mode)
     return {"path": path, "is_dir": is_dir, "size": 0 if is_dir else st.st_size, "modified_at": _iso(st)}
-
-
-def _replace(text: str, old: str, new: str, *, replace_all: bool) -> tuple[str, int] | str:
-    """`perform_string_replacement`, keeping CRLF files CRLF.
-
-    `read` shows CRLF as LF, so the model's `old_string` arrives LF-only. Like the
-    sandbox edit script, try it as sent, then in CRLF form, and transform
-    `new_string` the same way, instead of rewriting the whole file to LF.
-    """
-    lf_old, lf_new = old.replace("\r\n", "\n"), new.replace("\r\n", "\n")
-    candidates = [(old, new), (lf_old.replace("\n", "\r\n"), lf_new.replace("\n", "\r\n")), (lf_old, lf_new)]
-    cand_old, cand_new = next(((o, n) for o, n in candidates if o and o in text), (old, new))
-    count = text.count(cand_old) if cand_old else 0
-    if count > 1 and not replace_all:
-        return (
-            f"Error: String '{old}' appears {count} times in file (multiple occurrences). "
-            "Use replace_all=True to replace all instances, or provide a more specific string with surrounding context."
-        )
-    return perform_string_replacement(text, cand_old, cand_new, replace_all)
 
 
 class HostFiles:
@@ -290,9 +274,9 @@ class HostFiles:
             return ReadResult(error=f"File '{file_path}' is larger than {MAX_TEXT_BYTES} bytes; use grep or the shell to inspect it")
         if raw is not None and not raw:
             return ReadResult(file_data=FileData(content=EMPTY_CONTENT_WARNING, encoding="utf-8"))
-        text = None if binary or raw is None else _utf8_or_none(raw)
+        text = None if binary or raw is None else utf8_or_none(raw)
         if text is not None:
-            return _text_window(text, offset, limit)
+            return text_window(text, offset, limit)
         if raw is None or len(raw) > MAX_BINARY_BYTES:  # binary, or text that is not UTF-8
             return ReadResult(error=f"File '{file_path}': Binary file exceeds maximum preview size of {MAX_BINARY_BYTES} bytes")
         return ReadResult(file_data=FileData(content=base64.standard_b64encode(raw).decode("ascii"), encoding="base64"))
@@ -323,7 +307,7 @@ class HostFiles:
                     raw = read_capped(fd, MAX_TEXT_BYTES)
                     if raw is None:
                         return EditResult(error=f"Error editing '{file_path}': file is larger than {MAX_TEXT_BYTES} bytes")
-                    result = _replace(raw.decode("utf-8"), old_string, new_string, replace_all=replace_all)
+                    result = replace_text(raw.decode("utf-8"), old_string, new_string, replace_all=replace_all)
                     if isinstance(result, str):
                         return EditResult(error=result)
                     new_text, occurrences = result
@@ -402,7 +386,7 @@ class HostFiles:
             return GrepResult(error=str(exc), matches=[])
         if not isinstance(pattern, str):
             return GrepResult(error=f"Grep pattern must be a string, got {type(pattern).__name__}", matches=[])
-        search = _GrepSearch(pattern, include, max_count, time.monotonic() + GREP_TIME_BUDGET)
+        search = GrepSearch(pattern, include, max_count, time.monotonic() + GREP_TIME_BUDGET, max_file_bytes=MAX_GREP_FILE_BYTES)
         try:
             vp = self._parse(path or "/workspace")
             with self._session() as s:
@@ -413,7 +397,7 @@ class HostFiles:
         except Exception as exc:
             return GrepResult(error=message("Error searching", path, exc), matches=search.matches)
 
-    def _grep_tree(self, s: WalkSession, vp: VPath, search: _GrepSearch) -> bool:
+    def _grep_tree(self, s: WalkSession, vp: VPath, search: GrepSearch) -> bool:
         """Fill `search.matches`; return True when stopped early (cap or time budget)."""
         bases, single = self._search_targets(s, vp)
         if single is not None and single.fd is not None:
@@ -481,47 +465,85 @@ class HostFiles:
         return responses
 
 
-def _utf8_or_none(raw: bytes) -> str | None:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+class HostFileTools(BackendProtocol):
+    """deepagents' file-tool methods, answered on the host by `files()`; mixed into `DockerSandbox`.
 
+    Each async method calls `files()` on the caller's context (where the run's
+    thread is known) and only then hands the blocking work to a worker thread.
+    """
 
-def _text_window(text: str, offset: int, limit: int) -> ReadResult:
-    """Paginate like `slice_read_response`, but end without a line terminator like BaseSandbox."""
-    result = slice_read_response(FileData(content=text, encoding="utf-8"), offset, limit)
-    if result.file_data is not None and result.start_line is not None:
-        result.file_data["content"] = result.file_data["content"].removesuffix("\n")
-    return result
+    @abstractmethod
+    def files(self) -> HostFiles:
+        """The `HostFiles` of the thread this call serves."""
 
+    @override
+    def ls(self, path: str) -> LsResult:
+        return self.files().ls(path)
 
-class _GrepSearch:
-    """One grep's pattern, limits and accumulated matches."""
+    @override
+    async def als(self, path: str) -> LsResult:
+        return await asyncio.to_thread(self.files().ls, path)
 
-    def __init__(self, pattern: str, include: Callable[[str], bool] | None, max_count: int | None, deadline: float) -> None:
-        self.pattern = pattern
-        self.include = include
-        self.max_count = max_count
-        self.deadline = deadline
-        self.matches: list[GrepMatch] = []
+    @override
+    def read(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
+        return self.files().read(file_path, offset, limit)
 
-    def scan(self, fd: int, vpath: str) -> bool:
-        """Add this file's matching lines; True once a match beyond `max_count` shows up."""
-        raw = read_capped(fd, MAX_GREP_FILE_BYTES)
-        if raw is None:
-            return False
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return False  # binary: skipped silently, like ripgrep
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        for number, raw_line in enumerate(lines, 1):
-            line = raw_line.removesuffix("\r")
-            if self.pattern in line:
-                if self.max_count is not None and len(self.matches) >= self.max_count:
-                    return True
-                self.matches.append({"path": vpath, "line": number, "text": line})
-        return False
+    @override
+    async def aread(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
+        return await asyncio.to_thread(self.files().read, file_path, offset, limit)
+
+    @override
+    def write(self, file_path: str, content: str) -> WriteResult:
+        return self.files().write(file_path, content)
+
+    @override
+    async def awrite(self, file_path: str, content: str) -> WriteResult:
+        return await asyncio.to_thread(self.files().write, file_path, content)
+
+    @override
+    def edit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
+        return self.files().edit(file_path, old_string, new_string, replace_all)
+
+    @override
+    async def aedit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
+        return await asyncio.to_thread(self.files().edit, file_path, old_string, new_string, replace_all)
+
+    @override
+    def delete(self, file_path: str) -> DeleteResult:
+        return self.files().delete(file_path)
+
+    @override
+    async def adelete(self, file_path: str) -> DeleteResult:
+        return await asyncio.to_thread(self.files().delete, file_path)
+
+    @override
+    def glob(self, pattern: str, path: str | None = None) -> GlobResult:
+        return self.files().glob(pattern, path)
+
+    @override
+    async def aglob(self, pattern: str, path: str | None = None) -> GlobResult:
+        return await asyncio.to_thread(self.files().glob, pattern, path)
+
+    @override
+    def grep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
+        return self.files().grep(pattern, path, glob, max_count=max_count)
+
+    @override
+    async def agrep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
+        return await asyncio.to_thread(self.files().grep, pattern, path, glob, max_count=max_count)
+
+    @override
+    def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
+        return self.files().upload_files(files)
+
+    @override
+    async def aupload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
+        return await asyncio.to_thread(self.files().upload_files, files)
+
+    @override
+    def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:
+        return self.files().download_files(paths)
+
+    @override
+    async def adownload_files(self, paths: list[str]) -> list[FileDownloadResponse]:
+        return await asyncio.to_thread(self.files().download_files, paths)
