@@ -18,10 +18,10 @@ OFFLINE_SANDBOX_IMAGE="deepagents-sandbox:offline"
 # What choose_sandbox_image builds when no registry answers. Every image named
 # deepagents-sandbox:<tag> is this project's offline build, made when missing.
 OFFLINE_IMAGE_SCRIPT="sandbox/image/build-offline-image.sh"
-REGISTRY_PROBE_SECONDS="${REGISTRY_PROBE_SECONDS:-10}"
-# How long a pull may take to hear back from a registry before the registry counts as
-# unreachable (an answered pull then runs to completion however long it takes).
-DOCKERD_LOG="${DOCKERD_LOG:-/var/log/dockerd-setup.log}"
+REGISTRY_PROBE_SECONDS=10
+# How long a pull may wait to hear back from a registry before it counts as unreachable
+# (an answered pull runs to completion, however long it takes).
+DOCKERD_LOG=/var/log/dockerd-setup.log
 # Where a dockerd started by ensure_docker writes its output.
 
 SETUP_LOG_NAME="${SETUP_LOG_NAME:-setup}"
@@ -123,7 +123,8 @@ pull_if_registry_answers() {
   output=$(mktemp)
   docker pull "$image" >"$output" 2>&1 &
   pid=$!
-  for _ in $(seq 1 $((REGISTRY_PROBE_SECONDS * 10))); do
+  local deadline=$((SECONDS + REGISTRY_PROBE_SECONDS))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     # "Pulling from" means the registry resolved the image: let the download finish.
     if ! kill -0 "$pid" 2>/dev/null || grep -q -e 'Pulling from' -e 'Digest:' "$output"; then
       status=0
