@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,13 +31,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The checkout holding `langgraph.json`."""
+
+START_SCRIPT = "scripts/start.sh"
+"""The README's one command from a bare machine to a running server."""
 
 RESERVED_PORTS = frozenset({2024})
 """Ports never used: 2024 is `langgraph dev`'s default and may be taken by a developer's server."""
@@ -151,6 +155,10 @@ class LangGraphServer:
         """Whether the server process is still running."""
         return self.process.poll() is None
 
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the server's whole process group now (SIGTERM, then SIGKILL after `timeout`)."""
+        _stop(self.process, timeout)
+
     def log_size(self) -> int:
         """Current size of the log in bytes (to show only what a test added)."""
         try:
@@ -236,12 +244,6 @@ def run_langgraph_dev(
     else:
         served_config, cwd = config, config.parent
 
-    child_env = {**os.environ, **QUIET_ENV, **env}
-    if any(child_env.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")):
-        # The scripted LLM is local: never send it through a proxy.
-        no_proxy = ",".join(filter(None, [child_env.get("NO_PROXY") or child_env.get("no_proxy"), "127.0.0.1", "localhost"]))
-        child_env["NO_PROXY"] = child_env["no_proxy"] = no_proxy
-
     command = [
         *langgraph_command(),
         "dev",
@@ -256,6 +258,101 @@ def run_langgraph_dev(
         "--config",
         str(served_config),
     ]
+    timeouts = {"startup_timeout": startup_timeout, "stop_timeout": stop_timeout}
+    with serve("langgraph dev", command, cwd=cwd, env=server_env(env), workdir=workdir, port=port, **timeouts) as server:
+        yield server
+
+
+def clone_checkout(destination: Path) -> Path:
+    """Copy this checkout's files the way a fresh clone has them, into `destination`.
+
+    Tracked and new files, as they are in the working tree; nothing git ignores
+    (no `.venv`, no `.env`, no `workspaces/` content), so the copy starts bare.
+    """
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT, capture_output=True, check=True
+    )
+    for name in listing.stdout.decode().split("\0"):
+        source = REPO_ROOT / name
+        if not name or not source.is_file():  # the last entry, or deleted in the working tree
+            continue
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    return destination
+
+
+def checkout_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`server_env(env)` without the test run's virtualenv, for scripts run in another checkout.
+
+    `uv run pytest` exports its `.venv` (VIRTUAL_ENV, PATH); a script in another
+    checkout must sync and use that checkout's own environment instead.
+    """
+    child_env = server_env(env)
+    for variable in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
+        child_env.pop(variable, None)
+    test_venv_bin = str(REPO_ROOT / ".venv" / "bin")
+    child_env["PATH"] = os.pathsep.join(p for p in child_env.get("PATH", "").split(os.pathsep) if p != test_venv_bin)
+    return child_env
+
+
+@contextlib.contextmanager
+def run_start_script(
+    *,
+    checkout: Path,
+    workdir: Path,
+    env: Mapping[str, str],
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+    startup_timeout: float = 300.0,
+    stop_timeout: float = 20.0,
+) -> Iterator[LangGraphServer]:
+    """Run the README's server command in `checkout` until the `with` block ends.
+
+    `bash scripts/start.sh --host 127.0.0.1 --port <port> --no-reload [extra_args]`
+    sets `checkout` up (its own `.venv` and `.env`, Docker, the sandbox image)
+    and execs `langgraph dev` there. The script's own report comes first in
+    `workdir/server.log`. Its environment is `checkout_env(env)`.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    command = ["bash", str(checkout / START_SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--no-reload", *extra_args]
+    timeouts = {"startup_timeout": startup_timeout, "stop_timeout": stop_timeout}
+    with serve(START_SCRIPT, command, cwd=checkout, env=checkout_env(env), workdir=workdir, port=port, **timeouts) as server:
+        yield server
+
+
+def server_env(env: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment, quieted (`QUIET_ENV`), with `env` on top; loopback never proxied."""
+    child_env = {**os.environ, **QUIET_ENV, **env}
+    if any(child_env.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")):
+        # The scripted LLM is local: never send it through a proxy.
+        no_proxy = ",".join(filter(None, [child_env.get("NO_PROXY") or child_env.get("no_proxy"), "127.0.0.1", "localhost"]))
+        child_env["NO_PROXY"] = child_env["no_proxy"] = no_proxy
+    return child_env
+
+
+@contextlib.contextmanager
+def serve(
+    name: str,
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    workdir: Path,
+    port: int,
+    startup_timeout: float,
+    stop_timeout: float = 20.0,
+) -> Iterator[LangGraphServer]:
+    """Run `command` (server `name` on 127.0.0.1:`port`) until the `with` block ends.
+
+    The command runs in its own process group with exactly `env`, its output in
+    `workdir/server.log`; it is ready when `GET /ok` answers. On exit the whole
+    group is stopped (SIGTERM, then SIGKILL after `stop_timeout` seconds).
+
+    Raises:
+        ServerStartError: The command exited or did not answer in time.
+    """
     log_path = workdir / "server.log"
     url = f"http://127.0.0.1:{port}"
     with log_path.open("ab") as log:
@@ -264,7 +361,7 @@ def run_langgraph_dev(
         process = subprocess.Popen(
             command,
             cwd=cwd,
-            env=child_env,
+            env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -275,17 +372,17 @@ def run_langgraph_dev(
         deadline = time.monotonic() + startup_timeout
         while not _answers(url):
             if process.poll() is not None:
-                msg = f"langgraph dev exited with code {process.returncode} before answering /ok\n--- {log_path} ---\n{tail(log_path)}"
+                msg = f"{name} exited with code {process.returncode} before answering /ok\n--- {log_path} ---\n{tail(log_path)}"
                 raise ServerStartError(msg)
             if time.monotonic() > deadline:
-                msg = f"langgraph dev did not answer {url}/ok within {startup_timeout:.0f}s\n--- {log_path} ---\n{tail(log_path)}"
+                msg = f"{name} did not answer {url}/ok within {startup_timeout:.0f}s\n--- {log_path} ---\n{tail(log_path)}"
                 raise ServerStartError(msg)
             time.sleep(0.5)
         yield server
     except ServerStartError:
         raise
     except BaseException:
-        sys.stderr.write(f"\n--- langgraph dev log tail ({log_path}) ---\n{tail(log_path)}\n")
+        sys.stderr.write(f"\n--- server log tail ({log_path}) ---\n{tail(log_path)}\n")
         raise
     finally:
         _stop(process, stop_timeout)

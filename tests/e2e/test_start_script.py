@@ -1,0 +1,200 @@
+"""The README's first command, `bash scripts/start.sh`, takes a fresh clone to a working agent.
+
+The script runs in a copy of this checkout made the way a clone has it (no
+`.venv`, no `.env`), so it must set everything up itself; the checkout's own
+`.env` is never created or read. The model is the scripted LLM, the sandbox
+image and host folders are the e2e suite's.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
+from tests.support.langgraph_server import E2EPaths, LangGraphServer, checkout_env, clone_checkout, run_start_script
+from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
+from tests.support.tiny_registry import TinyRegistry
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+TURN_PROMPT = "start-script: say hello from the sandbox"
+TURN_COMMAND = "echo hello from the sandbox; id -u"
+SETUP_SECONDS = re.compile(r"\[start (\d+)s\] ready: starting langgraph dev")
+DEFAULT_IMAGE = "python:3.13-slim"
+OFFLINE_IMAGE = "deepagents-sandbox:offline"
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone of this checkout: no `.venv`, no `.env`."""
+    path = clone_checkout(tmp_path_factory.mktemp("clone"))
+    assert not (path / ".venv").exists()
+    assert not (path / ".env").exists()
+    return path
+
+
+@pytest.fixture(scope="module")
+def script_env(scripted_llm: ScriptedLLM, e2e_paths: E2EPaths, sandbox_image: str) -> dict[str, str]:
+    return {
+        "ZHIPUAI_API_KEY": "e2e-test-key",
+        "ZHIPUAI_API_BASE": scripted_llm.base_url,
+        "LLM_THINKING": "false",
+        "SANDBOX_IMAGE": sandbox_image,
+        "SANDBOX_WORKSPACES_DIR": str(e2e_paths.workspaces),
+        "SANDBOX_SHARED_DIR": str(e2e_paths.shared),
+    }
+
+
+@pytest.fixture(scope="module")
+def first_start(clone: Path, script_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LangGraphServer]:
+    """The server as `bash scripts/start.sh` first starts it in the fresh clone."""
+    with run_start_script(checkout=clone, workdir=tmp_path_factory.mktemp("first-start"), env=script_env) as server:
+        yield server
+
+
+def image_id(image: str) -> str:
+    engine = docker.APIClient(version="auto", **docker.utils.kwargs_from_env())
+    try:
+        return str(engine.inspect_image(image)["Id"])
+    finally:
+        engine.close()
+
+
+def image_present(image: str) -> bool:
+    try:
+        image_id(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def script_report(server: LangGraphServer) -> str:
+    """What scripts/start.sh printed before it handed over to `langgraph dev`."""
+    text = server.log_path.read_text(encoding="utf-8", errors="replace")
+    report, handover, _ = text.partition("ready: starting langgraph dev")
+    return report + handover
+
+
+def run_setup(clone: Path, steps: str, env: Mapping[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Source scripts/setup.sh in `clone` and run `steps` there (as start.sh does)."""
+    script = f"set -euo pipefail\nsource scripts/setup.sh\n{steps}\n"
+    return subprocess.run(
+        ["bash", "-c", script], cwd=clone, env=checkout_env(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+async def test_first_start_sets_up_a_fresh_clone_and_serves_an_agent_turn(
+    first_start: LangGraphServer, clone: Path, scripted_llm: ScriptedLLM, sandbox_image: str
+) -> None:
+    report = script_report(first_start)
+    assert "python packages: in sync with uv.lock" in report, report
+    assert ".env: created from .env.example" in report, report
+    assert "NOTE: ZHIPUAI_API_KEY" not in report, "the key is set in the environment"
+    assert f"sandbox image {sandbox_image} (SANDBOX_IMAGE): present" in report, report
+    assert f"sandboxes use SANDBOX_IMAGE={sandbox_image} ({image_id(sandbox_image)})" in report, report
+    assert (clone / ".venv" / "bin" / "langgraph").is_file(), "the script syncs the clone's own environment"
+    assert (clone / ".env").read_text(encoding="utf-8") == (clone / ".env.example").read_text(encoding="utf-8")
+    assert f"Sandboxes use image {sandbox_image} (SANDBOX_IMAGE)" in first_start.log_tail(400), first_start.log_tail()
+
+    scripted_llm.add_scenario(TURN_PROMPT, call("execute", command=TURN_COMMAND), say(echo_last_tool_output("sandbox said: ")))
+    async with sdk_client(first_start.url) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        paused = await stream_run(client, thread_id, input=user_input(TURN_PROMPT))
+        assert [a["name"] for a in paused.action_requests] == ["execute"], paused.describe()
+        done = await stream_run(client, thread_id, command=resume(approve()))
+    assert not done.errors, done.describe()
+    assert "sandbox said: hello from the sandbox" in done.final_ai_text, done.describe()
+    assert "\n65534" in done.final_ai_text, "the command ran in the sandbox as nobody, not on the host as root"
+
+
+def test_second_start_reuses_everything(
+    first_start: LangGraphServer, clone: Path, script_env: dict[str, str], sandbox_image: str, tmp_path: Path
+) -> None:
+    image_before = image_id(sandbox_image)
+    first_start.stop()  # one server per clone at a time: they share its .langgraph_api
+
+    started = time.monotonic()
+    with run_start_script(checkout=clone, workdir=tmp_path / "second-start", env=script_env) as server:
+        seconds_to_ok = time.monotonic() - started
+        report = script_report(server)
+        assert f"Sandboxes use image {sandbox_image} (SANDBOX_IMAGE)" in server.log_tail(400), server.log_tail()
+    print(f"second start: /ok after {seconds_to_ok:.1f}s; script report:\n{report}")
+
+    assert ".env: present" in report, report
+    assert f"sandbox image {sandbox_image} (SANDBOX_IMAGE): present" in report, report
+    for action in ("created", "installing", "building", "pulled", "starting dockerd"):
+        assert action not in report, f"second start did {action!r}:\n{report}"
+    assert image_id(sandbox_image) == image_before, "the image was rebuilt"
+    assert f"sandboxes use SANDBOX_IMAGE={sandbox_image} ({image_before})" in report, report
+    setup = SETUP_SECONDS.search(report)
+    assert setup, report
+    assert int(setup.group(1)) <= 60, f"set-up took {setup.group(1)}s on a second start:\n{report}"
+
+
+def test_without_sandbox_image_the_script_chooses_a_local_image(
+    first_start: LangGraphServer, clone: Path, script_env: dict[str, str]
+) -> None:
+    # The clone's .env (from .env.example) leaves SANDBOX_IMAGE empty, like the environment here.
+    expected = DEFAULT_IMAGE if image_present(DEFAULT_IMAGE) else OFFLINE_IMAGE
+    if not image_present(expected):
+        pytest.skip(f"neither {DEFAULT_IMAGE} nor {OFFLINE_IMAGE} is local: choosing would pull or build one")
+    before = image_id(expected)
+    env = {**script_env, "SANDBOX_IMAGE": ""}
+    result = run_setup(clone, 'choose_sandbox_image\necho "exported: $SANDBOX_IMAGE"', env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"exported: {expected}", result
+    assert f"sandbox image {expected}: present" in result.stderr, result.stderr
+    assert "pull" not in result.stderr, "an image that is already local needs no registry"
+    assert image_id(expected) == before
+
+
+def test_an_explicit_image_is_pulled_when_a_registry_answers(first_start: LangGraphServer, clone: Path, script_env: dict[str, str]) -> None:
+    with TinyRegistry() as registry:
+        try:
+            env = {**script_env, "SANDBOX_IMAGE": registry.image}
+            result = run_setup(clone, 'choose_sandbox_image\necho "exported: $SANDBOX_IMAGE"', env)
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.strip() == f"exported: {registry.image}", result
+            assert f"sandbox image {registry.image} (SANDBOX_IMAGE): pulled" in result.stderr, result.stderr
+            assert registry.manifest_requests >= 1
+            assert image_present(registry.image)
+        finally:
+            subprocess.run(["docker", "rmi", "--force", registry.image], capture_output=True, check=False)
+
+
+def test_a_registry_that_never_answers_costs_only_the_probe_time(
+    first_start: LangGraphServer, clone: Path, script_env: dict[str, str]
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections complete, but nobody ever answers
+        image = f"127.0.0.1:{silent.getsockname()[1]}/never/answers:1"
+        started = time.monotonic()
+        result = run_setup(clone, "choose_sandbox_image", {**script_env, "SANDBOX_IMAGE": image})
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1, result
+    assert "no registry answered within 10s" in result.stderr, result.stderr
+    assert f"SANDBOX_IMAGE={image} is not a local image" in result.stderr, result.stderr
+    assert "build-offline-image.sh" in result.stderr, "the error names the way out"
+    assert elapsed < 45, f"the probe took {elapsed:.1f}s"
+
+
+def test_a_missing_api_key_is_noted_and_a_set_one_is_not(first_start: LangGraphServer, clone: Path, script_env: dict[str, str]) -> None:
+    # The clone's .env has the example's empty key; the environment decides.
+    without_key = run_setup(clone, "ensure_env_file", {**script_env, "ZHIPUAI_API_KEY": ""})
+    assert without_key.returncode == 0, without_key.stderr
+    assert ".env: present" in without_key.stderr
+    assert "NOTE: ZHIPUAI_API_KEY is not set" in without_key.stderr, without_key.stderr
+    assert str(clone / ".env") in without_key.stderr, "the note says which file to edit"
+
+    with_key = run_setup(clone, "ensure_env_file", script_env)
+    assert with_key.returncode == 0, with_key.stderr
+    assert "NOTE" not in with_key.stderr, with_key.stderr
