@@ -248,3 +248,23 @@ def test_reload_rejoins_a_running_command(page: Page, server: LangGraphServer, s
     expect(page.get_by_test_id("working")).to_be_visible(timeout=LONG)
     expect(page.get_by_test_id("ai-message").last).to_contain_text("slow-done", timeout=LONG)
     wait_idle(page)
+
+
+def _model_breaks(messages: list[dict]) -> str:
+    raise RuntimeError("the scripted model fails on purpose")
+
+
+def test_a_failed_run_is_shown(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "这一轮模型会出错"
+    scripted_llm.add_scenario(prompt, say(_model_breaks))
+    open_client(page, server)
+    send(page, prompt)
+    error = page.get_by_test_id("run-error")
+    expect(error).to_be_visible(timeout=LONG)
+    expect(error).to_contain_text("运行失败")
+    wait_idle(page)
+    shoot(page, "failed-run")
+    # The conversation stays usable: the next message gets an answer.
+    send(page, "你好")
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("脚本化模型的默认回复", timeout=LONG)
+    expect(page.get_by_test_id("run-error")).to_have_count(0)
