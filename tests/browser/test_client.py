@@ -222,13 +222,37 @@ def test_reload_brings_back_a_pending_approval(
     assert (browser_paths.workspace(thread_id) / "reload.txt").read_text(encoding="utf-8") == "after reload\n"
 
 
-def test_english_browsers_get_english(browser, server: LangGraphServer) -> None:
+def test_english_at_phone_width_and_by_keyboard(browser, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "phone-width keyboard prompt"
+    scripted_llm.add_scenario(
+        prompt, call("write_file", file_path="/workspace/phone.txt", content="from a phone\n"), say("Written from the phone.")
+    )
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    context.set_default_timeout(60_000)
     try:
         page = context.new_page()
         open_client(page, server)
         expect(page.get_by_test_id("messages")).to_contain_text("Ask the agent")
         expect(page.get_by_role("button", name="Conversations")).to_be_visible()  # phone width: the list is behind a menu
+        # Keyboard only: type, Enter to send, Tab to the approval's first decision, Enter to approve.
+        composer(page).focus()
+        page.keyboard.type(prompt)
+        page.keyboard.press("Enter")
+        card = page.get_by_test_id("approval-card")
+        expect(card).to_contain_text("Approval needed", timeout=LONG)
+        shoot(page, "phone-approval")
+        approve = card.get_by_test_id("decision-approve")
+        for _ in range(40):
+            if approve.evaluate("el => el === document.activeElement"):
+                break
+            page.keyboard.press("Tab")
+        else:
+            pytest.fail("the approve button is not reachable with Tab")
+        page.keyboard.press("Enter")
+        expect(page.get_by_test_id("ai-message").last).to_contain_text("Written from the phone.", timeout=LONG)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
+        shoot(page, "phone-answer")
     finally:
         context.close()
 
