@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
+from tests.support.auth_keys import AuthKeys
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM
 
@@ -51,29 +53,23 @@ def scripted_llm() -> Iterator[ScriptedLLM]:
 
 @pytest.fixture(scope="session")
 def browser_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
-    base = tmp_path_factory.mktemp("browser")
-    paths = E2EPaths(workspaces=base / "workspaces", shared=base / "shared", server_home=base / "server", memories=base / "memories")
-    for folder in (paths.workspaces, paths.shared, paths.server_home, paths.memories):
-        folder.mkdir()
-        folder.chmod(0o755)
-    return paths
+    return make_e2e_paths(tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="session")
 def server(scripted_llm: ScriptedLLM, browser_paths: E2EPaths, sandbox_image: str) -> Iterator[LangGraphServer]:
-    env = {
-        "ZHIPUAI_API_KEY": "browser-test-key",
-        "ZHIPUAI_API_BASE": scripted_llm.base_url,
-        "LLM_MODEL": "glm-4.7",
-        "LLM_THINKING": "false",
-        "SANDBOX_IMAGE": sandbox_image,
-        "SANDBOX_WORKSPACES_DIR": str(browser_paths.workspaces),
-        "SANDBOX_SHARED_DIR": str(browser_paths.shared),
-        "SANDBOX_MEMORIES_DIR": str(browser_paths.memories),
-        "SANDBOX_MODE": "ephemeral",
-    }
-    with run_langgraph_dev(workdir=browser_paths.server_home, env=env) as running:
+    """A single-user `langgraph dev` (no `AUTH_*`): the client opens without sign-in."""
+    with run_langgraph_dev(workdir=browser_paths.server_home, env=server_env(scripted_llm, browser_paths, sandbox_image)) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def auth_server(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[AuthServer]:
+    """A `langgraph dev` that requires bearer tokens: the client asks for one."""
+    paths = make_e2e_paths(tmp_path_factory.mktemp("browser-auth"))
+    keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
+    with run_langgraph_dev(workdir=paths.server_home, env=server_env(scripted_llm, paths, sandbox_image, **keys.env())) as running:
+        yield AuthServer(server=running, keys=keys, paths=paths)
 
 
 @pytest.fixture(scope="module")

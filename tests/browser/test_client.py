@@ -57,16 +57,14 @@ def test_page_and_assets_are_public_with_a_strict_policy(server: LangGraphServer
         assert "immutable" in response.headers["Cache-Control"]
 
 
-def test_hello_world_with_two_approvals(
-    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths, shoot, tmp_path: Path
-) -> None:
+def hello_world_flow(page: Page, scripted_llm: ScriptedLLM, paths: E2EPaths, shoot, tmp_path: Path) -> str:
+    """The issue's main flow, from an open client to a downloaded hello.py; returns the thread id."""
     scripted_llm.add_scenario(
         HELLO_PROMPT,
         call("write_file", file_path="/workspace/hello.py", content=HELLO_SOURCE),
         call("execute", command=HELLO_COMMAND),
         say(echo_last_tool_output("执行结果：")),
     )
-    open_client(page, server)
     send(page, HELLO_PROMPT)
 
     # write_file waits for approval; the card shows the new file.
@@ -76,7 +74,7 @@ def test_hello_world_with_two_approvals(
     expect(card).to_contain_text("hello.py")
     expect(card).to_contain_text("Hello World")
     thread_id = current_thread_id(page)
-    assert not (browser_paths.workspace(thread_id) / "hello.py").exists()
+    assert not (paths.workspace(thread_id) / "hello.py").exists()
     shoot(page, "1-approve-write")
     card.get_by_test_id("decision-approve").click()
 
@@ -92,7 +90,7 @@ def test_hello_world_with_two_approvals(
     answer = page.get_by_test_id("ai-message").last
     expect(answer).to_contain_text("执行结果：", timeout=LONG)
     expect(answer).to_contain_text("Hello World")
-    expect(page.get_by_test_id("working")).to_have_count(0, timeout=LONG)
+    wait_idle(page)
     expect(page.get_by_test_id("approval-card")).to_have_count(0)
 
     # The thread is listed, titled from its first message.
@@ -100,8 +98,7 @@ def test_hello_world_with_two_approvals(
 
     # hello.py is in the workspace panel and downloads with its content.
     panel = page.get_by_test_id("workspace-panel")
-    entry = panel.get_by_test_id("file-hello.py")
-    expect(entry).to_be_visible(timeout=LONG)
+    expect(panel.get_by_test_id("file-hello.py")).to_be_visible(timeout=LONG)
     shoot(page, "3-answer-and-workspace")
     with page.expect_download() as download_info:
         panel.get_by_test_id("download-hello.py").click()
@@ -110,6 +107,15 @@ def test_hello_world_with_two_approvals(
     saved = tmp_path / "hello.py"
     download.save_as(saved)
     assert saved.read_text(encoding="utf-8") == HELLO_SOURCE
+    return thread_id
+
+
+def test_hello_world_with_two_approvals(
+    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths, shoot, tmp_path: Path
+) -> None:
+    open_client(page, server)
+    expect(page.get_by_test_id("sign-out")).to_have_count(0)  # single-user mode: nobody signs in
+    hello_world_flow(page, scripted_llm, browser_paths, shoot, tmp_path)
 
 
 def approval_items(page: Page):
