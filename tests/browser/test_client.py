@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, calls, echo_last_tool_output, say
+from tests.support.tcp_proxy import CuttableProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -298,3 +299,23 @@ def test_a_failed_run_is_shown(page: Page, server: LangGraphServer, scripted_llm
     send(page, "你好")
     expect(page.get_by_test_id("ai-message").last).to_contain_text("脚本化模型的默认回复", timeout=LONG)
     expect(page.get_by_test_id("run-error")).to_have_count(0)
+
+
+def test_a_lost_connection_is_shown_and_the_run_rejoined(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "运行一个命令，期间断网"
+    scripted_llm.add_scenario(prompt, call("execute", command="sleep 8; echo back-online"), say(echo_last_tool_output("断网之后：")))
+    port = int(server.url.rsplit(":", 1)[1])
+    with CuttableProxy(("127.0.0.1", port)) as proxy:
+        page.goto(f"http://127.0.0.1:{proxy.port}/app/")
+        send(page, prompt)
+        expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
+        approval_items(page).get_by_test_id("decision-approve").click()
+        expect(page.get_by_test_id("working")).to_be_visible()
+        page.wait_for_timeout(1500)  # the run's stream is open
+        assert proxy.cut() > 0
+        expect(page.get_by_test_id("connection-lost")).to_be_visible(timeout=LONG)
+        shoot(page, "connection-lost")
+        # The client re-joins the same run through new connections and gets its answer.
+        expect(page.get_by_test_id("ai-message").last).to_contain_text("back-online", timeout=LONG)
+        expect(page.get_by_test_id("connection-lost")).to_have_count(0, timeout=LONG)
+        wait_idle(page)

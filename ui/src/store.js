@@ -339,8 +339,10 @@ function handleEvent({ event, data }) {
 }
 
 // Live command output from `execute` (custom stream events carrying the tool call id).
+// Shape (README, "Live command output"): {"type": "execute_output", "tool_call_id": ..., "chunk": ...}.
 function liveOutput(data) {
   if (!data || typeof data !== 'object') return
+  if (data.type && data.type !== 'execute_output') return
   const id = data.tool_call_id || data.toolCallId || data.id
   const chunk = data.chunk ?? data.output ?? data.text ?? data.data
   if (!id || typeof chunk !== 'string') return
