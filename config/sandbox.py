@@ -127,6 +127,14 @@ class SandboxSettings:
     """Session mode: stop a thread's container after this many idle seconds."""
     max_containers: int = setting("SANDBOX_MAX_CONTAINERS", at_least(1), 32)
     """Session mode: most running containers; least recently used idle ones are stopped first."""
+    retention_seconds: int = setting("SANDBOX_RETENTION", at_least(1), 3 * 24 * 3600)
+    """A session container stopped this many seconds ago is removed (3 days); its workspace stays until the thread is deleted."""
+    orphan_grace_seconds: int = setting("SANDBOX_ORPHAN_GRACE", at_least(0), 3600)
+    """Containers and workspaces of a thread that no longer exists are removed once this many seconds old."""
+    reconcile_interval_seconds: int = setting("SANDBOX_RECONCILE_INTERVAL", at_least(1), 600)
+    """Seconds between the server's passes over orphaned and expired sandboxes (one runs at startup)."""
+    audit_log: Path = setting("SANDBOX_AUDIT_LOG", env_path, default_factory=lambda: PROJECT_ROOT / "logs" / "audit.jsonl")
+    """JSON-lines file every executed command and approval decision is appended to (created 0600)."""
 
     @classmethod
     def from_env(cls) -> SandboxSettings:

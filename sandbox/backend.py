@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import override
 
@@ -33,6 +35,7 @@ from deepagents.backends.sandbox import BaseSandbox
 from docker.errors import APIError, DockerException
 
 from config.identity import SINGLE_USER_ID
+from sandbox.audit import audit_log
 from sandbox.command_wrapper import to_execute_response
 from sandbox.deployment import SandboxDeployment
 from sandbox.errors import SandboxError
@@ -46,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 _SANDBOX_FAILURES = (SandboxError, requests.exceptions.ConnectionError, APIError, DockerException)
 """Failures that mean a command could not run; reported to the agent, never raised."""
+
+_IN_OFFLOAD_CALL: ContextVar[bool] = ContextVar("sandbox_in_offload_call", default=False)
+"""Set while `execute_with_offload` runs, so the wrapped inner `execute` is not audited twice."""
 
 _CACHED_THREADS = 4096
 """How many threads' `HostFiles` a run-resolving backend keeps built."""
@@ -162,15 +168,38 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         settings = self.deployment.settings
         seconds = self._effective_timeout(timeout)
         run = run_in_session if settings.mode == "session" else run_ephemeral
+        started = time.monotonic()
         try:
             raw = run(self.deployment, ref, command, seconds)
         except _SANDBOX_FAILURES as exc:
-            return failure_result(ref, exc)
-        return to_execute_response(
+            failure = failure_result(ref, exc)
+            self._audit(ref, command, failure, started)
+            return failure
+        response = to_execute_response(
             raw,
             timeout_seconds=seconds,
             max_output_bytes=settings.max_output_bytes,
             memory_bytes=settings.memory_bytes,
+        )
+        self._audit(ref, command, response, started)
+        return response
+
+    def _audit(self, ref: ThreadRef, command: str, response: ExecuteResponse, started: float, *, outermost: bool = False) -> None:
+        """Append the command to `SANDBOX_AUDIT_LOG`, once, as the agent asked for it.
+
+        Under `execute_with_offload` the runner sees deepagents' capture wrapper, whose
+        exit code is not the command's: that call audits the agent's own command and
+        parsed exit code itself (`outermost`), and the inner `execute` stays silent.
+        """
+        if _IN_OFFLOAD_CALL.get() and not outermost:
+            return
+        audit_log(self.deployment.settings.audit_log).command(
+            user_id=ref.user_id,
+            thread_id=ref.thread_id,
+            command=command,
+            exit_code=response.exit_code,
+            duration_ms=(time.monotonic() - started) * 1000,
+            error=response.output if response.exit_code is None else None,
         )
 
     def _cannot_run(self, ref: ThreadRef) -> ExecuteResponse | None:
@@ -196,12 +225,20 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         Otherwise our plain error text would reach the wrapper's parser, which logs
         it as a malformed capture on every Docker or image failure.
         """
-        problem = self._cannot_run(self.thread())
+        ref, started = self.thread(), time.monotonic()
+        problem = self._cannot_run(ref)
         if problem is not None:
+            self._audit(ref, command, problem, started)
             return ExecuteOffloadResult(offloaded=False, response=problem)
-        return super().execute_with_offload(
-            command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
-        )
+        marker = _IN_OFFLOAD_CALL.set(True)
+        try:
+            result = super().execute_with_offload(
+                command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+            )
+        finally:
+            _IN_OFFLOAD_CALL.reset(marker)
+        self._audit(ref, command, result.response, started, outermost=True)
+        return result
 
     @override
     async def aexecute_with_offload(
@@ -214,9 +251,17 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         timeout: int | None = None,
     ) -> ExecuteOffloadResult:
         """Async version of `execute_with_offload`."""
-        problem = await asyncio.to_thread(self._cannot_run, self.thread())
+        ref, started = self.thread(), time.monotonic()
+        problem = await asyncio.to_thread(self._cannot_run, ref)
         if problem is not None:
+            await asyncio.to_thread(self._audit, ref, command, problem, started)
             return ExecuteOffloadResult(offloaded=False, response=problem)
-        return await super().aexecute_with_offload(
-            command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
-        )
+        marker = _IN_OFFLOAD_CALL.set(True)
+        try:
+            result = await super().aexecute_with_offload(
+                command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+            )
+        finally:
+            _IN_OFFLOAD_CALL.reset(marker)
+        await asyncio.to_thread(self._audit, ref, command, result.response, started, outermost=True)
+        return result

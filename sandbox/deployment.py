@@ -10,6 +10,7 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class SandboxDeployment:
         self._sessions_lock = threading.Lock()
         self._reaper: threading.Thread | None = None
         self._closed = threading.Event()
+        _LIVE_DEPLOYMENTS.add(self)
 
     # -- connection and startup ------------------------------------------------
 
@@ -232,6 +234,33 @@ class SandboxDeployment:
         with self._sessions_lock:
             return sorted(tid for tid, e in self._sessions.items() if e.container_id)
 
+    def forget_thread(self, thread_id: str) -> None:
+        """Drop a deleted thread's session entry (its container is being removed)."""
+        with self._sessions_lock:
+            self._sessions.pop(thread_id, None)
+
+    def stop_sessions(self) -> list[str]:
+        """Stop every session container this process runs (a graceful server stop); their thread ids.
+
+        Stopped, not removed: a thread's next command starts its container again, and
+        `SANDBOX_RETENTION` removes containers that stay stopped.
+        """
+        with self._sessions_lock:
+            running = [(tid, e.container_id) for tid, e in self._sessions.items() if e.container_id]
+            for entry in self._sessions.values():
+                entry.container_id = ""
+        if not running or self._api is None:
+            return []
+        for thread_id, container_id in running:
+            logger.info("Stopping session sandbox %s of thread %s (server stopping)", container_id[:12], thread_id)
+            try:
+                self._api.stop(container_id, timeout=1)
+            except NotFound:
+                continue
+            except APIError:
+                logger.exception("Could not stop session sandbox %s", container_id[:12])
+        return [tid for tid, _ in running]
+
     def close(self, *, remove_sessions: bool = False) -> None:
         """Stop the reaper; optionally remove this scope's session containers (tests, benchmarks)."""
         self._closed.set()
@@ -244,3 +273,18 @@ class SandboxDeployment:
                     continue
             with self._sessions_lock:
                 self._sessions.clear()
+
+
+_LIVE_DEPLOYMENTS: weakref.WeakSet[SandboxDeployment] = weakref.WeakSet()
+"""Every deployment of this process (the graph's, tests'), so the server can reach them on stop or delete."""
+
+
+def stop_all_sessions() -> list[str]:
+    """Stop the session containers of every deployment in this process; their thread ids."""
+    return [tid for deployment in list(_LIVE_DEPLOYMENTS) for tid in deployment.stop_sessions()]
+
+
+def forget_thread_everywhere(thread_id: str) -> None:
+    """Every deployment in this process drops its session entry for a deleted thread."""
+    for deployment in list(_LIVE_DEPLOYMENTS):
+        deployment.forget_thread(thread_id)

@@ -19,7 +19,12 @@ def make_settings(root: Path, image: str, **overrides: object) -> SandboxSetting
     shared.mkdir(parents=True, exist_ok=True)
     (shared / "reference.txt").write_text("shared reference\n")
     base = SandboxSettings(
-        image=image, workspaces_dir=root / "workspaces", shared_dir=shared, memories_dir=root / "memories", timeout_seconds=60
+        image=image,
+        workspaces_dir=root / "workspaces",
+        shared_dir=shared,
+        memories_dir=root / "memories",
+        audit_log=root / "audit.jsonl",
+        timeout_seconds=60,
     )
     return base.with_overrides(**overrides)
 

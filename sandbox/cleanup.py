@@ -1,0 +1,167 @@
+"""Removing what threads leave behind: their containers and their workspaces.
+
+The sandbox knows containers (by label) and workspace folders, but not whether a
+thread still exists; the server does. So this module offers listing and removal,
+and `server/lifecycle.py` decides what to remove: a deleted thread's sandboxes at
+once, orphans after a grace period, stopped session containers after
+`SANDBOX_RETENTION`. Docker labels are the source of truth, so every function
+works the same from any process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from docker.errors import APIError, NotFound
+
+from config.sandbox import SandboxSettings
+from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
+from sandbox.deployment import forget_thread_everywhere
+from sandbox.workspace import validate_thread_id, workspace_path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SandboxContainer:
+    """One of our containers, as Docker's labels and state describe it."""
+
+    container_id: str
+    thread_id: str
+    mode: str
+    running: bool
+    created: float
+    """Seconds since the epoch."""
+
+
+def list_containers(api: Any, settings: SandboxSettings, *, thread_id: str | None = None) -> list[SandboxContainer]:
+    """Every container of this workspaces scope (optionally of one thread), running or not."""
+    found = api.containers(all=True, filters=label_filter(labels_for(settings, thread_id=thread_id)))
+    return [
+        SandboxContainer(
+            container_id=item["Id"],
+            thread_id=(item.get("Labels") or {}).get(LABEL_THREAD, ""),
+            mode=(item.get("Labels") or {}).get(LABEL_MODE, ""),
+            running=item.get("State") == "running",
+            created=float(item.get("Created") or 0),
+        )
+        for item in found
+    ]
+
+
+def remove_container(api: Any, container_id: str) -> bool:
+    """Force-remove one container; False when it was already gone."""
+    try:
+        api.remove_container(container_id, force=True)
+    except NotFound:
+        return False
+    return True
+
+
+def remove_thread_containers(api: Any, settings: SandboxSettings, thread_id: str) -> int:
+    """Remove every container of `thread_id` (both modes, running or not); how many were removed."""
+    validate_thread_id(thread_id)
+    return sum(remove_container(api, c.container_id) for c in list_containers(api, settings, thread_id=thread_id))
+
+
+def _make_removable(function: Callable[..., Any], path: str, _exc: BaseException) -> None:
+    """`rmtree` hit a folder the sandbox made unwritable (`chmod 000`): open it up and retry once."""
+    parent = os.path.dirname(path)
+    with contextlib.suppress(OSError):
+        os.chmod(parent, stat.S_IRWXU, follow_symlinks=False)
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, stat.S_IRWXU, follow_symlinks=False)
+    function(path)
+
+
+def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
+    """Delete `workspaces/<thread_id>/` and everything in it; False when there was none.
+
+    This is the one place a workspace is removed, so whatever else a workspace
+    becomes (a mounted image) is undone here too. Symlinks inside are removed, never
+    followed (`shutil.rmtree` works on directory fds).
+    """
+    workspace = workspace_path(settings, thread_id)
+    if not workspace.exists() and not workspace.is_symlink():
+        return False
+    if workspace.is_symlink() or not workspace.is_dir():
+        workspace.unlink()
+        return True
+    shutil.rmtree(workspace, onexc=_make_removable)
+    return True
+
+
+def workspace_ages(settings: SandboxSettings, now: float | None = None) -> dict[str, float]:
+    """Seconds since each workspace folder last changed, by thread id (hidden entries skipped)."""
+    now = time.time() if now is None else now
+    ages: dict[str, float] = {}
+    try:
+        entries = list(os.scandir(settings.workspaces_dir))
+    except FileNotFoundError:
+        return ages
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            ages[entry.name] = now - entry.stat(follow_symlinks=False).st_mtime
+    return ages
+
+
+def _finished_at(api: Any, container_id: str) -> float | None:
+    """When a stopped container stopped (seconds since the epoch); None if unknown or gone."""
+    try:
+        finished = api.inspect_container(container_id)["State"].get("FinishedAt") or ""
+    except NotFound:
+        return None
+    if not finished or finished.startswith("0001-"):
+        return None
+    # Docker reports nanoseconds ("2026-11-25T23:41:07.123456789Z"); keep microseconds.
+    head, _, fraction = finished.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(fraction or '0')[:6]}+00:00").timestamp()
+
+
+def remove_expired_sessions(api: Any, settings: SandboxSettings, now: float | None = None) -> list[str]:
+    """Remove session containers stopped for longer than `SANDBOX_RETENTION`; their thread ids.
+
+    Only the container goes: the workspace stays until its thread is deleted.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for container in list_containers(api, settings):
+        if container.mode != "session" or container.running:
+            continue
+        finished = _finished_at(api, container.container_id)
+        if finished is None or now - finished < settings.retention_seconds:
+            continue
+        try:
+            if remove_container(api, container.container_id):
+                logger.info(
+                    "Removed session sandbox %s of thread %s: stopped longer than SANDBOX_RETENTION",
+                    container.container_id[:12],
+                    container.thread_id,
+                )
+                removed.append(container.thread_id)
+        except APIError:
+            logger.exception("Could not remove stopped session sandbox %s", container.container_id[:12])
+    return removed
+
+
+def discard_thread(api: Any, settings: SandboxSettings, thread_id: str) -> tuple[int, bool]:
+    """Remove a thread's containers, then its workspace: (containers removed, workspace removed).
+
+    Deployments in this process forget the thread first, so none of them hands out
+    a container id that is about to disappear.
+    """
+    forget_thread_everywhere(thread_id)
+    containers = remove_thread_containers(api, settings, thread_id)
+    return containers, remove_workspace(settings, thread_id)
