@@ -19,6 +19,7 @@ LangGraph Platform, Aegra) loads this file unchanged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -26,6 +27,9 @@ from langgraph_sdk import Auth
 
 from config.auth import AuthSettings
 from config.identity import SINGLE_USER_ID
+from config.sandbox import SandboxSettings
+from sandbox.audit import AuditLog, audit_log
+from server.approval_audit import record_resume_decisions
 from server.tokens import TokenError, TokenVerifier, bearer_token
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,12 @@ _VERIFIER = TokenVerifier(SETTINGS) if SETTINGS.enabled else None
 logger.warning("Auth: %s", SETTINGS.describe())
 
 auth = Auth()
+
+
+@functools.cache
+def approval_audit() -> AuditLog:
+    """The audit log (`SANDBOX_AUDIT_LOG`) approval decisions are appended to."""
+    return audit_log(SandboxSettings.from_env().audit_log)
 
 
 async def authenticate_authorization(authorization: str | None) -> str:
@@ -109,6 +119,7 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     metadata is what makes that thread the caller's too.
     """
     stamp_owner(ctx, value)
+    await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value, owner_key=OWNER_KEY)
     return owner_filter(ctx)
 
 

@@ -68,6 +68,7 @@ def server_env(scripted_llm: ScriptedLLM, paths: E2EPaths, sandbox_image: str, *
         "SANDBOX_SHARED_DIR": str(paths.shared),
         "SANDBOX_MEMORIES_DIR": str(paths.memories),
         "SANDBOX_MODE": "ephemeral",
+        "SANDBOX_AUDIT_LOG": str(paths.server_home / "audit.jsonl"),
         **{name: "" for name in ("AUTH_JWT_SECRET", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE")},
         **extra,
     }

@@ -1,0 +1,197 @@
+"""A thread's sandboxes live as long as the thread: cleanup on delete, a reconciler, a graceful stop.
+
+- `ThreadDeleteCleanup` (ASGI middleware of our `http.app`) watches
+  `DELETE /threads/{id}`. LangGraph has no hook after a delete (its auth handler
+  runs before, also for refused attempts), so the middleware waits for the
+  server's answer: only a 2xx removes the thread's containers and workspace, and
+  it does so before the client hears back, so "deleted" means "gone".
+- `Reconciler` runs at startup and every `SANDBOX_RECONCILE_INTERVAL` seconds:
+  containers and workspaces whose thread no longer exists, and that are older
+  than `SANDBOX_ORPHAN_GRACE`, are removed (a thread that exists is never
+  touched; a failed existence check removes nothing); session containers stopped
+  for longer than `SANDBOX_RETENTION` are removed, keeping their workspace.
+- `lifespan` starts the reconciler and, on a graceful stop, stops this process's
+  session containers (they start again on the thread's next command).
+
+Thread existence is asked of the server itself through the SDK's in-process
+client (`get_client()` without a URL), which is the public API and sees every
+user's threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from config.sandbox import SandboxSettings
+from sandbox.cleanup import discard_thread, list_containers, remove_expired_sessions, workspace_ages
+from sandbox.deployment import stop_all_sessions
+from sandbox.docker_api import connect
+
+logger = logging.getLogger(__name__)
+
+_THREAD_PATH = re.compile(r"^/threads/(?P<thread_id>[0-9A-Fa-f-]{32,36})/?$")
+
+
+def deleted_thread_id(scope: Scope) -> str | None:
+    """The thread id of a `DELETE /threads/{id}` request (normalised as LangGraph stores it), else None."""
+    if scope.get("type") != "http" or scope.get("method") != "DELETE":
+        return None
+    match = _THREAD_PATH.match(scope.get("path", ""))
+    if match is None:
+        return None
+    try:
+        return str(uuid.UUID(match["thread_id"]))
+    except ValueError:
+        return None
+
+
+class ThreadSandboxes:
+    """The server's handle on sandboxes: one Docker client, used from worker threads."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self._api: Any = None
+
+    @property
+    def api(self) -> Any:
+        """The Docker client (connected on first use, off the event loop by the callers)."""
+        if self._api is None:
+            self._api = connect(self.settings.max_timeout_seconds)
+        return self._api
+
+    async def discard(self, thread_id: str) -> None:
+        """Remove a deleted thread's containers and workspace; errors are logged (the reconciler retries)."""
+        try:
+            containers, workspace = await asyncio.to_thread(discard_thread, self.api, self.settings, thread_id)
+        except Exception:
+            logger.exception("Could not remove the sandboxes of deleted thread %s; the reconciler will retry", thread_id)
+            return
+        logger.info("Thread %s deleted: removed %d container(s)%s", thread_id, containers, " and its workspace" if workspace else "")
+
+
+class ThreadDeleteCleanup:
+    """ASGI middleware: after a successful `DELETE /threads/{id}`, remove that thread's sandboxes."""
+
+    def __init__(self, app: ASGIApp, sandboxes: Callable[[], ThreadSandboxes]) -> None:
+        self.app = app
+        self.sandboxes = sandboxes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass everything through; hold a thread delete's response until its sandboxes are gone."""
+        thread_id = deleted_thread_id(scope)
+        if thread_id is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_after_cleanup(message: Message) -> None:
+            if message["type"] == "http.response.start" and 200 <= int(message["status"]) < 300:
+                await self.sandboxes().discard(thread_id)
+            await send(message)
+
+        await self.app(scope, receive, send_after_cleanup)
+
+
+ThreadExists = Callable[[str], Awaitable[bool | None]]
+"""Answers True (exists), False (the server says it does not) or None (could not tell)."""
+
+
+async def thread_exists_in_process(thread_id: str) -> bool | None:
+    """Ask this server, in-process and past authentication, whether `thread_id` exists."""
+    from langgraph_sdk import get_client  # noqa: PLC0415 - binds to the running server's app
+
+    client = get_client()
+    try:
+        await client.threads.get(thread_id)
+    except httpx.HTTPStatusError as exc:
+        return False if exc.response.status_code == 404 else None
+    except Exception:
+        logger.exception("Reconciler could not ask whether thread %s exists", thread_id)
+        return None
+    finally:
+        await client.aclose()
+    return True
+
+
+class Reconciler:
+    """Removes sandboxes of threads that no longer exist, and session containers stopped too long."""
+
+    def __init__(self, sandboxes: ThreadSandboxes, thread_exists: ThreadExists = thread_exists_in_process) -> None:
+        self.sandboxes = sandboxes
+        self.thread_exists = thread_exists
+
+    def _orphan_candidates(self) -> set[str]:
+        """Thread ids (valid UUIDs) whose containers or workspace are older than the grace period."""
+        settings = self.sandboxes.settings
+        grace = settings.orphan_grace_seconds
+        candidates = {tid for tid, age in workspace_ages(settings).items() if age >= grace}
+        now = time.time()
+        candidates |= {c.thread_id for c in list_containers(self.sandboxes.api, settings) if now - c.created >= grace}
+        return {tid for tid in candidates if _is_thread_id(tid)}
+
+    async def run_once(self) -> list[str]:
+        """One pass; returns the thread ids whose sandboxes were removed."""
+        settings = self.sandboxes.settings
+        removed: list[str] = []
+        candidates = await asyncio.to_thread(self._orphan_candidates)
+        for thread_id in sorted(candidates):
+            if await self.thread_exists(thread_id) is False:
+                logger.info("Reconciler: thread %s no longer exists; removing its sandboxes", thread_id)
+                await self.sandboxes.discard(thread_id)
+                removed.append(thread_id)
+        expired = await asyncio.to_thread(remove_expired_sessions, self.sandboxes.api, settings)
+        if expired:
+            logger.info("Reconciler: removed %d session container(s) stopped longer than SANDBOX_RETENTION", len(expired))
+        return removed
+
+    async def run_forever(self) -> None:
+        """Pass at startup, then every `SANDBOX_RECONCILE_INTERVAL` seconds; a failed pass is logged and retried."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("Sandbox reconciler pass failed; retrying in %ss", self.sandboxes.settings.reconcile_interval_seconds)
+            await asyncio.sleep(self.sandboxes.settings.reconcile_interval_seconds)
+
+
+def _is_thread_id(name: str) -> bool:
+    """LangGraph thread ids are UUIDs; other folders (a script's own workspace) are not ours to judge."""
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
+
+
+_sandboxes: ThreadSandboxes | None = None
+
+
+def thread_sandboxes() -> ThreadSandboxes:
+    """The process's `ThreadSandboxes`, built from `SANDBOX_*` on first use."""
+    global _sandboxes  # noqa: PLW0603 - one per server process, built lazily so importing never reads Docker
+    if _sandboxes is None:
+        _sandboxes = ThreadSandboxes(SandboxSettings.from_env())
+    return _sandboxes
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app: object) -> AsyncIterator[None]:
+    """Start the reconciler; on a graceful stop, stop it and this process's session containers."""
+    reconciler = asyncio.create_task(Reconciler(thread_sandboxes()).run_forever(), name="sandbox-reconciler")
+    try:
+        yield
+    finally:
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
+        stopped = await asyncio.to_thread(stop_all_sessions)
+        if stopped:
+            logger.info("Server stopping: stopped %d session sandbox container(s)", len(stopped))
