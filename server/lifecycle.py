@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -61,18 +62,28 @@ class ThreadSandboxes:
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
         self._api: Any = None
+        self._connect_lock = threading.Lock()
 
     @property
     def api(self) -> Any:
-        """The Docker client (connected on first use, off the event loop by the callers)."""
+        """The Docker client, connected on first use; it blocks, so only worker threads touch it."""
         if self._api is None:
-            self._api = connect(self.settings.max_timeout_seconds)
+            with self._connect_lock:
+                if self._api is None:
+                    self._api = connect(self.settings.max_timeout_seconds)
         return self._api
+
+    def _discard(self, thread_id: str) -> tuple[int, bool]:
+        return discard_thread(self.api, self.settings, thread_id)
+
+    def remove_expired(self) -> list[str]:
+        """Remove session containers stopped longer than `SANDBOX_RETENTION` (blocking)."""
+        return remove_expired_sessions(self.api, self.settings)
 
     async def discard(self, thread_id: str) -> None:
         """Remove a deleted thread's containers and workspace; errors are logged (the reconciler retries)."""
         try:
-            containers, workspace = await asyncio.to_thread(discard_thread, self.api, self.settings, thread_id)
+            containers, workspace = await asyncio.to_thread(self._discard, thread_id)
         except Exception:
             logger.exception("Could not remove the sandboxes of deleted thread %s; the reconciler will retry", thread_id)
             return
@@ -140,7 +151,6 @@ class Reconciler:
 
     async def run_once(self) -> list[str]:
         """One pass; returns the thread ids whose sandboxes were removed."""
-        settings = self.sandboxes.settings
         removed: list[str] = []
         candidates = await asyncio.to_thread(self._orphan_candidates)
         for thread_id in sorted(candidates):
@@ -148,7 +158,7 @@ class Reconciler:
                 logger.info("Reconciler: thread %s no longer exists; removing its sandboxes", thread_id)
                 await self.sandboxes.discard(thread_id)
                 removed.append(thread_id)
-        expired = await asyncio.to_thread(remove_expired_sessions, self.sandboxes.api, settings)
+        expired = await asyncio.to_thread(self.sandboxes.remove_expired)
         if expired:
             logger.info("Reconciler: removed %d session container(s) stopped longer than SANDBOX_RETENTION", len(expired))
         return removed
