@@ -7,6 +7,7 @@ import re
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -319,3 +320,27 @@ def test_a_lost_connection_is_shown_and_the_run_rejoined(page: Page, server: Lan
         expect(page.get_by_test_id("ai-message").last).to_contain_text("back-online", timeout=LONG)
         expect(page.get_by_test_id("connection-lost")).to_have_count(0, timeout=LONG)
         wait_idle(page)
+
+
+def test_new_and_delete_conversations(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
+    first, second = "第一个要删除的对话", "第二个保留的对话"
+    open_client(page, server)
+    send(page, first)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("默认回复", timeout=LONG)
+    doomed = current_thread_id(page)
+    page.get_by_test_id("new-thread").click()
+    expect(page.get_by_test_id("human-message")).to_have_count(0)
+    send(page, second)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("默认回复", timeout=LONG)
+    kept = current_thread_id(page)
+    assert kept != doomed
+    items = page.get_by_test_id("thread-item")
+    expect(items.first).to_contain_text(second)  # newest first
+    expect(items.nth(1)).to_contain_text(first)
+
+    items.filter(has_text=first).get_by_test_id("delete-thread").click()
+    page.get_by_test_id("confirm-delete").click()
+    expect(page.get_by_test_id("thread-item").filter(has_text=first)).to_have_count(0, timeout=LONG)
+    expect(page.get_by_test_id("thread-item").filter(has_text=second)).to_have_count(1)
+    assert httpx.get(f"{server.url}/threads/{doomed}").status_code == 404
+    assert current_thread_id(page) == kept  # deleting another thread leaves the open one alone
