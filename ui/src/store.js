@@ -31,7 +31,8 @@ export function notify(text, color = 'error') {
 export function describeError(exc) {
   if (exc instanceof api.ApiError) {
     if (exc.status === 0) return t('serverUnreachable', { detail: exc.detail })
-    return exc.what ? `${exc.what} (${exc.status}): ${exc.detail}` : `${exc.status}: ${exc.detail}`
+    const detail = `${exc.detail} (HTTP ${exc.status})`
+    return exc.what ? t('requestFailed', { what: t(`what_${exc.what}`), detail }) : detail
   }
   return String(exc?.message || exc)
 }
