@@ -46,7 +46,8 @@ def pending_interrupts(thread: Mapping[str, Any]) -> dict[str, Any]:
 def _decisions_by_interrupt(resume: Any, pending: Mapping[str, Any]) -> list[tuple[Any, list[Any]]]:
     """Pair each answered interrupt's value with its decisions (`{"decisions": [...]}` or keyed by interrupt id)."""
     if isinstance(resume, Mapping) and isinstance(resume.get("decisions"), list):
-        return [(value, resume["decisions"]) for value in pending.values()][:1] if len(pending) == 1 else []
+        # An unkeyed answer is for the one pending interrupt; with several, it names none of them.
+        return [(next(iter(pending.values())), resume["decisions"])] if len(pending) == 1 else []
     if isinstance(resume, Mapping):
         pairs = []
         for interrupt_id, answer in resume.items():
