@@ -14,6 +14,7 @@ from typing import Literal, cast
 
 from config.env import (
     PROJECT_ROOT,
+    Parser,
     SettingsError,
     at_least,
     env_bool,
@@ -32,22 +33,59 @@ UNPRIVILEGED_UID = 65534
 SandboxMode = Literal["ephemeral", "session"]
 
 
-def env_memory(name: str, default: int) -> int:
-    """Accept `1g`, `512m`, `1073741824`: the forms `docker run --memory` takes."""
-    raw = env_raw(name).lower()
-    if not raw:
-        return default
-    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
-    number, unit = (raw[:-1], raw[-1]) if raw[-1] in units else (raw.rstrip("b"), "")
+MIN_DISK_QUOTA = 16 * 1024**2
+"""Smallest workspace disk that still holds an ext4 journal and some files."""
+
+
+def parse_size(name: str, raw: str) -> int:
+    """Bytes from `1g`, `512m`, `8192k`, `1073741824`: the forms `docker run --memory` takes."""
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    text = raw.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text.rstrip("b"), "")
     try:
-        value = int(float(number) * units.get(unit, 1))
+        return int(float(number) * units.get(unit, 1))
     except ValueError:
         msg = f"{name}={raw!r} is not a size such as 512m or 1g"
         raise SettingsError(msg) from None
+
+
+def env_memory(name: str, default: int) -> int:
+    """A memory limit; Docker refuses less than 6 MiB."""
+    raw = env_raw(name)
+    if not raw:
+        return default
+    value = parse_size(name, raw)
     if value < 6 * 1024**2:
         msg = f"{name}={raw!r} is below Docker's 6 MiB minimum"
         raise SettingsError(msg)
     return value
+
+
+def env_size(minimum: int, *, zero_turns_off: bool = False) -> Parser[int]:
+    """A size parser with a lower bound; with `zero_turns_off`, exactly 0 is allowed too."""
+
+    def parse(name: str, default: int) -> int:
+        raw = env_raw(name)
+        if not raw:
+            return default
+        value = parse_size(name, raw)
+        if value == 0 and zero_turns_off:
+            return 0
+        if value < minimum:
+            hint = " (0 turns it off)" if zero_turns_off else ""
+            msg = f"{name}={raw!r} is below the minimum of {minimum // 1024**2} MiB{hint}"
+            raise SettingsError(msg)
+        return value
+
+    return parse
+
+
+def _env_disk_total(name: str, default: int | None) -> int | None:
+    """`auto` (or unset) means "derive from the disk's free space"; otherwise a size."""
+    raw = env_raw(name)
+    if not raw or raw.lower() == "auto":
+        return default
+    return env_size(MIN_DISK_QUOTA)(name, MIN_DISK_QUOTA)
 
 
 def default_user() -> tuple[int, int]:
@@ -135,6 +173,20 @@ class SandboxSettings:
     """Seconds between the server's passes over orphaned and expired sandboxes (one runs at startup)."""
     audit_log: Path = setting("SANDBOX_AUDIT_LOG", env_path, default_factory=lambda: PROJECT_ROOT / "logs" / "audit.jsonl")
     """JSON-lines file every executed command and approval decision is appended to (created 0600)."""
+    disk_quota_bytes: int = setting("SANDBOX_DISK_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 2 * 1024**3)
+    """Most a thread's `/workspace` may hold: each workspace is its own loop-mounted ext4 image
+    (needs a root server, loop devices and e2fsprogs; otherwise startup logs that quotas are off). 0 = no quota."""
+    disk_total_bytes: int | None = setting("SANDBOX_DISK_TOTAL", _env_disk_total, None)
+    """Most all workspace quotas may add up to (`auto`/None: 90% of the disk's free space plus what
+    the images already use); sparse images overcommit, so a new thread past it is refused."""
+
+    tmpfs_bytes: int = setting("SANDBOX_TMPFS_SIZE", env_size(1024**2), 256 * 1024**2)
+    """Size of the in-memory `/tmp` (also `HOME`) of each sandbox; the rest of its root filesystem is read-only."""
+
+    @property
+    def disk_images_dir(self) -> Path:
+        """Where workspace images live: next to `workspaces/`, never inside anything a sandbox mounts."""
+        return self.workspaces_dir.with_name(self.workspaces_dir.name + ".disks")
 
     @classmethod
     def from_env(cls) -> SandboxSettings:

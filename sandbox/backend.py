@@ -43,7 +43,7 @@ from sandbox.file_tools import HostFiles, HostFileTools
 from sandbox.memories import memories_path
 from sandbox.run_context import current_thread_ref
 from sandbox.runner import run_ephemeral, run_in_session
-from sandbox.workspace import ThreadRef, workspace_path
+from sandbox.workspace import ThreadRef, prepare_workspace, workspace_full_note, workspace_path
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             memories_dir=memories_path(settings, user_id),
             fs_uid=settings.uid,
             fs_gid=settings.gid,
+            prepare_workspace=lambda create: prepare_workspace(settings, thread_id, create=create),
         )
 
     @override
@@ -181,6 +182,9 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             max_output_bytes=settings.max_output_bytes,
             memory_bytes=settings.memory_bytes,
         )
+        note = workspace_full_note(settings, ref.thread_id)
+        if note:
+            response.output = f"{response.output.rstrip(chr(10))}\n{note}" if response.output else note
         self._audit(ref, command, response, started)
         return response
 
@@ -203,9 +207,10 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         )
 
     def _cannot_run(self, ref: ThreadRef) -> ExecuteResponse | None:
-        """Report a missing Docker or image up front (both checks are cached after success)."""
+        """Report a missing Docker or image, or a refused workspace disk, up front (all cached after success)."""
         try:
             self.deployment.ensure_image(ref.image)
+            prepare_workspace(self.deployment.settings, ref.thread_id, create=True)
         except _SANDBOX_FAILURES as exc:
             return failure_result(ref, exc)
         return None

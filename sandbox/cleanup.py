@@ -26,7 +26,8 @@ from docker.errors import APIError, NotFound
 from config.sandbox import SandboxSettings
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
 from sandbox.deployment import forget_thread_everywhere
-from sandbox.workspace import validate_thread_id, workspace_path
+from sandbox.disk_quota import release_disk
+from sandbox.workspace import validate_thread_id, workspace_path, workspace_thread_ids
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +93,20 @@ def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
     followed (`shutil.rmtree` works on directory fds).
     """
     workspace = workspace_path(settings, thread_id)
+    had_disk = release_disk(settings, thread_id)  # unmount and delete its quota image first
     if not workspace.exists() and not workspace.is_symlink():
-        return False
+        return had_disk
     if workspace.is_symlink() or not workspace.is_dir():
         workspace.unlink()
         return True
     shutil.rmtree(workspace, onexc=_make_removable)
     return True
+
+
+def remove_all_workspaces(settings: SandboxSettings) -> None:
+    """`remove_workspace` for every workspace (folder or disk image) under `settings` (tests, benchmarks)."""
+    for thread_id in sorted(workspace_thread_ids(settings)):
+        remove_workspace(settings, thread_id)
 
 
 def workspace_ages(settings: SandboxSettings, now: float | None = None) -> dict[str, float]:

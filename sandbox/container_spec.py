@@ -15,6 +15,8 @@ from sandbox.workspace import ensure_workspace
 
 WORKSPACE_MOUNT = "/workspace"
 SHARED_MOUNT = "/shared"
+TMP_MOUNT = "/tmp"
+"""The only writable path besides /workspace: a size-limited tmpfs, also the sandbox user's HOME."""
 
 LABEL_PREFIX = "io.github.deepagents-docker-sandbox"
 LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
@@ -83,6 +85,8 @@ def container_kwargs(
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
         init=True,
+        read_only=True,
+        tmpfs={TMP_MOUNT: f"rw,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
         log_config={"type": "json-file", "config": {"max-size": str(settings.max_output_bytes * 2 + 65536)}},
     )
     return {
@@ -100,4 +104,4 @@ def container_kwargs(
 
 def sandbox_environment() -> dict[str, str]:
     """The only variables a sandbox sees: never anything from the server's environment."""
-    return {"PATH": SANDBOX_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    return {"PATH": SANDBOX_PATH, "HOME": TMP_MOUNT, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}

@@ -21,3 +21,11 @@ class SandboxImageError(SandboxError):
 
 class InvalidThreadIdError(SandboxError):
     """A thread id that cannot safely name a workspace directory."""
+
+
+class WorkspaceDiskError(SandboxError):
+    """A thread's workspace disk could not be created or mounted (for example past `SANDBOX_DISK_TOTAL`)."""
+
+
+class UserCapError(SandboxError):
+    """A user is at one of their per-user caps; other users are unaffected."""

@@ -117,6 +117,25 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def replace_contents(fd: int, data: bytes) -> None:
+    """Make `data` the whole content of the open file, or leave the file as it was.
+
+    The blocks are reserved first (`posix_fallocate`), so a full disk or disk
+    quota fails before a single byte of the old content is overwritten: no
+    half-written file is ever left behind.
+    """
+    if data:
+        old_size = os.fstat(fd).st_size
+        try:
+            os.posix_fallocate(fd, 0, len(data))
+        except OSError:
+            os.ftruncate(fd, old_size)  # drop whatever part of the reservation was made
+            raise
+    os.lseek(fd, 0, os.SEEK_SET)
+    write_all(fd, data)
+    os.ftruncate(fd, len(data))
+
+
 def rmtree_at(parent_fd: int, name: str) -> None:
     """Remove directory `name` and everything below it, never following a symlink.
 

@@ -27,7 +27,7 @@ import os
 import stat
 import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, override
@@ -65,8 +65,8 @@ from sandbox.fd_walk import (
     parse_path,
     read_capped,
     reopen_regular,
+    replace_contents,
     rmtree_at,
-    write_all,
 )
 from sandbox.fs_identity import fs_identity
 from sandbox.path_errors import PathError, error_code, message, read_only_error, reason
@@ -104,12 +104,15 @@ class HostFiles:
         memories_dir: Path | None = None,
         fs_uid: int | None = None,
         fs_gid: int | None = None,
+        prepare_workspace: Callable[[bool], object] | None = None,
     ) -> None:
         """Bind the host dirs behind the roots; `fs_uid`/`fs_gid` are the sandbox user's ids.
 
         `memories_dir` is the thread's user's memory folder (see `sandbox.memories`);
         without it there is no `/memories`. The ids only take effect when this
-        process is root; both or neither.
+        process is root; both or neither. `prepare_workspace(create)` runs before
+        every operation (`create=True` before a write to /workspace): it mounts the
+        thread's quota disk (`sandbox.disk_quota`), or creates the dir.
         """
         if (fs_uid is None) != (fs_gid is None):
             msg = "fs_uid and fs_gid must be given together"
@@ -118,6 +121,7 @@ class HostFiles:
         self._dirs = {root: Path(host_dir).absolute() for root, host_dir in dirs.items() if host_dir is not None}
         """Host directory of each root this sandbox has."""
         self._ids = (fs_uid, fs_gid) if fs_uid is not None and fs_gid is not None and os.geteuid() == 0 else None
+        self._prepare = prepare_workspace
 
     # --- plumbing ---
 
@@ -158,8 +162,10 @@ class HostFiles:
 
         A workspace or memory folder is created (0o700, owned by the sandbox user)
         on its first write, never on a read, so a user without memories reads as
-        "not found".
+        "not found". A workspace with a disk quota is mounted first, reads included.
         """
+        if self._prepare is not None:
+            self._prepare(create_root == "workspace")
         if create_root in WRITABLE_ROOTS and create_root in self._dirs:
             create_workspace_dir(self._dirs[create_root], self._ids)
         session = WalkSession(self._open_roots())
@@ -181,22 +187,28 @@ class HostFiles:
         return [], target
 
     def _write_bytes(self, s: WalkSession, vp: VPath, data: bytes) -> None:
-        """Create or truncate-and-write `vp`, creating parent directories."""
+        """Create or overwrite `vp` (all or nothing), creating parent directories."""
         for _ in range(3):
             target = s.resolve(vp, mkdirs=True)
             if target.root not in WRITABLE_ROOTS:
                 raise read_only_error(vp.raw)
             if target.name is None or target.parent is None:
                 raise IsADirectoryError(errno.EISDIR, "Is a directory")
+            created = target.fd is None
             if target.fd is not None:
-                fd = reopen_regular(target.fd, os.O_WRONLY | os.O_TRUNC)
+                fd = reopen_regular(target.fd, os.O_WRONLY)
             else:
                 try:
                     fd = os.open(target.name, CREATE_FLAGS, 0o644, dir_fd=target.parent)
                 except FileExistsError:
                     continue  # appeared since we looked: resolve again
             try:
-                write_all(fd, data)
+                replace_contents(fd, data)
+            except OSError:
+                if created:  # a file that could not be written is not left behind empty
+                    with contextlib.suppress(OSError):
+                        os.unlink(target.name, dir_fd=target.parent)
+                raise
             finally:
                 os.close(fd)
             return
@@ -311,10 +323,7 @@ class HostFiles:
                     if isinstance(result, str):
                         return EditResult(error=result)
                     new_text, occurrences = result
-                    data = new_text.encode("utf-8")
-                    os.lseek(fd, 0, os.SEEK_SET)
-                    write_all(fd, data)
-                    os.ftruncate(fd, len(data))
+                    replace_contents(fd, new_text.encode("utf-8"))
                 finally:
                     os.close(fd)
             return EditResult(path=file_path, occurrences=int(occurrences))

@@ -11,7 +11,15 @@ import logging
 
 from deepagents.backends.protocol import FILE_NOT_FOUND, INVALID_PATH, IS_DIRECTORY, PERMISSION_DENIED
 
+from sandbox.errors import SandboxError
+
 logger = logging.getLogger(__name__)
+
+NO_SPACE_REASON = (
+    "no space left in /workspace: this thread's disk quota (SANDBOX_DISK_QUOTA) is full, "
+    "so nothing was written; delete files you no longer need, then try again"
+)
+"""What a write past the quota reports; the file tools keep the old content of the file."""
 
 
 class PathError(Exception):
@@ -49,8 +57,12 @@ def reason(exc: BaseException) -> str:
     for kind, text in _REASONS:
         if isinstance(exc, kind):
             return text
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NO_SPACE_REASON
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
+    if isinstance(exc, SandboxError):  # e.g. a new workspace refused by SANDBOX_DISK_TOTAL
+        return str(exc)
     if isinstance(exc, PathError):
         return str(exc)
     logger.warning("Unexpected error in a host file operation", exc_info=exc)

@@ -3,6 +3,12 @@
 `ThreadRef` names (user, thread, image); everything else (the workspace folder,
 container labels, per-user limits) is derived from it. Thread ids are validated
 here, once, because they become directory and container names.
+
+A workspace's life: `prepare_workspace` runs before the container builder or the
+file tools touch `workspaces/<thread_id>/` (with disk quotas on it mounts the
+thread's image, see `sandbox.disk_quota`; otherwise it creates a plain dir), and
+`sandbox.cleanup.remove_workspace` is the one way to delete it (unmounting and
+deleting the image too), called by thread-delete clean-up and the reconciler.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
+from sandbox.disk_quota import human_size, mount_workspace, quotas_enforced, thread_ids_with_disks
 from sandbox.errors import InvalidThreadIdError
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -72,7 +79,51 @@ def create_workspace_dir(workspace: Path, owner: tuple[int, int] | None) -> None
 
 
 def ensure_workspace(settings: SandboxSettings, thread_id: str) -> Path:
-    """Create `workspaces/<thread_id>/` owned by the sandbox user, before Docker would create it as root."""
-    workspace = workspace_path(settings, thread_id)
-    create_workspace_dir(workspace, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
+    """Create (or mount) `workspaces/<thread_id>/` for the sandbox user, before Docker would create it as root."""
+    return prepare_workspace(settings, thread_id, create=True)
+
+
+def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool = True) -> Path:
+    """Return `thread_id`'s workspace dir, mounted (quotas on) or created (`create`) as needed.
+
+    With `create=False` a missing workspace stays missing (reads report "not
+    found"), but an existing image is mounted again, e.g. after a reboot.
+    Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_TOTAL`.
+    """
+    validate_thread_id(thread_id)
+    if quotas_enforced(settings):
+        return mount_workspace(settings, thread_id, create=create)
+    workspace = settings.workspaces_dir / thread_id
+    if create:
+        create_workspace_dir(workspace, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
     return workspace
+
+
+def workspace_thread_ids(settings: SandboxSettings) -> set[str]:
+    """Every thread that has a workspace dir or a disk image, for a reconciler to check."""
+    found = thread_ids_with_disks(settings)
+    if settings.workspaces_dir.is_dir():
+        found.update(e.name for e in os.scandir(settings.workspaces_dir) if e.is_dir(follow_symlinks=False))
+    return found
+
+
+FULL_BELOW_BYTES = 1024**2
+"""A quota disk with less free space than this is reported as full after a command."""
+
+
+def workspace_full_note(settings: SandboxSettings, thread_id: str) -> str | None:
+    """A line for the tool result when the thread's quota disk is (nearly) full, else None.
+
+    The shell's own "No space left on device" does not say that a quota is the
+    reason, nor how big it is; this line does, so the agent knows to clean up.
+    """
+    workspace = settings.workspaces_dir / thread_id
+    if not os.path.ismount(workspace):
+        return None
+    st = os.statvfs(workspace)
+    if st.f_bavail * st.f_frsize >= FULL_BELOW_BYTES:
+        return None
+    return (
+        f"[/workspace is full: this thread's disk quota of {human_size(settings.disk_quota_bytes)} (SANDBOX_DISK_QUOTA) "
+        "is used up, so writes fail with 'No space left on device'; delete files you no longer need]"
+    )

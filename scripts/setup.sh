@@ -73,6 +73,20 @@ ensure_python_deps() {
   setup_log "python packages: in sync with uv.lock"
 }
 
+# ensure_disk_quota_tools: mkfs.ext4 (Debian's e2fsprogs) for per-thread workspace disk
+# images (SANDBOX_DISK_QUOTA). Only a root server can mount them; others run without quotas.
+ensure_disk_quota_tools() {
+  if ! is_root; then
+    setup_log "disk quotas: not root, so the server runs without workspace disk quotas (it says so at startup)"
+    return
+  fi
+  if ! command -v mkfs.ext4 >/dev/null 2>&1; then
+    setup_log "disk quotas: installing Debian's e2fsprogs (mkfs.ext4)"
+    apt_install e2fsprogs
+  fi
+  setup_log "disk quotas: mkfs.ext4 present; workspaces get loop-mounted disk images"
+}
+
 docker_answers() { docker info >/dev/null 2>&1; }
 
 # ensure_docker: a reachable Docker Engine: installed (Debian's docker.io) and running.

@@ -15,6 +15,7 @@ ensure_uv
 ensure_python_deps
 ensure_env_file
 ensure_docker
+ensure_disk_quota_tools
 choose_sandbox_image # exports SANDBOX_IMAGE for the server
 
 setup_log "ready: starting langgraph dev"

@@ -37,6 +37,7 @@ from config.sandbox import SandboxSettings
 from sandbox.cleanup import discard_thread, list_containers, remove_expired_sessions, workspace_ages
 from sandbox.deployment import stop_all_sessions
 from sandbox.docker_api import connect
+from server.startup import report_disk_quotas
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,8 @@ def thread_sandboxes() -> ThreadSandboxes:
 
 @contextlib.asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
-    """Start the reconciler; on a graceful stop, stop it and this process's session containers."""
+    """Say whether disk quotas hold and start the reconciler; on a graceful stop, stop it and this process's session containers."""
+    await asyncio.to_thread(report_disk_quotas)
     reconciler = asyncio.create_task(Reconciler(thread_sandboxes()).run_forever(), name="sandbox-reconciler")
     try:
         yield

@@ -7,11 +7,15 @@ Tests that need Docker skip when it is missing, unless `SANDBOX_REQUIRE_DOCKER=1
 from __future__ import annotations
 
 import os
+import subprocess
+import warnings
+from collections.abc import Iterator
 
 import docker
 import pytest
 
 from sandbox.docker_api import OFFLINE_IMAGE_SCRIPT
+from tests.support.workspaces import mounts_under
 
 DEFAULT_TEST_IMAGE = "deepagents-sandbox:offline"
 
@@ -24,6 +28,21 @@ def _unavailable(reason: str) -> None:
     if _require_docker():
         pytest.fail(f"{reason} (SANDBOX_REQUIRE_DOCKER=1 forbids skipping)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_mount_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Unmount any workspace disk a test left mounted in pytest's tmp dirs, and warn about it.
+
+    pytest cannot delete a mounted tmp dir, and each mount holds a loop device; tests
+    should call `tests.support.workspaces.remove_all_workspaces` themselves.
+    """
+    yield
+    left = mounts_under(tmp_path_factory.getbasetemp())
+    for point in reversed(left):
+        subprocess.run(["umount", "-l", point], check=False)
+    if left:
+        warnings.warn(f"tests left these workspace disks mounted (now unmounted): {left}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")

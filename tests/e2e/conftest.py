@@ -23,6 +23,7 @@ from tests.support.agent_client import sdk_client
 from tests.support.auth_keys import AuthKeys
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM
+from tests.support.workspaces import remove_workspaces_under
 
 SHARED_FILE_NAME = "shared-readme.txt"
 SHARED_FILE_TEXT = "shared material for every sandbox\n"
@@ -39,13 +40,18 @@ def scripted_llm() -> Iterator[ScriptedLLM]:
 
 
 @pytest.fixture(scope="session")
-def e2e_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
-    """Fresh workspaces and shared folders (world-readable, like a checkout's)."""
-    return make_e2e_paths(tmp_path_factory.mktemp("e2e"))
+def e2e_paths(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EPaths]:
+    """Fresh workspaces and shared folders (world-readable, like a checkout's); workspaces removed at the end."""
+    paths = make_e2e_paths(tmp_path_factory.mktemp("e2e"))
+    yield paths
+    remove_workspaces_under(paths.workspaces)
 
 
 def make_e2e_paths(base: Path) -> E2EPaths:
-    """Fresh workspaces and shared folders under `base` (world-readable, like a checkout's)."""
+    """Fresh workspaces and shared folders under `base` (world-readable, like a checkout's).
+
+    Whoever serves from them removes the workspaces at the end (`remove_workspaces_under`).
+    """
     paths = E2EPaths(workspaces=base / "workspaces", shared=base / "shared", server_home=base / "server", memories=base / "memories")
     for folder in (paths.workspaces, paths.shared, paths.server_home, paths.memories):
         folder.mkdir()
@@ -113,8 +119,11 @@ def auth_server(
     paths = make_e2e_paths(tmp_path_factory.mktemp("e2e-auth"))
     keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
     env = server_env(scripted_llm, paths, sandbox_image, **keys.env())
-    with run_langgraph_dev(workdir=paths.server_home, env=env) as server:
-        yield AuthServer(server=server, keys=keys, paths=paths)
+    try:
+        with run_langgraph_dev(workdir=paths.server_home, env=env) as server:
+            yield AuthServer(server=server, keys=keys, paths=paths)
+    finally:
+        remove_workspaces_under(paths.workspaces)
 
 
 @pytest.fixture(autouse=True)

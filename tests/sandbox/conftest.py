@@ -11,10 +11,18 @@ from pathlib import Path
 import pytest
 
 from sandbox import SandboxDeployment, SandboxSettings
+from tests.support.workspaces import remove_all_workspaces
+
+TEST_DISK_QUOTA = 64 * 1024**2
+"""Small enough that filling a workspace takes a moment; big enough for every test's files."""
 
 
 def make_settings(root: Path, image: str, **overrides: object) -> SandboxSettings:
-    """Settings rooted in a temp dir, with a shared/ holding one reference file."""
+    """Settings rooted in a temp dir, with a shared/ holding one reference file.
+
+    Workspaces get a 64 MiB disk quota (when the server can enforce one); a test
+    that builds settings this way removes its workspaces with `remove_all_workspaces`.
+    """
     shared = root / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     (shared / "reference.txt").write_text("shared reference\n")
@@ -25,13 +33,16 @@ def make_settings(root: Path, image: str, **overrides: object) -> SandboxSetting
         memories_dir=root / "memories",
         audit_log=root / "audit.jsonl",
         timeout_seconds=60,
+        disk_quota_bytes=TEST_DISK_QUOTA,
     )
     return base.with_overrides(**overrides)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, sandbox_image: str) -> SandboxSettings:
-    return make_settings(tmp_path, sandbox_image)
+def settings(tmp_path: Path, sandbox_image: str) -> Iterator[SandboxSettings]:
+    settings = make_settings(tmp_path, sandbox_image)
+    yield settings
+    remove_all_workspaces(settings)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from langchain_tests.integration_tests import SandboxIntegrationTests
 
 from sandbox import DockerSandbox, SandboxDeployment
 from tests.sandbox.conftest import make_settings
+from tests.support.workspaces import remove_all_workspaces
 
 # langchain-tests 1.1.9 predates deepagents 0.7's protocol, which these cases contradict.
 _GLOB_CONTRACT = (
@@ -57,6 +58,7 @@ class _Conformance(SandboxIntegrationTests):
             yield DockerSandbox("conformance-thread", deployment)
         finally:
             deployment.close(remove_sessions=True)
+            remove_all_workspaces(settings)
 
 
 class TestEphemeralConformance(_Conformance):

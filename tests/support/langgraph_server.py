@@ -45,6 +45,10 @@ START_SCRIPT = "scripts/start.sh"
 RESERVED_PORTS = frozenset({2024})
 """Ports never used: 2024 is `langgraph dev`'s default and may be taken by a developer's server."""
 
+TEST_SERVER_DEFAULTS = {"SANDBOX_DISK_QUOTA": "64m"}
+"""Test servers' workspaces get a small disk quota (when root), so dozens of test threads
+stay far below SANDBOX_DISK_TOTAL; a test's `env` or the caller's environment wins."""
+
 QUIET_ENV = {
     "LANGGRAPH_NO_VERSION_CHECK": "true",
     "LANGGRAPH_CLI_NO_ANALYTICS": "1",
@@ -323,8 +327,8 @@ def run_start_script(
 
 
 def server_env(env: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment, quieted (`QUIET_ENV`), with `env` on top; loopback never proxied."""
-    child_env = {**os.environ, **QUIET_ENV, **env}
+    """This process's environment over `TEST_SERVER_DEFAULTS`, quieted (`QUIET_ENV`), with `env` on top; loopback never proxied."""
+    child_env = {**TEST_SERVER_DEFAULTS, **os.environ, **QUIET_ENV, **env}
     if any(child_env.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")):
         # The scripted LLM is local: never send it through a proxy.
         no_proxy = ",".join(filter(None, [child_env.get("NO_PROXY") or child_env.get("no_proxy"), "127.0.0.1", "localhost"]))

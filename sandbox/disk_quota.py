@@ -1,0 +1,336 @@
+"""Per-thread disk quotas: each `/workspace` is its own loop-mounted ext4 image.
+
+This kernel has no `CONFIG_QUOTA` and Docker's overlay2 has no `--storage-opt
+size`, so a workspace is bounded the one way that holds against any command: it
+is a filesystem of its own. `workspaces/<thread_id>/` is the mount point of a
+sparse image `<workspaces>.disks/<thread_id>.img` (outside anything a sandbox can
+see), created on first use with `mkfs.ext4` and owned by the sandbox user. A
+write past the image's size fails with ENOSPC inside the sandbox and on the host.
+
+Sparse images overcommit the host disk, so `SANDBOX_DISK_TOTAL` caps the sum of
+all images' sizes; a new workspace past it is refused with a clear error. Mounts
+are kernel state: they survive a server restart, and an image found unmounted
+(after a reboot) is mounted again before anything touches its workspace. The
+unmounted mount point is root-owned mode 000, so nothing can write around the
+quota while it is not mounted.
+
+Every step holds a lock (a thread lock and an `flock` on the images directory),
+so two threads or two server processes never mount or remove one workspace twice.
+A server that cannot mount (not root, no loop devices, no `mkfs.ext4`) logs why
+once and keeps working with plain, unbounded workspace directories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from config.sandbox import SandboxSettings
+from sandbox.errors import WorkspaceDiskError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIX = ".img"
+AUTO_TOTAL_SHARE = 0.9
+"""With `SANDBOX_DISK_TOTAL=auto`, all quotas together may promise this share of what the disk can hold."""
+MOUNT_OPTIONS = "loop,nosuid,nodev,noatime"
+_COMMAND_TIMEOUT = 120
+_PROBE_BYTES = 4 * 1024**2
+
+_support: dict[Path, str | None] = {}
+_support_lock = threading.Lock()
+_dir_locks: dict[Path, threading.Lock] = {}
+
+
+def human_size(size: int) -> str:
+    """`64 MiB`, `2 GiB`: sizes as an operator would write them."""
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def image_path(settings: SandboxSettings, thread_id: str) -> Path:
+    """The image file that holds `thread_id`'s workspace."""
+    return settings.disk_images_dir / f"{thread_id}{IMAGE_SUFFIX}"
+
+
+def _run(argv: list[str]) -> None:
+    """Run a system tool; its stderr goes to the log and the exception, never to the agent."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT, check=False)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip()
+        msg = f"{argv[0]} failed ({done.returncode}): {detail}"
+        raise OSError(msg)
+
+
+def _make_filesystem(image: Path, size: int, owner: tuple[int, int]) -> None:
+    """A sparse file of `size` bytes holding an empty ext4 whose root belongs to `owner`.
+
+    No root-reserved blocks (the sandbox user gets the whole quota) and a lazily
+    initialised journal, so a new image allocates a few MiB, not its size.
+    """
+    with open(image, "xb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.truncate(size)
+    uid, gid = owner
+    _run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={uid}:{gid},nodiscard,lazy_itable_init=1,lazy_journal_init=1", str(image)])
+
+
+def _mount(image: Path, mount_point: Path) -> None:
+    _run(["mount", "-t", "ext4", "-o", MOUNT_OPTIONS, str(image), str(mount_point)])
+
+
+def _unmount(mount_point: Path) -> None:
+    """Unmount; if a host process still holds it open, detach it lazily instead of failing."""
+    try:
+        _run(["umount", str(mount_point)])
+    except OSError:
+        logger.warning("Workspace %s is busy; detaching it lazily", mount_point)
+        _run(["umount", "-l", str(mount_point)])
+
+
+def _probe(images_dir: Path) -> str | None:
+    """Try the whole mechanism once on a tiny image; the reason it fails, or None."""
+    if os.geteuid() != 0:
+        return "the server does not run as root, so it cannot mount workspace images"
+    for tool in ("mkfs.ext4", "mount", "umount"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is missing (install e2fsprogs and mount)"
+    if not Path("/dev/loop-control").exists() and not Path("/dev/loop0").exists():
+        return "no loop devices (/dev/loop-control is missing)"
+    images_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    image = images_dir / f".probe-{os.getpid()}-{threading.get_ident()}"
+    mount_point = image.with_name(image.name + ".mnt")
+    try:
+        image.unlink(missing_ok=True)
+        mount_point.mkdir(mode=0o700, exist_ok=True)
+        _make_filesystem(image, _PROBE_BYTES, (0, 0))
+        _mount(image, mount_point)
+        _unmount(mount_point)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"mounting a test image failed: {exc}"
+    finally:
+        image.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            mount_point.rmdir()
+    return None
+
+
+def quota_problem(settings: SandboxSettings) -> str | None:
+    """Why workspaces cannot be bounded here (None when they are); probed once per images dir.
+
+    The first call logs the outcome, so an operator sees at startup whether quotas hold.
+    """
+    if settings.disk_quota_bytes == 0:
+        return "SANDBOX_DISK_QUOTA=0 turns workspace quotas off"
+    images_dir = settings.disk_images_dir
+    with _support_lock:
+        if images_dir not in _support:
+            problem = _probe(images_dir)
+            _support[images_dir] = problem
+            if problem is None:
+                logger.info(
+                    "Workspace disk quotas on: %s per thread (SANDBOX_DISK_QUOTA), at most %s in all (SANDBOX_DISK_TOTAL); images in %s",
+                    human_size(settings.disk_quota_bytes),
+                    human_size(disk_total(settings)),
+                    images_dir,
+                )
+            else:
+                logger.warning(
+                    "WORKSPACE DISK QUOTAS ARE OFF: %s. Workspaces work, but one thread can fill the host's disk. "
+                    "Run the server as root on a host with loop devices and e2fsprogs to enforce SANDBOX_DISK_QUOTA.",
+                    problem,
+                )
+        return _support[images_dir]
+
+
+def quotas_enforced(settings: SandboxSettings) -> bool:
+    """True when each workspace is its own bounded filesystem."""
+    return quota_problem(settings) is None
+
+
+@contextlib.contextmanager
+def _locked(images_dir: Path) -> Iterator[None]:
+    """Exclusive across this process's threads and across server processes sharing the dir."""
+    with _support_lock:
+        lock = _dir_locks.setdefault(images_dir, threading.Lock())
+    with lock:
+        images_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(images_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _images(images_dir: Path) -> list[os.stat_result]:
+    if not images_dir.is_dir():
+        return []
+    stats = []
+    for entry in os.scandir(images_dir):
+        if entry.name.endswith(IMAGE_SUFFIX) and not entry.name.startswith("."):
+            with contextlib.suppress(FileNotFoundError):
+                stats.append(entry.stat(follow_symlinks=False))
+    return stats
+
+
+def committed_bytes(settings: SandboxSettings) -> int:
+    """What all existing workspaces may grow to: the sum of their images' sizes."""
+    return sum(st.st_size for st in _images(settings.disk_images_dir))
+
+
+def disk_total(settings: SandboxSettings) -> int:
+    """`SANDBOX_DISK_TOTAL`, or (auto) 90% of the disk's free space plus what images already use."""
+    if settings.disk_total_bytes is not None:
+        return settings.disk_total_bytes
+    images_dir = settings.disk_images_dir
+    probe_dir = images_dir if images_dir.is_dir() else images_dir.parent
+    st = os.statvfs(probe_dir)
+    allocated = sum(s.st_blocks * 512 for s in _images(images_dir))
+    return int(AUTO_TOTAL_SHARE * (st.f_bavail * st.f_frsize + allocated))
+
+
+def _check_total(settings: SandboxSettings, thread_id: str) -> None:
+    committed, total, quota = committed_bytes(settings), disk_total(settings), settings.disk_quota_bytes
+    if committed + quota > total:
+        source = "SANDBOX_DISK_TOTAL" if settings.disk_total_bytes is not None else "SANDBOX_DISK_TOTAL=auto (90% of the disk's free space)"
+        msg = (
+            f"no disk space left for a new workspace: thread {thread_id} needs {human_size(quota)} (SANDBOX_DISK_QUOTA), "
+            f"existing workspaces already hold quotas of {human_size(committed)}, and {source} allows {human_size(total)} in all. "
+            "Delete threads that are no longer needed, or ask the operator to raise SANDBOX_DISK_TOTAL."
+        )
+        raise WorkspaceDiskError(msg)
+
+
+def _prepare_mount_point(workspace: Path) -> None:
+    """An unmounted mount point is root's and mode 000: nothing writes around the quota."""
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(workspace, 0o000)
+    os.chown(workspace, 0, 0, follow_symlinks=False)
+    os.chmod(workspace, 0o000, follow_symlinks=False)
+
+
+def _init_root(mounted: Path, owner: tuple[int, int]) -> None:
+    """A fresh filesystem's root looks like a plain workspace dir: the sandbox user's, 0700, empty."""
+    with contextlib.suppress(FileNotFoundError):
+        (mounted / "lost+found").rmdir()
+    os.chown(mounted, *owner)
+    os.chmod(mounted, 0o700)
+
+
+def _migrate(settings: SandboxSettings, image: Path, workspace: Path, owner: tuple[int, int]) -> None:
+    """Move the files of a workspace made before quotas were on into its new image."""
+    staging = image.with_name(image.name + ".migrate")
+    staging.mkdir(mode=0o700, exist_ok=True)
+    _mount(image, staging)
+    try:
+        _init_root(staging, owner)
+        try:
+            _run(["cp", "-a", f"{workspace}/.", f"{staging}/"])
+        except OSError as exc:
+            msg = (
+                f"the existing workspace holds more than its quota of {human_size(settings.disk_quota_bytes)} "
+                "(SANDBOX_DISK_QUOTA); it was left as it is and cannot be used until it is smaller or the quota is raised"
+            )
+            logger.warning("Migrating %s into a quota image failed: %s", workspace, exc)
+            raise WorkspaceDiskError(msg) from exc
+        for child in list(workspace.iterdir()):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        logger.info("Moved the existing workspace %s into its quota image", workspace)
+    finally:
+        _unmount(staging)
+        staging.rmdir()
+
+
+def mount_workspace(settings: SandboxSettings, thread_id: str, *, create: bool) -> Path:
+    """Make sure `thread_id`'s workspace is its mounted image; return the workspace dir.
+
+    `create=False` (reads) only mounts an image that already exists; `create=True`
+    (writes, containers) also creates the image, refusing one past `SANDBOX_DISK_TOTAL`.
+    Callers check `quotas_enforced` first. The thread id must already be validated.
+    """
+    workspace = settings.workspaces_dir / thread_id
+    if os.path.ismount(workspace):
+        return workspace
+    image = image_path(settings, thread_id)
+    if not create and not image.exists():
+        return workspace
+    owner = (settings.uid, settings.gid)
+    with _locked(settings.disk_images_dir):
+        if os.path.ismount(workspace):
+            return workspace
+        fresh = not image.exists()
+        if fresh:
+            if not create:
+                return workspace
+            _check_total(settings, thread_id)
+            try:
+                _make_filesystem(image, settings.disk_quota_bytes, owner)
+            except (OSError, subprocess.SubprocessError) as exc:
+                image.unlink(missing_ok=True)
+                logger.error("Could not create the workspace image of thread %s: %s", thread_id, exc)
+                msg = f"could not create the workspace disk of thread {thread_id}; the server log says why"
+                raise WorkspaceDiskError(msg) from exc
+        try:
+            if fresh and workspace.is_dir() and not workspace.is_symlink() and any(workspace.iterdir()):
+                try:
+                    _migrate(settings, image, workspace, owner)
+                except WorkspaceDiskError:
+                    image.unlink()  # the old workspace stays as it was; try again later
+                    raise
+                fresh = False
+            _prepare_mount_point(workspace)
+            _mount(image, workspace)
+            if fresh:
+                _init_root(workspace, owner)
+        except (OSError, subprocess.SubprocessError) as exc:
+            logger.error("Could not mount the workspace image of thread %s: %s", thread_id, exc)
+            msg = f"could not mount the workspace disk of thread {thread_id}; the server log says why"
+            raise WorkspaceDiskError(msg) from exc
+    logger.info("Mounted the workspace disk of thread %s (%s)", thread_id, human_size(image.stat().st_size))
+    return workspace
+
+
+def release_disk(settings: SandboxSettings, thread_id: str) -> bool:
+    """Unmount `thread_id`'s image (if mounted) and delete it; False when it had none.
+
+    The emptied mount point is left for the caller (`sandbox.cleanup.remove_workspace`)
+    to delete with the rest of the workspace folder.
+    """
+    workspace = settings.workspaces_dir / thread_id
+    image = image_path(settings, thread_id)
+    if not image.exists() and not os.path.ismount(workspace):
+        return False
+    with _locked(settings.disk_images_dir):
+        staging = image.with_name(image.name + ".migrate")
+        for mount_point in (staging, workspace):
+            if os.path.ismount(mount_point):
+                _unmount(mount_point)
+        image.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            staging.rmdir()
+    logger.info("Released the workspace disk of thread %s", thread_id)
+    return True
+
+
+def thread_ids_with_disks(settings: SandboxSettings) -> set[str]:
+    """Threads that have a workspace image (mounted or not): what a reconciler compares with live threads."""
+    images_dir = settings.disk_images_dir
+    if not images_dir.is_dir():
+        return set()
+    names = (entry.name for entry in os.scandir(images_dir))
+    return {name.removesuffix(IMAGE_SUFFIX) for name in names if name.endswith(IMAGE_SUFFIX) and not name.startswith(".")}

@@ -1,0 +1,237 @@
+"""Per-thread disk quotas (real loop-mounted ext4 images, real Docker).
+
+Each test's workspaces get a 64 MiB quota (`make_settings`); a filled workspace
+must refuse more from the shell and from the file tools, keep the host's free
+space, and keep working once files are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
+from sandbox.cleanup import remove_workspace
+from sandbox.disk_quota import image_path, quota_problem
+from sandbox.errors import WorkspaceDiskError
+from sandbox.workspace import prepare_workspace, workspace_thread_ids
+from tests.sandbox.conftest import TEST_DISK_QUOTA
+from tests.support.workspaces import mounts_under
+
+MiB = 1024**2
+
+
+@pytest.fixture(autouse=True)
+def _quotas_enforced(settings: SandboxSettings) -> None:
+    problem = quota_problem(settings)
+    if problem is not None:
+        if os.environ.get("SANDBOX_REQUIRE_DOCKER", "").strip().lower() in {"1", "true", "yes"}:
+            pytest.fail(f"disk quotas cannot be enforced here: {problem}")
+        pytest.skip(f"disk quotas cannot be enforced here: {problem}")
+
+
+@pytest.fixture
+def box(deployment: SandboxDeployment) -> DockerSandbox:
+    return DockerSandbox("filler", deployment)
+
+
+def _host_free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _losetup_for(image: Path) -> str:
+    return subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_workspace_is_its_own_filesystem_of_the_quota_size(box: DockerSandbox, settings: SandboxSettings) -> None:
+    result = box.execute("df -k /workspace | tail -1; stat -c '%u:%g %a' /workspace; ls -A /workspace")
+    assert result.exit_code == 0, result.output
+    size_kib = int(result.output.split()[1])
+    assert 0.75 * TEST_DISK_QUOTA <= size_kib * 1024 <= TEST_DISK_QUOTA, result.output
+    assert f"{settings.uid}:{settings.gid} 700" in result.output
+    assert "lost+found" not in result.output
+    image = image_path(settings, "filler")
+    assert image.stat().st_size == TEST_DISK_QUOTA
+    assert image.stat().st_blocks * 512 < TEST_DISK_QUOTA / 2, "images are sparse"
+    assert not image.is_relative_to(settings.workspaces_dir), "no sandbox can see the image"
+
+
+def test_shell_write_stops_at_quota_and_thread_recovers(box: DockerSandbox, settings: SandboxSettings) -> None:
+    free_before = _host_free(settings.workspaces_dir.parent)
+    result = box.execute("dd if=/dev/zero of=/workspace/big bs=1M count=200")
+    assert result.exit_code != 0
+    assert "No space left on device" in result.output
+    assert "disk quota of 64 MiB (SANDBOX_DISK_QUOTA)" in result.output, result.output
+    big = settings.workspaces_dir / "filler" / "big"
+    assert big.stat().st_size <= TEST_DISK_QUOTA
+    assert free_before - _host_free(settings.workspaces_dir.parent) < 100 * MiB, "the host kept its free space"
+    # A second attacker trick: many small files and a fallocate cannot pass it either.
+    again = box.execute(
+        "fallocate -l 100M /workspace/more || for i in $(seq 100); do head -c 1M /dev/zero > /workspace/f$i || exit 9; done"
+    )
+    assert again.exit_code != 0
+    assert box.write("/workspace/note.txt", "hello").error is not None
+    # The thread keeps working once space is freed.
+    cleanup = box.execute("rm -f /workspace/big /workspace/more /workspace/f*; echo ok > /workspace/small && cat /workspace/small")
+    assert cleanup.exit_code == 0, cleanup.output
+    assert cleanup.output.strip() == "ok"
+    assert "disk quota" not in cleanup.output
+    assert box.write("/workspace/note.txt", "hello").error is None
+    assert box.read("/workspace/note.txt").file_data["content"] == "hello"
+
+
+def test_file_tools_stop_at_quota_without_partial_files(box: DockerSandbox, settings: SandboxSettings) -> None:
+    free_before = _host_free(settings.workspaces_dir.parent)
+    huge = "x" * (80 * MiB)
+    result = box.write("/workspace/huge.txt", huge)
+    assert result.error is not None
+    assert "disk quota (SANDBOX_DISK_QUOTA) is full" in result.error
+    assert "Traceback" not in result.error
+    assert str(settings.workspaces_dir) not in result.error
+    assert not (settings.workspaces_dir / "filler" / "huge.txt").exists(), "no half-written file is left"
+    assert box.upload_files([("/workspace/huge.bin", huge.encode())])[0].error is not None
+    assert not (settings.workspaces_dir / "filler" / "huge.bin").exists()
+
+    # An existing file keeps its old content when an overwrite or an edit does not fit.
+    assert box.write("/workspace/keep.txt", "original\n").error is None
+    overwrite = box.write("/workspace/keep.txt", huge)
+    assert overwrite.error is not None
+    assert "disk quota" in overwrite.error
+    edit = box.edit("/workspace/keep.txt", "original", "y" * (80 * MiB))
+    assert edit.error is not None
+    assert "disk quota" in edit.error
+    assert (settings.workspaces_dir / "filler" / "keep.txt").read_text() == "original\n"
+    assert free_before - _host_free(settings.workspaces_dir.parent) < 100 * MiB
+
+    # Fill it up to the brim from the shell: a small write through the tools is refused too.
+    box.execute("dd if=/dev/zero of=/workspace/fill bs=1M count=200")
+    small = box.write("/workspace/small.txt", "z" * (2 * MiB))  # a 64 MiB image has well under 1 MiB left
+    assert small.error is not None
+    assert "disk quota" in small.error
+    assert box.delete("/workspace/fill").error is None
+    assert box.write("/workspace/small.txt", "z" * (2 * MiB)).error is None
+    assert box.write("/workspace/big-but-fits.txt", "w" * (20 * MiB)).error is None
+
+
+def test_disk_total_refuses_a_workspace_past_it(tmp_path: Path, sandbox_image: str) -> None:
+    from tests.sandbox.conftest import make_settings  # noqa: PLC0415
+    from tests.support.workspaces import remove_all_workspaces  # noqa: PLC0415
+
+    settings = make_settings(tmp_path, sandbox_image, disk_total_bytes=100 * MiB)
+    deployment = SandboxDeployment(settings)
+    try:
+        first = DockerSandbox("first", deployment)
+        second = DockerSandbox("second", deployment)
+        assert first.write("/workspace/a.txt", "a").error is None
+        refused = second.write("/workspace/b.txt", "b")
+        assert refused.error is not None
+        assert "SANDBOX_DISK_TOTAL" in refused.error
+        assert "Traceback" not in refused.error
+        command = second.execute("echo never")
+        assert command.exit_code is None
+        assert "SANDBOX_DISK_TOTAL" in command.output
+        assert "never" not in command.output
+        assert not image_path(settings, "second").exists()
+        # Deleting a thread frees its share of the total.
+        remove_workspace(settings, "first")
+        assert second.write("/workspace/b.txt", "b").error is None
+        assert second.execute("cat /workspace/b.txt").output.strip() == "b"
+    finally:
+        deployment.close(remove_sessions=True)
+        remove_all_workspaces(settings)
+
+
+def test_an_unmounted_image_is_mounted_again_with_its_files(box: DockerSandbox, settings: SandboxSettings) -> None:
+    assert box.write("/workspace/kept.txt", "survives restarts").error is None
+    workspace = settings.workspaces_dir / "filler"
+    subprocess.run(["umount", str(workspace)], check=True)
+    assert not os.path.ismount(workspace)
+    st = os.stat(workspace)
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0), "an unmounted mount point cannot be written around the quota"
+    fresh = DockerSandbox("filler", box.deployment)  # a restarted server
+    assert fresh.read("/workspace/kept.txt").file_data["content"] == "survives restarts"
+    assert os.path.ismount(workspace)
+    subprocess.run(["umount", str(workspace)], check=True)
+    assert fresh.execute("cat /workspace/kept.txt").output.strip() == "survives restarts"
+
+
+def test_session_container_sees_the_quota(session_deployment: SandboxDeployment) -> None:
+    box = DockerSandbox("session-filler", session_deployment)
+    result = box.execute("dd if=/dev/zero of=/workspace/big bs=1M count=200")
+    assert "No space left on device" in result.output
+    assert box.execute("rm /workspace/big && echo freed").output.strip() == "freed"
+
+
+def test_remove_workspace_unmounts_and_deletes_everything(box: DockerSandbox, settings: SandboxSettings) -> None:
+    assert box.write("/workspace/a.txt", "a").error is None
+    image = image_path(settings, "filler")
+    assert _losetup_for(image)
+    assert workspace_thread_ids(settings) == {"filler"}
+    assert remove_workspace(settings, "filler") is True
+    assert not image.exists()
+    assert not (settings.workspaces_dir / "filler").exists()
+    assert mounts_under(settings.workspaces_dir) == []
+    assert _losetup_for(image) == "", "the loop device is released"
+    assert remove_workspace(settings, "filler") is False  # twice is fine
+    assert remove_workspace(settings, "never-existed") is False
+    assert workspace_thread_ids(settings) == set()
+
+
+def test_existing_plain_workspace_moves_into_its_image(settings: SandboxSettings) -> None:
+    legacy = settings.workspaces_dir / "legacy"
+    (legacy / "src").mkdir(parents=True)
+    (legacy / "src" / "main.py").write_text("print('old')\n")
+    prepare_workspace(settings, "legacy")
+    assert os.path.ismount(legacy)
+    assert (legacy / "src" / "main.py").read_text() == "print('old')\n"
+    assert image_path(settings, "legacy").exists()
+
+
+def test_legacy_workspace_larger_than_quota_is_refused_and_kept(settings: SandboxSettings) -> None:
+    legacy = settings.workspaces_dir / "too-big"
+    legacy.mkdir(parents=True)
+    with open(legacy / "blob", "wb") as handle:
+        handle.write(os.urandom(TEST_DISK_QUOTA + MiB))
+    with pytest.raises(WorkspaceDiskError, match="SANDBOX_DISK_QUOTA"):
+        prepare_workspace(settings, "too-big")
+    assert not os.path.ismount(legacy)
+    assert (legacy / "blob").stat().st_size == TEST_DISK_QUOTA + MiB
+    assert not image_path(settings, "too-big").exists()
+
+
+def test_quota_off_keeps_plain_directories(settings: SandboxSettings) -> None:
+    plain = settings.with_overrides(disk_quota_bytes=0)
+    workspace = prepare_workspace(plain, "plain")
+    assert workspace.is_dir()
+    assert not os.path.ismount(workspace)
+    assert not image_path(plain, "plain").exists()
+
+
+def test_server_that_is_not_root_says_quotas_are_off(tmp_path: Path) -> None:
+    """A forked child drops to `nobody` and asks, as a non-root server would at startup."""
+    settings = SandboxSettings(workspaces_dir=tmp_path / "unprivileged" / "workspaces")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        code = 1
+        try:
+            os.close(read_end)
+            stream = os.fdopen(write_end, "w")
+            logging.getLogger("sandbox.disk_quota").addHandler(logging.StreamHandler(stream))
+            os.setgid(65534)
+            os.setuid(65534)
+            print(f"problem: {quota_problem(settings)}", file=stream, flush=True)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        said = pipe.read()
+    assert os.waitpid(pid, 0)[1] == 0, said
+    assert "WORKSPACE DISK QUOTAS ARE OFF: the server does not run as root" in said
+    assert "problem: the server does not run as root" in said
