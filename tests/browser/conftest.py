@@ -20,6 +20,7 @@ from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
 from tests.support.auth_keys import AuthKeys
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM
+from tests.support.workspaces import remove_workspaces_under
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM_ARGS = [
@@ -58,9 +59,12 @@ def browser_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
 
 @pytest.fixture(scope="session")
 def server(scripted_llm: ScriptedLLM, browser_paths: E2EPaths, sandbox_image: str) -> Iterator[LangGraphServer]:
-    """A single-user `langgraph dev` (no `AUTH_*`): the client opens without sign-in."""
-    with run_langgraph_dev(workdir=browser_paths.server_home, env=server_env(scripted_llm, browser_paths, sandbox_image)) as running:
-        yield running
+    """A single-user `langgraph dev` (no `AUTH_*`): the client opens without sign-in; its workspaces are removed at the end."""
+    try:
+        with run_langgraph_dev(workdir=browser_paths.server_home, env=server_env(scripted_llm, browser_paths, sandbox_image)) as running:
+            yield running
+    finally:
+        remove_workspaces_under(browser_paths.workspaces)
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +72,11 @@ def auth_server(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFact
     """A `langgraph dev` that requires bearer tokens: the client asks for one."""
     paths = make_e2e_paths(tmp_path_factory.mktemp("browser-auth"))
     keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
-    with run_langgraph_dev(workdir=paths.server_home, env=server_env(scripted_llm, paths, sandbox_image, **keys.env())) as running:
-        yield AuthServer(server=running, keys=keys, paths=paths)
+    try:
+        with run_langgraph_dev(workdir=paths.server_home, env=server_env(scripted_llm, paths, sandbox_image, **keys.env())) as running:
+            yield AuthServer(server=running, keys=keys, paths=paths)
+    finally:
+        remove_workspaces_under(paths.workspaces)
 
 
 @pytest.fixture(scope="module")
