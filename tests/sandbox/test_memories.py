@@ -125,7 +125,8 @@ def test_hostile_user_ids_stay_inside_the_memories_dir(deployment: SandboxDeploy
     assert (folder / "AGENTS.md").read_text(encoding="utf-8") == "x"
     root = settings.memories_dir.parent
     created = {p.relative_to(root).parts[0] for p in root.iterdir()}
-    assert created <= {"workspaces", "shared", "memories"}, created
+    # Besides the three folders: the workspaces' disk images (`sandbox.disk_quota`) and per-user locks.
+    assert created <= {"workspaces", "shared", "memories", "workspaces.disks", "workspaces.locks"}, created
 
 
 def test_memories_of_session_containers_belong_to_their_user(session_deployment: SandboxDeployment, settings: SandboxSettings) -> None:
