@@ -19,7 +19,7 @@ from sandbox import DockerSandbox, SandboxDeployment
 from sandbox.backend import failure_result
 from sandbox.errors import DockerUnavailableError, SandboxImageError
 from sandbox.fd_walk import VPath, parse_path
-from sandbox.path_errors import PathError, error_code, escape_error, message, read_only_error, reason
+from sandbox.path_errors import NO_SPACE_REASON, PathError, error_code, escape_error, message, read_only_error, reason
 from sandbox.workspace import ThreadRef
 
 ALL = ("workspace", "shared", "memories")
@@ -91,7 +91,8 @@ def test_absent_roots_are_outside_and_the_message_lists_what_is_reachable() -> N
         (NotADirectoryError(errno.ENOTDIR, "Not a dir", "/srv/secret/path"), "a component of the path is not a directory", INVALID_PATH),
         (OSError(errno.ELOOP, "Too many levels of symbolic links", "/srv/secret/path"), "Too many levels of symbolic links", INVALID_PATH),
         (OSError(errno.ENAMETOOLONG, "File name too long", "/srv/secret/path"), "File name too long", INVALID_PATH),
-        (OSError(errno.ENOSPC, "No space left on device", "/srv/secret/path"), "No space left on device", "Error: No space left on device"),
+        (OSError(errno.ENOSPC, "No space left on device", "/srv/secret/path"), NO_SPACE_REASON, f"Error: {NO_SPACE_REASON}"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded", "/srv/secret/path"), NO_SPACE_REASON, f"Error: {NO_SPACE_REASON}"),
         (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), "not valid UTF-8", "Error: not valid UTF-8"),
     ],
 )
