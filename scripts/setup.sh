@@ -184,8 +184,8 @@ print((dotenv_values(".env").get(sys.argv[1]) or "").strip())' "$name"
 }
 
 # choose_sandbox_image: decide the image sandboxes use and export SANDBOX_IMAGE.
-#   SANDBOX_IMAGE set (environment or .env): that image, pulled when missing; a missing
-#     deepagents-sandbox:<tag> that no registry has is built offline.
+#   SANDBOX_IMAGE set (environment or .env): that image; when missing, a
+#     deepagents-sandbox:<tag> is built offline and any other name is pulled.
 #   Not set: python:3.13-slim or deepagents-sandbox:offline when one is already local;
 #     else python:3.13-slim when a registry answers; else the offline build.
 choose_sandbox_image() {
@@ -194,10 +194,10 @@ choose_sandbox_image() {
   if [ -n "$image" ]; then
     if image_present "$image"; then
       setup_log "sandbox image $image (SANDBOX_IMAGE): present"
+    elif [[ $image == "${OFFLINE_SANDBOX_IMAGE%%:*}:"* ]]; then
+      ensure_offline_image "$image" # our own build's name: never looked up in a registry
     elif pull_if_registry_answers "$image"; then
       setup_log "sandbox image $image (SANDBOX_IMAGE): pulled"
-    elif [[ $image == "${OFFLINE_SANDBOX_IMAGE%%:*}:"* ]]; then
-      ensure_offline_image "$image"
     else
       setup_die "SANDBOX_IMAGE=$image is not a local image and no registry provided it: load it (docker load), build one with \`bash $OFFLINE_IMAGE_SCRIPT $image\`, or leave SANDBOX_IMAGE empty so this script builds $OFFLINE_SANDBOX_IMAGE"
     fi
