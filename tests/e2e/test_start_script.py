@@ -8,9 +8,12 @@ image and host folders are the e2e suite's.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -198,3 +201,40 @@ def test_a_missing_api_key_is_noted_and_a_set_one_is_not(first_start: LangGraphS
     with_key = run_setup(clone, "ensure_env_file", script_env)
     assert with_key.returncode == 0, with_key.stderr
     assert "NOTE" not in with_key.stderr, with_key.stderr
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def scripts_for_nobody(clone: Path) -> Iterator[Path]:
+    """scripts/setup.sh in a folder that uid 65534 may read (pytest's own tmp dir is root-only)."""
+    root = Path(tempfile.mkdtemp(prefix="setup-as-nobody-"))
+    try:
+        root.chmod(0o755)
+        (root / "scripts").mkdir(mode=0o755)
+        shutil.copy2(clone / "scripts" / "setup.sh", root / "scripts" / "setup.sh")
+        (root / "scripts" / "setup.sh").chmod(0o644)
+        yield root
+    finally:
+        shutil.rmtree(root)
+
+
+def run_as_nobody(root: Path, steps: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    script = f"set -euo pipefail\nsource scripts/setup.sh\n{steps}\n"
+    command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "bash", "-c", script]
+    child_env = {**checkout_env(env), "HOME": str(root)}
+    return subprocess.run(command, cwd=root, env=child_env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="switching to another user needs root")
+def test_without_root_each_step_says_what_to_run(scripts_for_nobody: Path, script_env: dict[str, str]) -> None:
+    docker_step = run_as_nobody(scripts_for_nobody, "ensure_docker", script_env)
+    assert docker_step.returncode == 1, docker_step
+    assert "sudo usermod -aG docker" in docker_step.stderr, docker_step.stderr
+
+    env = {**script_env, "SANDBOX_IMAGE": "deepagents-sandbox:never-built"}
+    image_step = run_as_nobody(scripts_for_nobody, "choose_sandbox_image", env)
+    assert image_step.returncode == 1, image_step
+    assert "sudo bash sandbox/image/build-offline-image.sh deepagents-sandbox:never-built" in image_step.stderr, image_step.stderr
+    assert "pull" not in image_step.stderr, "the project's own offline image names are never looked up in a registry"
