@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import nullcontext
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import override
@@ -36,13 +37,14 @@ from docker.errors import APIError, DockerException
 
 from config.identity import SINGLE_USER_ID
 from sandbox.audit import audit_log
-from sandbox.command_wrapper import to_execute_response
+from sandbox.command_wrapper import live_tee, to_execute_response
 from sandbox.deployment import SandboxDeployment
 from sandbox.errors import SandboxError
 from sandbox.file_tools import HostFiles, HostFileTools
+from sandbox.live_output import LiveOutput, live_output_sink
 from sandbox.memories import memories_path
 from sandbox.run_context import current_thread_ref
-from sandbox.runner import run_ephemeral, run_in_session
+from sandbox.runner import LiveChannel, run_ephemeral, run_in_session
 from sandbox.workspace import ThreadRef, prepare_workspace, workspace_full_note, workspace_path
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,10 @@ _IN_OFFLOAD_CALL: ContextVar[bool] = ContextVar("sandbox_in_offload_call", defau
 
 _CACHED_THREADS = 4096
 """How many threads' `HostFiles` a run-resolving backend keeps built."""
+
+_live_channel: ContextVar[LiveChannel] = ContextVar("sandbox_live_channel", default="stdout")
+"""Where `execute` finds live output: "stderr" while `execute_with_offload` runs a
+capture wrapper around a `live_tee`d command (its stdout is only the final preview)."""
 
 
 def failure_result(ref: ThreadRef, exc: Exception) -> ExecuteResponse:
@@ -157,7 +163,11 @@ class DockerSandbox(HostFileTools, BaseSandbox):
 
     @override
     def execute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:
-        """Run `command` with `/workspace` as working directory; never raises for sandbox failures."""
+        """Run `command` with `/workspace` as working directory; never raises for sandbox failures.
+
+        While a live-output sink is set (`sandbox.live_output.streaming_to`), the
+        command's output also reaches it as it is produced.
+        """
         return self._execute(self.thread(), command, timeout)
 
     @override
@@ -170,8 +180,10 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         seconds = self._effective_timeout(timeout)
         run = run_in_session if settings.mode == "session" else run_ephemeral
         started = time.monotonic()
+        sink = live_output_sink.get()
         try:
-            raw = run(self.deployment, ref, command, seconds)
+            with LiveOutput(sink) if sink is not None else nullcontext() as live:
+                raw = run(self.deployment, ref, command, seconds, live=live, live_channel=_live_channel.get())
         except _SANDBOX_FAILURES as exc:
             failure = failure_result(ref, exc)
             self._audit(ref, command, failure, started)
@@ -225,23 +237,30 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         max_capture_bytes: int | None = None,
         timeout: int | None = None,
     ) -> ExecuteOffloadResult:
-        """Skip deepagents' capture wrapper when the command cannot run at all.
+        """Run deepagents' capture offload, with live output; skip it when the command cannot run at all.
 
-        Otherwise our plain error text would reach the wrapper's parser, which logs
-        it as a malformed capture on every Docker or image failure.
+        The capture wrapper writes all output to a file and prints only at the
+        end, so with a live-output sink set the command inside it is `live_tee`d:
+        its output reaches the live channel as produced, while file, preview and
+        exit code stay exactly deepagents'. A command that cannot run skips the
+        wrapper, or our plain error text would reach its parser, which logs it as
+        a malformed capture on every Docker or image failure.
         """
         ref, started = self.thread(), time.monotonic()
         problem = self._cannot_run(ref)
         if problem is not None:
             self._audit(ref, command, problem, started)
             return ExecuteOffloadResult(offloaded=False, response=problem)
-        marker = _IN_OFFLOAD_CALL.set(True)
+        # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
+        wrapped, channel = self._live_capture(command)
+        marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)
         try:
             result = super().execute_with_offload(
-                command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+                wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
             )
         finally:
             _IN_OFFLOAD_CALL.reset(marker)
+            _live_channel.reset(live_channel)
         self._audit(ref, command, result.response, started, outermost=True)
         return result
 
@@ -261,12 +280,22 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         if problem is not None:
             await asyncio.to_thread(self._audit, ref, command, problem, started)
             return ExecuteOffloadResult(offloaded=False, response=problem)
-        marker = _IN_OFFLOAD_CALL.set(True)
+        # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
+        wrapped, channel = self._live_capture(command)
+        marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)  # to_thread copies both into `execute`'s worker
         try:
             result = await super().aexecute_with_offload(
-                command, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+                wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
             )
         finally:
             _IN_OFFLOAD_CALL.reset(marker)
+            _live_channel.reset(live_channel)
         await asyncio.to_thread(self._audit, ref, command, result.response, started, outermost=True)
         return result
+
+    @staticmethod
+    def _live_capture(command: str) -> tuple[str, LiveChannel]:
+        """The command to hand to the capture wrapper, and where its live output will arrive."""
+        if live_output_sink.get() is None:
+            return command, "stdout"  # nobody listens: no tee
+        return live_tee(command), "stderr"

@@ -103,5 +103,8 @@ def container_kwargs(
 
 
 def sandbox_environment() -> dict[str, str]:
-    """The only variables a sandbox sees: never anything from the server's environment."""
-    return {"PATH": SANDBOX_PATH, "HOME": TMP_MOUNT, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    """The only variables a sandbox sees: never anything from the server's environment.
+
+    `PYTHONUNBUFFERED` makes Python's output reach the live stream as it is printed.
+    """
+    return {"PATH": SANDBOX_PATH, "HOME": TMP_MOUNT, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}

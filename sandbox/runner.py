@@ -1,13 +1,18 @@
 """Run one command in a sandbox: a fresh container (ephemeral) or an exec (session).
 
 Both paths run the same in-container wrapper (`sandbox.command_wrapper`), so the
-timeout and output cap behave identically; only the transport differs.
+timeout and output cap behave identically; only the transport differs. Both read
+Docker's output stream while the command runs, so its output can reach a
+`LiveOutput` as it is produced; the result is still the whole (capped) output.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import Literal
 
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
@@ -15,6 +20,7 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from sandbox.command_wrapper import KILL_GRACE_SECONDS, TIMEOUT_EXIT_CODE, RawResult, wrapped_argv
 from sandbox.container_spec import WORKSPACE_MOUNT, container_kwargs, sandbox_environment
 from sandbox.deployment import SandboxDeployment
+from sandbox.live_output import LiveOutput
 from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
@@ -23,8 +29,26 @@ _HOST_DEADLINE_SLACK = 15
 """Seconds past the in-container deadline before the host gives up waiting."""
 
 
-def run_ephemeral(deployment: SandboxDeployment, ref: ThreadRef, command: str, timeout: int) -> RawResult:
-    """Create → start → wait → logs → remove: the seed's per-command container."""
+LiveChannel = Literal["stdout", "stderr"]
+"""Which container stream a command's live output arrives on: its result (stdout), or
+the live channel (stderr, `command_wrapper.LIVE_FD`) when the command captures its
+own output, as deepagents' offload wrapper does."""
+
+
+def run_ephemeral(
+    deployment: SandboxDeployment,
+    ref: ThreadRef,
+    command: str,
+    timeout: int,
+    *,
+    live: LiveOutput | None = None,
+    live_channel: LiveChannel = "stdout",
+) -> RawResult:
+    """Create → attach → start → stream until exit → remove: the seed's per-command container.
+
+    Attaching before the start means no output is missed and every byte reaches
+    `live` as the container writes it.
+    """
     settings = deployment.settings
     api = deployment.start()
     deployment.ensure_image(ref.image)
@@ -38,16 +62,23 @@ def run_ephemeral(deployment: SandboxDeployment, ref: ThreadRef, command: str, t
         deployment.images.forget(ref.image)
         raise
     try:
-        started_at = time.monotonic()
-        api.start(container_id)
+        frames = api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
         try:
-            exit_code: int | None = api.wait(container_id, timeout=timeout + KILL_GRACE_SECONDS + _HOST_DEADLINE_SLACK)["StatusCode"]
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            logger.warning("Sandbox %s outlived its in-container timeout; killing it", container_id[:12])
-            api.kill(container_id)
-            exit_code = TIMEOUT_EXIT_CODE
-        output = api.logs(container_id, stdout=True, stderr=True)
-        return RawResult.timed(started_at, output, exit_code)
+            started_at = time.monotonic()
+            api.start(container_id)
+            with _Deadline(_host_deadline(timeout), lambda: api.kill(container_id)) as deadline:
+                output = _collect(frames, live, live_channel)
+                exit_code: int | None = None
+                try:
+                    exit_code = api.wait(container_id, timeout=_host_deadline(timeout))["StatusCode"]
+                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                    deadline.fire()
+            if deadline.fired:
+                logger.warning("Sandbox %s outlived its in-container timeout; killed it", container_id[:12])
+                exit_code = TIMEOUT_EXIT_CODE
+            return RawResult.timed(started_at, output, exit_code)
+        finally:
+            frames.close()
     finally:
         try:
             api.remove_container(container_id, force=True)
@@ -57,8 +88,16 @@ def run_ephemeral(deployment: SandboxDeployment, ref: ThreadRef, command: str, t
             logger.exception("Could not remove sandbox container %s; the next startup sweep will", container_id[:12])
 
 
-def run_in_session(deployment: SandboxDeployment, ref: ThreadRef, command: str, timeout: int) -> RawResult:
-    """`docker exec` into the thread's long-lived container (started again once if it vanished)."""
+def run_in_session(
+    deployment: SandboxDeployment,
+    ref: ThreadRef,
+    command: str,
+    timeout: int,
+    *,
+    live: LiveOutput | None = None,
+    live_channel: LiveChannel = "stdout",
+) -> RawResult:
+    """`docker exec` into the thread's long-lived container (started again once if it vanished), streaming its output."""
     settings = deployment.settings
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
     for attempt in range(2):
@@ -71,7 +110,7 @@ def run_in_session(deployment: SandboxDeployment, ref: ThreadRef, command: str, 
                 deployment.forget_session(ref.thread_id, container_id)
                 continue
             # Still inside the context: the container counts as in use while the command runs.
-            return _run_exec(deployment, container_id, exec_id)
+            return _run_exec(deployment, container_id, exec_id, timeout, live=live, live_channel=live_channel)
     msg = "unreachable: the second attempt either returns or raises"
     raise AssertionError(msg)
 
@@ -88,14 +127,72 @@ def _create_exec(deployment: SandboxDeployment, container_id: str, argv: list[st
     return str(created["Id"])
 
 
-def _run_exec(deployment: SandboxDeployment, container_id: str, exec_id: str) -> RawResult:
+def _run_exec(
+    deployment: SandboxDeployment, container_id: str, exec_id: str, timeout: int, *, live: LiveOutput | None, live_channel: LiveChannel
+) -> RawResult:
     api = deployment.api
     started_at = time.monotonic()
+    frames = api.exec_start(exec_id, stream=True, demux=True)
     try:
-        output = api.exec_start(exec_id)
-    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-        logger.warning("Command in session sandbox %s outlived its timeout; restarting the container", container_id[:12])
-        deployment.restart_session(container_id)
-        return RawResult.timed(started_at, b"", TIMEOUT_EXIT_CODE)
+        with _Deadline(_host_deadline(timeout), lambda: deployment.restart_session(container_id)) as deadline:
+            output = _collect(frames, live, live_channel)
+    finally:
+        frames.close()
+    if deadline.fired:
+        logger.warning("Command in session sandbox %s outlived its timeout; restarted the container", container_id[:12])
+        return RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
     exit_code = api.exec_inspect(exec_id).get("ExitCode")
     return RawResult.timed(started_at, output, exit_code)
+
+
+def _host_deadline(timeout: int) -> float:
+    """When the host stops waiting for a command whose in-container timeout is `timeout`."""
+    return timeout + KILL_GRACE_SECONDS + _HOST_DEADLINE_SLACK
+
+
+def _collect(frames: Iterable[tuple[bytes | None, bytes | None]], live: LiveOutput | None, live_channel: LiveChannel) -> bytes:
+    """Read Docker's (stdout, stderr) frames to the end: the result, with live output passed on as it comes.
+
+    Both streams are capped inside the container, so neither grows without bound here.
+    A broken connection ends the stream like an exit does; the caller asks Docker
+    for the exit code and the deadline covers a command that is still running.
+    """
+    output = bytearray()
+    try:
+        for stdout, stderr in frames:
+            if stdout:
+                output += stdout
+            if live is not None:
+                live.feed((stdout if live_channel == "stdout" else stderr) or b"")
+    except (requests.exceptions.ConnectionError, OSError):
+        logger.warning("Lost the output stream of a sandbox command", exc_info=True)
+    return bytes(output)
+
+
+class _Deadline:
+    """Runs `action` once if the block is still running after `seconds` (a kill or restart)."""
+
+    def __init__(self, seconds: float, action: Callable[[], object]) -> None:
+        self._action = action
+        self._timer = threading.Timer(seconds, self.fire)
+        self._timer.daemon = True
+        self._lock = threading.Lock()
+        self.fired = False
+
+    def fire(self) -> None:
+        """Act now (at most once); Docker errors are logged, the stream's end follows anyway."""
+        with self._lock:
+            if self.fired:
+                return
+            self.fired = True
+        try:
+            self._action()
+        except (APIError, requests.exceptions.RequestException):
+            logger.warning("Could not stop a sandbox command that outlived its deadline", exc_info=True)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
