@@ -17,6 +17,7 @@ from langchain.agents.middleware import InterruptOnConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import AgentContext
+from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
 from agent.prompts import SYSTEM_PROMPT
 from config.env import load_project_dotenv
@@ -51,11 +52,12 @@ ARTIFACTS_ROOT = "/workspace/.deepagents"
 workspace, where both the shell and the file tools can read them back."""
 
 
-def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | None = None) -> AgentGraph:
+def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | None = None, *, live_output: bool = True) -> AgentGraph:
     """The deep agent around any backend: model, prompt, approvals and context are fixed here.
 
     Benchmarks reuse it with an unsandboxed backend, so the only difference they
-    measure is where commands and files go.
+    measure is where commands and files go; `live_output=False` drops the live
+    `execute` output (see `agent.live_output`) to measure what streaming costs.
     """
     model_settings = model_settings or ModelSettings.from_env()
     return create_deep_agent(
@@ -65,13 +67,15 @@ def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | Non
         interrupt_on=INTERRUPT_ON,
         skills=[SKILLS_SOURCE],
         memory=MEMORY_SOURCES,
-        middleware=[RequireApiKeyMiddleware(model_settings)],
+        middleware=[RequireApiKeyMiddleware(model_settings), *([LiveOutputMiddleware()] if live_output else [])],
         context_schema=AgentContext,
         name="agent",
     )
 
 
-def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None) -> AgentGraph:
+def build_agent(
+    sandbox_settings: SandboxSettings | None = None, model_settings: ModelSettings | None = None, *, live_output: bool = True
+) -> AgentGraph:
     """The served agent: every thread in its own Docker sandbox; settings default to the environment.
 
     Refuses to build (so the server refuses to start) when `DOCKER_HOST` names an
@@ -85,7 +89,7 @@ def build_agent(sandbox_settings: SandboxSettings | None = None, model_settings:
     logger.info("Sandboxes use image %s (SANDBOX_IMAGE), mode %s", sandbox_settings.image, sandbox_settings.mode)
     deployment = SandboxDeployment(sandbox_settings)
     backend = CompositeBackend(default=DockerSandbox.for_runs(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
-    return assemble_agent(backend, model_settings)
+    return assemble_agent(backend, model_settings, live_output=live_output)
 
 
 load_project_dotenv()

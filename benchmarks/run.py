@@ -2,12 +2,13 @@
 
     uv run python -m benchmarks.run            # full run (about 10 minutes on 2 cores)
     uv run python -m benchmarks.run --quick    # short run (under 3 minutes)
-    uv run python -m benchmarks.run --only micro|turn|concurrency
+    uv run python -m benchmarks.run --only micro|turn|concurrency|live
 
 Sections: (1) `execute` in ephemeral mode vs a raw docker-py container round trip,
 (2) `execute` in session mode vs a raw `docker exec`, (3) file tools vs deepagents'
 `FilesystemBackend`, (4) one agent turn through `langgraph dev` vs the same graph
-on `LocalShellBackend`, (5) 1-32 concurrent users. Each ratio compares medians
+on `LocalShellBackend`, (5) 1-32 concurrent users, (6) live `execute` output:
+first-chunk latency to an SDK client and the cost of streaming. Each ratio compares medians
 measured interleaved in this run, because this machine is too noisy for absolute
 numbers to carry over. Everything talks to 127.0.0.1 (and the local Docker
 Engine), and every container and temp dir is removed at the end.
@@ -34,12 +35,15 @@ from pathlib import Path
 import docker
 from docker.errors import NotFound
 
+from benchmarks.live import bench_live
 from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops
 from benchmarks.stats import Row, SectionResult, render_table
 from benchmarks.turns import (
     EPHEMERAL,
     LOAD_TABLE_HEADER,
     LOCAL_SHELL,
+    QUIET_SESSION,
+    QUIET_WORKSPACES,
     SESSION,
     FleetConfig,
     LoadResult,
@@ -55,7 +59,7 @@ from sandbox.container_spec import LABEL_MODE, LABEL_SCOPE, scope_of
 from tests.support.scripted_llm import ScriptedLLM
 
 DEFAULT_IMAGE = "deepagents-sandbox:offline"
-SECTIONS = ("micro", "turn", "concurrency")
+SECTIONS = ("micro", "turn", "concurrency", "live")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class Plan:
     turn_warmup: int
     levels: tuple[int, ...]
     turns_per_thread: int
+    live_commands: int
+    live_turns: int
     budget_seconds: float
     """Soft limit: optional work (ephemeral-mode concurrency) is skipped past it."""
 
@@ -85,6 +91,8 @@ FULL = Plan(
     turn_warmup=2,
     levels=(1, 4, 16, 32),
     turns_per_thread=3,
+    live_commands=12,
+    live_turns=10,
     budget_seconds=13 * 60,
 )
 QUICK = Plan(
@@ -97,6 +105,8 @@ QUICK = Plan(
     turn_warmup=1,
     levels=(1, 4, 16, 32),
     turns_per_thread=1,
+    live_commands=4,
+    live_turns=3,
     budget_seconds=150,
 )
 
@@ -159,6 +169,8 @@ def server_names(sections: tuple[str, ...]) -> list[str]:
     names = [SESSION, EPHEMERAL]
     if "turn" in sections:
         names.append(LOCAL_SHELL)
+    if "live" in sections:
+        names.append(QUIET_SESSION)
     return names
 
 
@@ -220,6 +232,15 @@ def served_sections(
             if "concurrency" in sections:
                 title = "5. concurrent threads"
                 done.append((title, await _guarded(clock, title, failures, lambda: _concurrency(fleet, llm, plan, clock))))
+            if "live" in sections:
+                title = "6. live execute output"
+                live = await _guarded(
+                    clock,
+                    title,
+                    failures,
+                    lambda: bench_live(fleet, llm, commands=plan.live_commands, turns=plan.live_turns, warmup=plan.turn_warmup),
+                )
+                done.append((title, live))
             return done
 
         return asyncio.run(body())
@@ -284,7 +305,8 @@ def report(
         "Floors: (1) docker-py create/start/wait/logs/remove with our hardened kwargs from `container_kwargs` (b) — the target's floor — "
         "and a plain container (a); (2) exec_create/exec_start/exec_inspect in our own session container; (3) deepagents "
         "`FilesystemBackend(virtual_mode=True)` on the same directory; (4) the same graph on deepagents' `LocalShellBackend`; "
-        "(5) the same backend with 1 thread.",
+        "(5) the same backend with 1 thread; (6) latency has no floor (target p50 ≤ 250 ms), cost is vs the same server "
+        "without live output.",
         "",
         render_table(rows),
     ]
@@ -322,12 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_dir() as root:
         settings = micro_settings(root, args.image)
         scopes = [scope_of(settings)] + [
-            scope_of(SandboxSettings(workspaces_dir=served_workspaces_dir(root, m))) for m in ("session", "ephemeral")
+            scope_of(SandboxSettings(workspaces_dir=served_workspaces_dir(root, m))) for m in ("session", "ephemeral", QUIET_WORKSPACES)
         ]
         try:
             if "micro" in sections:
                 results.extend(micro_sections(settings, plan, clock, failures))
-            if "turn" in sections or "concurrency" in sections:
+            if {"turn", "concurrency", "live"} & set(sections):
                 with ScriptedLLM(model="glm-4.7") as llm:
                     config = FleetConfig(llm_url=llm.base_url, image=args.image, root=root)
                     results.extend(served_sections(config, llm, sections, plan, clock, failures))

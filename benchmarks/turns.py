@@ -28,6 +28,7 @@ from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output,
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 LOCAL_SHELL_CONFIG = BENCHMARKS_DIR / "langgraph.local.json"
+QUIET_CONFIG = BENCHMARKS_DIR / "langgraph.quiet.json"
 N_JOBS_PER_WORKER = 32
 MODEL_NAME = "glm-4.7"
 TURN_TIMEOUT = 180.0
@@ -45,6 +46,9 @@ SPEEDUP_TARGET = Target(4.0, "at_least")
 ZERO = Target(0)
 
 EPHEMERAL, SESSION, LOCAL_SHELL = "ours-ephemeral", "ours-session", "local-shell"
+QUIET_SESSION = "ours-session-quiet"
+"""Our session-mode server without live `execute` output (section 6's floor)."""
+QUIET_WORKSPACES = "session-quiet"
 
 
 class TurnError(RuntimeError):
@@ -124,6 +128,12 @@ def _serve(config: FleetConfig, name: str) -> Iterator[ServedBackend]:
         env = {**config.model_env(), "BENCH_LOCAL_SHELL_ROOT": str(local_root)}
         with run_langgraph_dev(workdir=workdir, env=env, config=LOCAL_SHELL_CONFIG, n_jobs_per_worker=N_JOBS_PER_WORKER) as server:
             yield ServedBackend(name=name, server=server, file_root="", workspaces=None)
+        return
+    if name == QUIET_SESSION:
+        workspaces = config.workspaces_dir(QUIET_WORKSPACES)  # its own container scope
+        env = {**config.model_env(), **config.sandbox_env("session"), "SANDBOX_WORKSPACES_DIR": str(workspaces)}
+        with run_langgraph_dev(workdir=workdir, env=env, config=QUIET_CONFIG, n_jobs_per_worker=N_JOBS_PER_WORKER) as server:
+            yield ServedBackend(name=name, server=server, file_root="/workspace", workspaces=workspaces)
         return
     mode = "session" if name == SESSION else "ephemeral"
     env = {**config.model_env(), **config.sandbox_env(mode)}

@@ -16,9 +16,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from config.sandbox import SandboxSettings
+from sandbox.container_spec import label_filter, labels_for
 from tests.support.agent_client import sdk_client
 from tests.support.auth_keys import AuthKeys
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
@@ -124,6 +127,44 @@ def auth_server(
             yield AuthServer(server=server, keys=keys, paths=paths)
     finally:
         remove_workspaces_under(paths.workspaces)
+
+
+@pytest.fixture(scope="session")
+def session_server(
+    scripted_llm: ScriptedLLM, e2e_paths: E2EPaths, sandbox_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LangGraphServer]:
+    """A second `langgraph dev`, in SANDBOX_MODE=session, started by the first test that needs it."""
+    home: Path = tmp_path_factory.mktemp("session-server")
+    # Its own workspaces dir, hence its own container scope: the ephemeral server's
+    # hygiene checks never see this server's (long-lived by design) containers.
+    workspaces = home / "workspaces"
+    workspaces.mkdir()
+    for folder in (home, workspaces):
+        folder.chmod(0o755)
+    env = server_env(scripted_llm, e2e_paths, sandbox_image, SANDBOX_WORKSPACES_DIR=str(workspaces), SANDBOX_MODE="session")
+    try:
+        with run_langgraph_dev(workdir=home, env=env) as server:
+            yield server
+    finally:
+        _remove_session_containers(workspaces)
+
+
+def _remove_session_containers(workspaces: Path) -> None:
+    """Session containers outlive their server by design; the test owns these ones."""
+    scope = labels_for(SandboxSettings(workspaces_dir=workspaces.resolve()), mode="session")
+    engine = docker.APIClient(version="auto", **docker.utils.kwargs_from_env())
+    try:
+        for container in engine.containers(all=True, filters=label_filter(scope)):
+            engine.remove_container(container["Id"], force=True)
+    finally:
+        engine.close()
+
+
+@pytest.fixture
+async def session_client(session_server: LangGraphServer) -> AsyncIterator[LangGraphClient]:
+    """An async SDK client for the session-mode server."""
+    async with sdk_client(session_server.url) as sdk:
+        yield sdk
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import gc
 import os
 import stat
 import threading
@@ -63,6 +64,8 @@ def _assert_no_leak(result: object, layout: dict[str, Path]) -> None:
 
 
 def _open_fds() -> int:
+    """Open fds of this process, after collecting garbage (earlier tests' docker-py streams hold sockets until then)."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
