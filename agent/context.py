@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.approval_policy import ApprovalPolicy
+
 
 @dataclass
 class AgentContext:
@@ -14,7 +16,22 @@ class AgentContext:
             `SANDBOX_IMAGE` (for example one with Node.js). It must already be
             present or pullable; it never widens the sandbox's limits. In
             session mode it takes effect when the thread's container is created.
+        approval_tools: The tools that pause for a human's approval. Default
+            (`None`): `execute`, `write_file`, `edit_file` and `delete`. Set it
+            on an assistant; the sandbox stays the security boundary whatever
+            it says.
+        auto_approved_commands: Read-only commands `execute` runs without
+            approval, e.g. `["ls", "cat", "git status", "git diff"]`. A command
+            matches when its words start with an entry's words and it has no
+            shell metacharacter (`;`, `&`, `|`, `$(`, backticks, `<`, `>`,
+            newlines), so `ls; rm -rf x` still pauses.
 
     """
 
     sandbox_image: str | None = None
+    approval_tools: list[str] | None = None
+    auto_approved_commands: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a malformed approval policy when the run starts, not at the first tool call."""
+        ApprovalPolicy.from_context(self)

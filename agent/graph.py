@@ -13,9 +13,11 @@ from typing import Any
 from deepagents import create_deep_agent
 from deepagents.backends import CompositeBackend
 from deepagents.backends.protocol import BackendProtocol
-from langchain.agents.middleware import InterruptOnConfig
+from deepagents.middleware.subagents import GENERAL_PURPOSE_SUBAGENT, SubAgent
 from langgraph.graph.state import CompiledStateGraph
 
+from agent.approval_descriptions import ApprovalPreviews
+from agent.approval_policy import interrupt_on
 from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
@@ -26,9 +28,6 @@ from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
 from sandbox.docker_api import require_local_engine
 from sandbox.memories import MEMORY_FILE
-
-INTERRUPT_ON: dict[str, bool | InterruptOnConfig] = {"execute": True, "write_file": True, "edit_file": True}
-"""Sensitive tools pause for approve / edit / reject / respond."""
 
 logger = logging.getLogger(__name__)
 
@@ -52,22 +51,37 @@ ARTIFACTS_ROOT = "/workspace/.deepagents"
 workspace, where both the shell and the file tools can read them back."""
 
 
-def assemble_agent(backend: BackendProtocol, model_settings: ModelSettings | None = None, *, live_output: bool = True) -> AgentGraph:
+def assemble_agent(
+    backend: BackendProtocol,
+    model_settings: ModelSettings | None = None,
+    sandbox_settings: SandboxSettings | None = None,
+    *,
+    live_output: bool = True,
+) -> AgentGraph:
     """The deep agent around any backend: model, prompt, approvals and context are fixed here.
 
     Benchmarks reuse it with an unsandboxed backend, so the only difference they
     measure is where commands and files go; `live_output=False` drops the live
     `execute` output (see `agent.live_output`) to measure what streaming costs.
+
+    Approvals: every gateable tool is registered with HITL, and the run's policy
+    (`AgentContext`) decides per call whether it pauses. The general-purpose
+    subagent that `task` starts is declared here so that it gets the same
+    description middleware (and the skills the default one would have);
+    deepagents gives it the same `interrupt_on`.
     """
     model_settings = model_settings or ModelSettings.from_env()
+    previews = ApprovalPreviews(backend, sandbox_settings)
+    general_purpose: SubAgent = {**GENERAL_PURPOSE_SUBAGENT, "middleware": [previews.middleware()], "skills": [SKILLS_SOURCE]}
     return create_deep_agent(
         model=build_chat_model(model_settings),
         system_prompt=SYSTEM_PROMPT,
         backend=backend,
-        interrupt_on=INTERRUPT_ON,
+        interrupt_on=interrupt_on(previews.describe),
         skills=[SKILLS_SOURCE],
         memory=MEMORY_SOURCES,
-        middleware=[RequireApiKeyMiddleware(model_settings), *([LiveOutputMiddleware()] if live_output else [])],
+        middleware=[RequireApiKeyMiddleware(model_settings), previews.middleware(), *([LiveOutputMiddleware()] if live_output else [])],
+        subagents=[general_purpose],
         context_schema=AgentContext,
         name="agent",
     )
@@ -89,7 +103,7 @@ def build_agent(
     logger.info("Sandboxes use image %s (SANDBOX_IMAGE), mode %s", sandbox_settings.image, sandbox_settings.mode)
     deployment = SandboxDeployment(sandbox_settings)
     backend = CompositeBackend(default=DockerSandbox.for_runs(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
-    return assemble_agent(backend, model_settings, live_output=live_output)
+    return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output)
 
 
 load_project_dotenv()

@@ -200,6 +200,17 @@ class SandboxSettings:
                 msg = f"SANDBOX_MEMORIES_DIR={self.memories_dir} must not be {name}={other}, inside it, or around it"
                 raise SettingsError(msg)
 
+    def effective_timeout(self, requested: int | None) -> int:
+        """Seconds a command may run: the default when none is asked, never more than the maximum.
+
+        "No timeout" (zero or less) is not offered to an untrusted caller: it gets the maximum.
+        """
+        if requested is None:
+            return self.timeout_seconds
+        if requested <= 0:
+            return self.max_timeout_seconds
+        return min(int(requested), self.max_timeout_seconds)
+
     def with_overrides(self, **changes: object) -> SandboxSettings:
         """Copy with some fields changed (tests and benchmarks use this)."""
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -154,12 +154,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
     # -- commands ------------------------------------------------------------
 
     def _effective_timeout(self, timeout: int | None) -> int:
-        settings = self.deployment.settings
-        if timeout is None:
-            return settings.timeout_seconds
-        if timeout <= 0:  # "no timeout" is not offered to an untrusted caller
-            return settings.max_timeout_seconds
-        return min(int(timeout), settings.max_timeout_seconds)
+        return self.deployment.settings.effective_timeout(timeout)
 
     @override
     def execute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:

@@ -1,0 +1,121 @@
+"""Structural guard: every tool the served graph offers that can change files or run code is gated.
+
+The tools are read from the compiled graph (its `tools` node), not from a list in
+this test, so a tool the next deepagents release adds fails here until it is
+classified. `task` starts a subagent; instead of gating `task`, the subagent's
+own tools must be gated the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from agent.approval_policy import GATED_BY_DEFAULT, READ_ONLY_TOOLS, SUBAGENT_TOOL
+from agent.context import AgentContext
+from agent.graph import build_agent
+from config.model import ModelSettings
+from config.sandbox import SandboxSettings
+
+EXPECTED_READ_ONLY = {"ls", "read_file", "glob", "grep"}
+"""Said explicitly, as the issue asks: these only read, so they never pause by default."""
+
+SAMPLE_ARGS: dict[str, dict[str, Any]] = {
+    "execute": {"command": "rm -rf /workspace/x"},
+    "write_file": {"file_path": "/workspace/a.txt", "content": "x\n"},
+    "edit_file": {"file_path": "/workspace/a.txt", "old_string": "x", "new_string": "y"},
+    "delete": {"file_path": "/workspace/a.txt"},
+}
+
+
+@pytest.fixture(scope="module")
+def served_graph(tmp_path_factory: pytest.TempPathFactory) -> CompiledStateGraph:
+    base = tmp_path_factory.mktemp("gating")
+    settings = SandboxSettings(workspaces_dir=base / "workspaces", shared_dir=base / "shared")
+    model = ModelSettings(api_key="unused", api_base="http://127.0.0.1:9/v1", model="m", thinking=False, timeout_seconds=1)
+    return build_agent(settings, model)
+
+
+def offered_tools(graph: CompiledStateGraph) -> dict[str, Any]:
+    return dict(graph.nodes["tools"].bound.tools_by_name)
+
+
+def hitl_of(graph: CompiledStateGraph) -> HumanInTheLoopMiddleware:
+    node = graph.nodes.get("HumanInTheLoopMiddleware.after_model")
+    assert node is not None, f"no HumanInTheLoopMiddleware in {graph.name}: nothing would pause"
+    hitl = node.bound.func.__self__
+    assert isinstance(hitl, HumanInTheLoopMiddleware)
+    return hitl
+
+
+def gated_by_default(hitl: HumanInTheLoopMiddleware, name: str) -> bool:
+    """What the served middleware decides for a call of `name` under the default policy."""
+    config = hitl.interrupt_on.get(name)
+    if config is None:
+        return False
+    call = {"name": name, "args": SAMPLE_ARGS.get(name, {}), "id": "call-1", "type": "tool_call"}
+    return hitl._should_interrupt(call, config, {"messages": []}, Runtime(context=AgentContext()))  # type: ignore[arg-type]
+
+
+def subagent_graphs(task_tool: Any) -> dict[str, CompiledStateGraph]:
+    """The compiled subagents the `task` tool starts (held in its closure by deepagents)."""
+    cells = dict(zip(task_tool.func.__code__.co_freevars, task_tool.func.__closure__ or (), strict=True))
+    assert "subagent_graphs" in cells, "deepagents changed how `task` holds its subagents: update this guard"
+    graphs = cells["subagent_graphs"].cell_contents
+    assert graphs, "the task tool offers no subagents"
+    return graphs
+
+
+def assert_gated_like_the_policy(graph: CompiledStateGraph, seen: set[str]) -> None:
+    hitl = hitl_of(graph)
+    tools = offered_tools(graph)
+    for name, tool in sorted(tools.items()):
+        if name in EXPECTED_READ_ONLY:
+            assert not gated_by_default(hitl, name), f"{graph.name}: read-only tool {name} should not pause"
+        elif name == SUBAGENT_TOOL:
+            assert not gated_by_default(hitl, name), f"{graph.name}: `task` itself should not pause; its subagent's tools do"
+            for sub_name, sub_graph in subagent_graphs(tool).items():
+                if sub_name not in seen:
+                    seen.add(sub_name)
+                    assert_gated_like_the_policy(sub_graph, seen)
+        else:
+            assert gated_by_default(hitl, name), (
+                f"{graph.name}: tool {name!r} can change files or run code (it is not a known read-only tool) "
+                "but does not pause for approval by default"
+            )
+
+
+def test_policy_lists_agree_with_the_issue() -> None:
+    assert set(GATED_BY_DEFAULT) == {"execute", "write_file", "edit_file", "delete"}
+    assert set(READ_ONLY_TOOLS) == EXPECTED_READ_ONLY
+
+
+def test_every_tool_that_changes_files_or_runs_code_is_gated(served_graph: CompiledStateGraph) -> None:
+    tools = offered_tools(served_graph)
+    # The served graph offers what the issue describes; a new tool fails below until it is classified.
+    assert {"execute", "write_file", "edit_file", "delete", "task"} <= set(tools), sorted(tools)
+    assert_gated_like_the_policy(served_graph, set())
+
+
+def test_subagent_offers_the_same_gated_tools(served_graph: CompiledStateGraph) -> None:
+    [(name, sub_graph)] = subagent_graphs(offered_tools(served_graph)["task"]).items()
+    assert name == "general-purpose"
+    sub_tools = set(offered_tools(sub_graph))
+    assert {"execute", "write_file", "edit_file", "delete"} <= sub_tools, sorted(sub_tools)
+    hitl = hitl_of(sub_graph)
+    assert all(gated_by_default(hitl, tool) for tool in GATED_BY_DEFAULT)
+
+
+def test_guard_catches_an_ungated_tool(served_graph: CompiledStateGraph) -> None:
+    """The guard itself can fail: drop `delete` from the served HITL config and it does."""
+    hitl = hitl_of(served_graph)
+    saved = hitl.interrupt_on.pop("delete")
+    try:
+        with pytest.raises(AssertionError, match="'delete' can change files"):
+            assert_gated_like_the_policy(served_graph, set())
+    finally:
+        hitl.interrupt_on["delete"] = saved
