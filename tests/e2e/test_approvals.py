@@ -7,12 +7,22 @@ import uuid
 
 import pytest
 from langgraph_sdk.client import LangGraphClient
-from sandbox.host_files import create_workspace_dir
-from sandbox.settings import SandboxSettings
 
-from tests.support.agent_client import approve, content_text, reject, resume, stream_run, thread_state, tool_messages, user_input
+from config.sandbox import SandboxSettings
+from sandbox.workspace import create_workspace_dir
+from tests.support.agent_client import (
+    approve,
+    content_text,
+    pending_interrupt_values,
+    reject,
+    resume,
+    stream_run,
+    thread_state,
+    tool_messages,
+    user_input,
+)
 from tests.support.langgraph_server import E2EPaths
-from tests.support.scripted_llm import ScriptedLLM, call, say
+from tests.support.scripted_llm import ScriptedLLM, call, calls, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -82,3 +92,65 @@ async def test_delete_description_says_directory(client: LangGraphClient, script
     second = await stream_run(client, thread_id, command=resume(reject()))
     assert not second.errors, second.describe()
     assert (e2e_paths.workspace(thread_id) / "build" / "sub" / "more.o").exists()
+
+
+async def test_write_file_description_is_a_diff_for_a_new_file_and_an_overwrite(
+    client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths
+) -> None:
+    trigger = _trigger("diff-write")
+    scripted_llm.add_scenario(
+        trigger,
+        calls(
+            ("write_file", {"file_path": "/workspace/new.py", "content": "print('a')\nprint('b')\n"}),
+            ("write_file", {"file_path": "/workspace/old.py", "content": "x = 1\ny = 3\n"}),
+        ),
+        say("done"),
+    )
+    thread_id = await _thread_with_files(client, e2e_paths, {"old.py": "x = 1\ny = 2\n"})
+
+    first = await stream_run(client, thread_id, input=user_input(f"write two files ({trigger})"))
+    assert not first.errors, first.describe()
+    new, overwrite = (a["description"] for a in first.action_requests)
+    assert new == (
+        "write_file /workspace/new.py: new file, 2 lines\n\n"
+        "--- /dev/null\n+++ b/workspace/new.py\n@@ -0,0 +1,2 @@\n+print('a')\n+print('b')\n"
+    ), new
+    assert overwrite == (
+        "write_file /workspace/old.py: overwrites the file, +1 -1 lines\n\n"
+        "--- a/workspace/old.py\n+++ b/workspace/old.py\n@@ -1,2 +1,2 @@\n x = 1\n-y = 2\n+y = 3\n"
+    ), overwrite
+
+    # The same text through a plain state read (what curl and Studio show).
+    pending = pending_interrupt_values(await thread_state(client, thread_id))
+    assert [a["description"] for v in pending for a in v["action_requests"]] == [new, overwrite]
+    await stream_run(client, thread_id, command=resume(reject(), reject()))
+
+
+async def test_edit_file_description_is_a_diff_and_execute_shows_command_and_timeout(
+    client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths
+) -> None:
+    trigger = _trigger("diff-edit")
+    scripted_llm.add_scenario(
+        trigger,
+        calls(
+            ("edit_file", {"file_path": "/workspace/app.py", "old_string": "return 1", "new_string": "return 2\n    # two"}),
+            ("edit_file", {"file_path": "/workspace/app.py", "old_string": "not there", "new_string": "x"}),
+            ("execute", {"command": "python3 app.py", "timeout": 99999}),
+        ),
+        say("done"),
+    )
+    thread_id = await _thread_with_files(client, e2e_paths, {"app.py": "def f():\n    return 1\n\nprint(f())\n"})
+
+    first = await stream_run(client, thread_id, input=user_input(f"edit and run ({trigger})"))
+    assert not first.errors, first.describe()
+    edit, failing, execute = (a["description"] for a in first.action_requests)
+    header = "edit_file /workspace/app.py: 1 replacement, +2 -1 lines\n\n--- a/workspace/app.py\n+++ b/workspace/app.py\n"
+    assert edit.startswith(header), edit
+    assert "-    return 1\n+    return 2\n+    # two\n" in edit, edit
+    assert failing.startswith("edit_file /workspace/app.py: the edit will fail: "), failing
+    assert "not there" in failing, failing
+    assert execute == (
+        "execute in the sandbox\n\ncommand: python3 app.py\nworking directory: /workspace\n"
+        "timeout: 99999 s requested, runs with at most 1800 s"
+    ), execute
+    await stream_run(client, thread_id, command=resume(reject(), reject(), reject()))
