@@ -30,6 +30,7 @@ from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
 from sandbox.audit import AuditLog, audit_log
 from server.approval_audit import record_resume_decisions
+from server.approval_checks import refuse_bad_policy, refuse_bad_resume
 from server.tokens import TokenError, TokenVerifier, bearer_token
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,11 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     The server creates the thread of a run with `if_not_exists="create"` from the
     run's metadata without calling `threads.create`, so stamping the run's
     metadata is what makes that thread the caller's too.
+
+    A resume is checked first (`server/approval_checks.py`): a malformed answer
+    gets a 4xx before the run exists, so it can never stick to the thread.
     """
+    await refuse_bad_resume(value)  # type: ignore[arg-type]
     stamp_owner(ctx, value)
     await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value, owner_key=OWNER_KEY)
     return owner_filter(ctx)
@@ -153,7 +158,11 @@ async def on_cron_access(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> 
 @auth.on.assistants.create
 @auth.on.assistants.update
 async def on_assistant_write(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
-    """An assistant a user creates is theirs; the built-in one cannot be changed through the API."""
+    """An assistant a user creates is theirs; the built-in one cannot be changed through the API.
+
+    Its approval policy (context) is checked now, not at its first run: 422 if malformed.
+    """
+    refuse_bad_policy(value.get("context"))
     stamp_owner(ctx, value)
     return owner_filter(ctx)
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from config.sandbox import SandboxSettings
-from sandbox.workspace import create_workspace_dir
 from tests.support.agent_client import (
     approve,
     content_text,
@@ -23,6 +20,7 @@ from tests.support.agent_client import (
 )
 from tests.support.langgraph_server import E2EPaths
 from tests.support.scripted_llm import ScriptedLLM, call, calls, say
+from tests.support.workspace_seed import thread_with_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -31,30 +29,13 @@ def _trigger(name: str) -> str:
     return f"e2e-{name}-{uuid.uuid4().hex[:8]}"
 
 
-async def _thread_with_files(client: LangGraphClient, e2e_paths: E2EPaths, files: dict[str, str]) -> str:
-    """A new thread whose workspace already holds `files`, owned by the sandbox user as the agent's own would be."""
-    thread_id = (await client.threads.create())["thread_id"]
-    workspace = e2e_paths.workspace(thread_id)
-    owner = (SandboxSettings().uid, SandboxSettings().gid)
-    create_workspace_dir(workspace, owner)
-    for relative, text in files.items():
-        target = workspace / relative
-        for parent in reversed(target.relative_to(workspace).parents[:-1]):
-            if not (workspace / parent).exists():
-                (workspace / parent).mkdir()
-                os.chown(workspace / parent, *owner)
-        target.write_text(text, encoding="utf-8")
-        os.chown(target, *owner)
-    return thread_id
-
-
 @pytest.mark.parametrize("decision", ["reject", "approve"])
 async def test_delete_pauses_and_only_approval_deletes(
     client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths, decision: str
 ) -> None:
     trigger = _trigger(f"delete-{decision}")
     scripted_llm.add_scenario(trigger, call("delete", file_path="/workspace/notes.txt"), say("done"))
-    thread_id = await _thread_with_files(client, e2e_paths, {"notes.txt": "keep me\n"})
+    thread_id = await thread_with_files(client, e2e_paths, {"notes.txt": "keep me\n"})
     notes = e2e_paths.workspace(thread_id) / "notes.txt"
 
     first = await stream_run(client, thread_id, input=user_input(f"delete the notes ({trigger})"))
@@ -84,7 +65,7 @@ async def test_delete_pauses_and_only_approval_deletes(
 async def test_delete_description_says_directory(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
     trigger = _trigger("delete-dir")
     scripted_llm.add_scenario(trigger, call("delete", file_path="/workspace/build"), say("done"))
-    thread_id = await _thread_with_files(client, e2e_paths, {"build/out.o": "x", "build/sub/more.o": "y"})
+    thread_id = await thread_with_files(client, e2e_paths, {"build/out.o": "x", "build/sub/more.o": "y"})
 
     first = await stream_run(client, thread_id, input=user_input(f"remove build ({trigger})"))
     [action] = first.action_requests
@@ -106,7 +87,7 @@ async def test_write_file_description_is_a_diff_for_a_new_file_and_an_overwrite(
         ),
         say("done"),
     )
-    thread_id = await _thread_with_files(client, e2e_paths, {"old.py": "x = 1\ny = 2\n"})
+    thread_id = await thread_with_files(client, e2e_paths, {"old.py": "x = 1\ny = 2\n"})
 
     first = await stream_run(client, thread_id, input=user_input(f"write two files ({trigger})"))
     assert not first.errors, first.describe()
@@ -139,7 +120,7 @@ async def test_edit_file_description_is_a_diff_and_execute_shows_command_and_tim
         ),
         say("done"),
     )
-    thread_id = await _thread_with_files(client, e2e_paths, {"app.py": "def f():\n    return 1\n\nprint(f())\n"})
+    thread_id = await thread_with_files(client, e2e_paths, {"app.py": "def f():\n    return 1\n\nprint(f())\n"})
 
     first = await stream_run(client, thread_id, input=user_input(f"edit and run ({trigger})"))
     assert not first.errors, first.describe()

@@ -179,13 +179,14 @@ async def stream_run(
     context: dict[str, Any] | None = None,
     stream_mode: Sequence[str] = DEFAULT_STREAM_MODES,
     run_timeout: float = RUN_TIMEOUT,
+    assistant_id: str = GRAPH_ID,
 ) -> RunOutcome:
-    """Stream one run of the `agent` graph on `thread_id` to its end."""
+    """Stream one run of the `agent` graph (or one of its assistants) on `thread_id` to its end."""
     outcome = RunOutcome()
     async with asyncio.timeout(run_timeout):
         async for part in client.runs.stream(
             thread_id,
-            GRAPH_ID,
+            assistant_id,
             input=input,
             command=command,  # type: ignore[arg-type]
             context=context,
