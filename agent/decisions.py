@@ -137,7 +137,7 @@ def check_resume(resume: object, pending: Mapping[str, object]) -> list[Decision
         DecisionError: What is wrong, with the HTTP status to refuse it with.
 
     """
-    hitl = {interrupt_id: value for interrupt_id, value in pending.items() if _is_hitl_request(value)}
+    hitl: dict[str, Mapping[str, Any]] = {k: v for k, v in pending.items() if isinstance(v, Mapping) and _is_hitl_request(v)}
     if not pending:
         msg = "nothing on this thread is waiting for a decision"
         raise DecisionError(msg, status=409)
