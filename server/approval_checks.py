@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from langgraph_sdk import Auth, get_client
 
 from agent.approval_policy import ApprovalPolicy
@@ -30,17 +31,25 @@ POLICY_KEYS = ("approval_tools", "auto_approved_commands")
 """Context keys that only an assistant may set."""
 
 
-async def pending_interrupts(thread_id: str) -> dict[str, Any]:
-    """`{interrupt_id: value}` of what the thread waits on, read in-process (no blocking I/O).
+async def read_thread(thread_id: str) -> Mapping[str, Any]:
+    """The thread as the server stores it (`{}` when there is none), read in-process (no blocking I/O).
 
     The in-process SDK client talks to this same server over ASGI, under
     `/noauth`: the caller's own auth already ran for this request.
     """
     client = get_client(url=None)
     try:
-        thread = await client.threads.get(thread_id)
+        return await client.threads.get(thread_id)
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == 404:
+            return {}
+        raise
     finally:
         await client.aclose()
+
+
+def pending_interrupts(thread: Mapping[str, Any]) -> dict[str, Any]:
+    """`{interrupt_id: value}` of what the thread waits on (subagents' interrupts included)."""
     found: dict[str, Any] = {}
     for interrupts in (thread.get("interrupts") or {}).values():
         for interrupt in interrupts or []:
@@ -84,7 +93,13 @@ async def refuse_bad_resume(value: Auth.types.RunsCreate) -> list[Decision]:
     thread_id = value.get("thread_id")
     if thread_id is None:
         raise _refuse(400, "a resume needs a thread")
+    thread = await read_thread(str(thread_id))
+    paused_by = (thread.get("metadata") or {}).get("assistant_id")
+    if paused_by and str(paused_by) != str(value.get("assistant_id")):
+        # HITL re-evaluates the policy on resume: another assistant's policy could skip the answer.
+        msg = f"resume refused, nothing was run: resume with the assistant that paused this thread ({paused_by})"
+        raise _refuse(409, msg)
     try:
-        return check_resume(command["resume"], await pending_interrupts(str(thread_id)))
+        return check_resume(command["resume"], pending_interrupts(thread))
     except DecisionError as exc:
         raise _refuse(exc.status, f"resume refused, nothing was run: {exc}") from None

@@ -76,3 +76,21 @@ async def test_policies_live_on_assistants_only(client: LangGraphClient) -> None
     assert run_level.value.response.status_code == 422
     assert "only be set on an assistant" in run_level.value.response.text
     assert await client.runs.list(thread_id) == []
+
+
+async def test_a_resume_must_use_the_assistant_that_paused(client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
+    assistant_id = await _assistant(client, auto_approved_commands=["ls"])
+    trigger = f"policy-switch-{uuid.uuid4().hex[:8]}"
+    scripted_llm.add_scenario(trigger, call("execute", command="rm -rf /workspace/x"), say("done"))
+    thread_id = (await client.threads.create())["thread_id"]
+    paused = await stream_run(client, thread_id, input=user_input(f"remove ({trigger})"), assistant_id=assistant_id)
+    assert [a["name"] for a in paused.action_requests] == ["execute"], paused.describe()
+
+    with pytest.raises(httpx.HTTPStatusError) as switched:
+        await client.runs.create(thread_id, "agent", command=resume(reject()))
+    assert switched.value.response.status_code == 409
+    assert "the assistant that paused this thread" in switched.value.response.text
+
+    done = await stream_run(client, thread_id, command=resume(reject()), assistant_id=assistant_id)
+    assert not done.errors, done.describe()
+    assert not done.interrupts, done.describe()
