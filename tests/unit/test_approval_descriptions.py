@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from deepagents.backends.protocol import FileDownloadResponse
-from sandbox.settings import SandboxSettings
 
 from agent.approval_descriptions import (
     MAX_DESCRIPTION_CHARS,
@@ -14,6 +13,7 @@ from agent.approval_descriptions import (
     describe_write,
     snapshot_of,
 )
+from config.sandbox import SandboxSettings
 
 
 def test_snapshots_classify_download_answers() -> None:
