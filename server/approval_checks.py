@@ -18,7 +18,7 @@ another policy would skip the reviewer's answer or misalign the decisions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -80,8 +80,20 @@ def refuse_run_level_policy(kwargs: Mapping[str, Any]) -> None:
             raise _refuse(422, msg)
 
 
-async def refuse_bad_resume(value: Auth.types.RunsCreate) -> list[Decision]:
+ThreadFilter = Callable[[Mapping[str, Any]], bool]
+"""Whether the caller may see a thread (ownership); a thread they may not see is not checked here."""
+
+
+def _everyone(_thread: Mapping[str, Any]) -> bool:
+    return True
+
+
+async def refuse_bad_resume(value: Auth.types.RunsCreate, may_see: ThreadFilter = _everyone) -> list[Decision]:
     """Check a run about to be created; raise a 4xx for a malformed resume or a run-level policy.
+
+    The thread is read without auth, so `may_see` must say whether the caller
+    owns it: for someone else's thread nothing is checked or revealed here, and
+    the ownership filter answers 404 as for any other request.
 
     Returns the validated decisions (empty when the run resumes nothing).
     """
@@ -94,6 +106,8 @@ async def refuse_bad_resume(value: Auth.types.RunsCreate) -> list[Decision]:
     if thread_id is None:
         raise _refuse(400, "a resume needs a thread")
     thread = await read_thread(str(thread_id))
+    if thread and not may_see(thread):
+        return []
     paused_by = (thread.get("metadata") or {}).get("assistant_id")
     if paused_by and str(paused_by) != str(value.get("assistant_id")):
         # HITL re-evaluates the policy on resume: another assistant's policy could skip the answer.
