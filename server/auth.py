@@ -88,6 +88,11 @@ def owner_filter(ctx: Auth.types.AuthContext) -> dict[str, Any]:
     return {OWNER_KEY: ctx.user.identity}
 
 
+def owns(ctx: Auth.types.AuthContext, resource: Any) -> bool:
+    """Whether `resource` (a stored thread, run, ...) carries the caller as its owner."""
+    return ((resource or {}).get("metadata") or {}).get(OWNER_KEY) == ctx.user.identity
+
+
 def stamp_owner(ctx: Auth.types.AuthContext, value: Any) -> None:
     """Overwrite the owner in a create/update request's metadata with the caller.
 
@@ -120,9 +125,10 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     metadata is what makes that thread the caller's too.
 
     A resume is checked first (`server/approval_checks.py`): a malformed answer
-    gets a 4xx before the run exists, so it can never stick to the thread.
+    gets a 4xx before the run exists, so it can never stick to the thread. Only
+    a thread the caller owns is read for that; any other gets the usual 404.
     """
-    await refuse_bad_resume(value)  # type: ignore[arg-type]
+    await refuse_bad_resume(value, may_see=lambda thread: owns(ctx, thread))  # type: ignore[arg-type]
     stamp_owner(ctx, value)
     await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value, owner_key=OWNER_KEY)
     return owner_filter(ctx)
