@@ -35,7 +35,9 @@ async def read_thread(thread_id: str) -> Mapping[str, Any]:
     """The thread as the server stores it (`{}` when there is none), read in-process (no blocking I/O).
 
     The in-process SDK client talks to this same server over ASGI, under
-    `/noauth`: the caller's own auth already ran for this request.
+    `/noauth` (authentication already ran for this request). The request runs in
+    the caller's task, so the server's read filters still see the caller's auth
+    context: another user's thread reads as not found.
     """
     client = get_client(url=None)
     try:
@@ -91,9 +93,9 @@ def _everyone(_thread: Mapping[str, Any]) -> bool:
 async def refuse_bad_resume(value: Auth.types.RunsCreate, may_see: ThreadFilter = _everyone) -> list[Decision]:
     """Check a run about to be created; raise a 4xx for a malformed resume or a run-level policy.
 
-    The thread is read without auth, so `may_see` must say whether the caller
-    owns it: for someone else's thread nothing is checked or revealed here, and
-    the ownership filter answers 404 as for any other request.
+    A thread that is missing, or that `may_see` says is not the caller's, is
+    neither checked nor revealed here: the server's ownership filter answers 404
+    as for any other request.
 
     Returns the validated decisions (empty when the run resumes nothing).
     """
@@ -106,8 +108,8 @@ async def refuse_bad_resume(value: Auth.types.RunsCreate, may_see: ThreadFilter 
     if thread_id is None:
         raise _refuse(400, "a resume needs a thread")
     thread = await read_thread(str(thread_id))
-    if thread and not may_see(thread):
-        return []
+    if not thread or not may_see(thread):
+        return []  # not found, or not the caller's: the server answers 404 as for any other request
     paused_by = (thread.get("metadata") or {}).get("assistant_id")
     if paused_by and str(paused_by) != str(value.get("assistant_id")):
         # HITL re-evaluates the policy on resume: another assistant's policy could skip the answer.

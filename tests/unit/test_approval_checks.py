@@ -66,3 +66,7 @@ async def test_runs_without_resume_pass_but_run_level_policies_do_not() -> None:
         with pytest.raises(Auth.exceptions.HTTPException) as refused:
             await approval_checks.refuse_bad_resume({"thread_id": "t1", "kwargs": kwargs})  # type: ignore[typeddict-item]
         assert refused.value.status_code == 422
+
+
+async def test_a_missing_or_invisible_thread_is_left_to_the_server() -> None:
+    assert await approval_checks.refuse_bad_resume(run({"decisions": "garbage"}, thread="t-unknown")) == []
