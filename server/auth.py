@@ -128,7 +128,7 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     gets a 4xx before the run exists, so it can never stick to the thread. Only
     a thread the caller owns is read for that; any other gets the usual 404.
     """
-    await refuse_bad_resume(value, may_see=lambda thread: owns(ctx, thread))  # type: ignore[arg-type]
+    await refuse_bad_resume(value, may_see=lambda thread: owns(ctx, thread))
     stamp_owner(ctx, value)
     await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value, owner_key=OWNER_KEY)
     return owner_filter(ctx)
