@@ -6,6 +6,8 @@ handler sees it before the run exists. It is logged there, once it is known to
 be the caller's own thread (another user's resume is refused as "not found" and
 is not a decision). Decisions pair up, in order, with the `action_requests` of
 the interrupt the thread is paused on; the tool arguments are logged as a digest.
+The handler checks the resume first (`server/approval_checks.py`), so only
+well-formed decisions, which the run will apply, reach this log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from langgraph_sdk import get_client
 
 from sandbox.audit import AuditLog
+from server.approval_checks import pending_interrupts
 
 logger = logging.getLogger(__name__)
 
@@ -31,16 +34,6 @@ async def thread_for_audit(thread_id: str) -> dict[str, Any] | None:
         return None
     finally:
         await client.aclose()
-
-
-def pending_interrupts(thread: Mapping[str, Any]) -> dict[str, Any]:
-    """`{interrupt_id: value}` of what the thread is paused on."""
-    found: dict[str, Any] = {}
-    for interrupts in (thread.get("interrupts") or {}).values():
-        for interrupt in interrupts or []:
-            if isinstance(interrupt, Mapping) and interrupt.get("id"):
-                found[str(interrupt["id"])] = interrupt.get("value")
-    return found
 
 
 def _decisions_by_interrupt(resume: Any, pending: Mapping[str, Any]) -> list[tuple[Any, list[Any]]]:
