@@ -344,3 +344,20 @@ def test_new_and_delete_conversations(page: Page, server: LangGraphServer, scrip
     expect(page.get_by_test_id("thread-item").filter(has_text=second)).to_have_count(1)
     assert httpx.get(f"{server.url}/threads/{doomed}").status_code == 404
     assert current_thread_id(page) == kept  # deleting another thread leaves the open one alone
+
+
+def test_the_terminal_shows_output_while_the_command_runs(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "运行一个逐行输出的命令"
+    command = "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 1; done"
+    scripted_llm.add_scenario(prompt, call("execute", command=command), say(echo_last_tool_output("逐行：")))
+    open_client(page, server)
+    send(page, prompt)
+    expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
+    approval_items(page).get_by_test_id("decision-approve").click()
+    live = page.get_by_test_id("terminal-live")
+    expect(live).to_contain_text("tick-1", timeout=LONG)
+    # The first lines are on screen while the command is still running.
+    expect(page.get_by_test_id("terminal-result")).to_have_count(0)
+    shoot(page, "live-terminal")
+    expect(page.get_by_test_id("terminal-result")).to_contain_text("tick-6", timeout=LONG)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("逐行：", timeout=LONG)
