@@ -55,6 +55,7 @@ from benchmarks.turns import (
     served_workspaces_dir,
 )
 from sandbox import SandboxSettings
+from sandbox.cleanup import remove_all_workspaces
 from sandbox.container_spec import LABEL_MODE, LABEL_SCOPE, scope_of
 from tests.support.scripted_llm import ScriptedLLM
 
@@ -282,6 +283,8 @@ def scratch_dir() -> Iterator[Path]:
     try:
         yield root
     finally:
+        for disks in root.glob("*.disks"):  # quota disks are mounted: unmount before deleting
+            remove_all_workspaces(SandboxSettings(workspaces_dir=disks.with_name(disks.name.removesuffix(".disks"))))
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -93,6 +93,10 @@ class FleetConfig:
             "SANDBOX_WORKSPACES_DIR": str(self.workspaces_dir(mode)),
             "SANDBOX_SHARED_DIR": str(self.root / "shared"),
             "SANDBOX_MEMORIES_DIR": str(self.root / f"memories-{mode}"),
+            # Up to 32 threads of one user at once, and dozens of workspaces per run.
+            "SANDBOX_MAX_RUNNING_PER_USER": "64",
+            "SANDBOX_MAX_CONTAINERS_PER_USER": "64",
+            "SANDBOX_DISK_QUOTA": "64m",
         }
 
     def workspaces_dir(self, mode: str) -> Path:

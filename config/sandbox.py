@@ -180,6 +180,10 @@ class SandboxSettings:
     """Most all workspace quotas may add up to (`auto`/None: 90% of the disk's free space plus what
     the images already use); sparse images overcommit, so a new thread past it is refused."""
 
+    max_running_per_user: int = setting("SANDBOX_MAX_RUNNING_PER_USER", at_least(1), 8)
+    """Most commands one user may have running at once, across all their threads; more are refused."""
+    max_containers_per_user: int = setting("SANDBOX_MAX_CONTAINERS_PER_USER", at_least(1), 8)
+    """Session mode: most containers one user may have running; their idle ones are stopped first, then new ones refused."""
     tmpfs_bytes: int = setting("SANDBOX_TMPFS_SIZE", env_size(1024**2), 256 * 1024**2)
     """Size of the in-memory `/tmp` (also `HOME`) of each sandbox; the rest of its root filesystem is read-only."""
 

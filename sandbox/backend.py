@@ -45,6 +45,7 @@ from sandbox.live_output import LiveOutput, live_output_sink
 from sandbox.memories import memories_path
 from sandbox.run_context import current_thread_ref
 from sandbox.runner import LiveChannel, run_ephemeral, run_in_session
+from sandbox.user_caps import running_slot
 from sandbox.workspace import ThreadRef, prepare_workspace, workspace_full_note, workspace_path
 
 logger = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         started = time.monotonic()
         sink = live_output_sink.get()
         try:
-            with LiveOutput(sink) if sink is not None else nullcontext() as live:
+            with running_slot(settings, ref.user_id), LiveOutput(sink) if sink is not None else nullcontext() as live:
                 raw = run(self.deployment, ref, command, seconds, live=live, live_channel=_live_channel.get())
         except _SANDBOX_FAILURES as exc:
             failure = failure_result(ref, exc)

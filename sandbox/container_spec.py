@@ -23,6 +23,8 @@ LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
 LABEL_SCOPE = f"{LABEL_PREFIX}.scope"
 LABEL_THREAD = f"{LABEL_PREFIX}.thread"
 LABEL_MODE = f"{LABEL_PREFIX}.mode"
+LABEL_USER = f"{LABEL_PREFIX}.user"
+"""The thread's owner (the run's authenticated user id): per-user caps count containers by it."""
 
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -32,11 +34,19 @@ def scope_of(settings: SandboxSettings) -> str:
     return hashlib.sha256(str(settings.workspaces_dir).encode()).hexdigest()[:16]
 
 
-def labels_for(settings: SandboxSettings, *, thread_id: str | None = None, mode: SandboxMode | None = None) -> dict[str, str]:
+def labels_for(
+    settings: SandboxSettings,
+    *,
+    thread_id: str | None = None,
+    mode: SandboxMode | None = None,
+    user_id: str | None = None,
+) -> dict[str, str]:
     """Labels that identify our containers; with fewer arguments, a broader filter."""
     labels = {LABEL_MANAGED: "true", LABEL_SCOPE: scope_of(settings)}
     if thread_id is not None:
         labels[LABEL_THREAD] = thread_id
+    if user_id is not None:
+        labels[LABEL_USER] = user_id
     if mode is not None:
         labels[LABEL_MODE] = mode
     return labels
@@ -95,7 +105,7 @@ def container_kwargs(
         "user": f"{settings.uid}:{settings.gid}",
         "working_dir": WORKSPACE_MOUNT,
         "environment": sandbox_environment(),
-        "labels": labels_for(settings, thread_id=thread_id, mode=mode),
+        "labels": labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id),
         "host_config": host_config,
         "network_disabled": not settings.network,
         "name": name,

@@ -27,7 +27,8 @@ from sandbox.container_spec import (
     session_container_name,
 )
 from sandbox.docker_api import ImageGate, connect
-from sandbox.errors import SandboxError
+from sandbox.errors import SandboxError, UserCapError
+from sandbox.user_caps import user_lock
 from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,40 @@ class SandboxDeployment:
                 entry.container_id = ""
 
     def _find_or_start(self, ref: ThreadRef) -> str:
-        """Reuse this thread's container (even one from before a restart), else create it."""
+        """Reuse this thread's running container; else start or create one within the user's cap.
+
+        Counting the user's running containers and starting one is a single step under
+        a per-user lock shared by all server processes, so two cannot both pass the cap.
+        """
+        found = self.api.containers(filters=label_filter(labels_for(self.settings, thread_id=ref.thread_id, mode="session")))
+        if found:
+            return str(found[0]["Id"])
+        with user_lock(self.settings, ref.user_id):
+            self._enforce_user_cap(ref)
+            return self._start_session(ref)
+
+    def _enforce_user_cap(self, ref: ThreadRef) -> None:
+        """Make room under `SANDBOX_MAX_CONTAINERS_PER_USER` by stopping the user's idle containers, or refuse."""
+        cap = self.settings.max_containers_per_user
+        mine = label_filter(labels_for(self.settings, mode="session", user_id=ref.user_id))
+        running = [c["Labels"].get(LABEL_THREAD, "") for c in self.api.containers(filters=mine)]
+        excess = len(running) + 1 - cap
+        if excess <= 0:
+            return
+        with self._sessions_lock:
+            idle = sorted((e.last_used, tid) for tid, e in self._sessions.items() if tid in running and e.container_id and not e.in_flight)
+        for _, thread_id in idle[:excess]:
+            self._stop(thread_id, reason="over SANDBOX_MAX_CONTAINERS_PER_USER")
+        if len(self.api.containers(filters=mine)) >= cap:
+            msg = (
+                f"user {ref.user_id!r} already has {cap} session sandbox(es) running, all busy "
+                f"(SANDBOX_MAX_CONTAINERS_PER_USER={cap}); this command did not run. "
+                "Wait for a command in another thread to finish, then try again."
+            )
+            raise UserCapError(msg)
+
+    def _start_session(self, ref: ThreadRef) -> str:
+        """Start this thread's stopped container (even one from before a restart), else create it."""
         thread_id, image = ref.thread_id, ref.image
         api = self.api
         found = api.containers(all=True, filters=label_filter(labels_for(self.settings, thread_id=thread_id, mode="session")))
