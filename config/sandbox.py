@@ -179,6 +179,9 @@ class SandboxSettings:
     disk_total_bytes: int | None = setting("SANDBOX_DISK_TOTAL", _env_disk_total, None)
     """Most all workspace quotas may add up to (`auto`/None: 90% of the disk's free space plus what
     the images already use); sparse images overcommit, so a new thread past it is refused."""
+    memories_quota_bytes: int = setting("SANDBOX_MEMORIES_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), MIN_DISK_QUOTA)
+    """Most a user's `/memories` may hold, as its own loop-mounted ext4 image like a workspace's
+    (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
 
     max_running_per_user: int = setting("SANDBOX_MAX_RUNNING_PER_USER", at_least(1), 8)
     """Most commands one user may have running at once, across all their threads; more are refused."""
@@ -191,6 +194,11 @@ class SandboxSettings:
     def disk_images_dir(self) -> Path:
         """Where workspace images live: next to `workspaces/`, never inside anything a sandbox mounts."""
         return self.workspaces_dir.with_name(self.workspaces_dir.name + ".disks")
+
+    @property
+    def memories_images_dir(self) -> Path:
+        """Where memory folder images live: next to `memories/`, never inside anything a sandbox mounts."""
+        return self.memories_dir.with_name(self.memories_dir.name + ".disks")
 
     @classmethod
     def from_env(cls) -> SandboxSettings:

@@ -42,7 +42,7 @@ from sandbox.deployment import SandboxDeployment
 from sandbox.errors import SandboxError
 from sandbox.file_tools import HostFiles, HostFileTools
 from sandbox.live_output import LiveOutput, live_output_sink
-from sandbox.memories import memories_path
+from sandbox.memories import memories_path, prepare_memories
 from sandbox.run_context import current_thread_ref
 from sandbox.runner import LiveChannel, run_ephemeral, run_in_session
 from sandbox.user_caps import running_slot
@@ -143,7 +143,10 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             memories_dir=memories_path(settings, user_id),
             fs_uid=settings.uid,
             fs_gid=settings.gid,
-            prepare_workspace=lambda create: prepare_workspace(settings, thread_id, create=create),
+            prepare={
+                "workspace": lambda create: prepare_workspace(settings, thread_id, create=create),
+                "memories": lambda create: prepare_memories(settings, user_id, create=create),
+            },
         )
 
     @override

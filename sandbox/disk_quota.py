@@ -1,4 +1,4 @@
-"""Per-thread disk quotas: each `/workspace` is its own loop-mounted ext4 image.
+"""Disk quotas: each `/workspace` (and each user's `/memories`) is its own loop-mounted ext4 image.
 
 This kernel has no `CONFIG_QUOTA` and Docker's overlay2 has no `--storage-opt
 size`, so a workspace is bounded the one way that holds against any command: it
@@ -7,8 +7,12 @@ sparse image `<workspaces>.disks/<thread_id>.img` (outside anything a sandbox ca
 see), created on first use with `mkfs.ext4` and owned by the sandbox user. A
 write past the image's size fails with ENOSPC inside the sandbox and on the host.
 
+A user's memory folder is bounded the same way (`SANDBOX_MEMORIES_QUOTA`), its
+image in `<memories>.disks/`: both are a `QuotaDisk`, mounted by `mount_disk`.
+
 Sparse images overcommit the host disk, so `SANDBOX_DISK_TOTAL` caps the sum of
-all images' sizes; a new workspace past it is refused with a clear error. Mounts
+all images' sizes (workspaces and memories); a new one past it is refused with a
+clear error. Mounts
 are kernel state: they survive a server restart, and an image found unmounted
 (after a reboot) is mounted again before anything touches its workspace. The
 unmounted mount point is root-owned mode 000, so nothing can write around the
@@ -30,6 +34,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
@@ -61,6 +66,41 @@ def human_size(size: int) -> str:
 def image_path(settings: SandboxSettings, thread_id: str) -> Path:
     """The image file that holds `thread_id`'s workspace."""
     return settings.disk_images_dir / f"{thread_id}{IMAGE_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class QuotaDisk:
+    """One bounded folder: `mount_point` is where the `size`-byte ext4 `image` is mounted."""
+
+    mount_point: Path
+    image: Path
+    size: int
+    setting: str
+    """The variable that sets `size`, for messages."""
+    what: str
+    """What the folder is, for messages and logs (`the workspace of thread t-1`)."""
+
+
+def workspace_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
+    """The disk of `thread_id`'s `/workspace` (the thread id must already be validated)."""
+    return QuotaDisk(
+        mount_point=settings.workspaces_dir / thread_id,
+        image=image_path(settings, thread_id),
+        size=settings.disk_quota_bytes,
+        setting="SANDBOX_DISK_QUOTA",
+        what=f"the workspace of thread {thread_id}",
+    )
+
+
+def memories_disk(settings: SandboxSettings, folder_name: str) -> QuotaDisk:
+    """The disk of one user's `/memories`; `folder_name` is already a safe name (`sandbox.memories`)."""
+    return QuotaDisk(
+        mount_point=settings.memories_dir / folder_name,
+        image=settings.memories_images_dir / f"{folder_name}{IMAGE_SUFFIX}",
+        size=settings.memories_quota_bytes,
+        setting="SANDBOX_MEMORIES_QUOTA",
+        what=f"the memory folder {folder_name}",
+    )
 
 
 def _run(argv: list[str]) -> None:
@@ -184,9 +224,13 @@ def _images(images_dir: Path) -> list[os.stat_result]:
     return stats
 
 
+def _all_images(settings: SandboxSettings) -> list[os.stat_result]:
+    return _images(settings.disk_images_dir) + _images(settings.memories_images_dir)
+
+
 def committed_bytes(settings: SandboxSettings) -> int:
-    """What all existing workspaces may grow to: the sum of their images' sizes."""
-    return sum(st.st_size for st in _images(settings.disk_images_dir))
+    """What all existing workspaces and memory folders may grow to: the sum of their images' sizes."""
+    return sum(st.st_size for st in _all_images(settings))
 
 
 def disk_total(settings: SandboxSettings) -> int:
@@ -196,17 +240,18 @@ def disk_total(settings: SandboxSettings) -> int:
     images_dir = settings.disk_images_dir
     probe_dir = images_dir if images_dir.is_dir() else images_dir.parent
     st = os.statvfs(probe_dir)
-    allocated = sum(s.st_blocks * 512 for s in _images(images_dir))
+    allocated = sum(s.st_blocks * 512 for s in _all_images(settings))
     return int(AUTO_TOTAL_SHARE * (st.f_bavail * st.f_frsize + allocated))
 
 
-def _check_total(settings: SandboxSettings, thread_id: str) -> None:
-    committed, total, quota = committed_bytes(settings), disk_total(settings), settings.disk_quota_bytes
+def _check_total(settings: SandboxSettings, disk: QuotaDisk) -> None:
+    committed, total, quota = committed_bytes(settings), disk_total(settings), disk.size
     if committed + quota > total:
         source = "SANDBOX_DISK_TOTAL" if settings.disk_total_bytes is not None else "SANDBOX_DISK_TOTAL=auto (90% of the disk's free space)"
         msg = (
-            f"no disk space left for a new workspace: thread {thread_id} needs {human_size(quota)} (SANDBOX_DISK_QUOTA), "
-            f"existing workspaces already hold quotas of {human_size(committed)}, and {source} allows {human_size(total)} in all. "
+            f"no disk space left for a new disk: {disk.what} needs {human_size(quota)} ({disk.setting}), "
+            f"existing workspaces and memories already hold quotas of {human_size(committed)}, "
+            f"and {source} allows {human_size(total)} in all. "
             "Delete threads that are no longer needed, or ask the operator to raise SANDBOX_DISK_TOTAL."
         )
         raise WorkspaceDiskError(msg)
@@ -229,8 +274,9 @@ def _init_root(mounted: Path, owner: tuple[int, int]) -> None:
     os.chmod(mounted, 0o700)
 
 
-def _migrate(settings: SandboxSettings, image: Path, workspace: Path, owner: tuple[int, int]) -> None:
-    """Move the files of a workspace made before quotas were on into its new image."""
+def _migrate(disk: QuotaDisk, owner: tuple[int, int]) -> None:
+    """Move the files of a folder made before quotas were on into its new image."""
+    image, workspace = disk.image, disk.mount_point
     staging = image.with_name(image.name + ".migrate")
     staging.mkdir(mode=0o700, exist_ok=True)
     _mount(image, staging)
@@ -240,8 +286,8 @@ def _migrate(settings: SandboxSettings, image: Path, workspace: Path, owner: tup
             _run(["cp", "-a", f"{workspace}/.", f"{staging}/"])
         except OSError as exc:
             msg = (
-                f"the existing workspace holds more than its quota of {human_size(settings.disk_quota_bytes)} "
-                "(SANDBOX_DISK_QUOTA); it was left as it is and cannot be used until it is smaller or the quota is raised"
+                f"{disk.what} holds more than its quota of {human_size(disk.size)} "
+                f"({disk.setting}); it was left as it is and cannot be used until it is smaller or the quota is raised"
             )
             logger.warning("Migrating %s into a quota image failed: %s", workspace, exc)
             raise WorkspaceDiskError(msg) from exc
@@ -263,34 +309,39 @@ def mount_workspace(settings: SandboxSettings, thread_id: str, *, create: bool) 
     (writes, containers) also creates the image, refusing one past `SANDBOX_DISK_TOTAL`.
     Callers check `quotas_enforced` first. The thread id must already be validated.
     """
-    workspace = settings.workspaces_dir / thread_id
+    return mount_disk(settings, workspace_disk(settings, thread_id), create=create)
+
+
+def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool) -> Path:
+    """Make sure `disk.mount_point` is its mounted image (see `mount_workspace`); return it."""
+    workspace, image = disk.mount_point, disk.image
     if os.path.ismount(workspace):
         return workspace
-    image = image_path(settings, thread_id)
     if not create and not image.exists():
         return workspace
     owner = (settings.uid, settings.gid)
-    with _locked(settings.disk_images_dir):
+    with _locked(settings.disk_images_dir):  # one lock for all images: the total is checked across them
         if os.path.ismount(workspace):
             return workspace
         fresh = not image.exists()
         if fresh:
             if not create:
                 return workspace
-            _check_total(settings, thread_id)
+            _check_total(settings, disk)
             try:
-                _make_filesystem(image, settings.disk_quota_bytes, owner)
+                image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _make_filesystem(image, disk.size, owner)
             except (OSError, subprocess.SubprocessError) as exc:
                 image.unlink(missing_ok=True)
-                logger.error("Could not create the workspace image of thread %s: %s", thread_id, exc)
-                msg = f"could not create the workspace disk of thread {thread_id}; the server log says why"
+                logger.error("Could not create the disk image of %s: %s", disk.what, exc)
+                msg = f"could not create the disk of {disk.what}; the server log says why"
                 raise WorkspaceDiskError(msg) from exc
         try:
             if fresh and workspace.is_dir() and not workspace.is_symlink() and any(workspace.iterdir()):
                 try:
-                    _migrate(settings, image, workspace, owner)
+                    _migrate(disk, owner)
                 except WorkspaceDiskError:
-                    image.unlink()  # the old workspace stays as it was; try again later
+                    image.unlink()  # the old folder stays as it was; try again later
                     raise
                 fresh = False
             _prepare_mount_point(workspace)
@@ -298,10 +349,10 @@ def mount_workspace(settings: SandboxSettings, thread_id: str, *, create: bool) 
             if fresh:
                 _init_root(workspace, owner)
         except (OSError, subprocess.SubprocessError) as exc:
-            logger.error("Could not mount the workspace image of thread %s: %s", thread_id, exc)
-            msg = f"could not mount the workspace disk of thread {thread_id}; the server log says why"
+            logger.error("Could not mount the disk image of %s: %s", disk.what, exc)
+            msg = f"could not mount the disk of {disk.what}; the server log says why"
             raise WorkspaceDiskError(msg) from exc
-    logger.info("Mounted the workspace disk of thread %s (%s)", thread_id, human_size(image.stat().st_size))
+    logger.info("Mounted the disk of %s (%s)", disk.what, human_size(image.stat().st_size))
     return workspace
 
 
@@ -311,8 +362,12 @@ def release_disk(settings: SandboxSettings, thread_id: str) -> bool:
     The emptied mount point is left for the caller (`sandbox.cleanup.remove_workspace`)
     to delete with the rest of the workspace folder.
     """
-    workspace = settings.workspaces_dir / thread_id
-    image = image_path(settings, thread_id)
+    return release_quota_disk(settings, workspace_disk(settings, thread_id))
+
+
+def release_quota_disk(settings: SandboxSettings, disk: QuotaDisk) -> bool:
+    """Unmount `disk`'s image (if mounted) and delete it; False when it had none. The mount point stays."""
+    workspace, image = disk.mount_point, disk.image
     if not image.exists() and not os.path.ismount(workspace):
         return False
     with _locked(settings.disk_images_dir):
@@ -323,14 +378,18 @@ def release_disk(settings: SandboxSettings, thread_id: str) -> bool:
         image.unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError):
             staging.rmdir()
-    logger.info("Released the workspace disk of thread %s", thread_id)
+    logger.info("Released the disk of %s", disk.what)
     return True
 
 
-def thread_ids_with_disks(settings: SandboxSettings) -> set[str]:
-    """Threads that have a workspace image (mounted or not): what a reconciler compares with live threads."""
-    images_dir = settings.disk_images_dir
+def image_names(images_dir: Path) -> set[str]:
+    """The names of the images in `images_dir` (thread ids, or memory folder names), mounted or not."""
     if not images_dir.is_dir():
         return set()
     names = (entry.name for entry in os.scandir(images_dir))
     return {name.removesuffix(IMAGE_SUFFIX) for name in names if name.endswith(IMAGE_SUFFIX) and not name.startswith(".")}
+
+
+def thread_ids_with_disks(settings: SandboxSettings) -> set[str]:
+    """Threads that have a workspace image (mounted or not): what a reconciler compares with live threads."""
+    return image_names(settings.disk_images_dir)

@@ -27,7 +27,7 @@ import os
 import stat
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, override
@@ -104,15 +104,16 @@ class HostFiles:
         memories_dir: Path | None = None,
         fs_uid: int | None = None,
         fs_gid: int | None = None,
-        prepare_workspace: Callable[[bool], object] | None = None,
+        prepare: Mapping[str, Callable[[bool], object]] | None = None,
     ) -> None:
         """Bind the host dirs behind the roots; `fs_uid`/`fs_gid` are the sandbox user's ids.
 
         `memories_dir` is the thread's user's memory folder (see `sandbox.memories`);
         without it there is no `/memories`. The ids only take effect when this
-        process is root; both or neither. `prepare_workspace(create)` runs before
-        every operation (`create=True` before a write to /workspace): it mounts the
-        thread's quota disk (`sandbox.disk_quota`), or creates the dir.
+        process is root; both or neither. `prepare[root](create)` runs before every
+        operation (`create=True` before a write to that root): it mounts the root's
+        quota disk (`sandbox.disk_quota`), or creates the dir; a writable root
+        without one is created here on its first write.
         """
         if (fs_uid is None) != (fs_gid is None):
             msg = "fs_uid and fs_gid must be given together"
@@ -121,7 +122,7 @@ class HostFiles:
         self._dirs = {root: Path(host_dir).absolute() for root, host_dir in dirs.items() if host_dir is not None}
         """Host directory of each root this sandbox has."""
         self._ids = (fs_uid, fs_gid) if fs_uid is not None and fs_gid is not None and os.geteuid() == 0 else None
-        self._prepare = prepare_workspace
+        self._prepare = dict(prepare or {})
 
     # --- plumbing ---
 
@@ -162,11 +163,11 @@ class HostFiles:
 
         A workspace or memory folder is created (0o700, owned by the sandbox user)
         on its first write, never on a read, so a user without memories reads as
-        "not found". A workspace with a disk quota is mounted first, reads included.
+        "not found". A folder with a disk quota is mounted first, reads included.
         """
-        if self._prepare is not None:
-            self._prepare(create_root == "workspace")
-        if create_root in WRITABLE_ROOTS and create_root in self._dirs:
+        for root, prepare in self._prepare.items():
+            prepare(create_root == root)
+        if create_root in WRITABLE_ROOTS and create_root in self._dirs and create_root not in self._prepare:
             create_workspace_dir(self._dirs[create_root], self._ids)
         session = WalkSession(self._open_roots())
         try:

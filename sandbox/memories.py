@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
+from sandbox.disk_quota import image_names, memories_disk, mount_disk, quotas_enforced, release_quota_disk
 from sandbox.workspace import create_workspace_dir
 
 MEMORIES_MOUNT = "/memories"
@@ -53,8 +55,40 @@ def memories_path(settings: SandboxSettings, user_id: str) -> Path:
     return settings.memories_dir / user_dir_name(user_id)
 
 
-def ensure_memories(settings: SandboxSettings, user_id: str) -> Path:
-    """Create the user's memory folder (0o700, the sandbox user's), before Docker would create it as root."""
+def prepare_memories(settings: SandboxSettings, user_id: str, *, create: bool) -> Path:
+    """Return the user's memory folder, mounted (quotas on) or created (`create`) as needed.
+
+    Like a workspace (`sandbox.workspace.prepare_workspace`): with disk quotas on it
+    is its own `SANDBOX_MEMORIES_QUOTA` ext4 image; otherwise a plain 0o700 folder
+    of the sandbox user. With `create=False` a missing folder stays missing, so a
+    user without memories reads as "not found".
+    """
+    if settings.memories_quota_bytes and quotas_enforced(settings):
+        return mount_disk(settings, memories_disk(settings, user_dir_name(user_id)), create=create)
     folder = memories_path(settings, user_id)
-    create_workspace_dir(folder, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
+    if create:
+        create_workspace_dir(folder, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
     return folder
+
+
+def ensure_memories(settings: SandboxSettings, user_id: str) -> Path:
+    """Create (or mount) the user's memory folder, before Docker would create it as root."""
+    return prepare_memories(settings, user_id, create=True)
+
+
+def memory_folder_names(settings: SandboxSettings) -> set[str]:
+    """Every memory folder (by its folder name) that has a directory or a disk image."""
+    found = image_names(settings.memories_images_dir)
+    if settings.memories_dir.is_dir():
+        found.update(e.name for e in os.scandir(settings.memories_dir) if e.is_dir(follow_symlinks=False))
+    return found
+
+
+def remove_memory_folder(settings: SandboxSettings, folder_name: str) -> None:
+    """Delete one memory folder for good (its disk image too); only once no container of that user runs."""
+    disk = memories_disk(settings, folder_name)
+    release_quota_disk(settings, disk)  # unmount and delete its quota image first
+    if disk.mount_point.is_symlink() or disk.mount_point.is_file():
+        disk.mount_point.unlink()
+    elif disk.mount_point.exists():
+        shutil.rmtree(disk.mount_point)

@@ -64,7 +64,7 @@ def server(scripted_llm: ScriptedLLM, browser_paths: E2EPaths, sandbox_image: st
         with run_langgraph_dev(workdir=browser_paths.server_home, env=server_env(scripted_llm, browser_paths, sandbox_image)) as running:
             yield running
     finally:
-        remove_workspaces_under(browser_paths.workspaces)
+        remove_workspaces_under(browser_paths.workspaces, browser_paths.memories)
 
 
 @pytest.fixture(scope="session")

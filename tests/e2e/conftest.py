@@ -47,7 +47,7 @@ def e2e_paths(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EPaths]:
     """Fresh workspaces and shared folders (world-readable, like a checkout's); workspaces removed at the end."""
     paths = make_e2e_paths(tmp_path_factory.mktemp("e2e"))
     yield paths
-    remove_workspaces_under(paths.workspaces)
+    remove_workspaces_under(paths.workspaces, paths.memories)
 
 
 def make_e2e_paths(base: Path) -> E2EPaths:
@@ -126,7 +126,7 @@ def auth_server(
         with run_langgraph_dev(workdir=paths.server_home, env=env) as server:
             yield AuthServer(server=server, keys=keys, paths=paths)
     finally:
-        remove_workspaces_under(paths.workspaces)
+        remove_workspaces_under(paths.workspaces, paths.memories)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import pytest
 from deepagents.backends.protocol import FILE_NOT_FOUND
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
+from sandbox.disk_quota import quota_problem
 from sandbox.memories import memories_path
 
 pytestmark = pytest.mark.docker
@@ -126,7 +127,7 @@ def test_hostile_user_ids_stay_inside_the_memories_dir(deployment: SandboxDeploy
     root = settings.memories_dir.parent
     created = {p.relative_to(root).parts[0] for p in root.iterdir()}
     # Besides the three folders: the workspaces' disk images (`sandbox.disk_quota`) and per-user locks.
-    assert created <= {"workspaces", "shared", "memories", "workspaces.disks", "workspaces.locks"}, created
+    assert created <= {"workspaces", "shared", "memories", "workspaces.disks", "workspaces.locks", "memories.disks"}, created
 
 
 def test_memories_of_session_containers_belong_to_their_user(session_deployment: SandboxDeployment, settings: SandboxSettings) -> None:
@@ -137,3 +138,31 @@ def test_memories_of_session_containers_belong_to_their_user(session_deployment:
     assert alice.execute("cat /memories/AGENTS.md").output.strip() == "alice-was-here"
     assert bob.execute("cat /memories/AGENTS.md").output.strip() == "bob-was-here"
     assert (memories_path(settings, "alice") / "AGENTS.md").read_text(encoding="utf-8") == "alice-was-here\n"
+
+
+def test_memories_are_bounded_by_their_own_quota_disk(deployment: SandboxDeployment, settings: SandboxSettings) -> None:
+    problem = quota_problem(settings)
+    if problem is not None:
+        if os.environ.get("SANDBOX_REQUIRE_DOCKER", "").strip().lower() in {"1", "true", "yes"}:
+            pytest.fail(f"disk quotas cannot be enforced here: {problem}")
+        pytest.skip(f"disk quotas cannot be enforced here: {problem}")
+    alice = _box(deployment, "alice", "t-alice-quota")
+    bob = _box(deployment, "bob", "t-bob-quota")
+    assert alice.write("/memories/AGENTS.md", NOTE).error is None
+    folder = memories_path(settings, "alice")
+    assert os.path.ismount(folder), "the memory folder is its own filesystem"
+    image = settings.memories_images_dir / f"{folder.name}.img"
+    assert image.stat().st_size == settings.memories_quota_bytes == 16 * 1024**2
+    assert not image.is_relative_to(settings.memories_dir), "no sandbox can see the image"
+
+    flood = alice.execute("dd if=/dev/zero of=/memories/flood bs=1M count=64")
+    assert flood.exit_code != 0
+    assert "No space left on device" in flood.output, flood.output
+    assert (folder / "flood").stat().st_size <= settings.memories_quota_bytes
+    refused = alice.write("/memories/more.md", "x" * (1024**2))
+    assert refused.error is not None
+    assert "no space" in refused.error.lower(), refused.error
+    assert (folder / "AGENTS.md").read_text(encoding="utf-8") == NOTE, "a full disk never costs the memory it holds"
+
+    assert bob.write("/memories/AGENTS.md", "bob is fine\n").error is None, "one user's full memory is theirs alone"
+    assert alice.execute("rm /memories/flood && echo ok >> /memories/AGENTS.md").exit_code == 0
