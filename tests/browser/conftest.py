@@ -76,7 +76,7 @@ def auth_server(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFact
         with run_langgraph_dev(workdir=paths.server_home, env=server_env(scripted_llm, paths, sandbox_image, **keys.env())) as running:
             yield AuthServer(server=running, keys=keys, paths=paths)
     finally:
-        remove_workspaces_under(paths.workspaces)
+        remove_workspaces_under(paths.workspaces, paths.memories)
 
 
 @pytest.fixture(scope="module")
