@@ -1,12 +1,15 @@
-"""Session fixtures for the end-to-end suite: one scripted LLM, one real `langgraph dev`.
+"""Session fixtures for the end-to-end suite: one scripted LLM, one real `langgraph dev`, and the contract servers.
 
 Every e2e test talks to the server only through `langgraph_sdk.get_client()`.
+The contract suite (every test using `engine_server`, marked `contract`) runs on
+each engine of `tests.support.engines.CONTRACT_ENGINES`: `langgraph dev` and Aegra with
+two processes, PostgreSQL and Redis; its test ids name the engine.
 The server runs the repository's `agent` graph (ephemeral sandboxes) with its
 model pointed at `ScriptedLLM`, its workspaces and shared folder in pytest's tmp
 dir, and the sandbox image from `SANDBOX_IMAGE` (default `deepagents-sandbox:offline`).
 
 When an e2e test fails, the server log written while it ran is attached to the
-report ("langgraph dev log" section).
+report ("server log" section).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from config.sandbox import SandboxSettings
 from sandbox.container_spec import label_filter, labels_for
 from tests.support.agent_client import sdk_client
 from tests.support.auth_keys import AuthKeys
+from tests.support.engines import CONTRACT_ENGINES, LANGGRAPH_DEV, RestartableServer, restartable
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM
 from tests.support.workspaces import remove_workspaces_under
@@ -96,11 +100,22 @@ def langgraph_server(
 
 @dataclass
 class AuthServer:
-    """A `langgraph dev` that requires bearer tokens (HS256 secret and a JWKS file, with issuer and audience)."""
+    """A server that requires bearer tokens (HS256 secret and a JWKS file, with issuer and audience)."""
 
     server: LangGraphServer
     keys: AuthKeys
     paths: E2EPaths
+    engine: str = LANGGRAPH_DEV
+    """Which engine serves (`tests.support.engines.ENGINES`)."""
+    restartable: RestartableServer | None = None
+    """Set when the server can be restarted in place (`restart`)."""
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same URL with the same state (blocking)."""
+        if self.restartable is None:
+            msg = "this server was not started restartable"
+            raise RuntimeError(msg)
+        self.server = self.restartable.restart()
 
     @property
     def url(self) -> str:
@@ -118,15 +133,83 @@ def auth_server(
     tmp_path_factory: pytest.TempPathFactory,
     sandbox_image: str,
 ) -> Iterator[AuthServer]:
-    """One auth-enabled `langgraph dev` (ephemeral sandboxes) shared by the auth and ownership tests."""
-    paths = make_e2e_paths(tmp_path_factory.mktemp("e2e-auth"))
+    """One auth-enabled `langgraph dev` (ephemeral sandboxes) shared by the auth and ownership tests and the contract suite."""
+    with _auth_server(LANGGRAPH_DEV, scripted_llm, tmp_path_factory, sandbox_image) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _auth_server(
+    engine: str, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+) -> Iterator[AuthServer]:
+    """An auth-enabled `engine` (ephemeral sandboxes) in fresh folders, restartable in place."""
+    paths = make_e2e_paths(tmp_path_factory.mktemp(f"e2e-auth-{engine}"))
     keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
     env = server_env(scripted_llm, paths, sandbox_image, **keys.env())
     try:
-        with run_langgraph_dev(workdir=paths.server_home, env=env) as server:
-            yield AuthServer(server=server, keys=keys, paths=paths)
+        with restartable(engine, workdir=paths.server_home, env=env) as running:
+            yield AuthServer(server=running.server, keys=keys, paths=paths, engine=engine, restartable=running)
     finally:
         remove_workspaces_under(paths.workspaces, paths.memories)
+
+
+@pytest.fixture(scope="session", params=CONTRACT_ENGINES)
+def engine_server(
+    request: pytest.FixtureRequest, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+) -> Iterator[AuthServer]:
+    """The contract suite's server, once per engine: `langgraph dev` (the e2e `auth_server`) or Aegra (2 processes, Redis).
+
+    Auth is on, so ownership between two users is part of the contract; tests act
+    as `CONTRACT_USER` unless they need a second user.
+    """
+    if request.param == LANGGRAPH_DEV:
+        yield request.getfixturevalue("auth_server")
+        return
+    with _auth_server(request.param, scripted_llm, tmp_path_factory, sandbox_image) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=CONTRACT_ENGINES)
+def fresh_engine_server(
+    request: pytest.FixtureRequest, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+) -> Iterator[AuthServer]:
+    """A contract server of its own per engine, for a module that restarts it.
+
+    On `langgraph dev`, once a thread was deleted, a restart lost the pending
+    approvals of other threads: its in-memory runtime's periodic flush then
+    tracks stale copies of the checkpoint files (`Checkpointer(unpack_hook=...)`
+    in `langgraph_runtime_inmem.checkpoint` registers new ones). The shared
+    servers see deletions, so a restart is tested on a server that saw none;
+    Aegra keeps everything in PostgreSQL either way.
+    """
+    with _auth_server(request.param, scripted_llm, tmp_path_factory, sandbox_image) as server:
+        yield server
+
+
+CONTRACT_FIXTURES = frozenset({"engine_server", "fresh_engine_server"})
+"""A test using one of these is part of the contract suite."""
+CONTRACT_USER = "user-a"
+"""Who the contract suite's `engine_client` acts as."""
+
+
+@pytest.fixture
+async def engine_client(engine_server: AuthServer) -> AsyncIterator[LangGraphClient]:
+    """An SDK client of the contract server, acting as `CONTRACT_USER`."""
+    async with engine_server.client(CONTRACT_USER) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def engine_paths(engine_server: AuthServer) -> E2EPaths:
+    """The host folders of the contract server's sandboxes."""
+    return engine_server.paths
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on a contract server is part of the contract suite (`-m contract`)."""
+    for item in items:
+        if CONTRACT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.contract)
 
 
 @pytest.fixture(scope="session")
@@ -167,11 +250,18 @@ async def session_client(session_server: LangGraphServer) -> AsyncIterator[LangG
         yield sdk
 
 
+_LOGGED_SERVERS = ("engine_server", "fresh_engine_server", "auth_server", "session_server", "langgraph_server")
+"""Fixtures whose server log a failed test shows: the first one the test uses."""
+
+
 @pytest.fixture(autouse=True)
-def _mark_server_log(request: pytest.FixtureRequest, langgraph_server: LangGraphServer) -> None:
-    """Remember where the server log stood when this test started."""
-    request.node.stash[_SERVER_KEY] = langgraph_server
-    request.node.stash[_LOG_OFFSET_KEY] = langgraph_server.log_size()
+def _mark_server_log(request: pytest.FixtureRequest) -> None:
+    """Remember which server the test uses and where its log stood when the test started."""
+    name = next((n for n in _LOGGED_SERVERS if n in request.fixturenames), "langgraph_server")
+    used = request.getfixturevalue(name)
+    server: LangGraphServer = used if isinstance(used, LangGraphServer) else used.server
+    request.node.stash[_SERVER_KEY] = server
+    request.node.stash[_LOG_OFFSET_KEY] = server.log_size()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -182,7 +272,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if server is not None and report.failed and call.when in {"setup", "call"}:
         offset = item.stash.get(_LOG_OFFSET_KEY, 0)
         state = "running" if server.alive else f"EXITED with {server.process.returncode}"
-        report.sections.append((f"langgraph dev log ({server.log_path}, server {state})", server.log_since(offset)))
+        report.sections.append((f"server log ({server.log_path}, server {state})", server.log_since(offset)))
     return report
 
 

@@ -32,18 +32,18 @@ HELLO_SOURCE = "print('Hello World')\n"
 HELLO_COMMAND = "cd /workspace && python3 hello.py"
 
 
-async def test_write_then_execute_with_approvals(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+async def test_write_then_execute_with_approvals(engine_client: LangGraphClient, scripted_llm: ScriptedLLM, engine_paths: E2EPaths) -> None:
     scripted_llm.add_scenario(
         HELLO_PROMPT,
         call("write_file", file_path="/workspace/hello.py", content=HELLO_SOURCE),
         call("execute", command=HELLO_COMMAND),
         say(echo_last_tool_output("执行结果：")),
     )
-    thread_id = (await client.threads.create())["thread_id"]
-    hello = e2e_paths.workspace(thread_id) / "hello.py"
+    thread_id = (await engine_client.threads.create())["thread_id"]
+    hello = engine_paths.workspace(thread_id) / "hello.py"
 
     # 1. The run pauses before write_file runs.
-    first = await stream_run(client, thread_id, input=user_input(HELLO_PROMPT))
+    first = await stream_run(engine_client, thread_id, input=user_input(HELLO_PROMPT))
     assert not first.errors, first.describe()
     assert [a["name"] for a in first.action_requests] == ["write_file"], first.describe()
     assert first.action_requests[0]["args"] == {"file_path": "/workspace/hello.py", "content": HELLO_SOURCE}
@@ -51,26 +51,26 @@ async def test_write_then_execute_with_approvals(client: LangGraphClient, script
     assert [c["action_name"] for c in hitl["review_configs"]] == ["write_file"], hitl
     assert {"approve", "edit", "reject"} <= set(hitl["review_configs"][0]["allowed_decisions"]), hitl
 
-    state = await thread_state(client, thread_id)
+    state = await thread_state(engine_client, thread_id)
     assert state["next"], "a paused thread has a next node"
     pending = pending_interrupt_values(state)
     assert [a["name"] for v in pending for a in v["action_requests"]] == ["write_file"], pending
     assert not hello.exists(), "write_file ran before it was approved"
 
     # 2. Approving write_file runs it, then the run pauses before execute.
-    second = await stream_run(client, thread_id, command=resume(approve()))
+    second = await stream_run(engine_client, thread_id, command=resume(approve()))
     assert not second.errors, second.describe()
     assert [a["name"] for a in second.action_requests] == ["execute"], second.describe()
     assert second.action_requests[0]["args"] == {"command": HELLO_COMMAND}
     assert hello.read_text(encoding="utf-8") == HELLO_SOURCE
 
     # 3. Approving execute runs the script in the sandbox; its output reaches the model and the client.
-    third = await stream_run(client, thread_id, command=resume(approve()))
+    third = await stream_run(engine_client, thread_id, command=resume(approve()))
     assert not third.errors, third.describe()
     assert not third.interrupts, third.describe()
     assert "Hello World" in third.final_ai_text, third.describe()
 
-    state = await thread_state(client, thread_id)
+    state = await thread_state(engine_client, thread_id)
     assert not state["next"], state["next"]
     [executed] = tool_messages(state, "execute")
     assert "Hello World" in content_text(executed), executed
@@ -80,7 +80,7 @@ async def test_write_then_execute_with_approvals(client: LangGraphClient, script
     assert any("Hello World" in output for r in seen for output in r.tool_outputs()), [r.tool_outputs() for r in seen]
 
 
-async def test_reject_keeps_tools_from_running(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+async def test_reject_keeps_tools_from_running(engine_client: LangGraphClient, scripted_llm: ScriptedLLM, engine_paths: E2EPaths) -> None:
     token = uuid.uuid4().hex[:8]
     trigger = f"e2e-reject-{token}"
     scripted_llm.add_scenario(
@@ -91,22 +91,22 @@ async def test_reject_keeps_tools_from_running(client: LangGraphClient, scripted
         ),
         say(echo_last_tool_output()),
     )
-    thread_id = (await client.threads.create())["thread_id"]
-    workspace = e2e_paths.workspace(thread_id)
+    thread_id = (await engine_client.threads.create())["thread_id"]
+    workspace = engine_paths.workspace(thread_id)
 
-    first = await stream_run(client, thread_id, input=user_input(f"Write a file and touch a marker ({trigger})"))
+    first = await stream_run(engine_client, thread_id, input=user_input(f"Write a file and touch a marker ({trigger})"))
     assert [a["name"] for a in first.action_requests] == ["write_file", "execute"], first.describe()
 
     write_reason = f"no files please {token}"
     execute_reason = f"no commands please {token}"
-    second = await stream_run(client, thread_id, command=resume(reject(write_reason), reject(execute_reason)))
+    second = await stream_run(engine_client, thread_id, command=resume(reject(write_reason), reject(execute_reason)))
     assert not second.errors, second.describe()
     assert not second.interrupts, second.describe()
 
     assert not (workspace / "rejected.txt").exists()
     assert not (workspace / "rejected_marker").exists()
 
-    state = await thread_state(client, thread_id)
+    state = await thread_state(engine_client, thread_id)
     results = {m["name"]: content_text(m) for m in tool_messages(state)}
     assert write_reason in results["write_file"], results
     assert execute_reason in results["execute"], results
@@ -119,30 +119,30 @@ async def test_reject_keeps_tools_from_running(client: LangGraphClient, scripted
     assert any(execute_reason in o for o in outputs), outputs
 
 
-async def test_edit_runs_the_edited_command(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+async def test_edit_runs_the_edited_command(engine_client: LangGraphClient, scripted_llm: ScriptedLLM, engine_paths: E2EPaths) -> None:
     trigger = f"e2e-edit-{uuid.uuid4().hex[:8]}"
     scripted_llm.add_scenario(
         trigger,
         call("execute", command="echo original > /workspace/e.txt"),
         say(echo_last_tool_output()),
     )
-    thread_id = (await client.threads.create())["thread_id"]
+    thread_id = (await engine_client.threads.create())["thread_id"]
 
-    first = await stream_run(client, thread_id, input=user_input(f"Write e.txt ({trigger})"))
+    first = await stream_run(engine_client, thread_id, input=user_input(f"Write e.txt ({trigger})"))
     assert [a["args"] for a in first.action_requests] == [{"command": "echo original > /workspace/e.txt"}], first.describe()
 
-    second = await stream_run(client, thread_id, command=resume(edit("execute", {"command": "echo edited > /workspace/e.txt"})))
+    second = await stream_run(engine_client, thread_id, command=resume(edit("execute", {"command": "echo edited > /workspace/e.txt"})))
     assert not second.errors, second.describe()
     assert not second.interrupts, second.describe()
 
-    assert (e2e_paths.workspace(thread_id) / "e.txt").read_text(encoding="utf-8") == "edited\n"
+    assert (engine_paths.workspace(thread_id) / "e.txt").read_text(encoding="utf-8") == "edited\n"
 
-    state = await thread_state(client, thread_id)
+    state = await thread_state(engine_client, thread_id)
     [result] = tool_messages(state, "execute")
     assert "echo edited" in content_text(result), "the model should be told which command really ran"
 
 
-async def test_respond_answers_for_the_tool(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+async def test_respond_answers_for_the_tool(engine_client: LangGraphClient, scripted_llm: ScriptedLLM, engine_paths: E2EPaths) -> None:
     token = uuid.uuid4().hex[:8]
     trigger = f"e2e-respond-{token}"
     scripted_llm.add_scenario(
@@ -150,18 +150,18 @@ async def test_respond_answers_for_the_tool(client: LangGraphClient, scripted_ll
         call("execute", command="touch /workspace/responded_marker"),
         say(echo_last_tool_output()),
     )
-    thread_id = (await client.threads.create())["thread_id"]
+    thread_id = (await engine_client.threads.create())["thread_id"]
 
-    first = await stream_run(client, thread_id, input=user_input(f"Touch a marker ({trigger})"))
+    first = await stream_run(engine_client, thread_id, input=user_input(f"Touch a marker ({trigger})"))
     assert [a["name"] for a in first.action_requests] == ["execute"], first.describe()
 
     answer = f"人工回复：命令无需执行 {token}"
-    second = await stream_run(client, thread_id, command=resume(respond(answer)))
+    second = await stream_run(engine_client, thread_id, command=resume(respond(answer)))
     assert not second.errors, second.describe()
     assert answer in second.final_ai_text, second.describe()
 
-    assert not (e2e_paths.workspace(thread_id) / "responded_marker").exists()
-    state = await thread_state(client, thread_id)
+    assert not (engine_paths.workspace(thread_id) / "responded_marker").exists()
+    state = await thread_state(engine_client, thread_id)
     [result] = tool_messages(state, "execute")
     assert content_text(result) == answer
     assert any(answer in r.tool_outputs() for r in scripted_llm.requests_for(trigger) if r.step == 1)

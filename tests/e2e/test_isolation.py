@@ -20,7 +20,9 @@ def _all_tool_outputs(messages: list[Message]) -> str:
     return "\n---\n".join(message_text(m) for m in llm_tool_messages(messages))
 
 
-async def test_threads_do_not_see_each_others_files(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+async def test_threads_do_not_see_each_others_files(
+    engine_client: LangGraphClient, scripted_llm: ScriptedLLM, engine_paths: E2EPaths
+) -> None:
     token = uuid.uuid4().hex[:8]
     secret = f"top secret of thread A {token}"
     trigger_a = f"e2e-iso-a-{token}"
@@ -34,21 +36,21 @@ async def test_threads_do_not_see_each_others_files(client: LangGraphClient, scr
         say(_all_tool_outputs),
     )
 
-    thread_a = (await client.threads.create())["thread_id"]
-    paused = await stream_run(client, thread_a, input=user_input(f"Save a secret ({trigger_a})"))
+    thread_a = (await engine_client.threads.create())["thread_id"]
+    paused = await stream_run(engine_client, thread_a, input=user_input(f"Save a secret ({trigger_a})"))
     assert [a["name"] for a in paused.action_requests] == ["write_file"], paused.describe()
-    done = await stream_run(client, thread_a, command=resume(approve()))
+    done = await stream_run(engine_client, thread_a, command=resume(approve()))
     assert not done.errors, done.describe()
-    assert (e2e_paths.workspace(thread_a) / "secret_a.txt").read_text(encoding="utf-8") == secret
+    assert (engine_paths.workspace(thread_a) / "secret_a.txt").read_text(encoding="utf-8") == secret
 
-    thread_b = (await client.threads.create())["thread_id"]
-    paused = await stream_run(client, thread_b, input=user_input(f"Look around ({trigger_b})"))
+    thread_b = (await engine_client.threads.create())["thread_id"]
+    paused = await stream_run(engine_client, thread_b, input=user_input(f"Look around ({trigger_b})"))
     assert [a["name"] for a in paused.action_requests] == ["execute"], paused.describe()
-    done = await stream_run(client, thread_b, command=resume(approve()))
+    done = await stream_run(engine_client, thread_b, command=resume(approve()))
     assert not done.errors, done.describe()
     assert not done.interrupts, f"ls and read_file must not be gated: {done.describe()}"
 
-    state = await thread_state(client, thread_b)
+    state = await thread_state(engine_client, thread_b)
     outputs = {m["name"]: content_text(m) for m in tool_messages(state)}
     assert set(outputs) == {"execute", "ls", "read_file"}, outputs
     assert "secret_a" not in outputs["execute"], outputs["execute"]
@@ -57,20 +59,20 @@ async def test_threads_do_not_see_each_others_files(client: LangGraphClient, scr
     assert secret not in outputs["read_file"], outputs["read_file"]
     assert token not in "\n".join(outputs.values())
     assert secret not in done.final_ai_text
-    assert not (e2e_paths.workspace(thread_b) / "secret_a.txt").exists()
+    assert not (engine_paths.workspace(thread_b) / "secret_a.txt").exists()
 
 
-async def test_concurrent_threads_stay_separate(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
+async def test_concurrent_threads_stay_separate(engine_client: LangGraphClient, scripted_llm: ScriptedLLM, engine_paths: E2EPaths) -> None:
     tokens = [uuid.uuid4().hex[:8] for _ in range(3)]
     for token in tokens:
         command = f"echo {token} > /workspace/mine.txt && ls /workspace && cat /workspace/mine.txt"
         scripted_llm.add_scenario(f"e2e-parallel-{token}", call("execute", command=command), say(echo_last_tool_output()))
 
     async def one_thread(token: str) -> tuple[str, str]:
-        thread_id = (await client.threads.create())["thread_id"]
-        paused = await stream_run(client, thread_id, input=user_input(f"Mark your workspace (e2e-parallel-{token})"))
+        thread_id = (await engine_client.threads.create())["thread_id"]
+        paused = await stream_run(engine_client, thread_id, input=user_input(f"Mark your workspace (e2e-parallel-{token})"))
         assert [a["name"] for a in paused.action_requests] == ["execute"], paused.describe()
-        done = await stream_run(client, thread_id, command=resume(approve()))
+        done = await stream_run(engine_client, thread_id, command=resume(approve()))
         assert not done.errors, done.describe()
         return thread_id, done.final_ai_text
 
@@ -78,4 +80,4 @@ async def test_concurrent_threads_stay_separate(client: LangGraphClient, scripte
     for token, (thread_id, final_text) in zip(tokens, results, strict=True):
         assert token in final_text, final_text
         assert not [t for t in tokens if t != token and t in final_text], final_text
-        assert (e2e_paths.workspace(thread_id) / "mine.txt").read_text(encoding="utf-8") == f"{token}\n"
+        assert (engine_paths.workspace(thread_id) / "mine.txt").read_text(encoding="utf-8") == f"{token}\n"

@@ -119,10 +119,10 @@ def session_lifecycle(
 
 
 async def test_deleting_a_thread_removes_its_workspace_and_containers_ephemeral(
-    auth_server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient, sandbox_image: str
+    engine_server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient, sandbox_image: str
 ) -> None:
-    paths = auth_server.paths
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+    paths = engine_server.paths
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         thread_id, _ = await _thread_with_files(alice, scripted_llm, "ephemeral.txt")
         workspace = paths.workspace(thread_id)
         assert (workspace / "ephemeral.txt").read_text() == "kept\n"

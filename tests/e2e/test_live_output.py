@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,13 +23,11 @@ from tests.support.agent_client import (
     RUN_TIMEOUT,
     approve,
     resume,
-    sdk_client,
     state_messages,
     stream_run,
     tool_messages,
     user_input,
 )
-from tests.support.langgraph_server import LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
@@ -83,22 +80,20 @@ async def _paused_at_execute(client: LangGraphClient, llm: ScriptedLLM, command:
     return thread_id, tool_call["id"]
 
 
-@pytest.fixture(params=["ephemeral", "session"])
-def mode_server(request: pytest.FixtureRequest) -> LangGraphServer:
-    """The ephemeral-mode or the session-mode server."""
-    return request.getfixturevalue("langgraph_server" if request.param == "ephemeral" else "session_server")
+async def test_first_line_arrives_while_the_command_runs(engine_client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
+    """Ephemeral mode, on every engine (the contract suite)."""
+    await _first_line_arrives_while_the_command_runs(engine_client, scripted_llm)
 
 
-@pytest.fixture
-async def mode_client(mode_server: LangGraphServer) -> AsyncIterator[LangGraphClient]:
-    """An SDK client of `mode_server`."""
-    async with sdk_client(mode_server.url) as sdk:
-        yield sdk
+async def test_first_line_arrives_while_the_command_runs_in_session_mode(
+    session_client: LangGraphClient, scripted_llm: ScriptedLLM
+) -> None:
+    await _first_line_arrives_while_the_command_runs(session_client, scripted_llm)
 
 
-async def test_first_line_arrives_while_the_command_runs(mode_client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
-    thread_id, tool_call_id = await _paused_at_execute(mode_client, scripted_llm, SIX_SECONDS)
-    run = await _timed_resume(mode_client, thread_id)
+async def _first_line_arrives_while_the_command_runs(client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
+    thread_id, tool_call_id = await _paused_at_execute(client, scripted_llm, SIX_SECONDS)
+    run = await _timed_resume(client, thread_id)
 
     live = run.live()
     assert live, run.events
@@ -109,14 +104,25 @@ async def test_first_line_arrives_while_the_command_runs(mode_client: LangGraphC
     assert run.tool_result_at() - first_line_at > 3.0, [(round(at - first_line_at, 2), d["chunk"]) for at, d in live]
     assert len(live) >= 4
     # The final tool message is the usual one.
-    [message] = tool_messages(dict(await mode_client.threads.get_state(thread_id)), "execute")
+    [message] = tool_messages(dict(await client.threads.get_state(thread_id)), "execute")
     assert "line 6" in str(message["content"])
 
 
-async def test_flood_ends_capped_and_the_stream_stays_bounded(mode_client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
-    thread_id, _ = await _paused_at_execute(mode_client, scripted_llm, FLOOD)
+async def test_flood_ends_capped_and_the_stream_stays_bounded(engine_client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
+    """Ephemeral mode, on every engine (the contract suite)."""
+    await _flood_ends_capped_and_the_stream_stays_bounded(engine_client, scripted_llm)
+
+
+async def test_flood_ends_capped_and_the_stream_stays_bounded_in_session_mode(
+    session_client: LangGraphClient, scripted_llm: ScriptedLLM
+) -> None:
+    await _flood_ends_capped_and_the_stream_stays_bounded(session_client, scripted_llm)
+
+
+async def _flood_ends_capped_and_the_stream_stays_bounded(client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
+    thread_id, _ = await _paused_at_execute(client, scripted_llm, FLOOD)
     started = time.monotonic()
-    run = await _timed_resume(mode_client, thread_id)
+    run = await _timed_resume(client, thread_id)
     elapsed = time.monotonic() - started
 
     live = run.live()
@@ -125,7 +131,7 @@ async def test_flood_ends_capped_and_the_stream_stays_bounded(mode_client: LangG
     assert max(len(data["chunk"].encode()) for _, data in live) <= MAX_EVENT_BYTES + _NOTE_ROOM
     assert "bytes not shown live" in "".join(data["chunk"] for _, data in live)
     # The tool result is the capped, offloaded preview, as without live output.
-    [message] = tool_messages(dict(await mode_client.threads.get_state(thread_id)), "execute")
+    [message] = tool_messages(dict(await client.threads.get_state(thread_id)), "execute")
     content = str(message["content"])
     assert len(content) < 100_000
     assert "limit" in content or "truncated" in content, content[-500:]

@@ -22,25 +22,25 @@ def memory_script(scripted_llm: ScriptedLLM) -> None:
 
 
 @pytest.mark.usefixtures("memory_script")
-async def test_same_thread_remembers_the_name(client: LangGraphClient) -> None:
-    thread_id = (await client.threads.create())["thread_id"]
+async def test_same_thread_remembers_the_name(engine_client: LangGraphClient) -> None:
+    thread_id = (await engine_client.threads.create())["thread_id"]
 
-    told = await stream_run(client, thread_id, input=user_input(REMEMBER))
+    told = await stream_run(engine_client, thread_id, input=user_input(REMEMBER))
     assert not told.errors, told.describe()
     assert "记住" in told.final_ai_text, told.describe()
 
-    asked = await stream_run(client, thread_id, input=user_input(ASK))
+    asked = await stream_run(engine_client, thread_id, input=user_input(ASK))
     assert not asked.errors, asked.describe()
     assert "Alice" in asked.final_ai_text, asked.describe()
 
 
 @pytest.mark.usefixtures("memory_script")
-async def test_other_thread_does_not_know_the_name(client: LangGraphClient) -> None:
-    remembering = (await client.threads.create())["thread_id"]
-    await stream_run(client, remembering, input=user_input(REMEMBER))
+async def test_other_thread_does_not_know_the_name(engine_client: LangGraphClient) -> None:
+    remembering = (await engine_client.threads.create())["thread_id"]
+    await stream_run(engine_client, remembering, input=user_input(REMEMBER))
 
-    stranger = (await client.threads.create())["thread_id"]
-    asked = await stream_run(client, stranger, input=user_input(ASK))
+    stranger = (await engine_client.threads.create())["thread_id"]
+    asked = await stream_run(engine_client, stranger, input=user_input(ASK))
     assert not asked.errors, asked.describe()
     assert "Alice" not in asked.final_ai_text, asked.describe()
     assert asked.final_ai_text == UNKNOWN_NAME_REPLY, asked.describe()

@@ -60,8 +60,8 @@ async def _pause_at_write(client: LangGraphClient, scripted_llm: ScriptedLLM, pa
     return thread_id, trigger
 
 
-async def test_another_users_thread_is_not_found_for_every_operation(auth_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+async def test_another_users_thread_is_not_found_for_every_operation(engine_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         thread_id, _ = await _pause_at_write(alice, scripted_llm, "/workspace/a.txt")
         [run] = await alice.runs.list(thread_id)
         run_id = run["run_id"]
@@ -110,10 +110,10 @@ async def test_another_users_thread_is_not_found_for_every_operation(auth_server
         assert thread_id in {t["thread_id"] for t in await alice.threads.search(limit=1000)}
 
 
-async def test_resuming_another_users_approval_runs_nothing(auth_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+async def test_resuming_another_users_approval_runs_nothing(engine_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         thread_id, trigger = await _pause_at_write(alice, scripted_llm, "/workspace/approved-by-owner.txt")
-        target = auth_server.paths.workspace(thread_id) / "approved-by-owner.txt"
+        target = engine_server.paths.workspace(thread_id) / "approved-by-owner.txt"
         calls_before = len(scripted_llm.requests_for(trigger))
 
         await _refused(bob.runs.create(thread_id, GRAPH_ID, command=resume(approve())), "resume by another user")
@@ -127,10 +127,10 @@ async def test_resuming_another_users_approval_runs_nothing(auth_server: AuthSer
         assert target.read_text(encoding="utf-8") == "owned\n"
 
 
-async def test_runs_that_create_their_thread_belong_to_the_caller(auth_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+async def test_runs_that_create_their_thread_belong_to_the_caller(engine_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     trigger = f"e2e-own-create-{uuid.uuid4().hex[:8]}"
     scripted_llm.add_scenario(trigger, say("created by a run"))
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         thread_id = str(uuid.uuid4())
         # A forged owner in the run's metadata and config is overwritten.
         await alice.runs.wait(
@@ -158,8 +158,8 @@ async def test_runs_that_create_their_thread_belong_to_the_caller(auth_server: A
         assert all(t["metadata"]["owner"] == "user-b" for t in await bob.threads.search(limit=1000))
 
 
-async def test_forged_owner_metadata_is_overwritten(auth_server: AuthServer) -> None:
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+async def test_forged_owner_metadata_is_overwritten(engine_server: AuthServer) -> None:
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         thread = await alice.threads.create(metadata={"owner": "user-b", "topic": "kept"})
         assert thread["metadata"]["owner"] == "user-a"
         assert thread["metadata"]["topic"] == "kept"
@@ -170,10 +170,10 @@ async def test_forged_owner_metadata_is_overwritten(auth_server: AuthServer) -> 
         assert await bob.threads.search(metadata={"owner": "user-a"}) == []
 
 
-async def test_assistants_the_builtin_one_is_shared_a_created_one_is_private(auth_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+async def test_assistants_the_builtin_one_is_shared_a_created_one_is_private(engine_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     trigger = f"e2e-own-asst-{uuid.uuid4().hex[:8]}"
     scripted_llm.add_scenario(trigger, say("assistant reply"))
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         [builtin] = [a for a in await alice.assistants.search(graph_id=GRAPH_ID) if a["metadata"].get("created_by") == "system"]
         builtin_id = builtin["assistant_id"]
         for user in (alice, bob):
@@ -199,9 +199,9 @@ async def test_assistants_the_builtin_one_is_shared_a_created_one_is_private(aut
         assert "assistant reply" in str(result)
 
 
-async def test_store_items_are_per_user(auth_server: AuthServer) -> None:
+async def test_store_items_are_per_user(engine_server: AuthServer) -> None:
     key = f"k-{uuid.uuid4().hex[:8]}"
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         await alice.store.put_item(["notes"], key, {"secret": "alice's"})
         assert (await alice.store.get_item(["notes"], key))["value"] == {"secret": "alice's"}
         for namespace in (["notes"], ["user-a", "notes"]):
@@ -216,8 +216,8 @@ async def test_store_items_are_per_user(auth_server: AuthServer) -> None:
         assert (await alice.store.get_item(item["namespace"], key))["value"] == {"secret": "alice's"}
 
 
-async def test_crons_are_per_user(auth_server: AuthServer) -> None:
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+async def test_crons_are_per_user(engine_server: AuthServer) -> None:
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         thread_id = (await alice.threads.create())["thread_id"]
         cron = await alice.crons.create_for_thread(thread_id, GRAPH_ID, schedule="0 0 1 1 *", input=user_input("yearly"))
         cron_id = cron["cron_id"]

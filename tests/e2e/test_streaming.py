@@ -15,12 +15,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 SCRIPTED_TEXT = "Streaming works: this scripted reply arrives in several small chunks over SSE."
 
 
-async def test_run_streams_messages_and_updates(client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
+async def test_run_streams_messages_and_updates(engine_client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
     trigger = f"e2e-stream-{uuid.uuid4().hex[:8]}"
     scripted_llm.add_scenario(trigger, say(SCRIPTED_TEXT))
 
-    thread = await client.threads.create()
-    outcome = await stream_run(client, thread["thread_id"], input=user_input(f"Say something ({trigger})"))
+    thread = await engine_client.threads.create()
+    outcome = await stream_run(engine_client, thread["thread_id"], input=user_input(f"Say something ({trigger})"))
 
     names = set(outcome.event_names)
     assert not outcome.errors, outcome.describe()
@@ -35,5 +35,5 @@ async def test_run_streams_messages_and_updates(client: LangGraphClient, scripte
     assert request.body.get("stream") is True, "the agent should stream from the model when the client streams messages"
     assert {"execute", "write_file", "read_file", "ls"} <= set(request.tool_names), request.tool_names
 
-    run = (await client.runs.list(thread["thread_id"]))[0]
+    run = (await engine_client.runs.list(thread["thread_id"]))[0]
     assert run["status"] == "success", run

@@ -65,7 +65,7 @@ async def test_single_user_memory_persists_across_threads(client: LangGraphClien
     assert token in shell, shell
 
 
-async def test_memories_are_private_to_each_user(auth_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+async def test_memories_are_private_to_each_user(engine_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     token = uuid.uuid4().hex[:8]
     note = f"- user-a keeps a private preference {token}\n"
     write_trigger = f"e2e-auth-memory-write-{token}"
@@ -85,13 +85,13 @@ async def test_memories_are_private_to_each_user(auth_server: AuthServer, script
         say("probed"),
     )
 
-    async with auth_server.client("user-a") as user_a, auth_server.client("user-b") as user_b:
+    async with engine_server.client("user-a") as user_a, engine_server.client("user-b") as user_b:
         written = (await user_a.threads.create())["thread_id"]
         paused = await stream_run(user_a, written, input=user_input(f"Remember my preference ({write_trigger})"))
         assert [a["name"] for a in paused.action_requests] == ["write_file"], paused.describe()
         done = await stream_run(user_a, written, command=resume(approve()))
         assert not done.errors, done.describe()
-        with open(memory_file(auth_server.paths, "user-a"), encoding="utf-8") as handle:  # noqa: ASYNC230 - a tiny local file
+        with open(memory_file(engine_server.paths, "user-a"), encoding="utf-8") as handle:  # noqa: ASYNC230 - a tiny local file
             assert handle.read() == note
 
         later = (await user_a.threads.create())["thread_id"]
