@@ -1,7 +1,8 @@
 """Any connection can join a running run: its stream, its live output and its result.
 
 On Aegra with several processes a join may land on a process that does not run
-the run; Redis carries the run's events there. The contract both engines meet:
+the run; Redis carries the run's events there. The test reads `/proc` to see
+that the joins were really served by every process of the server. The contract both engines meet:
 a join made while a run runs receives every event from then on (the live output
 of its command included) and ends when the run ends; `runs.join` returns the
 run's final state. (`langgraph dev` starts a join at the join; Aegra also replays
@@ -22,12 +23,15 @@ import pytest
 from agent.live_output import EXECUTE_OUTPUT_EVENT
 from tests.e2e.conftest import CONTRACT_USER, AuthServer
 from tests.support.agent_client import GRAPH_ID, RUN_TIMEOUT, approve, last_ai_text, resume, stream_run, user_input
+from tests.support.connections import connection_holders
+from tests.support.engines import AEGRA, CONTRACT_AEGRA_WORKERS
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
-JOINERS = 6
+JOINERS = 12
 """Joins from separate connections: with two Aegra processes, some land on the one not running the run."""
+POLL_SECONDS = 0.3
 LINES = 8
 SLOW_COMMAND = f"for i in $(seq 1 {LINES}); do echo line $i; sleep 1; done"
 
@@ -43,6 +47,16 @@ async def _join_result(server: AuthServer, thread_id: str, run_id: str) -> dict[
         return dict(await joiner.runs.join(thread_id, run_id))
 
 
+async def _serving_processes(server: AuthServer, until: asyncio.Future[Any]) -> set[int]:
+    """Every process seen holding a connection to the server's port until `until` is done."""
+    port = int(server.url.rsplit(":", 1)[1])
+    seen: set[int] = set()
+    while not until.done():
+        seen.update(await asyncio.to_thread(connection_holders, port))
+        await asyncio.sleep(POLL_SECONDS)
+    return seen
+
+
 def _live_chunks(events: list[tuple[str, Any]]) -> str:
     return "".join(
         data["chunk"] for event, data in events if event == "custom" and isinstance(data, dict) and data.get("type") == EXECUTE_OUTPUT_EVENT
@@ -56,14 +70,20 @@ async def test_runs_are_joined_from_any_connection(engine_server: AuthServer, sc
         thread_id = (await client.threads.create())["thread_id"]
         paused = await stream_run(client, thread_id, input=user_input(f"run slowly ({trigger})"))
         assert [a["name"] for a in paused.action_requests] == ["execute"], paused.describe()
-        run = await client.runs.create(thread_id, GRAPH_ID, command=resume(approve()), stream_mode=["custom", "updates"])  # type: ignore[arg-type]
+        # `values` too: Aegra's `runs.join` returns the run's last `values` event (langgraph dev: the thread's values).
+        modes = ["values", "custom", "updates"]
+        run = await client.runs.create(thread_id, GRAPH_ID, command=resume(approve()), stream_mode=modes)  # type: ignore[arg-type]
         async with asyncio.timeout(RUN_TIMEOUT):
             streams = [asyncio.create_task(_join_stream(engine_server, thread_id, run["run_id"])) for _ in range(JOINERS)]
             results = [asyncio.create_task(_join_result(engine_server, thread_id, run["run_id"])) for _ in range(JOINERS // 2)]
-            joined = await asyncio.gather(*streams)
+            joining = asyncio.gather(*streams)
+            processes = await _serving_processes(engine_server, joining)
+            joined = await joining
             finals = await asyncio.gather(*results)
         state = dict(await client.threads.get_state(thread_id))
 
+    # Aegra's processes all served some of the joins (so some joins ran on a process that did not run the run).
+    assert len(processes) >= (CONTRACT_AEGRA_WORKERS if engine_server.engine == AEGRA else 1), processes
     expected_tail = "".join(f"line {i}\n" for i in range(LINES - 2, LINES + 1))
     for events in joined:
         assert not [data for event, data in events if event == "error"], events
