@@ -66,11 +66,12 @@ ensure_uv() {
   setup_log "uv: $version"
 }
 
-# ensure_python_deps: the locked dependencies in .venv (no-op when current). --inexact keeps
-# what a user added on top, e.g. the optional aegra group.
+# ensure_python_deps [--group NAME...]: the locked dependencies in .venv (no-op when current),
+# plus the named optional groups. --inexact keeps what a user added on top, e.g. the aegra group.
+# shellcheck disable=SC2120 # the groups are optional
 ensure_python_deps() {
-  uv sync --frozen --inexact --quiet || setup_die "uv sync --frozen failed (see above)"
-  setup_log "python packages: in sync with uv.lock"
+  uv sync --frozen --inexact --quiet "$@" || setup_die "uv sync --frozen $* failed (see above)"
+  setup_log "python packages: in sync with uv.lock${*:+ ($*)}"
 }
 
 # ensure_disk_quota_tools: mkfs.ext4 (Debian's e2fsprogs) for per-thread workspace disk
