@@ -63,7 +63,7 @@ QUIET_ENV = {
 
 
 class ServerStartError(RuntimeError):
-    """`langgraph dev` exited or never answered `/ok`; the message carries the log tail."""
+    """The server exited or never answered its readiness path; the message carries the log tail."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -185,11 +185,23 @@ class LangGraphServer:
         return tail(self.log_path, lines)
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, path: str = "/ok") -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, TimeoutError):
+        return False
+
+
+def _log_has(log_path: Path, offset: int, marker: str | None) -> bool:
+    """Whether `marker` (if any) was written to the log after byte `offset`."""
+    if marker is None:
+        return True
+    try:
+        with log_path.open("rb") as handle:
+            handle.seek(offset)
+            return marker.encode() in handle.read()
+    except FileNotFoundError:
         return False
 
 
@@ -262,7 +274,7 @@ def run_langgraph_dev(
         "--config",
         str(served_config),
     ]
-    timeouts = {"startup_timeout": startup_timeout, "stop_timeout": stop_timeout}
+    timeouts: dict[str, Any] = {"startup_timeout": startup_timeout, "stop_timeout": stop_timeout}
     with serve("langgraph dev", command, cwd=cwd, env=server_env(env), workdir=workdir, port=port, **timeouts) as server:
         yield server
 
@@ -321,7 +333,7 @@ def run_start_script(
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     command = ["bash", str(checkout / START_SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--no-reload", *extra_args]
-    timeouts = {"startup_timeout": startup_timeout, "stop_timeout": stop_timeout}
+    timeouts: dict[str, Any] = {"startup_timeout": startup_timeout, "stop_timeout": stop_timeout}
     with serve(START_SCRIPT, command, cwd=checkout, env=checkout_env(env), workdir=workdir, port=port, **timeouts) as server:
         yield server
 
@@ -347,11 +359,14 @@ def serve(
     port: int,
     startup_timeout: float,
     stop_timeout: float = 20.0,
+    ready_path: str = "/ok",
+    ready_marker: str | None = None,
 ) -> Iterator[LangGraphServer]:
     """Run `command` (server `name` on 127.0.0.1:`port`) until the `with` block ends.
 
     The command runs in its own process group with exactly `env`, its output in
-    `workdir/server.log`; it is ready when `GET /ok` answers. On exit the whole
+    `workdir/server.log`; it is ready when `GET <ready_path>` answers (and, when
+    `ready_marker` is given, once the command has printed it). On exit the whole
     group is stopped (SIGTERM, then SIGKILL after `stop_timeout` seconds).
 
     Raises:
@@ -359,6 +374,7 @@ def serve(
     """
     log_path = workdir / "server.log"
     url = f"http://127.0.0.1:{port}"
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:
         log.write(f"$ (cd {cwd} && {' '.join(command)})\n".encode())
         log.flush()
@@ -374,12 +390,12 @@ def serve(
     server = LangGraphServer(url=url, process=process, log_path=log_path, workdir=workdir)
     try:
         deadline = time.monotonic() + startup_timeout
-        while not _answers(url):
+        while not (_log_has(log_path, log_start, ready_marker) and _answers(url, ready_path)):
             if process.poll() is not None:
-                msg = f"{name} exited with code {process.returncode} before answering /ok\n--- {log_path} ---\n{tail(log_path)}"
+                msg = f"{name} exited with code {process.returncode} before answering {ready_path}\n--- {log_path} ---\n{tail(log_path)}"
                 raise ServerStartError(msg)
             if time.monotonic() > deadline:
-                msg = f"{name} did not answer {url}/ok within {startup_timeout:.0f}s\n--- {log_path} ---\n{tail(log_path)}"
+                msg = f"{name} did not answer {url}{ready_path} within {startup_timeout:.0f}s\n--- {log_path} ---\n{tail(log_path)}"
                 raise ServerStartError(msg)
             time.sleep(0.5)
         yield server
