@@ -82,6 +82,9 @@ on_exit() {
   for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do
     eval "${cleanups[i]}" || true
   done
+  # A step interrupted while it ran in the background (run_interruptible) ends too.
+  local leftover
+  for leftover in $(jobs -p); do kill "$leftover" 2>/dev/null || true; done
   exit "$status"
 }
 trap on_exit EXIT
@@ -262,12 +265,13 @@ start_local_postgres() {
     tail -30 "$pg_home/postgres.log" >&2
     setup_die "PostgreSQL did not start (log: $pg_home/postgres.log)"
   }
-  local base="postgresql://$PG_USER:$password@127.0.0.1:$pg_port"
-  if [ -z "$(PGCONNECT_TIMEOUT=10 "$pg_bin/psql" "$base/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'")" ]; then
-    "$pg_bin/psql" "$base/postgres" -qc "CREATE DATABASE $PG_DATABASE" || setup_die "could not create the database $PG_DATABASE"
+  # The password goes by environment, never on a command line other users can read.
+  local psql=("$pg_bin/psql" "postgresql://$PG_USER@127.0.0.1:$pg_port/postgres")
+  if [ -z "$(PGPASSWORD=$password PGCONNECT_TIMEOUT=10 "${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'")" ]; then
+    PGPASSWORD=$password "${psql[@]}" -qc "CREATE DATABASE $PG_DATABASE" || setup_die "could not create the database $PG_DATABASE"
     setup_log "postgresql: created database $PG_DATABASE"
   fi
-  export DATABASE_URL="$base/$PG_DATABASE"
+  export DATABASE_URL="postgresql://$PG_USER:$password@127.0.0.1:$pg_port/$PG_DATABASE"
   setup_log "postgresql: ready (database $PG_DATABASE)"
 }
 
@@ -383,14 +387,15 @@ server_log="$data_dir/server.log"
 mkdir -p "$data_dir"
 [ ! -f "$server_log" ] || mv -f "$server_log" "$server_log.previous"
 : >"$server_log"
+# The server's output goes to its log; this shows it on the terminal too, until the end.
+tail -n +1 -F --pid=$$ "$server_log" 2>/dev/null &
+cleanups+=("sleep 1; kill $! 2>/dev/null")
 setup_log "ready soon: starting Aegra with $workers worker(s) on http://$host:$port (log: $server_log)"
 setsid "$PYTHON" -m uvicorn aegra_api.main:app --host "$host" --port "$port" --workers "$workers" \
   --timeout-worker-healthcheck 60 --timeout-graceful-shutdown 20 --no-access-log \
   >>"$server_log" 2>&1 </dev/null &
 server_pid=$!
 cleanups+=("stop_pid server $server_pid $STOP_TIMEOUT")
-tail -n +1 -F --pid=$$ "$server_log" 2>/dev/null &
-cleanups+=("kill $! 2>/dev/null")
 
 url_host=$host
 [ "$host" != 0.0.0.0 ] || url_host=127.0.0.1

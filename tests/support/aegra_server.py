@@ -28,6 +28,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -118,11 +119,15 @@ def run_aegra(
             stop_timeout=stop_timeout,
         ) as server:
             yield server
-    finally:
-        left = remove_leftovers(data_dir(workdir), port)
+    except BaseException:
+        left = remove_leftovers(data_dir(workdir), port)  # the error in flight says more; just clean up
         if left:
-            msg = f"serve.sh left these behind after it stopped (now removed): {'; '.join(left)}"
-            raise LeftBehindError(msg)
+            sys.stderr.write(f"serve.sh left these behind (now removed): {'; '.join(left)}\n")
+        raise
+    left = remove_leftovers(data_dir(workdir), port)
+    if left:
+        msg = f"serve.sh left these behind after it stopped (now removed): {'; '.join(left)}"
+        raise LeftBehindError(msg)
 
 
 def remove_leftovers(folder: Path, port: int) -> list[str]:
