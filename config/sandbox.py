@@ -187,6 +187,10 @@ class SandboxSettings:
     """Most commands one user may have running at once, across all their threads; more are refused."""
     max_containers_per_user: int = setting("SANDBOX_MAX_CONTAINERS_PER_USER", at_least(1), 8)
     """Session mode: most containers one user may have running; their idle ones are stopped first, then new ones refused."""
+    lease_ttl_seconds: int = setting("SANDBOX_LEASE_TTL", at_least(4), 60)
+    """Several server processes may share the workspaces folder and the Docker engine: each holds a
+    lease (a kernel lock, and a heartbeat file touched every TTL/4 seconds). A process on another host
+    whose heartbeat is older than this counts as dead, and its leftover containers are removed."""
     tmpfs_bytes: int = setting("SANDBOX_TMPFS_SIZE", env_size(1024**2), 256 * 1024**2)
     """Size of the in-memory `/tmp` (also `HOME`) of each sandbox; the rest of its root filesystem is read-only."""
 

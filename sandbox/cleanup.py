@@ -24,6 +24,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
+from sandbox import thread_use
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
 from sandbox.deployment import forget_thread_everywhere
 from sandbox.disk_quota import release_disk
@@ -125,13 +126,14 @@ def workspace_ages(settings: SandboxSettings, now: float | None = None) -> dict[
     return ages
 
 
-def _finished_at(api: Any, container_id: str) -> float | None:
-    """When a stopped container stopped (seconds since the epoch); None if unknown or gone."""
+def _stopped_at(api: Any, container_id: str) -> float | None:
+    """When a stopped container stopped (seconds since the epoch); None if running, unknown or gone."""
     try:
-        finished = api.inspect_container(container_id)["State"].get("FinishedAt") or ""
+        state = api.inspect_container(container_id)["State"]
     except NotFound:
         return None
-    if not finished or finished.startswith("0001-"):
+    finished = state.get("FinishedAt") or ""
+    if state.get("Running") or not finished or finished.startswith("0001-"):
         return None
     # Docker reports nanoseconds ("2026-11-25T23:41:07.123456789Z"); keep microseconds.
     head, _, fraction = finished.rstrip("Z").partition(".")
@@ -141,35 +143,43 @@ def _finished_at(api: Any, container_id: str) -> float | None:
 def remove_expired_sessions(api: Any, settings: SandboxSettings, now: float | None = None) -> list[str]:
     """Remove session containers stopped for longer than `SANDBOX_RETENTION`; their thread ids.
 
-    Only the container goes: the workspace stays until its thread is deleted.
+    Only the container goes: the workspace stays until its thread is deleted. A
+    container whose thread is starting a command in any server process is kept
+    (`thread_use.unused`), and its state is read again under that lock.
     """
     now = time.time() if now is None else now
     removed = []
     for container in list_containers(api, settings):
         if container.mode != "session" or container.running:
             continue
-        finished = _finished_at(api, container.container_id)
-        if finished is None or now - finished < settings.retention_seconds:
-            continue
-        try:
-            if remove_container(api, container.container_id):
-                logger.info(
-                    "Removed session sandbox %s of thread %s: stopped longer than SANDBOX_RETENTION",
-                    container.container_id[:12],
-                    container.thread_id,
-                )
-                removed.append(container.thread_id)
-        except APIError:
-            logger.exception("Could not remove stopped session sandbox %s", container.container_id[:12])
+        with thread_use.unused(settings, container.thread_id) as idle:
+            if idle is None:
+                continue
+            stopped = _stopped_at(api, container.container_id)
+            if stopped is None or now - stopped < settings.retention_seconds:
+                continue
+            try:
+                if remove_container(api, container.container_id):
+                    logger.info(
+                        "Removed session sandbox %s of thread %s: stopped longer than SANDBOX_RETENTION",
+                        container.container_id[:12],
+                        container.thread_id,
+                    )
+                    removed.append(container.thread_id)
+            except APIError:
+                logger.exception("Could not remove stopped session sandbox %s", container.container_id[:12])
     return removed
 
 
 def discard_thread(api: Any, settings: SandboxSettings, thread_id: str) -> tuple[int, bool]:
     """Remove a thread's containers, then its workspace: (containers removed, workspace removed).
 
-    Deployments in this process forget the thread first, so none of them hands out
-    a container id that is about to disappear.
+    Works from any server process: containers are found by label, in use or not
+    (the thread is gone). Deployments in this process forget the thread first, so
+    none of them hands out a container id that is about to disappear; other
+    processes find theirs gone at their next exec.
     """
     forget_thread_everywhere(thread_id)
     containers = remove_thread_containers(api, settings, thread_id)
+    thread_use.forget(settings, thread_id)
     return containers, remove_workspace(settings, thread_id)

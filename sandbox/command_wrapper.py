@@ -18,6 +18,15 @@ from deepagents.backends.protocol import ExecuteResponse
 KILL_GRACE_SECONDS = 2
 """How long `timeout` waits after SIGTERM before it sends SIGKILL."""
 
+HOST_DEADLINE_SLACK_SECONDS = 15
+"""Seconds past the in-container deadline before the host gives up waiting."""
+
+
+def host_deadline(timeout: int) -> float:
+    """When the host stops waiting for (and kills) a command whose in-container timeout is `timeout`."""
+    return timeout + KILL_GRACE_SECONDS + HOST_DEADLINE_SLACK_SECONDS
+
+
 LIVE_FD = 5
 """The command's live-output channel: a pipe to the container's stderr, capped like stdout.
 

@@ -25,6 +25,9 @@ LABEL_THREAD = f"{LABEL_PREFIX}.thread"
 LABEL_MODE = f"{LABEL_PREFIX}.mode"
 LABEL_USER = f"{LABEL_PREFIX}.user"
 """The thread's owner (the run's authenticated user id): per-user caps count containers by it."""
+LABEL_OWNER = f"{LABEL_PREFIX}.owner"
+"""Ephemeral containers: the lease id of the server process running its command (`sandbox.process_lease`);
+a sweep removes only containers whose owner process is dead. Session containers have none: any process may use them."""
 
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -72,11 +75,13 @@ def container_kwargs(
     image: str,
     command: list[str],
     name: str | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """Arguments for `APIClient.create_container`, hardened as the settings say.
 
     `user_id` is the thread's owner: their memory folder is mounted read-write at
     `/memories`, so it must come from the run's authentication, never from input.
+    `owner` is the lease id of the process that runs (and removes) an ephemeral container.
     """
     workspace = ensure_workspace(settings, thread_id)
     binds = {
@@ -99,13 +104,16 @@ def container_kwargs(
         tmpfs={TMP_MOUNT: f"rw,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
         log_config={"type": "json-file", "config": {"max-size": str(settings.max_output_bytes * 2 + 65536)}},
     )
+    labels = labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id)
+    if owner is not None:
+        labels[LABEL_OWNER] = owner
     return {
         "image": image,
         "command": command,
         "user": f"{settings.uid}:{settings.gid}",
         "working_dir": WORKSPACE_MOUNT,
         "environment": sandbox_environment(),
-        "labels": labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id),
+        "labels": labels,
         "host_config": host_config,
         "network_disabled": not settings.network,
         "name": name,

@@ -2,6 +2,22 @@
 
 This is the "deployment" half of the sandbox (in SWE-ReX's terms); running a
 command in a container is `sandbox.runner`, and file access is `sandbox.file_tools`.
+
+Any number of server processes, on one host or several, may share the Docker
+engine and the workspaces folder, so nothing that matters lives in one process's
+memory:
+- a thread's session container is found from Docker's labels by any process (the
+  id cached here is a shortcut that the next exec checks); it is started under
+  one lock file every process takes (`<workspaces>.locks/sessions/start.lock`),
+  which also makes counting for `SANDBOX_MAX_CONTAINERS` and
+  `SANDBOX_MAX_CONTAINERS_PER_USER` (from labels) and starting one step, so two
+  processes racing on a thread's first command start one container;
+- whether a session container is in use, and its last use, is the thread's use
+  file (`sandbox.thread_use`): idle stops, the caps and a graceful stop skip a
+  container a command runs in, in whichever process;
+- ephemeral containers carry their process's lease id (`sandbox.process_lease`);
+  the sweep (at startup and every `SANDBOX_LEASE_TTL` seconds) removes those of
+  dead processes, and any older than the longest command could run.
 """
 
 from __future__ import annotations
@@ -13,14 +29,19 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import docker
 from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
+from sandbox import thread_use
+from sandbox.command_wrapper import host_deadline
 from sandbox.container_spec import (
+    LABEL_OWNER,
     LABEL_THREAD,
+    LABEL_USER,
     container_kwargs,
     label_filter,
     labels_for,
@@ -28,29 +49,40 @@ from sandbox.container_spec import (
 )
 from sandbox.docker_api import ImageGate, connect
 from sandbox.errors import SandboxError, UserCapError
-from sandbox.user_caps import user_lock
+from sandbox.locks import exclusive_file_lock, lock_subdir
+from sandbox.process_lease import ProcessLease, owner_alive, process_lease, sweep_dead_leases
 from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
 
 SESSION_KEEPALIVE = ["sleep", "infinity"]
 
+LEFTOVER_MARGIN_SECONDS = 60
+"""An ephemeral container this much older than the longest command is a leftover, whoever made it."""
 
-@dataclass
-class _SessionEntry:
+
+@dataclass(frozen=True)
+class _Running:
+    """A running session container, as Docker's labels describe it."""
+
+    thread_id: str
     container_id: str
-    last_used: float
-    in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    user_id: str
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> _Running:
+        labels = item.get("Labels") or {}
+        return cls(labels.get(LABEL_THREAD, ""), str(item["Id"]), labels.get(LABEL_USER, ""))
 
 
 class SandboxDeployment:
-    """Owns the Docker connection and every container this server starts.
+    """Owns the Docker connection and the containers this server starts or shares.
 
     Built without touching Docker, so importing the graph never blocks or fails.
-    `start()` is the one place that connects, sweeps what a crashed server left
-    behind and (in session mode) starts the idle reaper; every operation that
-    needs Docker calls it first, and only the first successful call does work.
+    `start()` is the one place that connects, takes this process's lease, sweeps
+    what dead server processes left behind and starts the housekeeper (idle stops
+    in session mode, periodic sweeps); every operation that needs Docker calls it
+    first, and only the first successful call does work.
     """
 
     def __init__(self, settings: SandboxSettings) -> None:
@@ -58,16 +90,17 @@ class SandboxDeployment:
         self.images = ImageGate()
         self._api: docker.APIClient | None = None
         self._connect_lock = threading.Lock()
-        self._sessions: dict[str, _SessionEntry] = {}
+        self._sessions: dict[str, str] = {}
+        """Thread id -> its session container's id: a cache; Docker's labels are the truth."""
         self._sessions_lock = threading.Lock()
-        self._reaper: threading.Thread | None = None
+        self._housekeeper: threading.Thread | None = None
         self._closed = threading.Event()
         _LIVE_DEPLOYMENTS.add(self)
 
     # -- connection and startup ------------------------------------------------
 
     def start(self) -> docker.APIClient:
-        """Connect, sweep leftovers and start the reaper, once; return the connected client.
+        """Connect, take the lease, sweep leftovers and start the housekeeper, once; return the client.
 
         Later calls only return the client. A failed connection raises
         `DockerUnavailableError` (or `RemoteDockerError`) and the next call tries
@@ -78,10 +111,10 @@ class SandboxDeployment:
         with self._connect_lock:
             if self._api is None:
                 api = connect(self.settings.max_timeout_seconds)
-                self._sweep_leftovers(api)
+                process_lease(self.settings)  # before the sweep: it must count this process as alive
+                self.sweep_leftovers(api)
                 self._api = api
-                if self.settings.mode == "session":
-                    self._start_reaper()
+                self._start_housekeeper()
         return self._api
 
     @property
@@ -92,22 +125,40 @@ class SandboxDeployment:
             raise SandboxError(msg)
         return self._api
 
-    def _sweep_leftovers(self, api: docker.APIClient) -> None:
-        """Remove ephemeral containers a crashed server left; adopt running session ones.
+    @property
+    def lease(self) -> ProcessLease:
+        """The lease of this process on the workspaces folder: its id labels the containers it runs."""
+        return process_lease(self.settings)
 
-        Adopted session containers start their idle clock now, so the reaper stops
-        them even if their thread never runs again.
+    def sweep_leftovers(self, api: docker.APIClient | None = None) -> list[str]:
+        """Remove ephemeral containers no live server process runs a command in; their ids.
+
+        A container whose owner (label) is dead goes at once; one with an unknown
+        owner (made before owners were labelled) or a live owner only once it is
+        older than the longest command could run. Session containers are shared,
+        never swept: the idle reaper stops them, retention removes them.
         """
-        filters = label_filter(labels_for(self.settings, mode="ephemeral"))
-        for container in api.containers(all=True, filters=filters):
-            logger.warning("Removing leftover sandbox container %s", container["Id"][:12])
-            with contextlib.suppress(NotFound):
+        api = api or self.api
+        give_up = host_deadline(self.settings.max_timeout_seconds) + LEFTOVER_MARGIN_SECONDS
+        removed = []
+        now = time.time()
+        for container in api.containers(all=True, filters=label_filter(labels_for(self.settings, mode="ephemeral"))):
+            age = now - float(container.get("Created") or 0)
+            owner_lives = owner_alive(self.settings, (container.get("Labels") or {}).get(LABEL_OWNER, ""), age=age)
+            if owner_lives is not False and age < give_up:
+                continue  # its process may still be running the command
+            why = "its server process is gone" if owner_lives is False else "older than any command may run"
+            logger.warning("Removing leftover sandbox container %s: %s", container["Id"][:12], why)
+            try:
                 api.remove_container(container["Id"], force=True)
-        now = time.monotonic()
-        for container in api.containers(filters=label_filter(labels_for(self.settings, mode="session"))):
-            thread_id = container["Labels"].get(LABEL_THREAD, "")
-            with self._sessions_lock:
-                self._sessions.setdefault(thread_id, _SessionEntry(container_id=container["Id"], last_used=now))
+            except NotFound:
+                continue
+            except APIError:
+                logger.warning("Could not remove leftover sandbox container %s", container["Id"][:12], exc_info=True)
+                continue
+            removed.append(str(container["Id"]))
+        sweep_dead_leases(self.settings)
+        return removed
 
     def ensure_image(self, image: str) -> None:
         """Check (and at most once pull) the image before creating a container from it."""
@@ -119,69 +170,91 @@ class SandboxDeployment:
     def session_container(self, ref: ThreadRef) -> Iterator[str]:
         """Yield the running container of `ref`'s thread, starting or finding it as needed.
 
-        While yielded the container counts as in use, so neither the idle reaper
-        nor the LRU cap stops it under a running command.
+        While yielded the container is in use (`thread_use.using`), so no process's
+        idle reaper, cap or graceful stop stops it under a running command.
         """
-        thread_id = ref.thread_id
         self.start()
-        with self._sessions_lock:
-            entry = self._sessions.get(thread_id)
-            if entry is None:
-                entry = self._sessions[thread_id] = _SessionEntry(container_id="", last_used=time.monotonic())
-            entry.in_flight += 1
-        try:
-            with entry.lock:
-                # A cached id is trusted without a round trip; if Docker stopped or
-                # removed it behind our back, the exec fails and the runner calls
-                # `forget_session`, so the next attempt finds or starts it again.
-                if not entry.container_id:
-                    self._make_room(exclude=thread_id)
-                    entry.container_id = self._find_or_start(ref)
-            yield entry.container_id
-        finally:
-            with self._sessions_lock:
-                entry.in_flight -= 1
-                entry.last_used = time.monotonic()
+        with thread_use.using(self.settings, ref.thread_id, self.lease.id):
+            # A cached id is trusted without a round trip; if Docker stopped or removed
+            # it behind our back (another process, an operator), the exec fails and
+            # the runner calls `forget_session`, so the next attempt finds it again.
+            container_id = self._sessions.get(ref.thread_id)
+            if not container_id:
+                container_id = self._find_or_start(ref)
+                with self._sessions_lock:
+                    self._sessions[ref.thread_id] = container_id
+            yield container_id
 
     def forget_session(self, thread_id: str, container_id: str) -> None:
         """Drop a cached container that turned out to be stopped or gone."""
         with self._sessions_lock:
-            entry = self._sessions.get(thread_id)
-            if entry is not None and entry.container_id == container_id:
-                entry.container_id = ""
+            if self._sessions.get(thread_id) == container_id:
+                del self._sessions[thread_id]
+
+    def _running_sessions(self, **labels: str) -> list[_Running]:
+        """Running session containers of this workspaces folder (of one thread or user), from labels."""
+        filters = label_filter(labels_for(self.settings, mode="session", **labels))
+        return [_Running.of(item) for item in self.api.containers(filters=filters)]
 
     def _find_or_start(self, ref: ThreadRef) -> str:
-        """Reuse this thread's running container; else start or create one within the user's cap.
+        """The thread's running container, else start or create one within the caps.
 
-        Counting the user's running containers and starting one is a single step under
-        a per-user lock shared by all server processes, so two cannot both pass the cap.
+        Counting running containers (from labels) and starting one is a single step
+        under a lock shared by every server process, so no two processes both pass a
+        cap, and two racing on the thread's first command start one container.
         """
-        found = self.api.containers(filters=label_filter(labels_for(self.settings, thread_id=ref.thread_id, mode="session")))
+        found = self._running_sessions(thread_id=ref.thread_id)
         if found:
-            return str(found[0]["Id"])
-        with user_lock(self.settings, ref.user_id):
-            self._enforce_user_cap(ref)
+            return found[0].container_id
+        with exclusive_file_lock(lock_subdir(self.settings, "sessions") / "start.lock"):
+            running = self._running_sessions()
+            for container in running:
+                if container.thread_id == ref.thread_id:
+                    return container.container_id  # another process started it meanwhile
+            self._make_room(running, ref)
             return self._start_session(ref)
 
-    def _enforce_user_cap(self, ref: ThreadRef) -> None:
-        """Make room under `SANDBOX_MAX_CONTAINERS_PER_USER` by stopping the user's idle containers, or refuse."""
+    def _make_room(self, running: list[_Running], ref: ThreadRef) -> None:
+        """Stop least recently used idle containers to fit the user's cap, then the total; refuse past the user's."""
         cap = self.settings.max_containers_per_user
-        mine = label_filter(labels_for(self.settings, mode="session", user_id=ref.user_id))
-        running = [c["Labels"].get(LABEL_THREAD, "") for c in self.api.containers(filters=mine)]
-        excess = len(running) + 1 - cap
-        if excess <= 0:
-            return
-        with self._sessions_lock:
-            idle = sorted((e.last_used, tid) for tid, e in self._sessions.items() if tid in running and e.container_id and not e.in_flight)
-        for _, thread_id in idle[:excess]:
-            self._stop(thread_id, reason="over SANDBOX_MAX_CONTAINERS_PER_USER")
-        if len(self.api.containers(filters=mine)) >= cap:
+        users = [c for c in running if c.user_id == ref.user_id]
+        stopped = self._stop_least_recent(users, len(users) + 1 - cap, reason="over SANDBOX_MAX_CONTAINERS_PER_USER")
+        if len(users) - len(stopped) >= cap:
             msg = (
                 f"user {ref.user_id!r} already has {cap} session sandbox(es) running, all busy "
                 f"(SANDBOX_MAX_CONTAINERS_PER_USER={cap}); this command did not run. "
                 "Wait for a command in another thread to finish, then try again."
             )
             raise UserCapError(msg)
+        others = [c for c in running if c.container_id not in stopped]
+        # The total is a soft cap: when every container is busy, this one starts anyway.
+        self._stop_least_recent(others, len(others) + 1 - self.settings.max_containers, reason="over SANDBOX_MAX_CONTAINERS")
+
+    def _stop_least_recent(self, candidates: list[_Running], excess: int, *, reason: str) -> set[str]:
+        """Stop up to `excess` of `candidates` that are not in use, least recently used first; their ids."""
+        stopped: set[str] = set()
+        if excess <= 0:
+            return stopped
+        for container in sorted(candidates, key=lambda c: thread_use.last_used(self.settings, c.thread_id) or 0.0):
+            if len(stopped) >= excess:
+                break
+            if self._stop_unused(container, reason=reason):
+                stopped.add(container.container_id)
+        return stopped
+
+    def _stop_unused(self, container: _Running, *, reason: str, idle_before: float | None = None, last_user: str | None = None) -> bool:
+        """Stop `container` unless a command runs in it anywhere; whether it was stopped.
+
+        With `idle_before`, only if unused since then; with `last_user`, only if that process used it last.
+        """
+        with thread_use.unused(self.settings, container.thread_id) as last:
+            if last is None or (idle_before is not None and last.at > idle_before) or (last_user is not None and last.by != last_user):
+                return False
+            logger.info("Stopping session sandbox %s of thread %s (%s)", container.container_id[:12], container.thread_id, reason)
+            with contextlib.suppress(NotFound):
+                self.api.stop(container.container_id, timeout=1)
+            self.forget_session(container.thread_id, container.container_id)
+            return True
 
     def _start_session(self, ref: ThreadRef) -> str:
         """Start this thread's stopped container (even one from before a restart), else create it."""
@@ -207,7 +280,7 @@ class SandboxDeployment:
             try:
                 container_id = api.create_container(**kwargs)["Id"]
             except APIError as exc:
-                if exc.status_code != 409:  # 409: another process created it first
+                if exc.status_code != 409:  # 409: the name is taken (a server without the start lock)
                     raise
                 container_id = api.inspect_container(kwargs["name"])["Id"]
         container_id = str(container_id)
@@ -219,84 +292,74 @@ class SandboxDeployment:
         """Last resort when a command outlived even the in-container timeout."""
         self.api.restart(container_id, timeout=1)
 
-    def _make_room(self, *, exclude: str) -> None:
-        """Stop least recently used idle containers beyond `SANDBOX_MAX_CONTAINERS`."""
-        with self._sessions_lock:
-            running = [(tid, e) for tid, e in self._sessions.items() if e.container_id and tid != exclude]
-        excess = len(running) + 1 - self.settings.max_containers
-        if excess <= 0:
-            return
-        idle = sorted((e.last_used, tid) for tid, e in running if e.in_flight == 0)
-        for _, thread_id in idle[:excess]:
-            self._stop(thread_id, reason="over SANDBOX_MAX_CONTAINERS")
-
-    def _stop(self, thread_id: str, *, reason: str) -> None:
-        with self._sessions_lock:
-            entry = self._sessions.get(thread_id)
-            if entry is None or entry.in_flight or not entry.container_id:
-                return
-            container_id, entry.container_id = entry.container_id, ""
-        logger.info("Stopping session sandbox %s of thread %s (%s)", container_id[:12], thread_id, reason)
-        with contextlib.suppress(NotFound):
-            self.api.stop(container_id, timeout=1)
-
     def reap_idle(self, now: float | None = None) -> list[str]:
-        """Stop containers idle longer than `SANDBOX_IDLE_TTL`; return their thread ids."""
-        now = time.monotonic() if now is None else now
-        ttl = self.settings.idle_ttl_seconds
-        with self._sessions_lock:
-            idle = [tid for tid, e in self._sessions.items() if e.container_id and not e.in_flight and now - e.last_used >= ttl]
-        for thread_id in idle:
-            self._stop(thread_id, reason="idle")
-        return idle
+        """Stop containers unused for `SANDBOX_IDLE_TTL` seconds (`now`: seconds since the epoch); their thread ids.
 
-    def _start_reaper(self) -> None:
-        interval = max(1.0, min(30.0, self.settings.idle_ttl_seconds / 4))
+        Every running session container counts, whichever process used it. One
+        without a recorded use starts its idle clock now.
+        """
+        now = time.time() if now is None else now
+        idle_before = now - self.settings.idle_ttl_seconds
+        stopped = []
+        for container in self._running_sessions():
+            used = thread_use.last_used(self.settings, container.thread_id)
+            if used is not None and used > idle_before:
+                continue
+            if self._stop_unused(container, reason="idle", idle_before=idle_before):
+                stopped.append(container.thread_id)
+        return stopped
+
+    def _start_housekeeper(self) -> None:
+        """Idle stops (session mode) and periodic sweeps, in a daemon thread, until `close()`."""
+        session = self.settings.mode == "session"
+        sweep_every = self.settings.lease_ttl_seconds
+        interval = max(1.0, min(30.0, sweep_every / 2, self.settings.idle_ttl_seconds / 4 if session else 30.0))
 
         def loop() -> None:
+            last_sweep = time.monotonic()
             while not self._closed.wait(interval):
                 try:
-                    self.reap_idle()
-                except Exception:  # the reaper must outlive a Docker hiccup
-                    logger.exception("Idle sandbox reaper failed; retrying")
+                    if session:
+                        self.reap_idle()
+                    if time.monotonic() - last_sweep >= sweep_every:
+                        last_sweep = time.monotonic()
+                        self.sweep_leftovers()
+                except Exception:  # the housekeeper must outlive a Docker hiccup
+                    logger.exception("Sandbox housekeeping failed; retrying")
 
-        self._reaper = threading.Thread(target=loop, name="sandbox-reaper", daemon=True)
-        self._reaper.start()
+        self._housekeeper = threading.Thread(target=loop, name="sandbox-housekeeper", daemon=True)
+        self._housekeeper.start()
 
     def running_session_threads(self) -> list[str]:
-        """Thread ids whose session container we believe is running (tests and stats)."""
-        with self._sessions_lock:
-            return sorted(tid for tid, e in self._sessions.items() if e.container_id)
+        """Thread ids whose session container is running, from Docker's labels (tests and stats)."""
+        return sorted(c.thread_id for c in self._running_sessions())
 
     def forget_thread(self, thread_id: str) -> None:
-        """Drop a deleted thread's session entry (its container is being removed)."""
+        """Drop a deleted thread's cached container (it is being removed)."""
         with self._sessions_lock:
             self._sessions.pop(thread_id, None)
 
     def stop_sessions(self) -> list[str]:
-        """Stop every session container this process runs (a graceful server stop); their thread ids.
+        """A graceful server stop: stop the session containers this process used last; their thread ids.
 
-        Stopped, not removed: a thread's next command starts its container again, and
-        `SANDBOX_RETENTION` removes containers that stay stopped.
+        A container another live process used since, or one a command still runs
+        in, is left to that process (and to the idle reaper of every process).
+        Stopped, not removed: a thread's next command starts its container again,
+        and `SANDBOX_RETENTION` removes containers that stay stopped.
         """
-        with self._sessions_lock:
-            running = [(tid, e.container_id) for tid, e in self._sessions.items() if e.container_id]
-            for entry in self._sessions.values():
-                entry.container_id = ""
-        if not running or self._api is None:
+        if self._api is None:
             return []
-        for thread_id, container_id in running:
-            logger.info("Stopping session sandbox %s of thread %s (server stopping)", container_id[:12], thread_id)
+        me, stopped = self.lease.id, []
+        for container in self._running_sessions():
             try:
-                self._api.stop(container_id, timeout=1)
-            except NotFound:
-                continue
+                if self._stop_unused(container, reason="server stopping", last_user=me):
+                    stopped.append(container.thread_id)
             except APIError:
-                logger.exception("Could not stop session sandbox %s", container_id[:12])
-        return [tid for tid, _ in running]
+                logger.exception("Could not stop session sandbox %s", container.container_id[:12])
+        return stopped
 
     def close(self, *, remove_sessions: bool = False) -> None:
-        """Stop the reaper; optionally remove this scope's session containers (tests, benchmarks)."""
+        """Stop the housekeeper; optionally remove this scope's session containers (tests, benchmarks)."""
         self._closed.set()
         if remove_sessions and self._api is not None:
             filters = label_filter(labels_for(self.settings, mode="session"))
@@ -314,11 +377,11 @@ _LIVE_DEPLOYMENTS: weakref.WeakSet[SandboxDeployment] = weakref.WeakSet()
 
 
 def stop_all_sessions() -> list[str]:
-    """Stop the session containers of every deployment in this process; their thread ids."""
+    """A graceful stop: every deployment in this process stops the session containers it used last; their thread ids."""
     return [tid for deployment in list(_LIVE_DEPLOYMENTS) for tid in deployment.stop_sessions()]
 
 
 def forget_thread_everywhere(thread_id: str) -> None:
-    """Every deployment in this process drops its session entry for a deleted thread."""
+    """Every deployment in this process drops its cached container of a deleted thread (others find it gone)."""
     for deployment in list(_LIVE_DEPLOYMENTS):
         deployment.forget_thread(thread_id)

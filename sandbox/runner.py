@@ -17,17 +17,13 @@ from typing import Literal
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from sandbox.command_wrapper import KILL_GRACE_SECONDS, TIMEOUT_EXIT_CODE, RawResult, wrapped_argv
+from sandbox.command_wrapper import TIMEOUT_EXIT_CODE, RawResult, host_deadline, wrapped_argv
 from sandbox.container_spec import WORKSPACE_MOUNT, container_kwargs, sandbox_environment
 from sandbox.deployment import SandboxDeployment
 from sandbox.live_output import LiveOutput
 from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
-
-_HOST_DEADLINE_SLACK = 15
-"""Seconds past the in-container deadline before the host gives up waiting."""
-
 
 LiveChannel = Literal["stdout", "stderr"]
 """Which container stream a command's live output arrives on: its result (stdout), or
@@ -54,7 +50,14 @@ def run_ephemeral(
     deployment.ensure_image(ref.image)
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
     kwargs = container_kwargs(
-        settings, api=api, thread_id=ref.thread_id, user_id=ref.user_id, mode="ephemeral", image=ref.image, command=argv
+        settings,
+        api=api,
+        thread_id=ref.thread_id,
+        user_id=ref.user_id,
+        mode="ephemeral",
+        image=ref.image,
+        command=argv,
+        owner=deployment.lease.id,  # so no other process's sweep removes it while this one runs it
     )
     try:
         container_id = api.create_container(**kwargs)["Id"]
@@ -66,11 +69,11 @@ def run_ephemeral(
         try:
             started_at = time.monotonic()
             api.start(container_id)
-            with _Deadline(_host_deadline(timeout), lambda: api.kill(container_id)) as deadline:
+            with _Deadline(host_deadline(timeout), lambda: api.kill(container_id)) as deadline:
                 output = _collect(frames, live, live_channel)
                 exit_code: int | None = None
                 try:
-                    exit_code = api.wait(container_id, timeout=_host_deadline(timeout))["StatusCode"]
+                    exit_code = api.wait(container_id, timeout=host_deadline(timeout))["StatusCode"]
                 except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                     deadline.fire()
             if deadline.fired:
@@ -134,7 +137,7 @@ def _run_exec(
     started_at = time.monotonic()
     frames = api.exec_start(exec_id, stream=True, demux=True)
     try:
-        with _Deadline(_host_deadline(timeout), lambda: deployment.restart_session(container_id)) as deadline:
+        with _Deadline(host_deadline(timeout), lambda: deployment.restart_session(container_id)) as deadline:
             output = _collect(frames, live, live_channel)
     finally:
         frames.close()
@@ -143,11 +146,6 @@ def _run_exec(
         return RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
     exit_code = api.exec_inspect(exec_id).get("ExitCode")
     return RawResult.timed(started_at, output, exit_code)
-
-
-def _host_deadline(timeout: int) -> float:
-    """When the host stops waiting for a command whose in-container timeout is `timeout`."""
-    return timeout + KILL_GRACE_SECONDS + _HOST_DEADLINE_SLACK
 
 
 def _collect(frames: Iterable[tuple[bytes | None, bytes | None]], live: LiveOutput | None, live_channel: LiveChannel) -> bytes:

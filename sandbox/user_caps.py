@@ -9,53 +9,51 @@ command is refused at once with a message that names the setting; other users
 hold other files and are unaffected.
 
 The cap on a user's session containers is counted from Docker's labels instead
-(see `SandboxDeployment`), under `user_lock`, so two processes cannot both start
-the container that passes it.
+(see `SandboxDeployment`), under one lock every process takes to start a session
+container, so two processes cannot both start the container that passes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
 from sandbox.errors import UserCapError
-
-
-def locks_dir(settings: SandboxSettings) -> Path:
-    """Per-user lock files: next to `workspaces/`, never inside anything a sandbox mounts."""
-    return settings.workspaces_dir.with_name(settings.workspaces_dir.name + ".locks")
+from sandbox.locks import digest, lock_subdir, open_lock, try_lock
 
 
 def _user_dir(settings: SandboxSettings, user_id: str) -> Path:
     """A fixed-length name per user id (ids come from tokens and may hold any character)."""
-    digest = hashlib.sha256(user_id.encode()).hexdigest()[:32]
-    folder = locks_dir(settings) / digest
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
+    return lock_subdir(settings, digest(user_id))
 
 
-def _open_lock(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+_HELD_HERE: dict[Path, int] = {}
+"""Slot files this process holds: it never opens one twice (see `sandbox.locks` on per-process locks)."""
+_HELD_LOCK = threading.Lock()
 
 
-def _try_slot(folder: Path, cap: int) -> int | None:
-    """An fd holding one free slot's lock, or None when all `cap` slots are held."""
+def _try_slot(folder: Path, cap: int) -> tuple[Path, int] | None:
+    """One free slot (its path and an fd holding its lock), or None when all `cap` slots are held."""
     for index in range(cap):
-        fd = _open_lock(folder / f"running-{index}.lock")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        path = folder / f"running-{index}.lock"
+        with _HELD_LOCK:
+            if path in _HELD_HERE:
+                continue
+            fd = open_lock(path)
+            try:
+                taken = try_lock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            if taken:
+                _HELD_HERE[path] = fd
+                return path, fd
             os.close(fd)
-            continue
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
     return None
 
 
@@ -63,25 +61,34 @@ def _try_slot(folder: Path, cap: int) -> int | None:
 def running_slot(settings: SandboxSettings, user_id: str) -> Iterator[None]:
     """Hold one of the user's running-command slots for the `with` block, or raise `UserCapError`."""
     cap = settings.max_running_per_user
-    fd = _try_slot(_user_dir(settings, user_id), cap)
-    if fd is None:
+    slot = _try_slot(_user_dir(settings, user_id), cap)
+    if slot is None:
         msg = (
             f"user {user_id!r} already has {cap} command(s) running at once, the most allowed "
             f"(SANDBOX_MAX_RUNNING_PER_USER={cap}); this command did not run. Wait for one to finish, then try again."
         )
         raise UserCapError(msg)
+    path, fd = slot
     try:
         yield
     finally:
-        os.close(fd)  # closing the last fd releases the flock
+        with _HELD_LOCK:
+            os.close(fd)  # closing the last fd releases the flock
+            _HELD_HERE.pop(path, None)
 
 
-@contextlib.contextmanager
-def user_lock(settings: SandboxSettings, user_id: str) -> Iterator[None]:
-    """Exclusive per user across processes: count-then-start is one step under it."""
-    fd = _open_lock(_user_dir(settings, user_id) / "containers.lock")
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _forget_parent_slots() -> None:
+    """A forked child holds none of its parent's slots: its copies of their fds are closed.
+
+    Closing a copy never releases the parent's lock, but a child that kept one
+    would hold the slot after the parent's command had finished.
+    """
+    global _HELD_LOCK  # noqa: PLW0603 - the parent's lock may have been held at the fork
+    _HELD_LOCK = threading.Lock()
+    for fd in _HELD_HERE.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_HERE.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_slots)

@@ -11,7 +11,8 @@ import docker
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.container_spec import label_filter, labels_for
+from sandbox.container_spec import LABEL_OWNER, label_filter, labels_for
+from sandbox.process_lease import kernel_tag
 
 pytestmark = pytest.mark.docker
 
@@ -194,9 +195,9 @@ def test_fork_bomb_is_contained(box: DockerSandbox, settings: SandboxSettings, d
 
 
 def test_leftover_containers_are_swept_on_startup(settings: SandboxSettings, docker_api: docker.APIClient, sandbox_image: str) -> None:
-    leftover = docker_api.create_container(
-        sandbox_image, ["sleep", "infinity"], labels=labels_for(settings, thread_id="crashed", mode="ephemeral")
-    )["Id"]
+    gone = f"{kernel_tag()}-999999999-deadbeef"  # a process of this host that holds no lease: dead
+    labels = {**labels_for(settings, thread_id="crashed", mode="ephemeral"), LABEL_OWNER: gone}
+    leftover = docker_api.create_container(sandbox_image, ["sleep", "infinity"], labels=labels)["Id"]
     docker_api.start(leftover)
     fresh = SandboxDeployment(settings)
     try:

@@ -1,0 +1,65 @@
+"""Kernel lock files shared by every server process that serves one workspaces folder.
+
+Several server processes (on one host, or on several hosts sharing the folder)
+may serve the same workspaces; whatever they must agree on lives in lock files
+under `<workspaces>.locks/`, never in one process's memory. `flock` is released
+by the kernel when its holder exits or dies, so a crashed process never leaves a
+lock taken. Across hosts this needs a filesystem whose `flock` spans them (a
+local disk on one host; NFSv4, where Linux maps `flock` onto byte-range locks).
+On such filesystems locks are owned per process, not per open file, so callers
+keep at most one open file per lock file per process (see `sandbox.thread_use`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from config.sandbox import SandboxSettings
+
+
+def locks_dir(settings: SandboxSettings) -> Path:
+    """Next to `workspaces/`, never inside anything a sandbox mounts."""
+    return settings.workspaces_dir.with_name(settings.workspaces_dir.name + ".locks")
+
+
+def lock_subdir(settings: SandboxSettings, name: str) -> Path:
+    """`<workspaces>.locks/<name>/`, created (0700) if missing."""
+    folder = locks_dir(settings) / name
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def digest(text: str) -> str:
+    """A fixed-length file name for an id that may hold any character (user ids come from tokens)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def open_lock(path: Path, *, create: bool = True) -> int:
+    """An fd on a lock file (0600); raises `FileNotFoundError` when `create` is off and it is missing."""
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    return os.open(path, flags, 0o600)
+
+
+def try_lock(fd: int, operation: int) -> bool:
+    """`flock(fd, operation | LOCK_NB)`: True when taken, False when another holder has it."""
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def exclusive_file_lock(path: Path) -> Iterator[None]:
+    """Hold `path`'s exclusive lock for the `with` block, waiting for it (all processes, all hosts)."""
+    fd = open_lock(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the last fd releases the flock

@@ -1,0 +1,179 @@
+"""Whether a thread's session container is in use, by any server process, and when it was last used.
+
+A session container serves its thread from whichever process runs the thread's
+next command, so "in use" and "last used" cannot live in one process's memory.
+Each thread has a use file, `<workspaces>.locks/threads/<digest>.use`:
+
+- a command holds it shared (`LOCK_SH`) while it runs in the container (`using`);
+  on the way out it writes its process's lease id into it, so the file's mtime
+  is the thread's last use and its content the last user;
+- whoever stops or removes the container (idle stop, the container caps, a
+  graceful stop, retention) first takes it exclusively without waiting
+  (`unused`). A running command anywhere makes that fail, so nobody stops a
+  container under a command; a command that arrives meanwhile waits for the stop
+  to finish, then finds the container stopped and starts it again.
+
+The kernel drops a dead process's lock, so a crash never leaves a container
+"in use". Within one process all users of a thread share one open file (locks
+are per process on NFS, where closing any fd would drop them all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.sandbox import SandboxSettings
+from sandbox.locks import digest, lock_subdir, open_lock, try_lock
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LastUse:
+    """When a thread's container was last used (seconds since the epoch) and by which process."""
+
+    at: float
+    by: str
+    """The lease id of the process whose command last finished there; "" if none has yet."""
+
+
+@dataclass
+class _Entry:
+    """The hold of this process on one use file."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+    """Commands of this process running in the container; they share `fd`'s shared lock."""
+    fd: int = -1
+    pins: int = 0
+    """Callers inside `using`/`unused` for this file; the entry is dropped when none are."""
+
+
+_entries: dict[Path, _Entry] = {}
+_entries_lock = threading.Lock()
+
+
+def use_file(settings: SandboxSettings, thread_id: str) -> Path:
+    """The thread's use file (the thread id is hashed: one name length, one character set)."""
+    return lock_subdir(settings, "threads") / f"{digest(thread_id)}.use"
+
+
+@contextlib.contextmanager
+def _pinned(path: Path) -> Iterator[_Entry]:
+    with _entries_lock:
+        entry = _entries.setdefault(path, _Entry())
+        entry.pins += 1
+    try:
+        yield entry
+    finally:
+        with _entries_lock:
+            entry.pins -= 1
+            if not entry.pins and _entries.get(path) is entry:
+                del _entries[path]
+
+
+@contextlib.contextmanager
+def using(settings: SandboxSettings, thread_id: str, user: str) -> Iterator[None]:
+    """Mark the thread's container in use for the `with` block; then record `user` as its last user.
+
+    Waits while another process is stopping the container (that takes a second at most).
+    """
+    path = use_file(settings, thread_id)
+    with _pinned(path) as entry:
+        with entry.lock:
+            if not entry.users:
+                fd = open_lock(path)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                entry.fd = fd
+            entry.users += 1
+        try:
+            yield
+        finally:
+            with entry.lock:
+                entry.users -= 1
+                if not entry.users:
+                    fd, entry.fd = entry.fd, -1
+                    try:
+                        _record(fd, user)
+                    finally:
+                        os.close(fd)  # the last fd on it: the shared lock goes with it
+
+
+def _record(fd: int, user: str) -> None:
+    """Write the last user; the write sets the file's mtime, the last use."""
+    data = user.encode()
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    except OSError:  # a full disk must not fail the command; idle stops may then come early
+        logger.warning("Could not record the last use of %s", fd, exc_info=True)
+
+
+@contextlib.contextmanager
+def unused(settings: SandboxSettings, thread_id: str) -> Iterator[LastUse | None]:
+    """Hold the thread's container exclusively for the `with` block, or get None at once if it is in use.
+
+    Yields the last use, read under the lock, so a caller can still decide not to act.
+    """
+    path = use_file(settings, thread_id)
+    with _pinned(path) as entry:
+        if not entry.lock.acquire(blocking=False):
+            yield None  # this process is starting or finishing a command there
+            return
+        try:
+            if entry.users:
+                yield None
+                return
+            fd = open_lock(path)
+            try:
+                if not try_lock(fd, fcntl.LOCK_EX):
+                    yield None  # another process runs a command there
+                    return
+                yield _read(fd)
+            finally:
+                os.close(fd)
+        finally:
+            entry.lock.release()
+
+
+def _read(fd: int) -> LastUse:
+    by = os.pread(fd, 128, 0).decode("ascii", errors="replace").strip()
+    return LastUse(at=os.fstat(fd).st_mtime, by=by)
+
+
+def last_used(settings: SandboxSettings, thread_id: str) -> float | None:
+    """When the thread's container was last used (its use file's mtime); None if no use is recorded."""
+    try:
+        return use_file(settings, thread_id).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def forget(settings: SandboxSettings, thread_id: str) -> None:
+    """Delete a deleted thread's use file."""
+    use_file(settings, thread_id).unlink(missing_ok=True)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child uses none of its parent's containers: close its copies, start empty."""
+    global _entries_lock  # noqa: PLW0603 - the parent's lock may have been held at the fork
+    _entries_lock = threading.Lock()
+    for entry in _entries.values():
+        if entry.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(entry.fd)
+    _entries.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

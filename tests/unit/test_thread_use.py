@@ -1,0 +1,104 @@
+"""Session containers in use: a command anywhere blocks every stop; a crash never leaves one busy (real processes, no Docker)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from config.sandbox import SandboxSettings
+from sandbox import thread_use
+from tests.unit.lock_holder import hold, kill
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> SandboxSettings:
+    return SandboxSettings(workspaces_dir=tmp_path / "workspaces", shared_dir=tmp_path / "shared", memories_dir=tmp_path / "memories")
+
+
+def _is_unused(settings: SandboxSettings, thread_id: str) -> bool:
+    with thread_use.unused(settings, thread_id) as last:
+        return last is not None
+
+
+def test_a_command_in_another_process_blocks_stops_until_that_process_dies(settings: SandboxSettings, tmp_path: Path) -> None:
+    script = """\
+    from sandbox import thread_use
+    with thread_use.using(settings, "t-1", "the-other"):
+        ready()
+        time.sleep(120)
+    """
+    holder, _ = hold(tmp_path, script)
+    try:
+        assert not _is_unused(settings, "t-1")
+        assert _is_unused(settings, "t-2"), "another thread's container is not affected"
+    finally:
+        kill(holder)  # mid-command: it never records its use
+    with thread_use.unused(settings, "t-1") as last:
+        assert last is not None
+        assert last.by == ""
+
+
+def test_the_last_use_and_user_are_recorded_when_the_command_ends(settings: SandboxSettings) -> None:
+    assert thread_use.last_used(settings, "t") is None
+    before = time.time()
+    with thread_use.using(settings, "t", "me-1"):
+        assert not _is_unused(settings, "t"), "this process's own command blocks it too"
+    with thread_use.unused(settings, "t") as last:
+        assert last is not None
+        assert last.by == "me-1"
+        assert before - 1 <= last.at <= time.time() + 1
+    assert thread_use.last_used(settings, "t") == last.at
+    with thread_use.using(settings, "t", "me-22"):
+        pass
+    with thread_use.unused(settings, "t") as last:
+        assert last is not None
+        assert last.by == "me-22"
+    thread_use.forget(settings, "t")
+    assert thread_use.last_used(settings, "t") is None
+
+
+def test_commands_of_one_process_share_the_use(settings: SandboxSettings) -> None:
+    first_in, second_done, release_first = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with thread_use.using(settings, "t", "me"):
+            first_in.set()
+            release_first.wait(30)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    assert first_in.wait(30)
+    with thread_use.using(settings, "t", "me"):
+        second_done.set()
+    assert not _is_unused(settings, "t"), "the first command still runs"
+    release_first.set()
+    worker.join(30)
+    assert _is_unused(settings, "t")
+
+
+def test_a_command_waits_while_another_process_stops_the_container(settings: SandboxSettings, tmp_path: Path) -> None:
+    script = """\
+    from sandbox import thread_use
+    with thread_use.unused(settings, "t") as last:
+        assert last is not None
+        ready()
+        time.sleep(120)
+    """
+    holder, _ = hold(tmp_path, script)
+    entered = threading.Event()
+
+    def command() -> None:
+        with thread_use.using(settings, "t", "me"):
+            entered.set()
+
+    worker = threading.Thread(target=command, daemon=True)
+    try:
+        worker.start()
+        assert not entered.wait(1.5), "a command started while another process was stopping the container"
+    finally:
+        kill(holder)  # the stop is over (here: the stopping process died, which releases it too)
+    assert entered.wait(30), "the command never started after the stop"
+    worker.join(30)
