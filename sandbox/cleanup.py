@@ -61,11 +61,15 @@ def list_containers(api: Any, settings: SandboxSettings, *, thread_id: str | Non
 
 
 def remove_container(api: Any, container_id: str) -> bool:
-    """Force-remove one container; False when it was already gone."""
+    """Force-remove one container; False when it was already gone (or another process is removing it)."""
     try:
         api.remove_container(container_id, force=True)
     except NotFound:
         return False
+    except APIError as exc:
+        if exc.status_code == 409 and "already in progress" in str(exc):
+            return False
+        raise
     return True
 
 
@@ -75,8 +79,13 @@ def remove_thread_containers(api: Any, settings: SandboxSettings, thread_id: str
     return sum(remove_container(api, c.container_id) for c in list_containers(api, settings, thread_id=thread_id))
 
 
-def _make_removable(function: Callable[..., Any], path: str, _exc: BaseException) -> None:
-    """`rmtree` hit a folder the sandbox made unwritable (`chmod 000`): open it up and retry once."""
+def _make_removable(function: Callable[..., Any], path: str, exc: BaseException) -> None:
+    """`rmtree` hit a folder the sandbox made unwritable (`chmod 000`): open it up and retry once.
+
+    Already gone is fine: another server process may be removing the same workspace.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return
     parent = os.path.dirname(path)
     with contextlib.suppress(OSError):
         os.chmod(parent, stat.S_IRWXU, follow_symlinks=False)
@@ -98,7 +107,7 @@ def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
     if not workspace.exists() and not workspace.is_symlink():
         return had_disk
     if workspace.is_symlink() or not workspace.is_dir():
-        workspace.unlink()
+        workspace.unlink(missing_ok=True)
         return True
     shutil.rmtree(workspace, onexc=_make_removable)
     return True

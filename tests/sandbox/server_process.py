@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
+from sandbox.cleanup import discard_thread
 
 
 def _execute(deployment: SandboxDeployment, thread_id: str, command: str, user_id: str) -> tuple[int | None, str]:
@@ -30,6 +31,7 @@ _OPERATIONS: dict[str, Callable[..., Any]] = {
     "execute": _execute,
     "reap_idle": lambda d, now: d.reap_idle(now=now),
     "stop_sessions": lambda d: d.stop_sessions(),
+    "discard": lambda d, thread_id: discard_thread(d.start(), d.settings, thread_id),
 }
 
 

@@ -182,7 +182,12 @@ def test_a_thread_deleted_through_one_process_is_gone_for_all(
     assert other.call("execute", "deleted", "echo kept > kept.txt", "local").result(PATIENCE)[0] == 0
     [before] = _containers(docker_api, session_settings, "deleted", "session")
 
-    assert discard_thread(docker_api, session_settings, "deleted") == (1, True)  # served by this process
+    # Served by this process; the other process happens to discard the same thread at once (two reconcilers).
+    there = other.call("discard", "deleted")
+    here = discard_thread(docker_api, session_settings, "deleted")
+    elsewhere = there.result(PATIENCE)
+    assert here[0] + elsewhere[0] == 1, (here, elsewhere)
+    assert here[1] or elsewhere[1]
     assert _containers(docker_api, session_settings, "deleted", "session") == []
     assert not Path(workspace_path(session_settings, "deleted")).exists()
     # The other process's cached container is gone: its next command finds that out and starts over.
