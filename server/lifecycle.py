@@ -10,8 +10,9 @@
   than `SANDBOX_ORPHAN_GRACE`, are removed (a thread that exists is never
   touched; a failed existence check removes nothing); session containers stopped
   for longer than `SANDBOX_RETENTION` are removed, keeping their workspace.
-- `lifespan` starts the reconciler and, on a graceful stop, stops this process's
-  session containers (they start again on the thread's next command).
+- `lifespan` starts the reconciler and, on a graceful stop, stops the session
+  containers this process used last and no command runs in (they start again on
+  the thread's next command; other server processes keep theirs).
 
 Thread existence is asked of the server itself through the SDK's in-process
 client (`get_client()` without a URL), which is the public API and sees every
@@ -195,7 +196,7 @@ def thread_sandboxes() -> ThreadSandboxes:
 
 @contextlib.asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
-    """Say whether disk quotas hold and start the reconciler; on a graceful stop, stop it and this process's session containers."""
+    """Report disk quotas and start the reconciler; on a graceful stop, stop it and the session containers this process used last."""
     await asyncio.to_thread(report_disk_quotas)
     reconciler = asyncio.create_task(Reconciler(thread_sandboxes()).run_forever(), name="sandbox-reconciler")
     try:
