@@ -28,6 +28,7 @@ from sandbox import thread_use
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
 from sandbox.deployment import forget_thread_everywhere
 from sandbox.disk_quota import release_disk
+from sandbox.docker_api import engine_id
 from sandbox.workspace import validate_thread_id, workspace_path, workspace_thread_ids
 
 logger = logging.getLogger(__name__)
@@ -157,15 +158,17 @@ def remove_expired_sessions(api: Any, settings: SandboxSettings, now: float | No
     (`thread_use.unused`), and its state is read again under that lock.
     """
     now = time.time() if now is None else now
-    removed = []
-    for container in list_containers(api, settings):
-        if container.mode != "session" or container.running:
-            continue
-        with thread_use.unused(settings, container.thread_id) as idle:
+    removed: list[str] = []
+    stopped = [c for c in list_containers(api, settings) if c.mode == "session" and not c.running]
+    if not stopped:
+        return removed
+    engine = engine_id(api)
+    for container in stopped:
+        with thread_use.unused(settings, engine, container.thread_id) as idle:
             if idle is None:
                 continue
-            stopped = _stopped_at(api, container.container_id)
-            if stopped is None or now - stopped < settings.retention_seconds:
+            stopped_at = _stopped_at(api, container.container_id)
+            if stopped_at is None or now - stopped_at < settings.retention_seconds:
                 continue
             try:
                 if remove_container(api, container.container_id):

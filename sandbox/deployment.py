@@ -8,10 +8,11 @@ engine and the workspaces folder, so nothing that matters lives in one process's
 memory:
 - a thread's session container is found from Docker's labels by any process (the
   id cached here is a shortcut that the next exec checks); it is started under
-  one lock file every process takes (`<workspaces>.locks/sessions/start.lock`),
-  which also makes counting for `SANDBOX_MAX_CONTAINERS` and
-  `SANDBOX_MAX_CONTAINERS_PER_USER` (from labels) and starting one step, so two
-  processes racing on a thread's first command start one container;
+  one lock file every process using the engine takes
+  (`<workspaces>.locks/sessions/<engine>.lock`), which also makes counting for
+  `SANDBOX_MAX_CONTAINERS` and `SANDBOX_MAX_CONTAINERS_PER_USER` (from labels)
+  and starting one step, so two processes racing on a thread's first command
+  start one container. Several hosts with an engine each count per engine;
 - whether a session container is in use, and its last use, is the thread's use
   file (`sandbox.thread_use`): idle stops, the caps and a graceful stop skip a
   container a command runs in, in whichever process;
@@ -47,9 +48,9 @@ from sandbox.container_spec import (
     labels_for,
     session_container_name,
 )
-from sandbox.docker_api import ImageGate, connect
+from sandbox.docker_api import ImageGate, connect, engine_id
 from sandbox.errors import SandboxError, UserCapError
-from sandbox.locks import exclusive_file_lock, lock_subdir
+from sandbox.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.process_lease import ProcessLease, owner_alive, process_lease, sweep_dead_leases
 from sandbox.workspace import ThreadRef
 
@@ -89,6 +90,8 @@ class SandboxDeployment:
         self.settings = settings
         self.images = ImageGate()
         self._api: docker.APIClient | None = None
+        self._engine = ""
+        """The engine's id (`start()`): use files and the start lock are per engine, as its containers are."""
         self._connect_lock = threading.Lock()
         self._sessions: dict[str, str] = {}
         """Thread id -> its session container's id: a cache; Docker's labels are the truth."""
@@ -111,6 +114,7 @@ class SandboxDeployment:
         with self._connect_lock:
             if self._api is None:
                 api = connect(self.settings.max_timeout_seconds)
+                self._engine = engine_id(api)
                 process_lease(self.settings)  # before the sweep: it must count this process as alive
                 self.sweep_leftovers(api)
                 self._api = api
@@ -174,7 +178,7 @@ class SandboxDeployment:
         idle reaper, cap or graceful stop stops it under a running command.
         """
         self.start()
-        with thread_use.using(self.settings, ref.thread_id, self.lease.id):
+        with thread_use.using(self.settings, self._engine, ref.thread_id, self.lease.id):
             # A cached id is trusted without a round trip; if Docker stopped or removed
             # it behind our back (another process, an operator), the exec fails and
             # the runner calls `forget_session`, so the next attempt finds it again.
@@ -206,7 +210,7 @@ class SandboxDeployment:
         found = self._running_sessions(thread_id=ref.thread_id)
         if found:
             return found[0].container_id
-        with exclusive_file_lock(lock_subdir(self.settings, "sessions") / "start.lock"):
+        with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
             running = self._running_sessions()
             for container in running:
                 if container.thread_id == ref.thread_id:
@@ -235,7 +239,7 @@ class SandboxDeployment:
         stopped: set[str] = set()
         if excess <= 0:
             return stopped
-        for container in sorted(candidates, key=lambda c: thread_use.last_used(self.settings, c.thread_id) or 0.0):
+        for container in sorted(candidates, key=lambda c: thread_use.last_used(self.settings, self._engine, c.thread_id) or 0.0):
             if len(stopped) >= excess:
                 break
             if self._stop_unused(container, reason=reason):
@@ -247,7 +251,7 @@ class SandboxDeployment:
 
         With `idle_before`, only if unused since then; with `last_user`, only if that process used it last.
         """
-        with thread_use.unused(self.settings, container.thread_id) as last:
+        with thread_use.unused(self.settings, self._engine, container.thread_id) as last:
             if last is None or (idle_before is not None and last.at > idle_before) or (last_user is not None and last.by != last_user):
                 return False
             logger.info("Stopping session sandbox %s of thread %s (%s)", container.container_id[:12], container.thread_id, reason)
@@ -302,7 +306,7 @@ class SandboxDeployment:
         idle_before = now - self.settings.idle_ttl_seconds
         stopped = []
         for container in self._running_sessions():
-            used = thread_use.last_used(self.settings, container.thread_id)
+            used = thread_use.last_used(self.settings, self._engine, container.thread_id)
             if used is not None and used > idle_before:
                 continue
             if self._stop_unused(container, reason="idle", idle_before=idle_before):

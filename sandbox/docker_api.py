@@ -86,6 +86,11 @@ def connect(max_timeout_seconds: int) -> docker.APIClient:
         raise DockerUnavailableError(msg) from exc
 
 
+def engine_id(api: docker.APIClient) -> str:
+    """The Docker engine's own id: stable across its restarts, different on every host's engine."""
+    return str(api.info()["ID"])
+
+
 class ImageGate:
     """Makes sure an image is present, pulling each missing image at most once per process."""
 

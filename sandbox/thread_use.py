@@ -2,7 +2,9 @@
 
 A session container serves its thread from whichever process runs the thread's
 next command, so "in use" and "last used" cannot live in one process's memory.
-Each thread has a use file, `<workspaces>.locks/threads/<digest>.use`:
+Each thread has a use file per Docker engine (several hosts may each run their
+own engine; a thread may have a container on each),
+`<workspaces>.locks/threads/<engine digest>/<thread digest>.use`:
 
 - a command holds it shared (`LOCK_SH`) while it runs in the container (`using`);
   on the way out it writes its process's lease id into it, so the file's mtime
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.locks import digest, lock_subdir, open_lock, try_lock
+from sandbox.locks import digest, lock_subdir, locks_dir, open_lock, try_lock
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +62,9 @@ _entries: dict[Path, _Entry] = {}
 _entries_lock = threading.Lock()
 
 
-def use_file(settings: SandboxSettings, thread_id: str) -> Path:
-    """The thread's use file (the thread id is hashed: one name length, one character set)."""
-    return lock_subdir(settings, "threads") / f"{digest(thread_id)}.use"
+def use_file(settings: SandboxSettings, engine: str, thread_id: str) -> Path:
+    """The use file of the thread's container on `engine` (ids are hashed: one name length, one character set)."""
+    return lock_subdir(settings, f"threads/{digest(engine)[:16]}") / f"{digest(thread_id)}.use"
 
 
 @contextlib.contextmanager
@@ -80,12 +82,12 @@ def _pinned(path: Path) -> Iterator[_Entry]:
 
 
 @contextlib.contextmanager
-def using(settings: SandboxSettings, thread_id: str, user: str) -> Iterator[None]:
+def using(settings: SandboxSettings, engine: str, thread_id: str, user: str) -> Iterator[None]:
     """Mark the thread's container in use for the `with` block; then record `user` as its last user.
 
     Waits while another process is stopping the container (that takes a second at most).
     """
-    path = use_file(settings, thread_id)
+    path = use_file(settings, engine, thread_id)
     with _pinned(path) as entry:
         with entry.lock:
             if not entry.users:
@@ -121,12 +123,12 @@ def _record(fd: int, user: str) -> None:
 
 
 @contextlib.contextmanager
-def unused(settings: SandboxSettings, thread_id: str) -> Iterator[LastUse | None]:
+def unused(settings: SandboxSettings, engine: str, thread_id: str) -> Iterator[LastUse | None]:
     """Hold the thread's container exclusively for the `with` block, or get None at once if it is in use.
 
     Yields the last use, read under the lock, so a caller can still decide not to act.
     """
-    path = use_file(settings, thread_id)
+    path = use_file(settings, engine, thread_id)
     with _pinned(path) as entry:
         if not entry.lock.acquire(blocking=False):
             yield None  # this process is starting or finishing a command there
@@ -152,17 +154,18 @@ def _read(fd: int) -> LastUse:
     return LastUse(at=os.fstat(fd).st_mtime, by=by)
 
 
-def last_used(settings: SandboxSettings, thread_id: str) -> float | None:
-    """When the thread's container was last used (its use file's mtime); None if no use is recorded."""
+def last_used(settings: SandboxSettings, engine: str, thread_id: str) -> float | None:
+    """When the thread's container on `engine` was last used (its use file's mtime); None if no use is recorded."""
     try:
-        return use_file(settings, thread_id).stat().st_mtime
+        return use_file(settings, engine, thread_id).stat().st_mtime
     except FileNotFoundError:
         return None
 
 
 def forget(settings: SandboxSettings, thread_id: str) -> None:
-    """Delete a deleted thread's use file."""
-    use_file(settings, thread_id).unlink(missing_ok=True)
+    """Delete a deleted thread's use files, on every engine's side."""
+    for path in (locks_dir(settings) / "threads").glob(f"*/{digest(thread_id)}.use"):
+        path.unlink(missing_ok=True)
 
 
 def _after_fork_in_child() -> None:

@@ -12,21 +12,23 @@ from config.sandbox import SandboxSettings
 from sandbox import thread_use
 from tests.unit.lock_holder import hold, kill
 
+ENGINE = "engine-a"
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> SandboxSettings:
     return SandboxSettings(workspaces_dir=tmp_path / "workspaces", shared_dir=tmp_path / "shared", memories_dir=tmp_path / "memories")
 
 
-def _is_unused(settings: SandboxSettings, thread_id: str) -> bool:
-    with thread_use.unused(settings, thread_id) as last:
+def _is_unused(settings: SandboxSettings, thread_id: str, engine: str = "engine-a") -> bool:
+    with thread_use.unused(settings, engine, thread_id) as last:
         return last is not None
 
 
 def test_a_command_in_another_process_blocks_stops_until_that_process_dies(settings: SandboxSettings, tmp_path: Path) -> None:
     script = """\
     from sandbox import thread_use
-    with thread_use.using(settings, "t-1", "the-other"):
+    with thread_use.using(settings, "engine-a", "t-1", "the-other"):
         ready()
         time.sleep(120)
     """
@@ -34,44 +36,48 @@ def test_a_command_in_another_process_blocks_stops_until_that_process_dies(setti
     try:
         assert not _is_unused(settings, "t-1")
         assert _is_unused(settings, "t-2"), "another thread's container is not affected"
+        assert _is_unused(settings, "t-1", engine="engine-b"), "nor the thread's container on another host's engine"
     finally:
         kill(holder)  # mid-command: it never records its use
-    with thread_use.unused(settings, "t-1") as last:
+    with thread_use.unused(settings, ENGINE, "t-1") as last:
         assert last is not None
         assert last.by == ""
 
 
 def test_the_last_use_and_user_are_recorded_when_the_command_ends(settings: SandboxSettings) -> None:
-    assert thread_use.last_used(settings, "t") is None
+    assert thread_use.last_used(settings, ENGINE, "t") is None
     before = time.time()
-    with thread_use.using(settings, "t", "me-1"):
+    with thread_use.using(settings, ENGINE, "t", "me-1"):
         assert not _is_unused(settings, "t"), "this process's own command blocks it too"
-    with thread_use.unused(settings, "t") as last:
+    with thread_use.unused(settings, ENGINE, "t") as last:
         assert last is not None
         assert last.by == "me-1"
         assert before - 1 <= last.at <= time.time() + 1
-    assert thread_use.last_used(settings, "t") == last.at
-    with thread_use.using(settings, "t", "me-22"):
+    assert thread_use.last_used(settings, ENGINE, "t") == last.at
+    with thread_use.using(settings, ENGINE, "t", "me-22"):
         pass
-    with thread_use.unused(settings, "t") as last:
+    with thread_use.unused(settings, ENGINE, "t") as last:
         assert last is not None
         assert last.by == "me-22"
-    thread_use.forget(settings, "t")
-    assert thread_use.last_used(settings, "t") is None
+    with thread_use.using(settings, "engine-b", "t", "me-on-b"):
+        pass
+    thread_use.forget(settings, "t")  # a deleted thread: its use files on every engine's side go
+    assert thread_use.last_used(settings, ENGINE, "t") is None
+    assert thread_use.last_used(settings, "engine-b", "t") is None
 
 
 def test_commands_of_one_process_share_the_use(settings: SandboxSettings) -> None:
     first_in, second_done, release_first = threading.Event(), threading.Event(), threading.Event()
 
     def first() -> None:
-        with thread_use.using(settings, "t", "me"):
+        with thread_use.using(settings, ENGINE, "t", "me"):
             first_in.set()
             release_first.wait(30)
 
     worker = threading.Thread(target=first)
     worker.start()
     assert first_in.wait(30)
-    with thread_use.using(settings, "t", "me"):
+    with thread_use.using(settings, ENGINE, "t", "me"):
         second_done.set()
     assert not _is_unused(settings, "t"), "the first command still runs"
     release_first.set()
@@ -82,7 +88,7 @@ def test_commands_of_one_process_share_the_use(settings: SandboxSettings) -> Non
 def test_a_command_waits_while_another_process_stops_the_container(settings: SandboxSettings, tmp_path: Path) -> None:
     script = """\
     from sandbox import thread_use
-    with thread_use.unused(settings, "t") as last:
+    with thread_use.unused(settings, "engine-a", "t") as last:
         assert last is not None
         ready()
         time.sleep(120)
@@ -91,7 +97,7 @@ def test_a_command_waits_while_another_process_stops_the_container(settings: San
     entered = threading.Event()
 
     def command() -> None:
-        with thread_use.using(settings, "t", "me"):
+        with thread_use.using(settings, ENGINE, "t", "me"):
             entered.set()
 
     worker = threading.Thread(target=command, daemon=True)
