@@ -169,24 +169,27 @@ def engine_server(
         yield server
 
 
-@pytest.fixture(scope="module", params=CONTRACT_ENGINES)
-def fresh_engine_server(
-    request: pytest.FixtureRequest, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+@pytest.fixture(scope="module")
+def restartable_server(
+    engine_server: AuthServer, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
 ) -> Iterator[AuthServer]:
-    """A contract server of its own per engine, for a module that restarts it.
+    """A contract server that a test may restart: Aegra's shared one, or a `langgraph dev` of its own.
 
     On `langgraph dev`, once a thread was deleted, a restart lost the pending
     approvals of other threads: its in-memory runtime's periodic flush then
     tracks stale copies of the checkpoint files (`Checkpointer(unpack_hook=...)`
     in `langgraph_runtime_inmem.checkpoint` registers new ones). The shared
-    servers see deletions, so a restart is tested on a server that saw none;
-    Aegra keeps everything in PostgreSQL either way.
+    server sees deletions, so `langgraph dev` restarts one that saw none; Aegra
+    keeps everything in PostgreSQL, so its shared server restarts as it is.
     """
-    with _auth_server(request.param, scripted_llm, tmp_path_factory, sandbox_image) as server:
+    if engine_server.engine != LANGGRAPH_DEV:
+        yield engine_server
+        return
+    with _auth_server(LANGGRAPH_DEV, scripted_llm, tmp_path_factory, sandbox_image) as server:
         yield server
 
 
-CONTRACT_FIXTURES = frozenset({"engine_server", "fresh_engine_server"})
+CONTRACT_FIXTURES = frozenset({"engine_server", "restartable_server"})
 """A test using one of these is part of the contract suite."""
 CONTRACT_USER = "user-a"
 """Who the contract suite's `engine_client` acts as."""
@@ -250,7 +253,7 @@ async def session_client(session_server: LangGraphServer) -> AsyncIterator[LangG
         yield sdk
 
 
-_LOGGED_SERVERS = ("engine_server", "fresh_engine_server", "auth_server", "session_server", "langgraph_server")
+_LOGGED_SERVERS = ("restartable_server", "engine_server", "auth_server", "session_server", "langgraph_server")
 """Fixtures whose server log a failed test shows: the first one the test uses."""
 
 
