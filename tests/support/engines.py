@@ -11,11 +11,11 @@ same state), the way a deploy or a crash recovery does.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.aegra_server import run_aegra
 from tests.support.langgraph_server import LangGraphServer, free_port, run_langgraph_dev
 
 LANGGRAPH_DEV = "langgraph-dev"
@@ -25,8 +25,7 @@ AEGRA = "aegra"
 ENGINES = (LANGGRAPH_DEV, AEGRA)
 """Every engine `run_engine` starts."""
 CONTRACT_ENGINES = (LANGGRAPH_DEV,)
-"""The engines the contract suite runs on (test ids show which); Aegra joins once its launcher
-(`tests/support/aegra_server.py`) has landed."""
+"""The engines the contract suite runs on (test ids show which)."""
 CONTRACT_AEGRA_WORKERS = 2
 """Aegra processes in the contract suite: two, so a stream join can land on a process that does not run the run."""
 
@@ -43,9 +42,6 @@ def run_engine(
     if engine == LANGGRAPH_DEV:
         return run_langgraph_dev(workdir=workdir, env=env, port=port)
     if engine == AEGRA:
-        # Imported late: only Aegra runs need its launcher (PostgreSQL, Redis).
-        run_aegra: Callable[..., contextlib.AbstractContextManager[LangGraphServer]]
-        run_aegra = importlib.import_module("tests.support.aegra_server").run_aegra
         return run_aegra(workdir=workdir, env=env, port=port, workers=workers)
     msg = f"unknown engine {engine!r}; known: {', '.join(ENGINES)}"
     raise ValueError(msg)
