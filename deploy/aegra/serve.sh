@@ -168,6 +168,16 @@ as_user() {
   "${RUN_AS[@]}" "$@"
 }
 
+# services_running: whether a PostgreSQL or Redis started in data_dir still runs (pid files).
+services_running() {
+  local pid_file pid
+  for pid_file in "$data_dir/pg/data/postmaster.pid" "$data_dir/redis/redis.pid"; do
+    pid=$(head -1 "$pid_file" 2>/dev/null) || continue
+    if [[ $pid =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ]; then return 0; fi
+  done
+  return 1
+}
+
 service_dir="" # data_dir as the service users see it: itself, or a bind mount of it
 prepare_data_dir() {
   mkdir -p "$data_dir"
@@ -186,7 +196,11 @@ prepare_data_dir() {
       if ! mountpoint -q "$mount_point"; then
         mount --bind "$data_dir" "$mount_point" ||
           setup_die "the $user user cannot reach $data_dir (a parent folder is closed to other users) and it could not be bind-mounted at $mount_point: pass --data-dir in a folder other users can enter"
+      elif services_running; then
+        service_dir=$mount_point
+        return # another serve.sh uses this folder: its mount stays; starting PostgreSQL will say so
       fi
+      # Ours now (or left by a serve.sh that was killed): unmounted when this one stops.
       echo "$mount_point" >"$data_dir/mounted-at"
       cleanups+=("umount '$mount_point' && rmdir '$mount_point' && rm -f '$data_dir/mounted-at'")
       service_dir=$mount_point
@@ -255,16 +269,23 @@ start_local_postgres() {
   if as_user "$user" "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
     setup_die "the PostgreSQL of $data_dir is already running: another serve.sh uses this data folder, or one was killed (then stop it: \`setpriv --reuid=$user --regid=$user --init-groups $pg_bin/pg_ctl -D $pg_data stop\`)"
   fi
-  pg_port=$(free_loopback_port)
-  setup_log "postgresql: starting on 127.0.0.1:$pg_port (log: $pg_home/postgres.log)"
   cleanups+=("stop_local_postgres '$user' '$pg_data'")
-  # setsid: its own session, so a Ctrl-C meant for this script does not reach it first.
   user_prefix "$user"
-  run_interruptible setsid -w "${RUN_AS[@]}" "$pg_bin/pg_ctl" -D "$pg_data" -l "$log" -w -t 120 \
-    -o "-p $pg_port -c max_connections=$((PG_CONNECTIONS_PER_WORKER * workers + 20))" start >/dev/null || {
+  local attempt log_start
+  for attempt in 1 2 3; do
+    pg_port=$(free_loopback_port)
+    setup_log "postgresql: starting on 127.0.0.1:$pg_port (log: $pg_home/postgres.log)"
+    log_start=$(stat -c %s "$pg_home/postgres.log" 2>/dev/null || echo 0)
+    # setsid: its own session, so a Ctrl-C meant for this script does not reach it first.
+    run_interruptible setsid -w "${RUN_AS[@]}" "$pg_bin/pg_ctl" -D "$pg_data" -l "$log" -w -t 120 \
+      -o "-p $pg_port -c max_connections=$((PG_CONNECTIONS_PER_WORKER * workers + 20))" start >/dev/null && break
+    # Another program took the free port in the meantime: try another one.
+    if [ "$attempt" -lt 3 ] && tail -c +"$((log_start + 1))" "$pg_home/postgres.log" | grep -q "already in use"; then
+      continue
+    fi
     tail -30 "$pg_home/postgres.log" >&2
     setup_die "PostgreSQL did not start (log: $pg_home/postgres.log)"
-  }
+  done
   # The password goes by environment, never on a command line other users can read.
   local psql=("$pg_bin/psql" "postgresql://$PG_USER@127.0.0.1:$pg_port/postgres")
   if [ -z "$(PGPASSWORD=$password PGCONNECT_TIMEOUT=10 "${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'")" ]; then
@@ -295,9 +316,18 @@ start_local_redis() {
   mkdir -p "$redis_home"
   chmod 700 "$redis_home"
   password=$(secret REDIS_PASSWORD)
-  redis_port=$(free_loopback_port)
-  # The broker's queues and channels live while the servers run; nothing is saved to disk.
-  (umask 077 && cat >"$redis_home/redis.conf" <<EOF
+  local running
+  running=$(head -1 "$redis_home/redis.pid" 2>/dev/null || true)
+  if [[ $running =~ ^[0-9]+$ ]] && [ -d "/proc/$running" ]; then
+    setup_die "the Redis of $data_dir is already running (pid $running): another serve.sh uses this data folder, or one was killed (then stop that process)"
+  fi
+  is_root && chown "$user:" "$redis_home"
+  user_prefix "$user"
+  local attempt deadline
+  for attempt in 1 2 3; do
+    redis_port=$(free_loopback_port)
+    # The broker's queues and channels live while the servers run; nothing is saved to disk.
+    (umask 077 && cat >"$redis_home/redis.conf" <<EOF
 bind 127.0.0.1
 port $redis_port
 protected-mode yes
@@ -309,24 +339,31 @@ logfile ""
 save ""
 appendonly no
 EOF
-  )
-  is_root && chown -R "$user:" "$redis_home"
-  rm -f "$redis_home/redis.log"
-  setup_log "redis: starting on 127.0.0.1:$redis_port (log: $redis_home/redis.log)"
-  user_prefix "$user"
-  setsid "${RUN_AS[@]}" redis-server "$service_dir/redis/redis.conf" \
-    >"$redis_home/redis.log" 2>&1 </dev/null &
-  redis_pid=$!
-  cleanups+=("stop_pid redis $redis_pid 20")
-  export REDIS_URL="redis://:$password@127.0.0.1:$redis_port/0"
-  local deadline=$((SECONDS + 60))
-  until grep -q "Ready to accept connections" "$redis_home/redis.log" 2>/dev/null; do
-    if ! kill -0 "$redis_pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-      tail -30 "$redis_home/redis.log" >&2
-      setup_die "Redis did not start (log: $redis_home/redis.log)"
+    )
+    is_root && chown "$user:" "$redis_home/redis.conf"
+    setup_log "redis: starting on 127.0.0.1:$redis_port (log: $redis_home/redis.log)"
+    setsid "${RUN_AS[@]}" redis-server "$service_dir/redis/redis.conf" >"$redis_home/redis.log" 2>&1 </dev/null &
+    redis_pid=$!
+    cleanups+=("stop_pid redis $redis_pid 20")
+    deadline=$((SECONDS + 60))
+    until grep -q "Ready to accept connections" "$redis_home/redis.log" 2>/dev/null; do
+      if ! kill -0 "$redis_pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+        break
+      fi
+      sleep 0.2
+    done
+    if grep -q "Ready to accept connections" "$redis_home/redis.log"; then
+      break
     fi
-    sleep 0.2
+    stop_pid redis "$redis_pid" 5
+    # Another program took the free port in the meantime: try another one.
+    if [ "$attempt" -lt 3 ] && grep -q "already in use" "$redis_home/redis.log"; then
+      continue
+    fi
+    tail -30 "$redis_home/redis.log" >&2
+    setup_die "Redis did not start (log: $redis_home/redis.log)"
   done
+  export REDIS_URL="redis://:$password@127.0.0.1:$redis_port/0"
   setup_log "redis: ready"
 }
 

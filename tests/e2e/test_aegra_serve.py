@@ -40,7 +40,7 @@ def aegra_env(scripted_llm: ScriptedLLM, aegra_paths: E2EPaths, sandbox_image: s
 
 
 def run_script(tmp_path: Path, env: dict[str, str], *args: str, port: int) -> subprocess.CompletedProcess[str]:
-    """serve.sh with one worker on `port`, data in `tmp_path/data`, run to its end."""
+    """serve.sh on `port` with data in `tmp_path/data`, run to its end."""
     command = ["bash", str(SERVE_SCRIPT), "--port", str(port), "--data-dir", str(tmp_path / "data"), *args]
     child_env = process_env({"DATABASE_URL": "", "REDIS_URL": "", **env})
     return subprocess.run(command, cwd=REPO_ROOT, env=child_env, capture_output=True, text=True, timeout=900, check=False)
@@ -63,13 +63,14 @@ def test_a_server_that_cannot_start_is_a_clear_failure(tmp_path: Path, aegra_env
     config = tmp_path / "langgraph.json"
     config.write_text(json.dumps({"graphs": {"agent": f"{graph}:agent"}, "dependencies": [str(REPO_ROOT)]}), encoding="utf-8")
     port = free_port()
-    result = run_script(tmp_path, aegra_env, "--config", str(config), port=port)
+    result = run_script(tmp_path, aegra_env, "--config", str(config), "--workers", "2", port=port)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "the server exited before answering" in output, output
     assert "this graph cannot be imported (test)" in output, "the log tail should show why"
     assert "Aegra did not come up" in output, output
     assert remove_leftovers(tmp_path / "data", port) == [], "a failed start left something running"
+    assert "redis: stopping" in output, output
     assert "postgresql: stopping" in output, output
 
 
