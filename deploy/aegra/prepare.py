@@ -1,5 +1,7 @@
 """Get the database (and Redis) ready before Aegra's server processes start; serve.sh runs it once.
 
+(It also creates the graphs' default assistants, which workers starting together would race on.)
+
 Every Aegra process would otherwise migrate the schema at startup and run LangGraph's
 checkpointer and store `setup()`, and several processes doing that at once race on
 `CREATE TABLE`. So `deploy/aegra/serve.sh` runs all of it here, once, and starts the
@@ -46,6 +48,24 @@ async def set_up_langgraph_tables() -> None:
         await manager.close()
 
 
+async def create_default_assistants() -> None:
+    """Each graph's default assistant, created once here rather than by every worker.
+
+    Every Aegra process creates the missing ones at startup; two doing that at once
+    insert the same assistant id, and the loser exits (duplicate key on
+    `assistant_pkey`), which stops the whole server. Aegra's own code creates them
+    here (it loads the graphs to list them); the workers then find them.
+    """
+    from aegra_api.core.database import db_manager  # noqa: PLC0415 - reads the environment on import
+    from aegra_api.services.langgraph_service import get_langgraph_service  # noqa: PLC0415
+
+    await db_manager.initialize()
+    try:
+        await get_langgraph_service().initialize()
+    finally:
+        await db_manager.close()
+
+
 async def ping_redis(url: str) -> None:
     """Raise unless Redis at `url` answers PING within 10 seconds."""
     import redis.asyncio as aioredis  # noqa: PLC0415 - only needed with the broker on
@@ -69,6 +89,10 @@ def main() -> int:
         print(f"error: PostgreSQL at {database} is not usable: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     print(f"database {database}: schema up to date", file=sys.stderr)
+    try:
+        asyncio.run(create_default_assistants())
+    except Exception as error:  # a graph that cannot load: the server's own start says so, with its log
+        print(f"note: default assistants not created before the workers start: {type(error).__name__}: {error}", file=sys.stderr)
     if settings.redis.REDIS_BROKER_ENABLED:
         redis_url = redacted(settings.redis.REDIS_URL)
         try:
