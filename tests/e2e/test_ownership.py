@@ -96,11 +96,15 @@ async def test_another_users_thread_is_not_found_for_every_operation(engine_serv
             await _refused(action(), what)
         await _hidden(bob.runs.list(thread_id), "runs list")
 
-        # The server answers a copy of a thread it cannot find with 409; another user's gets exactly that.
+        # A copy of another user's thread gets exactly the answer for a thread that does not exist
+        # (`langgraph dev`: 409 Conflict; Aegra has no copy route: 404). (Aegra has no thread count either.)
+        answers = []
         for candidate in (thread_id, str(uuid.uuid4())):
             with pytest.raises(httpx.HTTPStatusError) as refused:
                 await bob.threads.copy(candidate)
-            assert (refused.value.response.status_code, refused.value.response.json()) == (409, {"detail": "Conflict"})
+            answers.append((refused.value.response.status_code, refused.value.response.json()))
+        assert answers[0] == answers[1], answers
+        assert answers[0] in [(409, {"detail": "Conflict"}), (404, {"detail": "Not Found"})], answers
 
         # Streams: joining the thread's or the run's stream, or streaming a new run, yields nothing of alice's.
         for what, stream in {
@@ -112,7 +116,6 @@ async def test_another_users_thread_is_not_found_for_every_operation(engine_serv
 
         found = await bob.threads.search(limit=1000)
         assert thread_id not in {t["thread_id"] for t in found}
-        assert await bob.threads.count() == 0 or thread_id not in {t["thread_id"] for t in found}
 
         # Alice's thread is untouched: same owner, still paused at the same approval.
         after = await thread_state(alice, thread_id)
@@ -199,7 +202,7 @@ async def test_assistants_the_builtin_one_is_shared_a_created_one_is_private(eng
         await _refused(bob.assistants.get(assistant_id), "get another's assistant")
         await _refused(bob.assistants.update(assistant_id, metadata={"x": 1}), "update another's assistant")
         await _refused(bob.assistants.delete(assistant_id), "delete another's assistant")
-        assert assistant_id not in {a["assistant_id"] for a in await bob.assistants.search(limit=1000)}
+        assert assistant_id not in {a["assistant_id"] for a in await bob.assistants.search(limit=100)}  # Aegra's cap
         thread_id = (await bob.threads.create())["thread_id"]
         await _refused(bob.runs.wait(thread_id, assistant_id, input=user_input(trigger)), "run another's assistant")
         # Nobody can change or delete the built-in assistant.
@@ -238,7 +241,8 @@ async def test_crons_are_per_user(engine_server: AuthServer) -> None:
         assert cron_id not in {c["cron_id"] for c in await bob.crons.search()}
         await _refused(bob.crons.delete(cron_id), "delete another's cron")
         bobs_thread = (await bob.threads.create())["thread_id"]
-        await _refused(bob.crons.create_for_thread(thread_id, GRAPH_ID, schedule="0 0 1 1 *"), "cron on another's thread")
+        hijack = bob.crons.create_for_thread(thread_id, GRAPH_ID, schedule="0 0 1 1 *", input=user_input("hijack"))
+        await _refused(hijack, "cron on another's thread")
         assert cron_id in {c["cron_id"] for c in await alice.crons.search()}
         await alice.crons.delete(cron_id)
         del bobs_thread
