@@ -1,9 +1,12 @@
-"""The Starlette app `langgraph.json` mounts as `http.app`: the project's own HTTP routes.
+"""The FastAPI app `langgraph.json` mounts as `http.app`: the project's own HTTP routes.
 
-LangGraph's server merges these routes with its own API. Each feature adds its
-routes and middleware here, in one place, so the served surface is readable at a
-glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui` and `/`
-belong to LangGraph and are never used here.
+Both servers merge it with their own API: `langgraph dev` takes any Starlette
+app, Aegra only a FastAPI one (it includes its routers into this app, adds its
+middleware around ours and runs our lifespan inside its own). Each feature adds
+its routes and middleware here, in one place, so the served surface is readable
+at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`,
+`/info`, `/health` and `/` belong to the servers and are never used here; so do
+`/docs` and `/openapi.json`, which is why FastAPI's own are switched off.
 
 - `/app/`: the web client (`server.ui_routes`), public page and assets;
 - `/files/{thread_id}/...`: the client's workspace files (`server.file_routes`),
@@ -15,7 +18,7 @@ belong to LangGraph and are never used here.
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
+from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
@@ -29,4 +32,4 @@ middleware = [
     Middleware(ThreadDeleteCleanup, sandboxes=thread_sandboxes),
 ]
 
-app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+app = FastAPI(routes=routes, middleware=middleware, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

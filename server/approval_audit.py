@@ -17,23 +17,20 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from langgraph_sdk import get_client
-
 from sandbox.audit import AuditLog
-from server.approval_checks import pending_interrupts
+from server.approval_checks import run_request
+from server.engine import StoredThread, read_thread
 
 logger = logging.getLogger(__name__)
 
 
-async def thread_for_audit(thread_id: str) -> dict[str, Any] | None:
+async def thread_for_audit(thread_id: str) -> StoredThread | None:
     """The thread as the server stores it (read in-process, past auth), or None when it cannot be read."""
-    client = get_client(url=None)
     try:
-        return dict(await client.threads.get(thread_id))
+        return await read_thread(thread_id)
     except Exception:  # a missing thread is refused by the server itself; nothing to log
+        logger.exception("Could not read thread %s to audit its decisions", thread_id)
         return None
-    finally:
-        await client.aclose()
 
 
 def _decisions_by_interrupt(resume: Any, pending: Mapping[str, Any]) -> list[tuple[Any, list[Any]]]:
@@ -72,18 +69,16 @@ def decision_records(resume: Any, pending: Mapping[str, Any]) -> list[dict[str, 
     return records
 
 
-async def record_resume_decisions(audit: AuditLog, *, user_id: str, value: Mapping[str, Any], owner_key: str) -> None:
+async def record_resume_decisions(audit: AuditLog, *, user_id: str, value: Mapping[str, Any]) -> None:
     """Log the decisions of a run about to be created, when it resumes the caller's own paused thread."""
-    kwargs = value.get("kwargs") or {}
-    command = kwargs.get("command") if isinstance(kwargs, Mapping) else None
-    thread_id = value.get("thread_id")
-    if not isinstance(command, Mapping) or command.get("resume") is None or thread_id is None:
+    request, only_if_paused = run_request(value)
+    if request.resume is None or request.thread_id is None:
         return
-    thread = await thread_for_audit(str(thread_id))
-    if thread is None or (thread.get("metadata") or {}).get(owner_key) != user_id:
+    thread = await thread_for_audit(request.thread_id)
+    if thread is None or thread.owner != user_id or (only_if_paused and not thread.pending):
         return
-    records = decision_records(command["resume"], pending_interrupts(thread))
+    records = decision_records(request.resume, thread.pending)
     if not records:
-        logger.warning("Resume of thread %s by %s names no pending tool call; nothing to audit", thread_id, user_id)
+        logger.warning("Resume of thread %s by %s names no pending tool call; nothing to audit", request.thread_id, user_id)
     for record in records:
-        await asyncio.to_thread(audit.decision, user_id=user_id, thread_id=str(thread_id), **record)
+        await asyncio.to_thread(audit.decision, user_id=user_id, thread_id=request.thread_id, **record)

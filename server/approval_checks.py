@@ -2,13 +2,17 @@
 
 Malformed answers are refused before a run exists, so a bad answer can never stick.
 
-`langgraph dev` keeps a failed run's resume with the thread and replays it on
-every later resume: a single malformed answer would leave the approval
-unanswerable. The `threads.create_run` auth handler runs before the run is
-stored, sees its `command`, and can refuse it with a 4xx; `server/auth.py`
-calls `refuse_bad_resume` from there. That covers `POST /threads/{id}/runs`,
-`/runs/stream`, `/runs/wait` and the v2 `POST /threads/{id}/commands`
-(`input.respond`), which all create runs the same way.
+A malformed answer that reached a run would break the approval on either server:
+`langgraph dev` keeps a failed run's resume with the thread and replays its
+error on every later resume, and Aegra answers later resumes with 400 "thread
+is not in interrupted state". The `threads.create_run` auth handler runs before
+the run is stored on both, sees its command, and can refuse it with a 4xx;
+`server/auth.py` calls `refuse_bad_resume` from there. That covers
+`POST /threads/{id}/runs`, `/runs/stream`, `/runs/wait` and the v2
+`POST /threads/{id}/commands` (`input.respond`, and on Aegra `run.start` input
+to a paused thread, which Aegra takes as the answer). `run_request` reads the
+handler's value in the shape each server passes it; the thread is read through
+`server.engine`, from whichever server runs this process.
 
 The same handler keeps the approval policy where it belongs: on the assistant.
 A run may not carry `approval_tools` / `auto_approved_commands` of its own,
@@ -18,46 +22,19 @@ another policy would skip the reviewer's answer or misalign the decisions.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from langgraph_sdk import Auth, get_client
+from langgraph_sdk import Auth
 
 from agent.approval_policy import ApprovalPolicy
 from agent.decisions import Decision, DecisionError, check_resume
+from server.engine import StoredThread, read_thread
 
 POLICY_KEYS = ("approval_tools", "auto_approved_commands")
 """Context keys that only an assistant may set."""
-
-
-async def read_thread(thread_id: str) -> Mapping[str, Any]:
-    """The thread as the server stores it (`{}` when there is none), read in-process (no blocking I/O).
-
-    The in-process SDK client talks to this same server over ASGI, under
-    `/noauth` (authentication already ran for this request). The request runs in
-    the caller's task, so the server's read filters still see the caller's auth
-    context: another user's thread reads as not found.
-    """
-    client = get_client(url=None)
-    try:
-        return await client.threads.get(thread_id)
-    except httpx.HTTPStatusError as exc:
-        if exc.response.status_code == 404:
-            return {}
-        raise
-    finally:
-        await client.aclose()
-
-
-def pending_interrupts(thread: Mapping[str, Any]) -> dict[str, Any]:
-    """`{interrupt_id: value}` of what the thread waits on (subagents' interrupts included)."""
-    found: dict[str, Any] = {}
-    for interrupts in (thread.get("interrupts") or {}).values():
-        for interrupt in interrupts or []:
-            if isinstance(interrupt, Mapping) and interrupt.get("id"):
-                found[str(interrupt["id"])] = interrupt.get("value")
-    return found
 
 
 def _refuse(status: int, message: str) -> Auth.exceptions.HTTPException:
@@ -82,15 +59,96 @@ def refuse_run_level_policy(kwargs: Mapping[str, Any]) -> None:
             raise _refuse(422, msg)
 
 
-ThreadFilter = Callable[[Mapping[str, Any]], bool]
+@dataclass(frozen=True)
+class RunRequest:
+    """The parts of a run about to be created that these checks read, whichever server asks."""
+
+    thread_id: str | None
+    assistant_id: str | None
+    """As the client named it (a graph id or an assistant id); None when the server picks the thread's own."""
+    command: Mapping[str, Any] | None
+    config: Mapping[str, Any]
+    context: Mapping[str, Any]
+
+    @property
+    def resume(self) -> Any:
+        """The answer this run resumes the thread with, or None."""
+        return self.command.get("resume") if self.command else None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _v2_resume(method: object, params: Mapping[str, Any]) -> tuple[Any, bool]:
+    """`(resume, certain)` of a v2 command body: `input.respond` always resumes; `run.start` input may."""
+    if method == "input.respond":
+        responses = params.get("responses")
+        if isinstance(responses, list):
+            return {str(_mapping(r).get("interrupt_id")): _mapping(r).get("response") for r in responses}, True
+        if params.get("interrupt_id") is not None:
+            return {str(params["interrupt_id"]): params.get("response")}, True
+        return params.get("response"), True
+    return params.get("input"), False
+
+
+def run_request(value: Mapping[str, Any]) -> tuple[RunRequest, bool]:
+    """Read the `threads.create_run` handler's value, in the shape each server passes it.
+
+    langgraph_api passes `Auth.types.RunsCreate` (the run's parameters under
+    `kwargs`); Aegra passes the request body with the path's `thread_id`: a
+    `RunCreate` for `/runs`, or a v2 command (`{method, params}`) for
+    `/threads/{id}/commands`. The second value says whether a resume in the
+    result is only a possibility: on Aegra, `run.start` input given to a thread
+    that waits on an interrupt is taken as the answer to it.
+    """
+    thread_id = str(value["thread_id"]) if value.get("thread_id") is not None else None
+    if isinstance(kwargs := value.get("kwargs"), Mapping):
+        body: Mapping[str, Any] = kwargs
+    elif "method" in value:
+        params = _mapping(value.get("params"))
+        resume, certain = _v2_resume(value.get("method"), params)
+        command = {"resume": resume} if resume is not None else None
+        assistant_id = params.get("assistant_id")
+        config, context = _mapping(params.get("config")), _mapping(params.get("context"))
+        return RunRequest(thread_id, str(assistant_id) if assistant_id else None, command, config, context), not certain
+    else:
+        body = value
+    assistant_id = value.get("assistant_id")
+    command = body.get("command")
+    request = RunRequest(
+        thread_id,
+        str(assistant_id) if assistant_id else None,
+        command if isinstance(command, Mapping) else None,
+        _mapping(body.get("config")),
+        _mapping(body.get("context")),
+    )
+    return request, False
+
+
+GRAPH_ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+"""Both servers derive a graph's built-in assistant id in it (langgraph_api's `NAMESPACE_GRAPH`, Aegra's `ASSISTANT_NAMESPACE_UUID`)."""
+
+
+def same_assistant(requested: str, stored: str) -> bool:
+    """Whether a run's assistant (a graph id or an assistant id) is the assistant a thread's metadata names.
+
+    Both servers derive a graph's built-in assistant as `uuid5(namespace, graph_id)`
+    with the same namespace; langgraph_api resolves the name before its handler
+    runs, Aegra after, so both spellings are accepted.
+    """
+    return stored in {requested, str(uuid.uuid5(GRAPH_ASSISTANT_NAMESPACE, requested))}
+
+
+ThreadFilter = Callable[[StoredThread], bool]
 """Whether the caller may see a thread (ownership); a thread they may not see is not checked here."""
 
 
-def _everyone(_thread: Mapping[str, Any]) -> bool:
+def _everyone(_thread: StoredThread) -> bool:
     return True
 
 
-async def refuse_bad_resume(value: Auth.types.RunsCreate, may_see: ThreadFilter = _everyone) -> list[Decision]:
+async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _everyone) -> list[Decision]:
     """Check a run about to be created; raise a 4xx for a malformed resume or a run-level policy.
 
     A thread that is missing, or that `may_see` says is not the caller's, is
@@ -99,23 +157,23 @@ async def refuse_bad_resume(value: Auth.types.RunsCreate, may_see: ThreadFilter 
 
     Returns the validated decisions (empty when the run resumes nothing).
     """
-    kwargs: Mapping[str, Any] = value.get("kwargs") or {}
-    refuse_run_level_policy(kwargs)
-    command = kwargs.get("command")
-    if not isinstance(command, Mapping) or command.get("resume") is None:
+    request, only_if_paused = run_request(value)
+    refuse_run_level_policy({"context": request.context, "config": request.config})
+    if request.resume is None:
         return []
-    thread_id = value.get("thread_id")
-    if thread_id is None:
+    if request.thread_id is None:
         raise _refuse(400, "a resume needs a thread")
-    thread = await read_thread(str(thread_id))
-    if not thread or not may_see(thread):
+    thread = await read_thread(request.thread_id)
+    if thread is None or not may_see(thread):
         return []  # not found, or not the caller's: the server answers 404 as for any other request
-    paused_by = (thread.get("metadata") or {}).get("assistant_id")
-    if paused_by and str(paused_by) != str(value.get("assistant_id")):
+    if only_if_paused and not thread.pending:
+        return []  # a new turn, not an answer
+    paused_by = thread.metadata.get("assistant_id")
+    if paused_by and request.assistant_id and not same_assistant(request.assistant_id, str(paused_by)):
         # HITL re-evaluates the policy on resume: another assistant's policy could skip the answer.
         msg = f"resume refused, nothing was run: resume with the assistant that paused this thread ({paused_by})"
         raise _refuse(409, msg)
     try:
-        return check_resume(command["resume"], pending_interrupts(thread))
+        return check_resume(request.resume, thread.pending)
     except DecisionError as exc:
         raise _refuse(exc.status, f"resume refused, nothing was run: {exc}") from None

@@ -31,12 +31,11 @@ from config.sandbox import SandboxSettings
 from sandbox.audit import AuditLog, audit_log
 from server.approval_audit import record_resume_decisions
 from server.approval_checks import refuse_bad_policy, refuse_bad_resume
+from server.engine import OWNER_KEY, StoredThread
 from server.tokens import TokenError, TokenVerifier, bearer_token
 
 logger = logging.getLogger(__name__)
 
-OWNER_KEY = "owner"
-"""Metadata key naming the user a thread, run, cron or assistant belongs to."""
 
 SYSTEM_CREATOR = {"created_by": "system"}
 """Metadata the server puts on the assistants it creates from `langgraph.json` graphs."""
@@ -88,9 +87,9 @@ def owner_filter(ctx: Auth.types.AuthContext) -> dict[str, Any]:
     return {OWNER_KEY: ctx.user.identity}
 
 
-def owns(ctx: Auth.types.AuthContext, resource: Any) -> bool:
-    """Whether `resource` (a stored thread, run, ...) carries the caller as its owner."""
-    return ((resource or {}).get("metadata") or {}).get(OWNER_KEY) == ctx.user.identity
+def owns_thread(ctx: Auth.types.AuthContext, thread: StoredThread) -> bool:
+    """Whether a stored thread (as `server.engine` reads it) is the caller's."""
+    return thread.owner == ctx.user.identity
 
 
 def stamp_owner(ctx: Auth.types.AuthContext, value: Any) -> None:
@@ -128,9 +127,9 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     gets a 4xx before the run exists, so it can never stick to the thread. Only
     a thread the caller owns is read for that; any other gets the usual 404.
     """
-    await refuse_bad_resume(value, may_see=lambda thread: owns(ctx, thread))
+    await refuse_bad_resume(value, may_see=lambda thread: owns_thread(ctx, thread))
     stamp_owner(ctx, value)
-    await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value, owner_key=OWNER_KEY)
+    await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value)
     return owner_filter(ctx)
 
 

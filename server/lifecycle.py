@@ -14,9 +14,9 @@
   containers this process used last and no command runs in (they start again on
   the thread's next command; other server processes keep theirs).
 
-Thread existence is asked of the server itself through the SDK's in-process
-client (`get_client()` without a URL), which is the public API and sees every
-user's threads.
+Thread existence is asked of the server running this process through
+`server.engine` (langgraph_api's in-process client, or Aegra's database), past
+authentication, so every user's threads count.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.sandbox import SandboxSettings
 from sandbox.cleanup import discard_thread, list_containers, remove_expired_sessions, workspace_ages
 from sandbox.deployment import stop_all_sessions
 from sandbox.docker_api import connect
+from server import engine
 from server.startup import report_disk_quotas
 
 logger = logging.getLogger(__name__)
@@ -119,20 +119,12 @@ ThreadExists = Callable[[str], Awaitable[bool | None]]
 
 
 async def thread_exists_in_process(thread_id: str) -> bool | None:
-    """Ask this server, in-process and past authentication, whether `thread_id` exists."""
-    from langgraph_sdk import get_client  # noqa: PLC0415 - binds to the running server's app
-
-    client = get_client()
+    """Ask the server running this process (`server.engine`), past authentication, whether `thread_id` exists."""
     try:
-        await client.threads.get(thread_id)
-    except httpx.HTTPStatusError as exc:
-        return False if exc.response.status_code == 404 else None
+        return await engine.thread_exists(thread_id)
     except Exception:
         logger.exception("Reconciler could not ask whether thread %s exists", thread_id)
         return None
-    finally:
-        await client.aclose()
-    return True
 
 
 class Reconciler:

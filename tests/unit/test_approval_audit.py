@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from server.approval_audit import decision_records, pending_interrupts
+from server.approval_audit import decision_records
+from server.engine import pending_interrupts
 
 EXECUTE = {"name": "execute", "args": {"command": "ls"}}
 WRITE = {"name": "write_file", "args": {"file_path": "/workspace/a", "content": "x"}}

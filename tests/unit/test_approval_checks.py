@@ -8,6 +8,7 @@ import pytest
 from langgraph_sdk import Auth
 
 from server import approval_checks
+from server.engine import StoredThread, pending_interrupts
 
 INTERRUPT_ID = "c" * 32
 THREAD = {
@@ -27,10 +28,13 @@ THREAD = {
 }
 
 
+STORED = StoredThread("t1", "alice", THREAD["metadata"], pending_interrupts(THREAD))  # type: ignore[arg-type]
+
+
 @pytest.fixture(autouse=True)
 def stored_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def read_thread(thread_id: str) -> dict[str, Any]:
-        return THREAD if thread_id == "t1" else {}
+    async def read_thread(thread_id: str) -> StoredThread | None:
+        return STORED if thread_id == "t1" else None
 
     monkeypatch.setattr(approval_checks, "read_thread", read_thread)
 
@@ -54,8 +58,8 @@ async def test_disallowed_type_and_other_assistant_are_refused() -> None:
 
 
 async def test_someone_elses_thread_is_neither_checked_nor_revealed() -> None:
-    def only_bob(thread: Any) -> bool:
-        return thread["metadata"]["owner"] == "bob"
+    def only_bob(thread: StoredThread) -> bool:
+        return thread.owner == "bob"
 
     assert await approval_checks.refuse_bad_resume(run({"decisions": "garbage"}), may_see=only_bob) == []
 
@@ -70,3 +74,69 @@ async def test_runs_without_resume_pass_but_run_level_policies_do_not() -> None:
 
 async def test_a_missing_or_invisible_thread_is_left_to_the_server() -> None:
     assert await approval_checks.refuse_bad_resume(run({"decisions": "garbage"}, thread="t-unknown")) == []
+
+
+# Aegra hands the handler the request body itself (no `kwargs`), and the graph's name as the assistant.
+AGENT_ASSISTANT = "fe096781-5601-53d2-b2f6-0d3403f7e9ca"  # uuid5(NAMESPACE_GRAPH, "agent"), as both servers derive it
+
+
+def aegra_run(resume: object, *, assistant: str = "agent", **body: Any) -> dict[str, Any]:
+    return {"thread_id": "t1", "assistant_id": assistant, "command": {"resume": resume}, **body}
+
+
+@pytest.fixture
+def paused_by_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    stored = StoredThread("t1", "alice", {"assistant_id": AGENT_ASSISTANT, "owner": "alice"}, STORED.pending)
+
+    async def read_thread(thread_id: str) -> StoredThread | None:
+        return stored if thread_id == "t1" else None
+
+    monkeypatch.setattr(approval_checks, "read_thread", read_thread)
+
+
+@pytest.mark.usefixtures("paused_by_agent")
+async def test_aegra_shaped_runs_are_checked_the_same_way() -> None:
+    [decision] = await approval_checks.refuse_bad_resume(aegra_run({"decisions": [{"type": "reject"}]}))
+    assert decision.type == "reject"
+    with pytest.raises(Auth.exceptions.HTTPException) as bad:
+        await approval_checks.refuse_bad_resume(aegra_run({"decisions": [{"type": "respond", "message": "x"}]}))
+    assert bad.value.status_code == 422
+    with pytest.raises(Auth.exceptions.HTTPException) as other:
+        await approval_checks.refuse_bad_resume(aegra_run({"decisions": [{"type": "reject"}]}, assistant="a2"))
+    assert other.value.status_code == 409
+    with pytest.raises(Auth.exceptions.HTTPException) as policy:
+        await approval_checks.refuse_bad_resume({"thread_id": "t1", "assistant_id": "agent", "context": {"approval_tools": []}})
+    assert policy.value.status_code == 422
+
+
+def test_the_graph_name_and_its_derived_assistant_id_are_the_same_assistant() -> None:
+    assert approval_checks.same_assistant("agent", AGENT_ASSISTANT)
+    assert approval_checks.same_assistant(AGENT_ASSISTANT, AGENT_ASSISTANT)
+    assert not approval_checks.same_assistant("other", AGENT_ASSISTANT)
+
+
+@pytest.mark.usefixtures("paused_by_agent")
+async def test_v2_commands_are_checked_as_resumes() -> None:
+    respond = {"thread_id": "t1", "method": "input.respond", "params": {"response": {"decisions": [{"type": "respond", "message": "x"}]}}}
+    with pytest.raises(Auth.exceptions.HTTPException) as bad:
+        await approval_checks.refuse_bad_resume(respond)
+    assert bad.value.status_code == 422
+    targeted = {"interrupt_id": INTERRUPT_ID, "response": {"decisions": [{"type": "approve"}]}}
+    [decision] = await approval_checks.refuse_bad_resume({"thread_id": "t1", "method": "input.respond", "params": targeted})
+    assert decision.type == "approve"
+    # Aegra takes run.start input to a paused thread as the answer: a chat message is no answer.
+    chat = {"messages": [{"role": "user", "content": "hi"}]}
+    start = {"thread_id": "t1", "method": "run.start", "params": {"assistant_id": "agent", "input": chat}}
+    with pytest.raises(Auth.exceptions.HTTPException):
+        await approval_checks.refuse_bad_resume(start)
+
+
+async def test_v2_run_start_on_a_thread_that_waits_on_nothing_is_a_new_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    idle = StoredThread("t1", "alice", {"assistant_id": AGENT_ASSISTANT}, {})
+
+    async def read_thread(_thread_id: str) -> StoredThread:
+        return idle
+
+    monkeypatch.setattr(approval_checks, "read_thread", read_thread)
+    start = {"thread_id": "t1", "method": "run.start", "params": {"assistant_id": "agent", "input": {"messages": []}}}
+    assert await approval_checks.refuse_bad_resume(start) == []

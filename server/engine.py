@@ -1,0 +1,168 @@
+"""What `server/` asks the server it runs in, whichever server that is: `langgraph dev` or Aegra.
+
+Two questions, answered in process and past authentication (callers apply
+ownership themselves, from `StoredThread.owner`):
+
+- `read_thread(thread_id)`: the stored thread, its owner, and the interrupts it
+  waits on (the resume check and the approval audit need them);
+- `thread_exists(thread_id)`: for the reconciler, which runs outside any request.
+
+Each server answers from its own store, without blocking the event loop:
+
+- `langgraph dev` (langgraph_api): the SDK's in-process client
+  (`get_client(url=None)`), an ASGI call into the running server under `/noauth`;
+- Aegra (aegra_api): its database (the thread row, whose `user_id` is the owner
+  Aegra itself enforces) and its graph service (the latest checkpoint's pending
+  interrupts, read the way its own `GET /threads/{id}/state` reads them).
+
+Which one serves is decided from the server modules already running in this
+process, never by importing one: langgraph_api is installed next to Aegra, and
+`get_client(url=None)` would import `langgraph_api.server`, a second, empty,
+in-memory server that answers "not found" for every thread. With neither
+running, `EngineUnavailableError` says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+OWNER_KEY = "owner"
+"""Metadata key naming the user a thread, run, cron or assistant belongs to (`server/auth.py` stamps it)."""
+
+AEGRA_MODULE = "aegra_api.main"
+LANGGRAPH_API_MODULE = "langgraph_api.server"
+
+
+class EngineUnavailableError(RuntimeError):
+    """No LangGraph server runs in this process, so there is nothing to ask."""
+
+
+@dataclass(frozen=True)
+class StoredThread:
+    """A thread as its server stores it, whoever asks."""
+
+    thread_id: str
+    owner: str | None
+    """The user the server considers the thread's owner."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    pending: Mapping[str, Any] = field(default_factory=dict)
+    """`{interrupt_id: value}` of what the thread waits on (subagents' interrupts included)."""
+
+
+class Engine(Protocol):
+    """The two questions, as one server answers them."""
+
+    name: str
+
+    async def read_thread(self, thread_id: str) -> StoredThread | None:
+        """The thread, or None when the server has no such thread."""
+        ...
+
+    async def thread_exists(self, thread_id: str) -> bool:
+        """Whether the server has the thread; raises when it cannot tell."""
+        ...
+
+
+def pending_interrupts(thread: Mapping[str, Any]) -> dict[str, Any]:
+    """`{interrupt_id: value}` from a langgraph_api thread's `interrupts` (`{task_id: [interrupt, ...]}`)."""
+    found: dict[str, Any] = {}
+    for interrupts in (thread.get("interrupts") or {}).values():
+        for interrupt in interrupts or []:
+            if isinstance(interrupt, Mapping) and interrupt.get("id"):
+                found[str(interrupt["id"])] = interrupt.get("value")
+    return found
+
+
+class LangGraphApiEngine:
+    """`langgraph dev`: the SDK's in-process client, bound to the running `langgraph_api.server`."""
+
+    name = "langgraph_api"
+
+    async def _get(self, thread_id: str) -> Mapping[str, Any] | None:
+        from langgraph_sdk import get_client  # noqa: PLC0415 - binds to the running server's app
+
+        client = get_client(url=None)
+        try:
+            return await client.threads.get(thread_id)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        finally:
+            await client.aclose()
+
+    async def read_thread(self, thread_id: str) -> StoredThread | None:  # noqa: D102
+        thread = await self._get(thread_id)
+        if thread is None:
+            return None
+        metadata = thread.get("metadata") or {}
+        owner = metadata.get(OWNER_KEY)
+        return StoredThread(thread_id, str(owner) if owner else None, metadata, pending_interrupts(thread))
+
+    async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
+        return await self._get(thread_id) is not None
+
+
+class AegraEngine:
+    """Aegra: its database session and graph service, the ones its own routes use."""
+
+    name = "aegra"
+
+    async def _row(self, thread_id: str) -> Any:
+        from aegra_api.core.orm import Thread, _get_session_maker  # noqa: PLC0415 - only inside Aegra
+        from sqlalchemy import select  # noqa: PLC0415
+
+        async with _get_session_maker()() as session:
+            return await session.scalar(select(Thread).where(Thread.thread_id == thread_id))
+
+    async def _pending(self, thread_id: str, graph_id: object) -> dict[str, Any]:
+        """The latest checkpoint's pending interrupts (none before the thread's first run)."""
+        if not isinstance(graph_id, str) or not graph_id:
+            return {}
+        from aegra_api.services.langgraph_service import get_langgraph_service  # noqa: PLC0415 - only inside Aegra
+
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+        async with get_langgraph_service().get_graph(graph_id, config=config, access_context="threads.read") as graph:
+            snapshot = await graph.aget_state(config)
+        found: dict[str, Any] = {}
+        interrupts = [*getattr(snapshot, "interrupts", ()), *(i for task in getattr(snapshot, "tasks", ()) for i in task.interrupts)]
+        for interrupt in interrupts:
+            if getattr(interrupt, "id", None):
+                found[str(interrupt.id)] = interrupt.value
+        return found
+
+    async def read_thread(self, thread_id: str) -> StoredThread | None:  # noqa: D102
+        row = await self._row(thread_id)
+        if row is None:
+            return None
+        metadata = dict(row.metadata_json or {})
+        pending = await self._pending(thread_id, metadata.get("graph_id"))
+        return StoredThread(thread_id, str(row.user_id) if row.user_id else None, metadata, pending)
+
+    async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
+        return await self._row(thread_id) is not None
+
+
+def serving_engine() -> Engine:
+    """The server running this process, from the modules it loaded (Aegra first: it never loads langgraph_api's server)."""
+    if AEGRA_MODULE in sys.modules:
+        return AegraEngine()
+    if LANGGRAPH_API_MODULE in sys.modules:
+        return LangGraphApiEngine()
+    msg = f"no LangGraph server runs in this process (neither {AEGRA_MODULE} nor {LANGGRAPH_API_MODULE} is loaded)"
+    raise EngineUnavailableError(msg)
+
+
+async def read_thread(thread_id: str) -> StoredThread | None:
+    """The thread as the serving engine stores it (None when there is none); ownership is the caller's to check."""
+    return await serving_engine().read_thread(thread_id)
+
+
+async def thread_exists(thread_id: str) -> bool:
+    """Whether the serving engine has the thread; raises when it cannot tell."""
+    return await serving_engine().thread_exists(thread_id)
