@@ -3,9 +3,13 @@
 deepagents takes one backend instance per graph, but each thread needs its own
 workspace. So, like deepagents' `StoreBackend` and `StateBackend`, the backend
 reads the run's config (`get_config()`) and context (`get_runtime()`) inside each
-call. The user id comes only from `configurable["langgraph_auth_user_id"]`, which
-the server sets from authentication; clients cannot set it, and it is never read
-from input or metadata.
+call. The user id comes only from what the server sets from authentication:
+`configurable["langgraph_auth_user_id"]` (langgraph_api), else the identity of
+`configurable["langgraph_auth_user"]` (the user object both servers put there;
+Aegra sets only this one and passes the rest of a client's config through). It is
+never read from input or metadata, and the auth module refuses a run, assistant
+or cron whose config names any other user than the caller (`server/auth.py`), so
+a client cannot choose the run's user on either server.
 """
 
 from __future__ import annotations
@@ -21,7 +25,24 @@ from sandbox.errors import SandboxError
 from sandbox.workspace import ThreadRef
 
 USER_ID_KEY = "langgraph_auth_user_id"
-"""Where the LangGraph server puts the authenticated user's identity in a run's config."""
+"""Where langgraph_api puts the authenticated user's identity in a run's config."""
+AUTH_USER_KEY = "langgraph_auth_user"
+"""Where both servers put the authenticated user object (with its `identity`) in a run's config."""
+IDENTITY_KEYS = (USER_ID_KEY, AUTH_USER_KEY)
+"""Config keys that name the run's user: only the server sets them (the auth module refuses others)."""
+
+
+def identity_of(value: object) -> str | None:
+    """The user id an identity key's value names: the id itself, or a user object's (or dict's) `identity`."""
+    if isinstance(value, str):
+        return value or None
+    identity = value.get("identity") if isinstance(value, Mapping) else getattr(value, "identity", None)
+    return str(identity) if identity else None
+
+
+def run_user_id(configurable: Mapping[str, Any]) -> str | None:
+    """The authenticated user of a run, from what the server put in its config (None if nothing)."""
+    return identity_of(configurable.get(USER_ID_KEY)) or identity_of(configurable.get(AUTH_USER_KEY))
 
 
 def thread_ref_from(config: Mapping[str, Any], context: object, *, default_image: str) -> ThreadRef:
@@ -35,9 +56,8 @@ def thread_ref_from(config: Mapping[str, Any], context: object, *, default_image
     if not thread_id:
         msg = "no LangGraph thread is active: run the agent on a thread, or build DockerSandbox(thread_id, deployment) directly"
         raise SandboxError(msg)
-    user_id = configurable.get(USER_ID_KEY)
     return ThreadRef(
-        user_id=str(user_id) if user_id else SINGLE_USER_ID,
+        user_id=run_user_id(configurable) or SINGLE_USER_ID,
         thread_id=str(thread_id),
         image=_image_override(context) or default_image,
     )

@@ -42,7 +42,7 @@ class ThreadRef:
     """
 
     user_id: str
-    """From the server's authentication (`langgraph_auth_user_id`), never from client input;
+    """From the server's authentication (`sandbox.run_context.run_user_id`), never from client input;
     `SINGLE_USER_ID` when no authentication is configured."""
     thread_id: str
     """The LangGraph thread; names `workspaces/<thread_id>/` and the session container."""

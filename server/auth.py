@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from langgraph_sdk import Auth
@@ -29,8 +30,9 @@ from config.auth import AuthSettings
 from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
 from sandbox.audit import AuditLog, audit_log
+from sandbox.run_context import IDENTITY_KEYS, identity_of
 from server.approval_audit import record_resume_decisions
-from server.approval_checks import refuse_bad_policy, refuse_bad_resume
+from server.approval_checks import refuse_bad_policy, refuse_bad_resume, run_request
 from server.engine import OWNER_KEY, StoredThread
 from server.tokens import TokenError, TokenVerifier, bearer_token
 
@@ -70,10 +72,27 @@ async def authenticate_authorization(authorization: str | None) -> str:
         raise Auth.exceptions.HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
 
 
+def authorization_header(headers: Mapping[Any, Any] | None) -> str | None:
+    """The `Authorization` header from a request's headers, as either server passes them.
+
+    langgraph_api passes the raw ASGI headers (`bytes` names and values) to a
+    `headers` parameter; Aegra passes a `str` dict as the first argument.
+    """
+    for name, value in (headers or {}).items():
+        text_name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        if text_name.lower() == "authorization":
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return None
+
+
 @auth.authenticate
-async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
-    """Every request: the bearer token's subject, or the single user when auth is off."""
-    user_id = await authenticate_authorization(authorization)
+async def authenticate(headers: Mapping[Any, Any] | None) -> Auth.types.MinimalUserDict:
+    """Every request: the bearer token's subject, or the single user when auth is off.
+
+    The parameter is `headers`, the one both servers fill: langgraph_api by name,
+    Aegra as the first positional argument.
+    """
+    user_id = await authenticate_authorization(authorization_header(headers))
     return {"identity": user_id, "display_name": user_id, "is_authenticated": True}
 
 
@@ -108,6 +127,25 @@ def stamp_owner(ctx: Auth.types.AuthContext, value: Any) -> None:
     metadata[OWNER_KEY] = ctx.user.identity
 
 
+def refuse_identity_keys(ctx: Auth.types.AuthContext, *sources: object) -> None:
+    """The run's user is the server's to set (`sandbox.run_context`): 422 for config that names another.
+
+    langgraph_api writes these keys itself (before this handler sees the value);
+    Aegra writes only the user object and passes the rest of a client's config
+    through to the run. So any identity key found must name the caller.
+    """
+    for source in sources:
+        if not isinstance(source, Mapping):
+            continue
+        config = source.get("config")
+        for part in (source.get("context"), config.get("configurable") if isinstance(config, Mapping) else None):
+            if not isinstance(part, Mapping):
+                continue
+            if keys := sorted(k for k in IDENTITY_KEYS if part.get(k) is not None and identity_of(part[k]) != ctx.user.identity):
+                msg = f"{', '.join(keys)} must not name another user: the server sets the run's user from authentication"
+                raise Auth.exceptions.HTTPException(status_code=422, detail=msg)
+
+
 @auth.on.threads.create
 async def on_thread_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
     """A new thread is the caller's (an existing one is only reused if it is theirs)."""
@@ -127,6 +165,8 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     gets a 4xx before the run exists, so it can never stick to the thread. Only
     a thread the caller owns is read for that; any other gets the usual 404.
     """
+    request, _ = run_request(value)
+    refuse_identity_keys(ctx, {"config": request.config, "context": request.context})
     await refuse_bad_resume(value, may_see=lambda thread: owns_thread(ctx, thread))
     stamp_owner(ctx, value)
     await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value)
@@ -147,7 +187,8 @@ async def on_thread_access(ctx: Auth.types.AuthContext, value: dict[str, Any]) -
 @auth.on.crons.create
 @auth.on.crons.update
 async def on_cron_write(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
-    """A cron is its creator's."""
+    """A cron is its creator's, and runs as its creator."""
+    refuse_identity_keys(ctx, value, value.get("payload"), value.get("kwargs"))
     stamp_owner(ctx, value)
     return owner_filter(ctx)
 
@@ -168,6 +209,7 @@ async def on_assistant_write(ctx: Auth.types.AuthContext, value: dict[str, Any])
     Its approval policy (context) is checked now, not at its first run: 422 if malformed.
     """
     refuse_bad_policy(value.get("context"))
+    refuse_identity_keys(ctx, value)
     stamp_owner(ctx, value)
     return owner_filter(ctx)
 

@@ -50,7 +50,7 @@ def test_requests_without_a_valid_token_get_401_with_a_reason(auth_server: AuthS
     assert _search_threads(url, _bearer(keys.token("user-a"))).status_code == 200
     assert _search_threads(url, {"x-auth-scheme": "langsmith", **_bearer(keys.token("user-a"))}).status_code == 200
     # Readiness stays public.
-    assert httpx.get(f"{url}/ok", timeout=10).status_code == 200
+    assert httpx.get(f"{url}/info", timeout=10).status_code == 200
 
 
 async def test_the_sdk_without_a_token_is_refused(auth_server: AuthServer) -> None:

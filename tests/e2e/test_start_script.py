@@ -126,10 +126,10 @@ def test_second_start_reuses_everything(
 
     started = time.monotonic()
     with run_start_script(checkout=clone, workdir=tmp_path / "second-start", env=script_env) as server:
-        seconds_to_ok = time.monotonic() - started
+        seconds_to_ready = time.monotonic() - started
         report = script_report(server)
         assert f"Sandboxes use image {sandbox_image} (SANDBOX_IMAGE)" in server.log_tail(400), server.log_tail()
-    print(f"second start: /ok after {seconds_to_ok:.1f}s; script report:\n{report}")
+    print(f"second start: /info after {seconds_to_ready:.1f}s; script report:\n{report}")
 
     assert ".env: present" in report, report
     assert f"sandbox image {sandbox_image} (SANDBOX_IMAGE): present" in report, report

@@ -4,7 +4,7 @@
 
     langgraph dev --no-browser --no-reload --port <free port> --n-jobs-per-worker 8 --config <config>
 
-in its own process group with a controlled environment, waits until `GET /ok`
+in its own process group with a controlled environment, waits until `GET /info`
 answers, yields a `LangGraphServer` (base URL, log file), and on exit stops the
 whole process group. Server output goes to a log file; when startup fails, the
 error carries the log's tail.
@@ -185,7 +185,11 @@ class LangGraphServer:
         return tail(self.log_path, lines)
 
 
-def _answers(url: str, path: str = "/ok") -> bool:
+READY_PATH = "/info"
+"""Readiness: `/info` answers on `langgraph dev` and on Aegra alike (`/ok` is langgraph dev's only)."""
+
+
+def _answers(url: str, path: str = READY_PATH) -> bool:
     try:
         with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
             return bool(response.status == 200)
@@ -241,7 +245,7 @@ def run_langgraph_dev(
         config: The `langgraph.json` to serve (default: the repository's).
         port: Port to bind on 127.0.0.1 (default: a free one, never 2024).
         n_jobs_per_worker: Concurrent runs the server may execute.
-        startup_timeout: Seconds to wait for `GET /ok`.
+        startup_timeout: Seconds to wait for `GET /info`.
         stop_timeout: Seconds between SIGTERM and SIGKILL on exit.
         isolate: Run from `workdir` with a path-resolved copy of the config
             (see the module docstring) rather than from the repository root.
@@ -359,7 +363,7 @@ def serve(
     port: int,
     startup_timeout: float,
     stop_timeout: float = 20.0,
-    ready_path: str = "/ok",
+    ready_path: str = READY_PATH,
     ready_marker: str | None = None,
 ) -> Iterator[LangGraphServer]:
     """Run `command` (server `name` on 127.0.0.1:`port`) until the `with` block ends.

@@ -42,6 +42,18 @@ def test_missing_or_empty_user_is_the_single_user(user: str | None) -> None:
     assert ref.image == "img:default"
 
 
+def test_the_user_object_aegra_sets_names_the_user_too() -> None:
+    class AegraUser:
+        identity = "alice"
+
+    for user in (AegraUser(), {"identity": "alice"}):
+        ref = thread_ref_from({"configurable": {"thread_id": "t-1", "langgraph_auth_user": user}}, None, default_image="i")
+        assert ref.user_id == "alice"
+    # langgraph_api sets both; its id wins.
+    both = {"thread_id": "t-1", "langgraph_auth_user_id": "alice", "langgraph_auth_user": {"identity": "other"}}
+    assert thread_ref_from({"configurable": both}, None, default_image="i").user_id == "alice"
+
+
 def test_user_id_is_never_read_from_metadata_or_context() -> None:
     config = {"configurable": {"thread_id": "t-1"}, "metadata": {"langgraph_auth_user_id": "mallory", "user_id": "mallory"}}
     ref = thread_ref_from(config, {"langgraph_auth_user_id": "mallory", "user_id": "mallory"}, default_image="i")

@@ -14,10 +14,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.utils import base64url_encode
+from langgraph_sdk import Auth
+from starlette.authentication import SimpleUser
 
 from config.auth import AuthSettings
 from config.env import SettingsError
-from server.auth import user_namespace
+from server.auth import authorization_header, refuse_identity_keys, user_namespace
 from server.tokens import TokenError, TokenVerifier, bearer_token, mint_token
 from tests.support.auth_keys import AUDIENCE, ISSUER, AuthKeys, claims, ec_key, rsa_key, sign_hs256, sign_with, write_jwks
 
@@ -142,3 +144,37 @@ def test_store_namespaces_always_start_with_the_user() -> None:
     assert user_namespace("alice", ("alice", "notes")) == ("alice", "notes")
     assert user_namespace("bob", ("alice", "notes")) == ("bob", "alice", "notes")
     assert user_namespace("alice", None) == ("alice",)
+
+
+def test_the_authorization_header_is_found_as_either_server_passes_headers() -> None:
+    # langgraph_api: raw ASGI headers; Aegra: a str dict (given positionally).
+    assert authorization_header({b"authorization": b"Bearer abc", b"accept": b"*/*"}) == "Bearer abc"
+    assert authorization_header({"Authorization": "Bearer abc"}) == "Bearer abc"
+    assert authorization_header({"accept": "*/*"}) is None
+    assert authorization_header(None) is None
+
+
+def _ctx(user_id: str) -> Auth.types.AuthContext:
+    return Auth.types.AuthContext(user=SimpleUser(user_id), permissions=[], resource="threads", action="create_run")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"config": {"configurable": {"langgraph_auth_user_id": "bob"}}},
+        {"config": {"configurable": {"langgraph_auth_user": {"identity": "bob"}}}},
+        {"context": {"langgraph_auth_user_id": "bob"}},
+    ],
+)
+def test_a_client_cannot_name_another_user_for_the_run(value: dict[str, object]) -> None:
+    with pytest.raises(Auth.exceptions.HTTPException) as refused:
+        refuse_identity_keys(_ctx("alice"), value)
+    assert refused.value.status_code == 422
+
+
+def test_the_callers_own_identity_as_langgraph_api_writes_it_passes() -> None:
+    class User:
+        identity = "alice"
+
+    written = {"configurable": {"langgraph_auth_user_id": "alice", "langgraph_auth_user": User(), "thread_id": "t"}}
+    refuse_identity_keys(_ctx("alice"), {"config": written, "context": {"sandbox_image": "x"}}, None)

@@ -64,21 +64,31 @@ async function request(method, path, { body, token, raw = false, what = '' } = {
 
 // ---- threads ---------------------------------------------------------------
 
-export function searchThreads({ limit = 100, token } = {}) {
-  return request('POST', '/threads/search', {
-    token,
-    what: 'threads',
-    body: {
-      limit,
-      sort_by: 'created_at',
-      sort_order: 'desc',
-      select: ['thread_id', 'created_at', 'updated_at', 'status'],
+// langgraph dev projects the answer (`select`, `extract`: no thread values, which can be
+// large); Aegra refuses any projection with 422 and never sends values anyway. So the
+// client asks with the projection, and after one 422 asks without it.
+let projectSearch = true
+
+export async function searchThreads({ limit = 100, token } = {}) {
+  const body = { limit, sort_by: 'created_at', sort_order: 'desc' }
+  if (projectSearch) {
+    const projection = {
+      select: ['thread_id', 'created_at', 'updated_at', 'status', 'metadata'],
       extract: { first_message: 'values.messages[0].content' },
-    },
-  })
+    }
+    try {
+      return await request('POST', '/threads/search', { token, what: 'threads', body: { ...body, ...projection } })
+    } catch (exc) {
+      if (!(exc instanceof ApiError && exc.status === 422)) throw exc
+      projectSearch = false
+    }
+  }
+  return request('POST', '/threads/search', { token, what: 'threads', body })
 }
 
-export const createThread = () => request('POST', '/threads', { body: {}, what: 'create' })
+// The title goes into the thread's metadata, which both servers store and list.
+export const createThread = (title = '') =>
+  request('POST', '/threads', { body: title ? { metadata: { title } } : {}, what: 'create' })
 export const deleteThread = (id) => request('DELETE', `/threads/${id}`, { what: 'delete' })
 export const getThread = (id) => request('GET', `/threads/${id}`, { what: 'thread' })
 export const getState = (id) => request('GET', `/threads/${id}/state`, { what: 'state' })

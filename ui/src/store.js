@@ -99,7 +99,9 @@ async function afterSignIn() {
 // ---- threads --------------------------------------------------------------------
 
 export function titleOf(thread) {
-  const text = textOf(thread?.extracted?.first_message ?? thread?.values?.messages?.[0]?.content).trim()
+  // Our client's own title first, then what each server can tell: langgraph dev's extract, Aegra's thread_name.
+  const first = thread?.extracted?.first_message ?? thread?.values?.messages?.[0]?.content
+  const text = textOf(thread?.metadata?.title || first || thread?.metadata?.thread_name).trim()
   return text ? text.split('\n')[0].slice(0, 60) : t('untitled')
 }
 
@@ -176,10 +178,10 @@ function stopStreaming() {
 }
 
 // The current thread, created on the server first when the user has not started one yet.
-export async function ensureThread() {
+export async function ensureThread(title = '') {
   if (store.threadId) return store.threadId
   try {
-    const id = (await api.createThread()).thread_id
+    const id = (await api.createThread(title.split('\n')[0].slice(0, 200))).thread_id
     store.threadId = id
     rememberThread(id)
     await loadThreads()
@@ -193,7 +195,7 @@ export async function ensureThread() {
 export async function send(text) {
   const content = text.trim()
   if (!content || store.running) return
-  const id = await ensureThread()
+  const id = await ensureThread(content)
   if (!id) return
   const local = { type: 'human', content, id: `local-${Date.now()}` }
   store.messages = [...store.messages, local]
