@@ -115,7 +115,9 @@ def stamp_owner(ctx: Auth.types.AuthContext, value: Any) -> None:
     """Overwrite the owner in a create/update request's metadata with the caller.
 
     A client may send any metadata, including another user's id or the server's
-    `created_by: system` marker; both are replaced before anything is stored.
+    `created_by: system` marker; both are replaced with the caller before
+    anything is stored. (Replaced, not removed: Aegra merges the handler's
+    metadata over the request's, so a removed key would come back.)
     `None` metadata on an update means "leave it unchanged", which keeps the owner.
     """
     metadata = value.get("metadata")
@@ -123,7 +125,8 @@ def stamp_owner(ctx: Auth.types.AuthContext, value: Any) -> None:
         if "metadata" in value:
             return
         metadata = value["metadata"] = {}
-    metadata.pop("created_by", None)
+    if "created_by" in metadata:
+        metadata["created_by"] = ctx.user.identity
     metadata[OWNER_KEY] = ctx.user.identity
 
 

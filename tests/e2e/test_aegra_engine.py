@@ -322,3 +322,17 @@ async def test_the_web_clients_stream_and_join_calls(aegra: AegraAuthServer, ali
     assert "tick 1" in "".join(d["chunk"] for n, d in first if n == "custom")
     # The run is over: the join ends at once (Aegra sends `end`; langgraph dev may replay what it kept).
     assert rejoined is not None
+
+
+async def test_an_assistant_posing_as_the_servers_own_stays_private(alice: LangGraphClient, bob: LangGraphClient) -> None:
+    """Aegra merges a handler's metadata over the request's: the forged marker is replaced, not dropped."""
+    forged = {"created_by": "system", "owner": "bob"}
+    try:
+        mine = await alice.assistants.create("agent", name="alice's", metadata=forged, context={"marker": uuid.uuid4().hex})
+    except httpx.HTTPStatusError as exc:
+        pytest.fail(exc.response.text)
+    assert mine["metadata"]["owner"] == "alice"
+    assert mine["metadata"].get("created_by") != "system"
+    assert mine["assistant_id"] not in {a["assistant_id"] for a in await bob.assistants.search(limit=100)}
+    status, _ = await _status(bob.assistants.get(mine["assistant_id"]))
+    assert status == 404
