@@ -4,8 +4,9 @@ Our own routes (`http.app`) sit outside LangGraph's auth. Rather than re-impleme
 who-owns-what, a file route forwards the caller's credentials to the server's own
 `GET /threads/{thread_id}`, in process (no socket): LangGraph runs the same
 authenticate function and the same thread-read filters as for every API call, so
-a caller can use a thread's files exactly when it may read that thread. In
-single-user mode (no auth configured) every existing thread is visible, and an
+a caller can use a thread's files exactly when it may read that thread. Both
+servers merge their API into our app, so `request.app` is the whole API on
+`langgraph dev` and on Aegra alike. In single-user mode (no auth configured) every existing thread is visible, and an
 unknown thread id is still refused.
 """
 
