@@ -16,8 +16,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser import test_client as flows
 from tests.e2e.conftest import make_e2e_paths, server_env
-from tests.support.aegra_server import AegraServer, run_aegra
-from tests.support.langgraph_server import E2EPaths
+from tests.support.aegra_server import run_aegra
+from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM
 from tests.support.workspaces import remove_workspaces_under
 
@@ -30,7 +30,7 @@ def aegra_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
 
 
 @pytest.fixture(scope="module")
-def aegra(scripted_llm: ScriptedLLM, aegra_paths: E2EPaths, sandbox_image: str) -> Iterator[AegraServer]:
+def aegra(scripted_llm: ScriptedLLM, aegra_paths: E2EPaths, sandbox_image: str) -> Iterator[LangGraphServer]:
     """A single-user Aegra serving the project: the client opens without sign-in."""
     try:
         with run_aegra(workdir=aegra_paths.server_home, env=server_env(scripted_llm, aegra_paths, sandbox_image)) as running:
@@ -40,7 +40,7 @@ def aegra(scripted_llm: ScriptedLLM, aegra_paths: E2EPaths, sandbox_image: str) 
 
 
 def test_hello_world_with_two_approvals_on_aegra(
-    page: Page, aegra: AegraServer, scripted_llm: ScriptedLLM, aegra_paths: E2EPaths, shoot, tmp_path: Path
+    page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM, aegra_paths: E2EPaths, shoot, tmp_path: Path
 ) -> None:
     page.goto(f"{aegra.url}/app/")
     expect(page.get_by_test_id("sign-out")).to_have_count(0)
@@ -51,10 +51,10 @@ def test_hello_world_with_two_approvals_on_aegra(
 
 
 def test_the_terminal_shows_output_while_the_command_runs_on_aegra(
-    page: Page, aegra: AegraServer, scripted_llm: ScriptedLLM, shoot
+    page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM, shoot
 ) -> None:
     flows.test_the_terminal_shows_output_while_the_command_runs(page, aegra, scripted_llm, shoot)
 
 
-def test_reload_rejoins_a_running_command_on_aegra(page: Page, aegra: AegraServer, scripted_llm: ScriptedLLM) -> None:
+def test_reload_rejoins_a_running_command_on_aegra(page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
     flows.test_reload_rejoins_a_running_command(page, aegra, scripted_llm)

@@ -25,7 +25,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from agent.live_output import EXECUTE_OUTPUT_EVENT
 from tests.e2e.conftest import make_e2e_paths, server_env
-from tests.support.aegra_server import AegraServer, run_aegra
+from tests.support.aegra_server import run_aegra
 from tests.support.agent_client import (
     approve,
     pending_interrupt_values,
@@ -37,7 +37,7 @@ from tests.support.agent_client import (
     user_input,
 )
 from tests.support.auth_keys import AuthKeys
-from tests.support.langgraph_server import E2EPaths
+from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
@@ -54,7 +54,7 @@ PATIENCE = 90.0
 class AegraAuthServer:
     """Aegra serving the project with bearer tokens required."""
 
-    server: AegraServer
+    server: LangGraphServer
     keys: AuthKeys
     paths: E2EPaths
 
