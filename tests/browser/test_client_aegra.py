@@ -33,7 +33,7 @@ def aegra_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
 def aegra(scripted_llm: ScriptedLLM, aegra_paths: E2EPaths, sandbox_image: str) -> Iterator[LangGraphServer]:
     """A single-user Aegra serving the project: the client opens without sign-in."""
     try:
-        with run_aegra(workdir=aegra_paths.server_home, env=server_env(scripted_llm, aegra_paths, sandbox_image)) as running:
+        with run_aegra(workdir=aegra_paths.server_home, env=server_env(scripted_llm, aegra_paths, sandbox_image), workers=1) as running:
             yield running
     finally:
         remove_workspaces_under(aegra_paths.workspaces, aegra_paths.memories)

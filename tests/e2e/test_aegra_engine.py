@@ -1,6 +1,6 @@
 """The server features behave on Aegra (PostgreSQL) as on `langgraph dev`, where the two servers differ.
 
-One Aegra with authentication on (HS256 and a JWKS file), ephemeral sandboxes and
+Aegra with two processes (Redis), authentication on (HS256 and a JWKS file), ephemeral sandboxes and
 a fast reconciler. What is checked here is what `server/` does differently per
 server (`server/engine.py`, the create_run value's shape, FastAPI mounting):
 the resume refusal before a run is stored, the approval audit, thread-delete
@@ -74,7 +74,7 @@ class AegraAuthServer:
 
 @pytest.fixture(scope="module")
 def aegra(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[AegraAuthServer]:
-    """One Aegra (one process, no Redis) with auth, ephemeral sandboxes and a fast reconciler."""
+    """Aegra as `deploy/aegra/serve.sh` runs it (two processes, Redis) with auth, ephemeral sandboxes and a fast reconciler."""
     paths = make_e2e_paths(tmp_path_factory.mktemp("e2e-aegra"))
     keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
     env = server_env(
