@@ -76,7 +76,9 @@ def test_a_startup_sweep_spares_a_live_process_and_removes_a_killed_ones(
     settings: SandboxSettings, docker_api: docker.APIClient, spawn: Callable[[SandboxSettings], ServerProcess]
 ) -> None:
     live, doomed = spawn(settings), spawn(settings)
-    running = live.call("execute", "mp-live", "touch started; sleep 6; echo live-done", "local")
+    # The live command runs until the test says "go" (after the sweep), however slow the machine.
+    until_go = "touch started; for i in $(seq 400); do [ -e go ] && break; sleep 0.2; done; echo live-done"
+    running = live.call("execute", "mp-live", until_go, "local")
     doomed.call("execute", "mp-doomed", "touch started; sleep 300", "local")
     _wait_for(_started(settings, "mp-live"), "the live process's command to run")
     _wait_for(_started(settings, "mp-doomed"), "the doomed process's command to run")
@@ -89,6 +91,7 @@ def test_a_startup_sweep_spares_a_live_process_and_removes_a_killed_ones(
 
     assert _containers(docker_api, settings, "mp-doomed", "ephemeral") == [], "a dead process's container survived the sweep"
     assert [c["Id"] for c in _containers(docker_api, settings, "mp-live", "ephemeral")] == [live_container["Id"]]
+    (workspace_path(settings, "mp-live") / "go").touch()
     assert running.result(PATIENCE) == (0, "live-done\n"), "the sweep broke a live process's command"
 
 
