@@ -7,7 +7,8 @@
 Sections: (1) `execute` in ephemeral mode vs a raw docker-py container round trip,
 (2) `execute` in session mode vs a raw `docker exec`, (3) file tools vs deepagents'
 `FilesystemBackend`, (4) one agent turn through `langgraph dev` vs the same graph
-on `LocalShellBackend`, (5) 1-32 concurrent users, (6) live `execute` output:
+on `LocalShellBackend`, (5) 1-32 concurrent threads on `langgraph dev`, Aegra with one
+process and Aegra with two processes and Redis, (6) live `execute` output:
 first-chunk latency to an SDK client and the cost of streaming. Each ratio compares medians
 measured interleaved in this run, because this machine is too noisy for absolute
 numbers to carry over. Everything talks to 127.0.0.1 (and the local Docker
@@ -35,10 +36,13 @@ from pathlib import Path
 import docker
 from docker.errors import NotFound
 
+from benchmarks.engines import engine_section, run_levels, server_errors, wait_seconds
 from benchmarks.live import bench_live
 from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops
 from benchmarks.stats import Row, SectionResult, render_table
 from benchmarks.turns import (
+    AEGRA_1,
+    AEGRA_2,
     EPHEMERAL,
     LOAD_TABLE_HEADER,
     LOCAL_SHELL,
@@ -76,6 +80,12 @@ class Plan:
     turn_warmup: int
     levels: tuple[int, ...]
     turns_per_thread: int
+    engine_levels: tuple[int, ...]
+    """Section 5: concurrent threads on each engine, one turn each."""
+    engine_rounds: int
+    """Section 5: how often each level runs on each engine (interleaved)."""
+    wait_samples: int
+    """Section 5: `runs.wait` samples per engine."""
     live_commands: int
     live_turns: int
     budget_seconds: float
@@ -92,6 +102,9 @@ FULL = Plan(
     turn_warmup=2,
     levels=(1, 4, 16, 32),
     turns_per_thread=3,
+    engine_levels=(1, 4, 8, 16, 32),
+    engine_rounds=3,
+    wait_samples=8,
     live_commands=12,
     live_turns=10,
     budget_seconds=13 * 60,
@@ -106,6 +119,9 @@ QUICK = Plan(
     turn_warmup=1,
     levels=(1, 4, 16, 32),
     turns_per_thread=1,
+    engine_levels=(1, 8, 32),
+    engine_rounds=1,
+    wait_samples=3,
     live_commands=4,
     live_turns=3,
     budget_seconds=150,
@@ -168,6 +184,8 @@ def micro_sections(settings: SandboxSettings, plan: Plan, clock: Clock, failures
 def server_names(sections: tuple[str, ...]) -> list[str]:
     """Servers to start: the LocalShellBackend floor only matters for the single-turn section."""
     names = [SESSION, EPHEMERAL]
+    if "concurrency" in sections:
+        names.extend([AEGRA_1, AEGRA_2])
     if "turn" in sections:
         names.append(LOCAL_SHELL)
     if "live" in sections:
@@ -176,27 +194,27 @@ def server_names(sections: tuple[str, ...]) -> list[str]:
 
 
 async def _concurrency(fleet: dict[str, ServedBackend], llm: ScriptedLLM, plan: Plan, clock: Clock) -> SectionResult:
-    """Section 5: session mode at every level, then ephemeral mode if the budget still allows it."""
+    """Section 5: every engine at every level, `runs.wait`, then ephemeral mode on `langgraph dev` if the budget allows."""
+    clock.log(f"5. engines: {plan.engine_levels} threads x {plan.engine_rounds} rounds, one turn each")
+    started = clock.elapsed
+    loads = await run_levels(fleet, llm, levels=plan.engine_levels, rounds=plan.engine_rounds)
+    clock.log(f"5. runs.wait x{plan.wait_samples} per engine")
+    section = engine_section(loads, await wait_seconds(fleet, llm, samples=plan.wait_samples))
+    for name in dict.fromkeys(load.backend for load in loads if load.result.errors):
+        section.details.extend(server_errors(fleet[name]))
+    engines_seconds = clock.elapsed - started
+    if EPHEMERAL not in fleet or clock.remaining < engines_seconds / 2:
+        clock.log(f"skipping {EPHEMERAL} concurrency: {clock.remaining:.0f}s left in the budget")
+        return section
     results: list[LoadResult] = []
-    session_seconds = 0.0
-    for name in (SESSION, EPHEMERAL):
-        if name not in fleet:
-            continue
-        if name == EPHEMERAL and clock.remaining < 1.5 * session_seconds:
-            clock.log(f"skipping {name} concurrency: {clock.remaining:.0f}s left in the budget")
-            continue
-        started = clock.elapsed
-        for threads in plan.levels:
-            clock.log(f"5. {name}: {threads} threads x {plan.turns_per_thread} turns")
-            results.append(await load_level(fleet[name], llm, threads=threads, turns_per_thread=plan.turns_per_thread))
-        if name == SESSION:
-            session_seconds = clock.elapsed - started
-    section = SectionResult(rows=load_rows(results))
-    section.details.append(LOAD_TABLE_HEADER)
+    for threads in plan.levels:
+        clock.log(f"5. {EPHEMERAL}: {threads} threads x {plan.turns_per_thread} turns")
+        results.append(await load_level(fleet[EPHEMERAL], llm, threads=threads, turns_per_thread=plan.turns_per_thread))
+    section.rows.extend(load_rows(results))
+    section.details.extend(["", LOAD_TABLE_HEADER])
     section.details.extend(r.describe() for r in results)
     for r in results:
         section.details.extend(f"{r.backend} x{r.threads} error: {e}" for e in r.errors[:3])
-        section.details.extend(f"{r.backend} x{r.threads} leak: {leak}" for leak in r.leaks[:3])
     return section
 
 
@@ -308,7 +326,8 @@ def report(
         "Floors: (1) docker-py create/start/wait/logs/remove with our hardened kwargs from `container_kwargs` (b) — the target's floor — "
         "and a plain container (a); (2) exec_create/exec_start/exec_inspect in our own session container; (3) deepagents "
         "`FilesystemBackend(virtual_mode=True)` on the same directory; (4) the same graph on deepagents' `LocalShellBackend`; "
-        "(5) the same backend with 1 thread; (6) latency has no floor (target p50 ≤ 250 ms), cost is vs the same server "
+        "(5) `langgraph dev` at the same concurrency (ephemeral mode: the same backend with 1 thread); "
+        "(6) latency has no floor (target p50 ≤ 250 ms), cost is vs the same server "
         "without live output.",
         "",
         render_table(rows),
@@ -347,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_dir() as root:
         settings = micro_settings(root, args.image)
         scopes = [scope_of(settings)] + [
-            scope_of(SandboxSettings(workspaces_dir=served_workspaces_dir(root, m))) for m in ("session", "ephemeral", QUIET_WORKSPACES)
+            scope_of(SandboxSettings(workspaces_dir=served_workspaces_dir(root, m)))
+            for m in ("session", "ephemeral", QUIET_WORKSPACES, AEGRA_1, AEGRA_2)
         ]
         try:
             if "micro" in sections:

@@ -23,6 +23,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from benchmarks.stats import Row, SectionResult, Target, ainterleaved, count_row, format_seconds, median, percentile, ratio_row
 from tests.support.agent_client import RunOutcome, approve, resume, stream_run, user_input
+from tests.support.engines import AEGRA, run_engine
 from tests.support.langgraph_server import LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
@@ -49,6 +50,9 @@ EPHEMERAL, SESSION, LOCAL_SHELL = "ours-ephemeral", "ours-session", "local-shell
 QUIET_SESSION = "ours-session-quiet"
 """Our session-mode server without live `execute` output (section 6's floor)."""
 QUIET_WORKSPACES = "session-quiet"
+AEGRA_1, AEGRA_2 = "aegra-1", "aegra-2+redis"
+AEGRA_WORKERS = {AEGRA_1: 1, AEGRA_2: 2}
+"""Aegra backends (session mode) and their processes; with two, Redis shares runs and streams between them."""
 
 
 class TurnError(RuntimeError):
@@ -137,6 +141,17 @@ def _serve(config: FleetConfig, name: str) -> Iterator[ServedBackend]:
         workspaces = config.workspaces_dir(QUIET_WORKSPACES)  # its own container scope
         env = {**config.model_env(), **config.sandbox_env("session"), "SANDBOX_WORKSPACES_DIR": str(workspaces)}
         with run_langgraph_dev(workdir=workdir, env=env, config=QUIET_CONFIG, n_jobs_per_worker=N_JOBS_PER_WORKER) as server:
+            yield ServedBackend(name=name, server=server, file_root="/workspace", workspaces=workspaces)
+        return
+    if name in AEGRA_WORKERS:
+        workspaces = config.workspaces_dir(name)  # its own container scope
+        env = {
+            **config.model_env(),
+            **config.sandbox_env("session"),
+            "SANDBOX_WORKSPACES_DIR": str(workspaces),
+            "SANDBOX_MEMORIES_DIR": str(config.root / f"memories-{name}"),
+        }
+        with run_engine(AEGRA, workdir=workdir, env=env, workers=AEGRA_WORKERS[name]) as server:
             yield ServedBackend(name=name, server=server, file_root="/workspace", workspaces=workspaces)
         return
     mode = "session" if name == SESSION else "ephemeral"

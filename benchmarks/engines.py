@@ -1,0 +1,190 @@
+"""Section 5: the same turns under load on each engine.
+
+`langgraph dev` (one process, in-memory runtime), Aegra with one process
+(PostgreSQL) and Aegra with two processes sharing PostgreSQL and Redis serve the
+same graph in session mode. At each level, N threads at once each do one turn
+with two approvals (`turns.agent_turn`: write_file, approve, execute, approve,
+answer); levels and engines are interleaved, and every level is repeated
+`rounds` times, so the engines see the same machine load. The one user of these
+single-user servers runs up to 32 commands and sessions at once: the servers
+raise `SANDBOX_MAX_RUNNING_PER_USER` and `SANDBOX_MAX_CONTAINERS_PER_USER` to 64
+(`turns.FleetConfig.sandbox_env`).
+
+`runs.wait` is measured apart (a run whose model only replies): Aegra with Redis
+learns that a run ended by polling, which sets a floor under every `runs.wait`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from langgraph_sdk import get_client
+
+from benchmarks.stats import Row, SectionResult, count_row, format_seconds, median, percentile, ratio_row
+from benchmarks.turns import AEGRA_1, AEGRA_2, SESSION, ZERO, LoadResult, ServedBackend, load_level
+from tests.support.agent_client import GRAPH_ID, user_input
+from tests.support.scripted_llm import ScriptedLLM, say
+
+ENGINE_BACKENDS = (SESSION, AEGRA_1, AEGRA_2)
+"""Section 5's servers; the first is every ratio's floor."""
+LABELS = {SESSION: "langgraph dev", AEGRA_1: "Aegra, 1 process", AEGRA_2: "Aegra, 2 processes + Redis"}
+
+SERVER_ERROR = re.compile(r'"level": "(error|critical)"|\[(error|critical)\s*\]')
+"""An error line in Aegra's JSON log or in `langgraph dev`'s."""
+
+ENGINE_TABLE_HEADER = (
+    "| threads | engine | turns ok | turns/s | p50 | p95 | errors | leaks | turns/s vs langgraph dev | p50 vs langgraph dev |\n"
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+@dataclass
+class EngineLoad:
+    """All rounds of one engine at one level, merged."""
+
+    backend: str
+    threads: int
+    result: LoadResult
+
+    @property
+    def throughput(self) -> float:
+        """Completed turns per second of the rounds' summed wall time."""
+        return self.result.throughput
+
+
+def _merge(results: list[LoadResult]) -> LoadResult:
+    first = results[0]
+    merged = LoadResult(backend=first.backend, threads=first.threads, turns_per_thread=sum(r.turns_per_thread for r in results))
+    for r in results:
+        merged.wall_seconds += r.wall_seconds
+        merged.latencies.extend(r.latencies)
+        merged.errors.extend(r.errors)
+        merged.leaks.extend(r.leaks)
+    return merged
+
+
+async def run_levels(fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, levels: tuple[int, ...], rounds: int) -> list[EngineLoad]:
+    """Every level on every engine, `rounds` times, engines rotated each round; one turn per thread."""
+    names = [n for n in ENGINE_BACKENDS if n in fleet]
+    runs: dict[tuple[str, int], list[LoadResult]] = {}
+    for round_index in range(rounds):
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]
+        for threads in levels:
+            for name in order:
+                runs.setdefault((name, threads), []).append(await load_level(fleet[name], llm, threads=threads, turns_per_thread=1))
+    return [EngineLoad(name, threads, _merge(runs[(name, threads)])) for threads in levels for name in names if (name, threads) in runs]
+
+
+async def wait_seconds(fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, samples: int) -> dict[str, list[float]]:
+    """Seconds `runs.wait` takes for a run whose model only replies, per engine (interleaved, after one warm-up each)."""
+    token = f"bench-wait-{uuid.uuid4().hex[:8]}"
+    llm.add_scenario(token, say("waited"))
+    names = [n for n in ENGINE_BACKENDS if n in fleet]
+    clients = {name: get_client(url=fleet[name].server.url) for name in names}
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for iteration in range(samples + 1):
+        for name in names[iteration % len(names) :] + names[: iteration % len(names)]:
+            thread_id = (await clients[name].threads.create())["thread_id"]
+            started = time.perf_counter()
+            result = await clients[name].runs.wait(thread_id, GRAPH_ID, input=user_input(f"reply ({token})"))
+            elapsed = time.perf_counter() - started
+            if "waited" not in str(result):
+                msg = f"runs.wait on {name} returned {str(result)[:200]}"
+                raise RuntimeError(msg)
+            if iteration:
+                seconds[name].append(elapsed)
+    return seconds
+
+
+def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> SectionResult:
+    """Rows (errors, leaks, ratios at the top level, the `runs.wait` floor) and the per-level table."""
+    section = SectionResult()
+    floor = {load.threads: load for load in loads if load.backend == SESSION}
+    for name in dict.fromkeys(load.backend for load in loads):
+        mine = [load for load in loads if load.backend == name]
+        span = f"{min(m.threads for m in mine)}-{max(m.threads for m in mine)} threads"
+        section.rows.append(
+            count_row("5", f"{LABELS[name]}: errors, all levels ({span} at once)", sum(len(m.result.errors) for m in mine), target=ZERO)
+        )
+        section.rows.append(
+            count_row("5", f"{LABELS[name]}: cross-thread leaks, all levels ({span})", sum(len(m.result.leaks) for m in mine), target=ZERO)
+        )
+    for load in loads:
+        base = floor.get(load.threads)
+        if load.backend == SESSION or base is None or not load.result.latencies or not base.result.latencies:
+            continue
+        section.rows.append(
+            ratio_row(
+                "5",
+                f"turn p50 at {load.threads} threads, {LABELS[load.backend]} vs langgraph dev",
+                load.result.latencies,
+                base.result.latencies,
+                unit="s",
+                target=None,
+            )
+        )
+        section.rows.append(_throughput_row(load, base))
+    if SESSION in waits:
+        for name, values in waits.items():
+            if name != SESSION and values:
+                section.rows.append(
+                    ratio_row(
+                        "5", f"runs.wait of a one-reply run, {LABELS[name]} vs langgraph dev", values, waits[SESSION], unit="s", target=None
+                    )
+                )
+    section.details.append(ENGINE_TABLE_HEADER)
+    section.details.extend(_table_row(load, floor.get(load.threads)) for load in loads)
+    for load in loads:
+        section.details.extend(f"{LABELS[load.backend]} x{load.threads} error: {e}" for e in load.result.errors[:3])
+        section.details.extend(f"{LABELS[load.backend]} x{load.threads} leak: {leak}" for leak in load.result.leaks[:3])
+    if waits:
+        section.details.append(
+            "runs.wait of a one-reply run (median): "
+            + ", ".join(f"{LABELS[n]} {format_seconds(median(v), 's')}" for n, v in waits.items() if v)
+        )
+    return section
+
+
+def _throughput_row(load: EngineLoad, base: EngineLoad) -> Row:
+    ratio = load.throughput / base.throughput if base.throughput else float("nan")
+    return Row(
+        section="5",
+        measure=f"throughput at {load.threads} threads, {LABELS[load.backend]} vs langgraph dev (turns/s)",
+        ours=f"{load.throughput:.2f}/s",
+        floor=f"{base.throughput:.2f}/s",
+        value=ratio,
+        value_text=f"{ratio:.2f}x",
+        target=None,
+    )
+
+
+def _table_row(load: EngineLoad, base: EngineLoad | None) -> str:
+    r = load.result
+    lat = r.latencies
+    versus_tps = versus_p50 = "—"
+    if base is not None and load.backend != SESSION and base.throughput and lat and base.result.latencies:
+        versus_tps = f"{load.throughput / base.throughput:.2f}x"
+        versus_p50 = f"{median(lat) / median(base.result.latencies):.2f}x"
+    cells = [
+        str(load.threads),
+        LABELS[load.backend],
+        f"{len(lat)}/{load.threads * r.turns_per_thread}",
+        f"{load.throughput:.2f}",
+        format_seconds(median(lat), "s") if lat else "—",
+        format_seconds(percentile(lat, 0.95), "s") if lat else "—",
+        str(len(r.errors)),
+        str(len(r.leaks)),
+        versus_tps,
+        versus_p50,
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def server_errors(backend: ServedBackend, limit: int = 3) -> list[str]:
+    """The first error lines of a server's log (why turns failed, in the server's words)."""
+    text = backend.server.log_path.read_text(encoding="utf-8", errors="replace")
+    found = [line for line in text.splitlines() if SERVER_ERROR.search(line)]
+    return [f"{backend.name} log ({len(found)} error lines): {line[:400]}" for line in found[:limit]]
