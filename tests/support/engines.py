@@ -24,7 +24,7 @@ AEGRA = "aegra"
 """Aegra with `CONTRACT_AEGRA_WORKERS` processes sharing PostgreSQL and Redis."""
 ENGINES = (LANGGRAPH_DEV, AEGRA)
 """Every engine `run_engine` starts."""
-CONTRACT_ENGINES = (LANGGRAPH_DEV,)
+CONTRACT_ENGINES = (LANGGRAPH_DEV, AEGRA)
 """The engines the contract suite runs on (test ids show which)."""
 CONTRACT_AEGRA_WORKERS = 2
 """Aegra processes in the contract suite: two, so a stream join can land on a process that does not run the run."""
