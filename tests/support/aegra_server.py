@@ -153,6 +153,8 @@ def remove_leftovers(folder: Path, port: int) -> list[str]:
         mount_point = marker.read_text(encoding="utf-8").strip()
         left.append(f"the bind mount {mount_point}")
         subprocess.run(["umount", "-l", mount_point], check=False, capture_output=True)
+        with contextlib.suppress(OSError):
+            Path(mount_point).rmdir()
         marker.unlink()
     return left
 
