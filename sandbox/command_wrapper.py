@@ -74,7 +74,8 @@ def live_tee(command: str) -> str:
 
 
 TIMEOUT_EXIT_CODE = 124
-_KILLED_EXIT_CODE = 137
+KILLED_EXIT_CODE = 137
+"""What a SIGKILLed command exits with: an OOM kill, `timeout`'s last resort, or its container removed under it."""
 
 
 def wrapped_argv(command: str, *, timeout_seconds: int, max_output_bytes: int) -> list[str]:
@@ -90,11 +91,15 @@ class RawResult:
     exit_code: int | None
     started_at: float
     finished_at: float
+    container_removed: bool = False
+    """The command's container was stopped or removed while it ran (a thread delete, an operator), not an OOM kill."""
 
     @classmethod
-    def timed(cls, started_at: float, output: bytes, exit_code: int | None) -> RawResult:
+    def timed(cls, started_at: float, output: bytes, exit_code: int | None, *, container_removed: bool = False) -> RawResult:
         """Stamp the finish time now."""
-        return cls(output=output, exit_code=exit_code, started_at=started_at, finished_at=time.monotonic())
+        return cls(
+            output=output, exit_code=exit_code, started_at=started_at, finished_at=time.monotonic(), container_removed=container_removed
+        )
 
 
 def to_execute_response(raw: RawResult, *, timeout_seconds: int, max_output_bytes: int, memory_bytes: int) -> ExecuteResponse:
@@ -108,10 +113,14 @@ def to_execute_response(raw: RawResult, *, timeout_seconds: int, max_output_byte
     elapsed = raw.finished_at - raw.started_at
     # `timeout` exits 124 after SIGTERM, 137 when it had to SIGKILL; an OOM kill is
     # also 137 but happens before the deadline, so elapsed time tells them apart.
-    if exit_code in (TIMEOUT_EXIT_CODE, _KILLED_EXIT_CODE) and elapsed >= timeout_seconds - 0.25:
+    if exit_code in (TIMEOUT_EXIT_CODE, KILLED_EXIT_CODE) and elapsed >= timeout_seconds - 0.25:
         exit_code = TIMEOUT_EXIT_CODE
         text += f"\n[Command timed out after {timeout_seconds}s and was killed]"
-    elif exit_code == _KILLED_EXIT_CODE:
+    elif raw.container_removed:
+        exit_code = KILLED_EXIT_CODE
+        text += "\n[Command was killed: its sandbox container was stopped or removed while it ran"
+        text += " (the thread was deleted, or an operator removed it)]"
+    elif exit_code == KILLED_EXIT_CODE:
         text += f"\n[Command was killed (SIGKILL); the sandbox memory limit is {memory_bytes // 1024**2} MiB]"
     if truncated:
         text += f"\n[Output capped at {max_output_bytes} bytes]"

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+import docker
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from sandbox.command_wrapper import TIMEOUT_EXIT_CODE, RawResult, host_deadline, wrapped_argv
+from sandbox.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult, host_deadline, wrapped_argv
 from sandbox.container_spec import WORKSPACE_MOUNT, container_kwargs, sandbox_environment
 from sandbox.deployment import SandboxDeployment
 from sandbox.live_output import LiveOutput
@@ -76,10 +77,13 @@ def run_ephemeral(
                     exit_code = api.wait(container_id, timeout=host_deadline(timeout))["StatusCode"]
                 except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                     deadline.fire()
+                except NotFound:  # removed under the command before Docker reported its exit
+                    exit_code = KILLED_EXIT_CODE
             if deadline.fired:
                 logger.warning("Sandbox %s outlived its in-container timeout; killed it", container_id[:12])
                 exit_code = TIMEOUT_EXIT_CODE
-            return RawResult.timed(started_at, output, exit_code)
+            removed = exit_code == KILLED_EXIT_CODE and _container_went(api, container_id)
+            return RawResult.timed(started_at, output, exit_code, container_removed=removed)
         finally:
             frames.close()
     finally:
@@ -87,8 +91,9 @@ def run_ephemeral(
             api.remove_container(container_id, force=True)
         except NotFound:
             pass
-        except APIError:
-            logger.exception("Could not remove sandbox container %s; the next startup sweep will", container_id[:12])
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: someone else is removing it already
+                logger.exception("Could not remove sandbox container %s; the next startup sweep will", container_id[:12])
 
 
 def run_in_session(
@@ -144,8 +149,34 @@ def _run_exec(
     if deadline.fired:
         logger.warning("Command in session sandbox %s outlived its timeout; restarted the container", container_id[:12])
         return RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
-    exit_code = api.exec_inspect(exec_id).get("ExitCode")
-    return RawResult.timed(started_at, output, exit_code)
+    try:
+        exit_code = api.exec_inspect(exec_id).get("ExitCode")
+    except NotFound:  # the container went, and its execs with it
+        return RawResult.timed(started_at, output, KILLED_EXIT_CODE, container_removed=True)
+    # The exec can die before Docker shows the container leaving; an OOM-killed command's stays up.
+    removed = exit_code == KILLED_EXIT_CODE and _container_went(api, container_id, settle_seconds=1.0, stopped_counts=True)
+    return RawResult.timed(started_at, output, exit_code, container_removed=removed)
+
+
+def _container_went(api: docker.APIClient, container_id: str, *, settle_seconds: float = 0.0, stopped_counts: bool = False) -> bool:
+    """Whether a SIGKILLed command's container was removed (or, for an exec, stopped) under it, not killed by memory.
+
+    `docker rm -f` marks the container "removing" (shown once it no longer runs)
+    or it is gone. An ephemeral container that merely exited is the OOM case; a
+    session container that stops within `settle_seconds` of its exec's death was
+    stopped or removed by someone else.
+    """
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        try:
+            state = api.inspect_container(container_id).get("State") or {}
+        except NotFound:
+            return True
+        if state.get("Status") in {"removing", "dead"} or (stopped_counts and not state.get("Running")):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
 
 
 def _collect(frames: Iterable[tuple[bytes | None, bytes | None]], live: LiveOutput | None, live_channel: LiveChannel) -> bytes:
