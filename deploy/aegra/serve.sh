@@ -35,9 +35,13 @@ STOP_TIMEOUT=60
 # Seconds the server gets to stop (uvicorn drains, Aegra finishes its jobs) before it is killed.
 PG_USER=aegra
 PG_DATABASE=aegra
-PG_CONNECTIONS_PER_WORKER=50
+STREAM_CONNECTIONS=100
+# Aegra holds one SQLAlchemy connection for as long as a run's stream is open, so its default
+# pool (10 + 20 overflow) fails the 31st concurrent stream after a 30 s wait (HTTP 500). Unless
+# set, SQLALCHEMY_MAX_OVERFLOW lets one process hold this many streams at once.
+PG_CONNECTIONS_PER_WORKER=$((STREAM_CONNECTIONS + 20))
 # Aegra opens up to SQLALCHEMY_POOL_SIZE + SQLALCHEMY_MAX_OVERFLOW + LANGGRAPH_MAX_POOL_SIZE
-# (10 + 20 + 20) connections per process; the local PostgreSQL allows that per worker.
+# (10 + 90 + 20 here) connections per process; the local PostgreSQL allows that per worker.
 MOUNT_ROOT=/run/sandboxed-deep-agent
 # Where a data folder the service users cannot reach is bind-mounted while the script runs.
 
@@ -413,6 +417,7 @@ fi
 # Aegra's own settings: the config to serve, where to listen, and no per-worker migrations.
 # ENV_MODE=PRODUCTION logs one JSON object per line (LOCAL: coloured console lines).
 export AEGRA_CONFIG=$config HOST=$host PORT=$port RUN_MIGRATIONS_ON_STARTUP=false ENV_MODE=${ENV_MODE:-PRODUCTION}
+export SQLALCHEMY_MAX_OVERFLOW=${SQLALCHEMY_MAX_OVERFLOW:-$((STREAM_CONNECTIONS - ${SQLALCHEMY_POOL_SIZE:-10}))}
 
 setup_log "database: migrating once before the workers start"
 run_interruptible "$PYTHON" deploy/aegra/prepare.py || setup_die "the database or Redis is not usable (see above)"
