@@ -11,6 +11,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
 - `/app/`: the web client (`server.ui_routes`), public page and assets;
 - `/files/{thread_id}/...`: the client's workspace files (`server.file_routes`),
   authenticated and ownership-checked through the API itself;
+- middleware (`server.thread_streams`): a v2 thread stream opened before its
+  thread exists waits for it and is then served to its owner only;
 - middleware and lifespan (`server.lifecycle`): a deleted thread's sandboxes are
   removed, a reconciler removes orphans and expired containers, and a graceful
   stop stops this server's session containers.
@@ -22,14 +24,18 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from config.server import ServerSettings
 from server import file_routes, ui_routes
 from server.lifecycle import ThreadDeleteCleanup, lifespan, thread_sandboxes
+from server.thread_streams import ThreadStreamGate
 
 routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes]
 
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete succeeded.
     Middleware(ThreadDeleteCleanup, sandboxes=thread_sandboxes),
+    # Sees a v2 subscription before the server does, so one that arrives before its thread waits for it.
+    Middleware(ThreadStreamGate, settings=ServerSettings.from_env()),
 ]
 
 app = FastAPI(routes=routes, middleware=middleware, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
