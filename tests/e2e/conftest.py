@@ -253,7 +253,7 @@ async def session_client(session_server: LangGraphServer) -> AsyncIterator[LangG
         yield sdk
 
 
-_LOGGED_SERVERS = ("restartable_server", "engine_server", "auth_server", "session_server", "langgraph_server")
+_LOGGED_SERVERS = ("fuzz_server", "restartable_server", "engine_server", "auth_server", "session_server", "langgraph_server")
 """Fixtures whose server log a failed test shows: the first one the test uses."""
 
 
