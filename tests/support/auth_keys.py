@@ -19,6 +19,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 ISSUER = "https://sso.test.internal"
 AUDIENCE = "deepagents-test"
+ADMIN_USER = "admin-1"
+"""The one user named in the test servers' `AUTH_ADMIN_USERS`."""
 
 
 @dataclass
@@ -94,6 +96,7 @@ class AuthKeys:
             "AUTH_JWKS_FILE": str(self.jwks_file),
             "AUTH_JWT_ISSUER": ISSUER,
             "AUTH_JWT_AUDIENCE": AUDIENCE,
+            "AUTH_ADMIN_USERS": f" {ADMIN_USER} , ",
         }
 
     def token(self, user_id: str, *, ttl: float = 3600) -> str:
