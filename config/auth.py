@@ -79,7 +79,9 @@ class AuthSettings:
     jwks_cache_seconds: int = setting("AUTH_JWKS_CACHE_SECONDS", at_least(1), 300)
     """Seconds keys fetched from `AUTH_JWKS_URL` are reused."""
     admin_users: frozenset[str] = setting("AUTH_ADMIN_USERS", env_user_ids, frozenset())
-    """User ids (comma-separated) whose assistants every user sees and uses."""
+    """User ids (comma-separated) whose assistants every user sees and uses, and who may read `/metrics`."""
+    metrics_token: str | None = setting("METRICS_TOKEN", env_secret, None)
+    """A bearer token (at least 32 characters) that reads `/metrics` and nothing else, for a scraper without a user."""
 
     def __post_init__(self) -> None:
         if self.jwks_file is not None and self.jwks_url is not None:

@@ -1,4 +1,8 @@
-"""Admins (`AUTH_ADMIN_USERS`): the only users whose assistants everyone sees."""
+"""Admins (`AUTH_ADMIN_USERS`): the only users whose assistants everyone sees, and who read `/metrics`.
+
+The server's own documentation and metrics routes (`/docs`, `/openapi.json`, `/metrics`) answer only
+to a valid token when auth is on; in single-user mode they stay as the server serves them.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,14 @@ from langgraph_sdk.client import LangGraphClient
 
 from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import GRAPH_ID, user_input
-from tests.support.auth_keys import ADMIN_USER
+from tests.support.auth_keys import ADMIN_USER, claims, sign_hs256
+from tests.support.langgraph_server import LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+GATED_DOCS = ("/docs", "/openapi.json")
+METRICS = "/metrics"
 
 
 async def _ids(user: LangGraphClient) -> set[str]:
@@ -58,3 +66,40 @@ async def test_only_an_admins_assistant_is_seen_and_used_by_every_user(auth_serv
         assert private["assistant_id"] not in await _ids(admin)
         await admin.assistants.delete(shared["assistant_id"])
         assert shared["assistant_id"] not in await _ids(alice)
+
+
+def test_docs_and_metrics_need_a_token_when_auth_is_on(auth_server: AuthServer) -> None:
+    keys = auth_server.keys
+    user = {"Authorization": f"Bearer {keys.token('user-a')}"}
+    admin = {"Authorization": f"Bearer {keys.token(ADMIN_USER)}"}
+    scraper = {"Authorization": f"Bearer {keys.metrics_token}"}
+    with httpx.Client(base_url=auth_server.url, timeout=30) as http:
+        for path in (*GATED_DOCS, METRICS, "/docs/", "/openapi.json/"):
+            for headers in ({}, {"Authorization": f"Bearer {sign_hs256('w' * 64, claims('user-a'))}"}, {"x-auth-scheme": "langsmith"}):
+                refused = http.get(path, headers=headers)
+                assert refused.status_code == 401, (path, headers, refused.status_code, refused.text[:300])
+                assert refused.json()["detail"], refused.text
+        for path in GATED_DOCS:
+            for headers in (user, admin, {"x-api-key": keys.token("user-b")}):
+                assert http.get(path, headers=headers).status_code == 200, (path, headers)
+            # The scrape token is for /metrics alone.
+            assert http.get(path, headers=scraper).status_code == 401
+        assert http.get("/openapi.json", headers=user).json()["paths"]
+        forbidden = http.get(METRICS, headers=user)
+        assert forbidden.status_code == 403, forbidden.text
+        assert "AUTH_ADMIN_USERS" in forbidden.json()["detail"]
+        for headers in (admin, scraper):
+            allowed = http.get(METRICS, headers=headers)
+            assert allowed.status_code == 200, (headers, allowed.text[:300])
+        wrong_scrape = http.get(METRICS, headers={"Authorization": f"Bearer {keys.metrics_token}x"})
+        assert wrong_scrape.status_code == 401
+        assert keys.metrics_token not in wrong_scrape.text
+        # Health checks stay public.
+        assert http.get("/info").status_code == 200
+        assert http.get("/ok").status_code == 200
+
+
+def test_docs_and_metrics_are_unchanged_in_single_user_mode(langgraph_server: LangGraphServer) -> None:
+    with httpx.Client(base_url=langgraph_server.url, timeout=30) as http:
+        for path in (*GATED_DOCS, METRICS):
+            assert http.get(path).status_code == 200, path

@@ -85,6 +85,7 @@ class AuthKeys:
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     rsa: SigningKey = field(default_factory=rsa_key)
     ec: SigningKey = field(default_factory=ec_key)
+    metrics_token: str = field(default_factory=lambda: secrets.token_hex(24))
 
     def __post_init__(self) -> None:
         write_jwks(self.jwks_file, self.rsa, self.ec)
@@ -97,6 +98,7 @@ class AuthKeys:
             "AUTH_JWT_ISSUER": ISSUER,
             "AUTH_JWT_AUDIENCE": AUDIENCE,
             "AUTH_ADMIN_USERS": f" {ADMIN_USER} , ",
+            "METRICS_TOKEN": self.metrics_token,
         }
 
     def token(self, user_id: str, *, ttl: float = 3600) -> str:
