@@ -15,7 +15,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   removed, a reconciler removes orphans and expired containers, and a graceful
   stop stops this server's session containers;
 - middleware around the server's own routes: `/docs`, `/openapi.json` and
-  `/metrics` need a token when auth is on (`server.route_gate`).
+  `/metrics` need a token when auth is on (`server.route_gate`), and a store search
+  the server cannot read gets a 422 (`server.request_guards`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.routing import BaseRoute
 
 from server import file_routes, ui_routes
 from server.lifecycle import ThreadDeleteCleanup, lifespan, thread_sandboxes
+from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
 
 routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes]
@@ -35,6 +37,7 @@ middleware = [
     Middleware(ThreadDeleteCleanup, sandboxes=thread_sandboxes),
     # With auth on, the server's documentation and metrics answer only to a token (metrics: an admin's).
     Middleware(ServerRouteGate),
+    Middleware(StoreSearchGuard),
 ]
 
 app = FastAPI(routes=routes, middleware=middleware, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

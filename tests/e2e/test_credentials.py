@@ -100,6 +100,16 @@ async def test_a_token_with_a_crit_header_gets_401(engine_server: AuthServer) ->
             assert "crit" in refused.text.lower(), refused.text
 
 
+async def test_a_store_search_without_a_namespace_prefix_is_a_clear_422(engine_server: AuthServer) -> None:
+    headers = {"Authorization": f"Bearer {engine_server.keys.token('user-a')}"}
+    async with httpx.AsyncClient(base_url=engine_server.url, timeout=60) as http:
+        for body in ({}, {"namespace_prefix": None}, {"limit": 5}):
+            answer = await http.post("/store/items/search", json=body, headers=headers)
+            assert answer.status_code == 422, (body, answer.status_code, answer.text)
+            assert "namespace_prefix" in answer.text, answer.text
+        assert (await http.post("/store/items/search", json={"namespace_prefix": []}, headers=headers)).status_code == 200
+
+
 async def test_a_forged_run_user_never_becomes_the_runs_user(engine_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     """`langgraph dev` strips the identity keys from `config.configurable` and `context` of every write request
     before any handler sees them (200, and the run is the caller's); Aegra passes them through, so the auth
