@@ -107,6 +107,23 @@ def test_settings_refuse_weak_secrets_and_two_key_sources(monkeypatch: pytest.Mo
         AuthSettings.from_env()
 
 
+def test_admins_and_the_metrics_token_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_ADMIN_USERS", " alice , bob@corp.example,, ")
+    monkeypatch.setenv("METRICS_TOKEN", "m" * 40)
+    settings = AuthSettings.from_env()
+    assert settings.admin_users == frozenset({"alice", "bob@corp.example"})
+    assert settings.metrics_token == "m" * 40
+    for raw, words in (("alice,System", "reserved"), ("alice,../x", "not a user id")):
+        monkeypatch.setenv("AUTH_ADMIN_USERS", raw)
+        with pytest.raises(SettingsError, match="AUTH_ADMIN_USERS") as refused:
+            AuthSettings.from_env()
+        assert words in str(refused.value)
+    monkeypatch.setenv("AUTH_ADMIN_USERS", "alice")
+    monkeypatch.setenv("METRICS_TOKEN", "short")
+    with pytest.raises(SettingsError, match="METRICS_TOKEN"):
+        AuthSettings.from_env()
+
+
 def test_single_user_mode_is_described(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AUTH_JWT_SECRET", "AUTH_JWKS_FILE", "AUTH_JWKS_URL"):
         monkeypatch.delenv(name, raising=False)
