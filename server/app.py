@@ -15,7 +15,10 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   thread exists waits for it and is then served to its owner only;
 - middleware and lifespan (`server.lifecycle`): a deleted thread's sandboxes are
   removed, a reconciler removes orphans and expired containers, and a graceful
-  stop stops this server's session containers.
+  stop stops this server's session containers;
+- middleware around the server's own routes: `/docs`, `/openapi.json` and
+  `/metrics` need a token when auth is on (`server.route_gate`), and a store search
+  the server cannot read gets a 422 (`server.request_guards`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from starlette.routing import BaseRoute
 from config.server import ServerSettings
 from server import file_routes, ui_routes
 from server.lifecycle import ThreadDeleteCleanup, lifespan, thread_sandboxes
+from server.request_guards import StoreSearchGuard
+from server.route_gate import ServerRouteGate
 from server.thread_streams import ThreadStreamGate
 
 routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes]
@@ -36,6 +41,9 @@ middleware = [
     Middleware(ThreadDeleteCleanup, sandboxes=thread_sandboxes),
     # Sees a v2 subscription before the server does, so one that arrives before its thread waits for it.
     Middleware(ThreadStreamGate, settings=ServerSettings.from_env()),
+    # With auth on, the server's documentation and metrics answer only to a token (metrics: an admin's).
+    Middleware(ServerRouteGate),
+    Middleware(StoreSearchGuard),
 ]
 
 app = FastAPI(routes=routes, middleware=middleware, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

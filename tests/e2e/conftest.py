@@ -23,6 +23,8 @@ import docker
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from config.auth import AuthSettings
+from config.env import env_vars
 from config.sandbox import SandboxSettings
 from sandbox.container_spec import label_filter, labels_for
 from tests.support.agent_client import sdk_client
@@ -69,6 +71,10 @@ def make_e2e_paths(base: Path) -> E2EPaths:
     return paths
 
 
+AUTH_VARIABLES = tuple(env_vars(AuthSettings))
+"""Every variable of `config.auth`: blank (the default) unless a test server turns auth on."""
+
+
 def server_env(scripted_llm: ScriptedLLM, paths: E2EPaths, sandbox_image: str, **extra: str) -> dict[str, str]:
     """The environment of an e2e server: scripted model, private folders, no auth unless `extra` adds it."""
     return {
@@ -82,7 +88,7 @@ def server_env(scripted_llm: ScriptedLLM, paths: E2EPaths, sandbox_image: str, *
         "SANDBOX_MEMORIES_DIR": str(paths.memories),
         "SANDBOX_MODE": "ephemeral",
         "SANDBOX_AUDIT_LOG": str(paths.server_home / "audit.jsonl"),
-        **{name: "" for name in ("AUTH_JWT_SECRET", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE")},
+        **{name: "" for name in AUTH_VARIABLES},
         **extra,
     }
 

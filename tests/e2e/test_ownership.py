@@ -194,8 +194,13 @@ async def test_assistants_the_builtin_one_is_shared_a_created_one_is_private(eng
         for user in (alice, bob):
             assert (await user.assistants.get(builtin_id))["graph_id"] == GRAPH_ID
             assert builtin_id in {a["assistant_id"] for a in await user.assistants.search()}
-        # Pretending to be the server's own assistant does not make it public.
-        mine = await alice.assistants.create(GRAPH_ID, name="alice's", metadata={"created_by": "system", "owner": "user-b"})
+        # Pretending to be the server's own assistant, or a shared one, does not make it public, approvals off or not.
+        mine = await alice.assistants.create(
+            GRAPH_ID,
+            name="alice's",
+            context={"approval_tools": []},
+            metadata={"created_by": "system", "owner": "user-b", "visibility": "everyone"},
+        )
         assert mine["metadata"]["owner"] == "user-a"
         assert mine["metadata"].get("created_by") != "system"
         assistant_id = mine["assistant_id"]
