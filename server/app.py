@@ -18,7 +18,9 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   stop stops this server's session containers;
 - middleware around the server's own routes: `/docs`, `/openapi.json` and
   `/metrics` need a token when auth is on (`server.route_gate`), and a store search
-  the server cannot read gets a 422 (`server.request_guards`).
+  the server cannot read gets a 422 (`server.request_guards`);
+- `server.inmem_fixes`: `langgraph dev`'s in-memory searches treat a thread without
+  values as PostgreSQL does, instead of failing with a 500.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
-from server import file_routes, ui_routes
+from server import file_routes, inmem_fixes, ui_routes
 from server.lifecycle import ThreadDeleteCleanup, lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
 from server.thread_streams import ThreadStreamGate
+
+inmem_fixes.apply()
 
 routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes]
 
