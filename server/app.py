@@ -13,7 +13,9 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   authenticated and ownership-checked through the API itself;
 - middleware and lifespan (`server.lifecycle`): a deleted thread's sandboxes are
   removed, a reconciler removes orphans and expired containers, and a graceful
-  stop stops this server's session containers.
+  stop stops this server's session containers;
+- middleware (`server.state_writes`): direct writes to a thread's graph state
+  are refused, so nothing reaches the tools node past the approval step.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from starlette.routing import BaseRoute
 
 from server import file_routes, ui_routes
 from server.lifecycle import ThreadDeleteCleanup, lifespan, thread_sandboxes
+from server.state_writes import StateWriteGuard
 
 routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes]
 
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete succeeded.
     Middleware(ThreadDeleteCleanup, sandboxes=thread_sandboxes),
+    # Only runs write a thread's graph state: a direct write could skip the approval step.
+    Middleware(StateWriteGuard),
 ]
 
 app = FastAPI(routes=routes, middleware=middleware, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
