@@ -27,6 +27,7 @@ from config.env import load_project_dotenv
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
+from sandbox.artifacts import ARTIFACTS_MOUNT
 from sandbox.docker_api import require_local_engine
 from sandbox.memories import MEMORY_FILE
 
@@ -47,9 +48,10 @@ MEMORY_SOURCES = [MEMORY_FILE]
 A user without one reads as "not found", which deepagents skips; the agent creates
 it with an approval-gated write_file."""
 
-ARTIFACTS_ROOT = "/workspace/.deepagents"
-"""deepagents' own files (large tool results, offloaded history) live in the thread's
-workspace, where both the shell and the file tools can read them back."""
+ARTIFACTS_ROOT = ARTIFACTS_MOUNT
+"""deepagents' own files (large tool results, `task` results included, captured `execute`
+output, summarized history) go to the thread's `/artifacts` (`sandbox.artifacts`): outside
+the user's `/workspace`, audited, and readable by both the shell and the file tools."""
 
 
 def assemble_agent(
