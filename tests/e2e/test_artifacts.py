@@ -75,6 +75,12 @@ async def evict_a_large_task_result(client: LangGraphClient, scripted_llm: Scrip
     artifacts = [r for r in audit_records(audit_log, thread_id) if r.get("event") == "artifact"]
     assert [str(r["path"]).startswith("/artifacts/large_tool_results/") for r in artifacts] == [True], artifacts
 
+    # The artifacts live beside the workspaces, and go with their thread.
+    folder = workspaces.with_name(workspaces.name + ".artifacts") / thread_id
+    assert [p.name for p in (folder / "large_tool_results").iterdir()] == [str(artifacts[0]["path"]).rsplit("/", 1)[1]]
+    await client.threads.delete(thread_id)
+    assert not folder.exists()
+
 
 async def test_an_evicted_task_result_lands_in_artifacts(client: LangGraphClient, scripted_llm: ScriptedLLM, e2e_paths: E2EPaths) -> None:
     await evict_a_large_task_result(client, scripted_llm, e2e_paths.workspaces, e2e_paths.server_home / "audit.jsonl")
