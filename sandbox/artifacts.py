@@ -16,13 +16,12 @@ write the backend makes there is audited (`sandbox.audit`, event `artifact`).
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import artifacts_disk, image_names, mount_disk, quotas_enforced, release_quota_disk
-from sandbox.workspace import create_workspace_dir, validate_thread_id
+from sandbox.disk_quota import artifacts_disk, release_quota_disk
+from sandbox.workspace import folder_names, prepare_quota_folder, validate_thread_id
 
 ARTIFACTS_MOUNT = "/artifacts"
 """Where the thread's artifacts folder is, for the shell and the file tools alike."""
@@ -40,12 +39,7 @@ def is_artifact(path: str) -> bool:
 
 def prepare_artifacts(settings: SandboxSettings, thread_id: str, *, create: bool) -> Path:
     """Return the thread's artifacts folder, mounted (quotas on) or created (`create`) as needed."""
-    folder = artifacts_path(settings, thread_id)
-    if settings.artifacts_quota_bytes and quotas_enforced(settings):
-        return mount_disk(settings, artifacts_disk(settings, thread_id), create=create)
-    if create:
-        create_workspace_dir(folder, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
-    return folder
+    return prepare_quota_folder(settings, artifacts_disk(settings, validate_thread_id(thread_id)), create=create)
 
 
 def ensure_artifacts(settings: SandboxSettings, thread_id: str) -> Path:
@@ -55,10 +49,7 @@ def ensure_artifacts(settings: SandboxSettings, thread_id: str) -> Path:
 
 def artifact_thread_ids(settings: SandboxSettings) -> set[str]:
     """Threads that have an artifacts folder or image (a thread may have one before it has a workspace)."""
-    found = image_names(settings.artifacts_images_dir)
-    if settings.artifacts_dir.is_dir():
-        found.update(e.name for e in os.scandir(settings.artifacts_dir) if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
-    return found
+    return folder_names(settings.artifacts_images_dir, settings.artifacts_dir)
 
 
 def remove_artifacts(settings: SandboxSettings, thread_id: str) -> bool:
