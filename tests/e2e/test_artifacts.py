@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import approve, content_text, resume, stream_run, thread_state, tool_messages, user_input
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, say
@@ -92,3 +93,10 @@ async def test_an_evicted_task_result_lands_in_artifacts_in_session_mode(
     await evict_a_large_task_result(
         session_client, scripted_llm, session_server.workdir / "workspaces", e2e_paths.server_home / "audit.jsonl"
     )
+
+
+async def test_an_evicted_task_result_lands_in_artifacts_on_each_engine(
+    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM
+) -> None:
+    paths = engine_server.paths
+    await evict_a_large_task_result(engine_client, scripted_llm, paths.workspaces, paths.server_home / "audit.jsonl")
