@@ -123,18 +123,24 @@ def remove_all_workspaces(settings: SandboxSettings) -> None:
 
 
 def workspace_ages(settings: SandboxSettings, now: float | None = None) -> dict[str, float]:
-    """Seconds since each workspace folder last changed, by thread id (hidden entries skipped)."""
+    """Seconds since each thread's workspace or `/artifacts` folder last changed, by thread id (hidden entries skipped).
+
+    A thread may have artifacts and no workspace (deepagents evicted a result
+    before any command ran), so both folders count; the younger one wins.
+    """
     now = time.time() if now is None else now
     ages: dict[str, float] = {}
-    try:
-        entries = list(os.scandir(settings.workspaces_dir))
-    except FileNotFoundError:
-        return ages
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+    for folder in (settings.workspaces_dir, settings.artifacts_dir):
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
             continue
-        with contextlib.suppress(FileNotFoundError):
-            ages[entry.name] = now - entry.stat(follow_symlinks=False).st_mtime
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+                ages[entry.name] = min(age, ages.get(entry.name, age))
     return ages
 
 
