@@ -182,6 +182,10 @@ class SandboxSettings:
     memories_quota_bytes: int = setting("SANDBOX_MEMORIES_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), MIN_DISK_QUOTA)
     """Most a user's `/memories` may hold, as its own loop-mounted ext4 image like a workspace's
     (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
+    artifacts_quota_bytes: int = setting("SANDBOX_ARTIFACTS_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 128 * 1024**2)
+    """Most a thread's `/artifacts` (deepagents' own files: evicted large tool results, conversation
+    history, captured command output) may hold, as its own loop-mounted ext4 image like a workspace's
+    (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
 
     max_running_per_user: int = setting("SANDBOX_MAX_RUNNING_PER_USER", at_least(1), 8)
     """Most commands one user may have running at once, across all their threads; more are refused."""
@@ -198,6 +202,16 @@ class SandboxSettings:
     def disk_images_dir(self) -> Path:
         """Where workspace images live: next to `workspaces/`, never inside anything a sandbox mounts."""
         return self.workspaces_dir.with_name(self.workspaces_dir.name + ".disks")
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where each thread's `/artifacts` folder lives: next to `workspaces/`, outside every workspace."""
+        return self.workspaces_dir.with_name(self.workspaces_dir.name + ".artifacts")
+
+    @property
+    def artifacts_images_dir(self) -> Path:
+        """Where `/artifacts` images live: next to `artifacts_dir`, never inside anything a sandbox mounts."""
+        return self.artifacts_dir.with_name(self.artifacts_dir.name + ".disks")
 
     @property
     def memories_images_dir(self) -> Path:

@@ -36,6 +36,7 @@ from deepagents.backends.sandbox import BaseSandbox
 from docker.errors import APIError, DockerException
 
 from config.identity import SINGLE_USER_ID
+from sandbox.artifacts import artifacts_path, is_artifact, prepare_artifacts
 from sandbox.audit import audit_log
 from sandbox.command_wrapper import live_tee, to_execute_response
 from sandbox.deployment import SandboxDeployment
@@ -141,11 +142,13 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             workspace_path(settings, thread_id),
             settings.shared_dir,
             memories_dir=memories_path(settings, user_id),
+            artifacts_dir=artifacts_path(settings, thread_id),
             fs_uid=settings.uid,
             fs_gid=settings.gid,
             prepare={
                 "workspace": lambda create: prepare_workspace(settings, thread_id, create=create),
                 "memories": lambda create: prepare_memories(settings, user_id, create=create),
+                "artifacts": lambda create: prepare_artifacts(settings, thread_id, create=create),
             },
         )
 
@@ -154,6 +157,14 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         """The host-side file tools of the served thread (and of its user's `/memories`)."""
         ref = self.thread()
         return self._files_for(ref.user_id, ref.thread_id)
+
+    @override
+    def wrote(self, path: str, size: int | None, operation: str) -> None:
+        """Audit every write under `/artifacts`: deepagents makes those by itself, with no approval to log."""
+        if is_artifact(path):
+            ref = self.thread()
+            log = audit_log(self.deployment.settings.audit_log)
+            log.artifact(user_id=ref.user_id, thread_id=ref.thread_id, path=path, size=size, operation=operation)
 
     # -- commands ------------------------------------------------------------
 
@@ -261,6 +272,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             _IN_OFFLOAD_CALL.reset(marker)
             _live_channel.reset(live_channel)
         self._audit(ref, command, result.response, started, outermost=True)
+        self._audit_capture(ref, capture_path, result)
         return result
 
     @override
@@ -290,7 +302,14 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             _IN_OFFLOAD_CALL.reset(marker)
             _live_channel.reset(live_channel)
         await asyncio.to_thread(self._audit, ref, command, result.response, started, outermost=True)
+        await asyncio.to_thread(self._audit_capture, ref, capture_path, result)
         return result
+
+    def _audit_capture(self, ref: ThreadRef, capture_path: str, result: ExecuteOffloadResult) -> None:
+        """The command itself wrote its full output under `/artifacts`: audited like deepagents' own writes."""
+        if result.offloaded and is_artifact(capture_path):
+            log = audit_log(self.deployment.settings.audit_log)
+            log.artifact(user_id=ref.user_id, thread_id=ref.thread_id, path=capture_path, size=None, operation="execute capture")
 
     @staticmethod
     def _live_capture(command: str) -> tuple[str, LiveChannel]:

@@ -25,6 +25,7 @@ from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
 from sandbox import thread_use
+from sandbox.artifacts import artifact_thread_ids, remove_artifacts
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
 from sandbox.deployment import forget_thread_everywhere
 from sandbox.disk_quota import release_disk
@@ -97,14 +98,15 @@ def _make_removable(function: Callable[..., Any], path: str, exc: BaseException)
 
 
 def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
-    """Delete `workspaces/<thread_id>/` and everything in it; False when there was none.
+    """Delete `workspaces/<thread_id>/` and everything in it, and the thread's `/artifacts`; False when there was neither.
 
     This is the one place a workspace is removed, so whatever else a workspace
     becomes (a mounted image) is undone here too. Symlinks inside are removed, never
     followed (`shutil.rmtree` works on directory fds).
     """
     workspace = workspace_path(settings, thread_id)
-    had_disk = release_disk(settings, thread_id)  # unmount and delete its quota image first
+    had_artifacts = remove_artifacts(settings, thread_id)  # deepagents' own files go with the thread
+    had_disk = release_disk(settings, thread_id) or had_artifacts  # unmount and delete its quota image first
     if not workspace.exists() and not workspace.is_symlink():
         return had_disk
     if workspace.is_symlink() or not workspace.is_dir():
@@ -116,23 +118,29 @@ def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
 
 def remove_all_workspaces(settings: SandboxSettings) -> None:
     """`remove_workspace` for every workspace (folder or disk image) under `settings` (tests, benchmarks)."""
-    for thread_id in sorted(workspace_thread_ids(settings)):
+    for thread_id in sorted(workspace_thread_ids(settings) | artifact_thread_ids(settings)):
         remove_workspace(settings, thread_id)
 
 
 def workspace_ages(settings: SandboxSettings, now: float | None = None) -> dict[str, float]:
-    """Seconds since each workspace folder last changed, by thread id (hidden entries skipped)."""
+    """Seconds since each thread's workspace or `/artifacts` folder last changed, by thread id (hidden entries skipped).
+
+    A thread may have artifacts and no workspace (deepagents evicted a result
+    before any command ran), so both folders count; the younger one wins.
+    """
     now = time.time() if now is None else now
     ages: dict[str, float] = {}
-    try:
-        entries = list(os.scandir(settings.workspaces_dir))
-    except FileNotFoundError:
-        return ages
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+    for folder in (settings.workspaces_dir, settings.artifacts_dir):
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
             continue
-        with contextlib.suppress(FileNotFoundError):
-            ages[entry.name] = now - entry.stat(follow_symlinks=False).st_mtime
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+                ages[entry.name] = min(age, ages.get(entry.name, age))
     return ages
 
 

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from config.sandbox import SandboxMode, SandboxSettings
+from sandbox.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
 from sandbox.memories import MEMORIES_MOUNT, ensure_memories
 from sandbox.workspace import ensure_workspace
 
@@ -87,6 +88,7 @@ def container_kwargs(
     binds = {
         str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
         str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
+        str(ensure_artifacts(settings, thread_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
     }
     if settings.shared_dir.is_dir():
         binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}

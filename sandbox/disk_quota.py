@@ -92,6 +92,17 @@ def workspace_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
     )
 
 
+def artifacts_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
+    """The disk of `thread_id`'s `/artifacts` (the thread id must already be validated)."""
+    return QuotaDisk(
+        mount_point=settings.artifacts_dir / thread_id,
+        image=settings.artifacts_images_dir / f"{thread_id}{IMAGE_SUFFIX}",
+        size=settings.artifacts_quota_bytes,
+        setting="SANDBOX_ARTIFACTS_QUOTA",
+        what=f"the artifacts of thread {thread_id}",
+    )
+
+
 def memories_disk(settings: SandboxSettings, folder_name: str) -> QuotaDisk:
     """The disk of one user's `/memories`; `folder_name` is already a safe name (`sandbox.memories`)."""
     return QuotaDisk(
@@ -225,7 +236,7 @@ def _images(images_dir: Path) -> list[os.stat_result]:
 
 
 def _all_images(settings: SandboxSettings) -> list[os.stat_result]:
-    return _images(settings.disk_images_dir) + _images(settings.memories_images_dir)
+    return _images(settings.disk_images_dir) + _images(settings.memories_images_dir) + _images(settings.artifacts_images_dir)
 
 
 def committed_bytes(settings: SandboxSettings) -> int:
@@ -250,7 +261,7 @@ def _check_total(settings: SandboxSettings, disk: QuotaDisk) -> None:
         source = "SANDBOX_DISK_TOTAL" if settings.disk_total_bytes is not None else "SANDBOX_DISK_TOTAL=auto (90% of the disk's free space)"
         msg = (
             f"no disk space left for a new disk: {disk.what} needs {human_size(quota)} ({disk.setting}), "
-            f"existing workspaces and memories already hold quotas of {human_size(committed)}, "
+            f"existing workspaces, memories and artifacts already hold quotas of {human_size(committed)}, "
             f"and {source} allows {human_size(total)} in all. "
             "Delete threads that are no longer needed, or ask the operator to raise SANDBOX_DISK_TOTAL."
         )

@@ -102,6 +102,7 @@ class HostFiles:
         shared_dir: Path | None,
         *,
         memories_dir: Path | None = None,
+        artifacts_dir: Path | None = None,
         fs_uid: int | None = None,
         fs_gid: int | None = None,
         prepare: Mapping[str, Callable[[bool], object]] | None = None,
@@ -109,7 +110,8 @@ class HostFiles:
         """Bind the host dirs behind the roots; `fs_uid`/`fs_gid` are the sandbox user's ids.
 
         `memories_dir` is the thread's user's memory folder (see `sandbox.memories`);
-        without it there is no `/memories`. The ids only take effect when this
+        without it there is no `/memories`; likewise `artifacts_dir` and `/artifacts`
+        (see `sandbox.artifacts`). The ids only take effect when this
         process is root; both or neither. `prepare[root](create)` runs before every
         operation (`create=True` before a write to that root): it mounts the root's
         quota disk (`sandbox.disk_quota`), or creates the dir; a writable root
@@ -118,7 +120,7 @@ class HostFiles:
         if (fs_uid is None) != (fs_gid is None):
             msg = "fs_uid and fs_gid must be given together"
             raise ValueError(msg)
-        dirs = {"workspace": workspace_dir, "shared": shared_dir, "memories": memories_dir}
+        dirs = {"workspace": workspace_dir, "shared": shared_dir, "memories": memories_dir, "artifacts": artifacts_dir}
         self._dirs = {root: Path(host_dir).absolute() for root, host_dir in dirs.items() if host_dir is not None}
         """Host directory of each root this sandbox has."""
         self._ids = (fs_uid, fs_gid) if fs_uid is not None and fs_gid is not None and os.geteuid() == 0 else None
@@ -475,6 +477,10 @@ class HostFiles:
         return responses
 
 
+WriteNote = Callable[[str, int | None, str], None]
+"""`(container path, bytes written or None, operation)`: told after each successful write, edit or upload."""
+
+
 class HostFileTools(BackendProtocol):
     """deepagents' file-tool methods, answered on the host by `files()`; mixed into `DockerSandbox`.
 
@@ -485,6 +491,9 @@ class HostFileTools(BackendProtocol):
     @abstractmethod
     def files(self) -> HostFiles:
         """The `HostFiles` of the thread this call serves."""
+
+    def wrote(self, path: str, size: int | None, operation: str) -> None:
+        """Called after each successful write, edit or upload (a `WriteNote`); nothing to note by default."""
 
     @override
     def ls(self, path: str) -> LsResult:
@@ -504,19 +513,33 @@ class HostFileTools(BackendProtocol):
 
     @override
     def write(self, file_path: str, content: str) -> WriteResult:
-        return self.files().write(file_path, content)
+        return self._write(self.files(), self.wrote, file_path, content)
 
     @override
     async def awrite(self, file_path: str, content: str) -> WriteResult:
-        return await asyncio.to_thread(self.files().write, file_path, content)
+        return await asyncio.to_thread(self._write, self.files(), self.wrote, file_path, content)
+
+    @staticmethod
+    def _write(files: HostFiles, wrote: WriteNote, file_path: str, content: str) -> WriteResult:
+        result = files.write(file_path, content)
+        if result.error is None:
+            wrote(file_path, len(content.encode("utf-8")), "write")
+        return result
 
     @override
     def edit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
-        return self.files().edit(file_path, old_string, new_string, replace_all)
+        return self._edit(self.files(), self.wrote, file_path, old_string, new_string, replace_all)
 
     @override
     async def aedit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
-        return await asyncio.to_thread(self.files().edit, file_path, old_string, new_string, replace_all)
+        return await asyncio.to_thread(self._edit, self.files(), self.wrote, file_path, old_string, new_string, replace_all)
+
+    @staticmethod
+    def _edit(files: HostFiles, wrote: WriteNote, file_path: str, old_string: str, new_string: str, replace_all: bool) -> EditResult:  # noqa: FBT001, PLR0917 (the protocol's arguments, passed through)
+        result = files.edit(file_path, old_string, new_string, replace_all)
+        if result.error is None:
+            wrote(file_path, None, "edit")
+        return result
 
     @override
     def delete(self, file_path: str) -> DeleteResult:
@@ -544,11 +567,19 @@ class HostFileTools(BackendProtocol):
 
     @override
     def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
-        return self.files().upload_files(files)
+        return self._upload(self.files(), self.wrote, files)
 
     @override
     async def aupload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
-        return await asyncio.to_thread(self.files().upload_files, files)
+        return await asyncio.to_thread(self._upload, self.files(), self.wrote, files)
+
+    @staticmethod
+    def _upload(host: HostFiles, wrote: WriteNote, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
+        responses = host.upload_files(files)
+        for (path, data), response in zip(files, responses, strict=False):
+            if response.error is None:
+                wrote(path, len(data), "upload")
+        return responses
 
     @override
     def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:

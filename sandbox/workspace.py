@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import human_size, mount_workspace, quotas_enforced, thread_ids_with_disks
+from sandbox.disk_quota import QuotaDisk, human_size, image_names, mount_disk, mount_workspace, quotas_enforced, thread_ids_with_disks
 from sandbox.errors import InvalidThreadIdError
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -81,6 +81,27 @@ def create_workspace_dir(workspace: Path, owner: tuple[int, int] | None) -> None
 def ensure_workspace(settings: SandboxSettings, thread_id: str) -> Path:
     """Create (or mount) `workspaces/<thread_id>/` for the sandbox user, before Docker would create it as root."""
     return prepare_workspace(settings, thread_id, create=True)
+
+
+def prepare_quota_folder(settings: SandboxSettings, disk: QuotaDisk, *, create: bool) -> Path:
+    """Return a bounded folder beside the workspaces (`/memories`, `/artifacts`), mounted or created as needed.
+
+    While quotas are on (and `disk` has a size) it is its own disk image; otherwise
+    a plain 0o700 folder of the sandbox user, made only when `create`.
+    """
+    if disk.size and quotas_enforced(settings):
+        return mount_disk(settings, disk, create=create)
+    if create:
+        create_workspace_dir(disk.mount_point, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
+    return disk.mount_point
+
+
+def folder_names(images_dir: Path, folders_dir: Path) -> set[str]:
+    """The names of the folders in `folders_dir` and of the disk images in `images_dir`, mounted or not."""
+    found = image_names(images_dir)
+    if folders_dir.is_dir():
+        found.update(e.name for e in os.scandir(folders_dir) if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+    return found
 
 
 def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool = True) -> Path:

@@ -20,7 +20,9 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   `/metrics` need a token when auth is on (`server.route_gate`), and a store search
   the server cannot read gets a 422 (`server.request_guards`);
 - `server.inmem_fixes`: `langgraph dev`'s in-memory searches treat a thread without
-  values as PostgreSQL does, instead of failing with a 500.
+  values as PostgreSQL does, instead of failing with a 500;
+- middleware (`server.state_writes`): direct writes to a thread's graph state
+  are refused, so nothing reaches the tools node past the approval step.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from server import file_routes, inmem_fixes, ui_routes
 from server.lifecycle import ThreadDeleteCleanup, lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
+from server.state_writes import StateWriteGuard
 from server.thread_streams import ThreadStreamGate
 
 inmem_fixes.apply()
@@ -48,6 +51,8 @@ middleware = [
     # With auth on, the server's documentation and metrics answer only to a token (metrics: an admin's).
     Middleware(ServerRouteGate),
     Middleware(StoreSearchGuard),
+    # Only runs write a thread's graph state: a direct write could skip the approval step.
+    Middleware(StateWriteGuard),
 ]
 
 app = FastAPI(routes=routes, middleware=middleware, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -14,6 +14,12 @@ to a paused thread, which Aegra takes as the answer). `run_request` reads the
 handler's value in the shape each server passes it; the thread is read through
 `server.engine`, from whichever server runs this process.
 
+The handler also refuses any command that carries `update` or `goto`
+(`refuse_state_command`), on every thread: either one reaches the tools node
+without the approval step. (State writes outside a run are refused by
+`server/state_writes.py`; the graph's own gate, `agent/approval_gate.py`, is the
+second lock.)
+
 The same handler keeps the approval policy where it belongs: on the assistant.
 A run may not carry `approval_tools` / `auto_approved_commands` of its own,
 because HITL re-evaluates the policy when a run resumes, and a resume under
@@ -80,16 +86,42 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+STATE_COMMAND_KEYS = ("update", "goto")
+"""Command fields that write the graph's state or choose its next node: never a client's to send.
+
+Either one reaches the tools node without passing the approval step (a jump, or
+a forged tool call), so a run that carries one is refused, whatever else it holds."""
+
+
+def refuse_state_command(command: Mapping[str, Any] | None) -> None:
+    """A run's command may only answer an approval (`resume`); 422 for `update` or `goto`."""
+    if command and (keys := [k for k in STATE_COMMAND_KEYS if command.get(k) is not None]):
+        msg = (
+            f"command.{' and command.'.join(keys)} refused, nothing was run: a client answers an approval with "
+            "command.resume and starts a turn with input; the agent's state and next step are the server's"
+        )
+        raise _refuse(422, msg)
+
+
+def _v2_command(method: object, params: Mapping[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """The command a v2 body would run (its resume, `update`, `goto`), and whether it only resumes a paused thread."""
+    resume, only_if_paused = _v2_resume(method, params)
+    command = {k: params[k] for k in STATE_COMMAND_KEYS if params.get(k) is not None}
+    if resume is not None:
+        command["resume"] = resume
+    return command or None, only_if_paused
+
+
 def _v2_resume(method: object, params: Mapping[str, Any]) -> tuple[Any, bool]:
-    """`(resume, certain)` of a v2 command body: `input.respond` always resumes; `run.start` input may."""
+    """`(resume, only_if_paused)` of a v2 command body: `input.respond` always resumes; `run.start` input may."""
     if method == "input.respond":
         responses = params.get("responses")
         if isinstance(responses, list):
-            return {str(_mapping(r).get("interrupt_id")): _mapping(r).get("response") for r in responses}, True
+            return {str(_mapping(r).get("interrupt_id")): _mapping(r).get("response") for r in responses}, False
         if params.get("interrupt_id") is not None:
-            return {str(params["interrupt_id"]): params.get("response")}, True
-        return params.get("response"), True
-    return params.get("input"), False
+            return {str(params["interrupt_id"]): params.get("response")}, False
+        return params.get("response"), False
+    return params.get("input"), True
 
 
 def run_request(value: Mapping[str, Any]) -> tuple[RunRequest, bool]:
@@ -107,11 +139,10 @@ def run_request(value: Mapping[str, Any]) -> tuple[RunRequest, bool]:
         body: Mapping[str, Any] = kwargs
     elif "method" in value:
         params = _mapping(value.get("params"))
-        resume, certain = _v2_resume(value.get("method"), params)
-        command = {"resume": resume} if resume is not None else None
+        command, only_if_paused = _v2_command(value.get("method"), params)
         assistant_id = params.get("assistant_id")
         config, context = _mapping(params.get("config")), _mapping(params.get("context"))
-        return RunRequest(thread_id, str(assistant_id) if assistant_id else None, command, config, context), not certain
+        return RunRequest(thread_id, str(assistant_id) if assistant_id else None, command, config, context), only_if_paused
     else:
         body = value
     assistant_id = value.get("assistant_id")
@@ -159,6 +190,7 @@ async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _e
     """
     request, only_if_paused = run_request(value)
     refuse_run_level_policy({"context": request.context, "config": request.config})
+    refuse_state_command(request.command)
     if request.resume is None:
         return []
     if request.thread_id is None:

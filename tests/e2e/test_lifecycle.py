@@ -176,11 +176,16 @@ async def test_reconciler_removes_orphans_and_never_a_live_thread(
     (paths.workspace(orphan) / "sub").mkdir(parents=True)
     (paths.workspace(orphan) / "sub" / "left.txt").write_text("left behind\n")
     orphan_container = _leftover_container(docker_api, sandbox_image, paths, orphan)
+    # A thread may have only an `/artifacts` folder (deepagents evicted a result before any command).
+    artifacts_only = paths.workspaces.with_name(paths.workspaces.name + ".artifacts") / str(uuid.uuid4())
+    (artifacts_only / "large_tool_results").mkdir(parents=True)
+    (artifacts_only / "large_tool_results" / "call_1").write_text("evicted\n")
     # A folder that is not a thread id (a script's own workspace) is not the reconciler's to judge.
     foreign = paths.workspaces / "my-script-workspace"
     foreign.mkdir()
 
     await _eventually(lambda: not paths.workspace(orphan).exists() and not _exists(docker_api, orphan_container), "orphan removed")
+    await _eventually(lambda: not artifacts_only.exists(), "orphaned artifacts removed")
     # Well past the grace period, the live thread's workspace and container are untouched.
     await asyncio.sleep(GRACE + 2 * RECONCILE_EVERY)
     assert (paths.workspace(live_thread) / "live.txt").read_text() == "kept\n"

@@ -15,6 +15,8 @@ from tests.support.workspaces import remove_all_workspaces
 
 TEST_DISK_QUOTA = 64 * 1024**2
 """Small enough that filling a workspace takes a moment; big enough for every test's files."""
+TEST_ARTIFACTS_QUOTA = 16 * 1024**2
+"""The smallest `/artifacts` disk: plenty for the captured output these tests make."""
 
 
 def make_settings(root: Path, image: str, **overrides: object) -> SandboxSettings:
@@ -34,6 +36,7 @@ def make_settings(root: Path, image: str, **overrides: object) -> SandboxSetting
         audit_log=root / "audit.jsonl",
         timeout_seconds=60,
         disk_quota_bytes=TEST_DISK_QUOTA,
+        artifacts_quota_bytes=TEST_ARTIFACTS_QUOTA,
     )
     return base.with_overrides(**overrides)
 

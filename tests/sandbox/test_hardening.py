@@ -85,7 +85,7 @@ def test_shared_is_read_only_for_shell_and_file_tools(box: DockerSandbox) -> Non
     assert "Read-only file system" in shell.output
 
 
-def test_only_workspace_shared_and_memories_are_mounted(box: DockerSandbox, settings: SandboxSettings) -> None:
+def test_only_workspace_shared_memories_and_artifacts_are_mounted(box: DockerSandbox, settings: SandboxSettings) -> None:
     result = box.execute("cat /proc/mounts; test -e /var/run/docker.sock && echo SOCKET")
     assert "SOCKET" not in result.output
     mounts = {line.split()[1] for line in result.output.splitlines() if line.startswith("/dev/")}
@@ -94,6 +94,7 @@ def test_only_workspace_shared_and_memories_are_mounted(box: DockerSandbox, sett
         "/workspace",
         "/shared",
         "/memories",
+        "/artifacts",
         "/etc/hosts",
         "/etc/hostname",
         "/etc/resolv.conf",
@@ -102,6 +103,7 @@ def test_only_workspace_shared_and_memories_are_mounted(box: DockerSandbox, sett
     }
     assert "/workspace" in mounts
     assert "/memories" in mounts
+    assert "/artifacts" in mounts
 
 
 # -- identity, privileges, environment ----------------------------------------------

@@ -140,3 +140,28 @@ async def test_v2_run_start_on_a_thread_that_waits_on_nothing_is_a_new_turn(monk
     monkeypatch.setattr(approval_checks, "read_thread", read_thread)
     start = {"thread_id": "t1", "method": "run.start", "params": {"assistant_id": "agent", "input": {"messages": []}}}
     assert await approval_checks.refuse_bad_resume(start) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        {"goto": "tools"},
+        {"update": {"messages": []}},
+        {"resume": {"decisions": [{"type": "reject"}]}, "goto": "tools"},
+        {"goto": ["tools"], "update": {}},
+    ],
+)
+async def test_commands_that_write_state_or_jump_are_refused_on_any_thread(command: dict[str, Any]) -> None:
+    for thread in ("t1", "missing"):
+        value = {"thread_id": thread, "assistant_id": "a1", "kwargs": {"command": command}}
+        with pytest.raises(Auth.exceptions.HTTPException) as refused:
+            await approval_checks.refuse_bad_resume(value)
+        assert refused.value.status_code == 422
+        assert "nothing was run" in str(refused.value.detail)
+
+
+async def test_a_v2_answer_carrying_a_jump_is_refused() -> None:
+    params = {"interrupt_id": INTERRUPT_ID, "response": {"decisions": [{"type": "reject"}]}, "goto": "tools"}
+    with pytest.raises(Auth.exceptions.HTTPException) as refused:
+        await approval_checks.refuse_bad_resume({"thread_id": "t1", "method": "input.respond", "params": params})
+    assert "command.goto" in str(refused.value.detail)

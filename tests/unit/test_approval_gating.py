@@ -15,6 +15,7 @@ from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
+from agent.approval_gate import ApprovalGate
 from agent.approval_policy import GATED_BY_DEFAULT, READ_ONLY_TOOLS, SUBAGENT_TOOL
 from agent.context import AgentContext
 from agent.graph import build_agent
@@ -49,6 +50,8 @@ def hitl_of(graph: CompiledStateGraph) -> HumanInTheLoopMiddleware:
     assert node is not None, f"no HumanInTheLoopMiddleware in {graph.name}: nothing would pause"
     hitl = node.bound.func.__self__
     assert isinstance(hitl, HumanInTheLoopMiddleware)
+    # The gate also locks the tools node: a gated call runs only after this node passed it.
+    assert isinstance(hitl, ApprovalGate), f"{graph.name} pauses with a plain HITL: its tools node would run unapproved calls"
     return hitl
 
 
