@@ -29,7 +29,8 @@ from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, label
 from sandbox.deployment import forget_thread_everywhere
 from sandbox.disk_quota import release_disk
 from sandbox.docker_api import engine_id
-from sandbox.workspace import validate_thread_id, workspace_path, workspace_thread_ids
+from sandbox.thread_ids import storage_name
+from sandbox.workspace import workspace_thread_ids
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def remove_container(api: Any, container_id: str) -> bool:
 
 def remove_thread_containers(api: Any, settings: SandboxSettings, thread_id: str) -> int:
     """Remove every container of `thread_id` (both modes, running or not); how many were removed."""
-    validate_thread_id(thread_id)
+    storage_name(thread_id)
     return sum(remove_container(api, c.container_id) for c in list_containers(api, settings, thread_id=thread_id))
 
 
@@ -101,9 +102,10 @@ def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
 
     This is the one place a workspace is removed, so whatever else a workspace
     becomes (a mounted image) is undone here too. Symlinks inside are removed, never
-    followed (`shutil.rmtree` works on directory fds).
+    followed (`shutil.rmtree` works on directory fds). Any safe name is removable,
+    also a non-canonical spelling of a thread id left from before such names were refused.
     """
-    workspace = workspace_path(settings, thread_id)
+    workspace = settings.workspaces_dir / storage_name(thread_id)
     had_disk = release_disk(settings, thread_id)  # unmount and delete its quota image first
     if not workspace.exists() and not workspace.is_symlink():
         return had_disk

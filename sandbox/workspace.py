@@ -2,7 +2,8 @@
 
 `ThreadRef` names (user, thread, image); everything else (the workspace folder,
 container labels, per-user limits) is derived from it. Thread ids are validated
-here, once, because they become directory and container names.
+here, once (`sandbox.thread_ids`), because they become directory and container
+names: one thread, one spelling, one workspace.
 
 A workspace's life: `prepare_workspace` runs before the container builder or the
 file tools touch `workspaces/<thread_id>/` (with disk quotas on it mounts the
@@ -14,23 +15,17 @@ deleting the image too), called by thread-delete clean-up and the reconciler.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
 from sandbox.disk_quota import human_size, mount_workspace, quotas_enforced, thread_ids_with_disks
-from sandbox.errors import InvalidThreadIdError
-
-_THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+from sandbox.thread_ids import canonical_thread_id
 
 
 def validate_thread_id(thread_id: str) -> str:
-    """Refuse ids that could escape `workspaces/` or break a container name."""
-    if not isinstance(thread_id, str) or not _THREAD_ID.fullmatch(thread_id) or thread_id in {".", ".."}:
-        msg = f"thread id {thread_id!r} cannot name a workspace: use letters, digits, '-', '_' or '.' (at most 128)"
-        raise InvalidThreadIdError(msg)
-    return thread_id
+    """Refuse ids that could escape `workspaces/`, break a container name, or alias another thread (`sandbox.thread_ids`)."""
+    return canonical_thread_id(thread_id)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,10 @@
 """Workspace file routes for the web client: list, download and upload a thread's `/workspace`.
 
 Served under `/files/{thread_id}/...`, a prefix of our own (`/threads/...` is
-LangGraph's). Every request is checked with `server.thread_access` (the API's own
-authentication and thread ownership), then goes through the sandbox backend's
+LangGraph's). Every request is resolved by `server.thread_access` into (caller,
+canonical thread id): the API's own authentication and thread ownership, and the
+sandbox acts as that caller (a symlink to `/memories` reaches their memory, nobody
+else's). Then it goes through the sandbox backend's
 `ls` / `download_files` / `upload_files`: the same symlink-safe, fd-walking file
 code the agent's tools use, run off the event loop with `asyncio.to_thread`.
 
@@ -26,9 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.errors import InvalidThreadIdError
-from sandbox.workspace import validate_thread_id
-from server.thread_access import check_thread_access
+from server.thread_access import ThreadAccessError, resolve_caller_thread
 
 WORKSPACE = "/workspace"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -44,12 +44,8 @@ _ERROR_STATUS: dict[str, int] = {
 }
 
 
-class FileRouteError(Exception):
-    """A refusal with its HTTP status; the message is shown to the user as is."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+FileRouteError = ThreadAccessError
+"""A refusal with its HTTP status; the message is shown to the user as is."""
 
 
 @lru_cache(maxsize=1)
@@ -69,16 +65,9 @@ def _workspace_path(raw: str | None) -> str:
 
 
 async def _sandbox_for(request: Request) -> DockerSandbox:
-    """The caller's thread sandbox, after the API confirmed the caller may read that thread."""
-    thread_id = request.path_params["thread_id"]
-    try:
-        validate_thread_id(thread_id)
-    except InvalidThreadIdError as exc:
-        raise FileRouteError(400, str(exc)) from exc
-    access = await check_thread_access(request, thread_id)
-    if not access.allowed:
-        raise FileRouteError(access.status, access.detail)
-    return DockerSandbox(thread_id, _deployment())
+    """The caller's thread sandbox, acting as the caller (their `/memories`), after the API confirmed they may read it."""
+    caller = await resolve_caller_thread(request, request.path_params["thread_id"])
+    return DockerSandbox(caller.thread_id, _deployment(), user_id=caller.user_id)
 
 
 def _status_for(error: str) -> int:
