@@ -27,7 +27,7 @@ from config.sandbox import SandboxSettings
 from sandbox import thread_use
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
 from sandbox.deployment import forget_thread_everywhere
-from sandbox.disk_quota import release_disk
+from sandbox.disk_quota import image_names, image_path, release_disk
 from sandbox.docker_api import engine_id
 from sandbox.thread_ids import storage_name
 from sandbox.workspace import workspace_thread_ids
@@ -135,6 +135,17 @@ def workspace_ages(settings: SandboxSettings, now: float | None = None) -> dict[
             continue
         with contextlib.suppress(FileNotFoundError):
             ages[entry.name] = now - entry.stat(follow_symlinks=False).st_mtime
+    return ages
+
+
+def storage_ages(settings: SandboxSettings, now: float | None = None) -> dict[str, float]:
+    """`workspace_ages`, plus disk images (a workspace image without its folder too); the younger of the two counts."""
+    now = time.time() if now is None else now
+    ages = workspace_ages(settings, now)
+    for name in image_names(settings.disk_images_dir):
+        with contextlib.suppress(FileNotFoundError):
+            age = now - image_path(settings, name).stat().st_mtime
+            ages[name] = min(age, ages.get(name, age))
     return ages
 
 

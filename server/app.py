@@ -11,8 +11,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
 - `/app/`: the web client (`server.ui_routes`), public page and assets;
 - `/files/{thread_id}/...`: the client's workspace files (`server.file_routes`),
   authenticated and ownership-checked through the API itself;
-- middleware and lifespan (`server.lifecycle`): a deleted thread's sandboxes are
-  removed, a reconciler removes orphans and expired containers, and a graceful
+- middleware (`server.thread_cleanup`) and lifespan (`server.lifecycle`): a deleted
+  or pruned thread's sandboxes are removed, a reconciler removes orphans and expired containers, and a graceful
   stop stops this server's session containers.
 """
 
@@ -23,13 +23,14 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from server import file_routes, ui_routes
-from server.lifecycle import ThreadDeleteCleanup, lifespan, thread_sandboxes
+from server.lifecycle import lifespan, thread_sandboxes
+from server.thread_cleanup import ThreadCleanup
 
 routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes]
 
 middleware = [
-    # Sees every request and its response, so a thread's sandboxes go only after its delete succeeded.
-    Middleware(ThreadDeleteCleanup, sandboxes=thread_sandboxes),
+    # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.
+    Middleware(ThreadCleanup, sandboxes=thread_sandboxes),
 ]
 
 app = FastAPI(routes=routes, middleware=middleware, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
