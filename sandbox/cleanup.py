@@ -13,10 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import stat
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,10 +24,10 @@ from config.sandbox import SandboxSettings
 from sandbox import thread_use
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
 from sandbox.deployment import forget_thread_everywhere
-from sandbox.disk_quota import image_names, image_path, release_disk
+from sandbox.disk_quota import image_names, image_path
 from sandbox.docker_api import engine_id
 from sandbox.thread_ids import storage_name
-from sandbox.workspace import workspace_thread_ids
+from sandbox.workspace import remove_workspace, workspace_thread_ids
 
 logger = logging.getLogger(__name__)
 
@@ -79,41 +76,6 @@ def remove_thread_containers(api: Any, settings: SandboxSettings, thread_id: str
     """Remove every container of `thread_id` (both modes, running or not); how many were removed."""
     storage_name(thread_id)
     return sum(remove_container(api, c.container_id) for c in list_containers(api, settings, thread_id=thread_id))
-
-
-def _make_removable(function: Callable[..., Any], path: str, exc: BaseException) -> None:
-    """`rmtree` hit a folder the sandbox made unwritable (`chmod 000`): open it up and retry once.
-
-    Already gone is fine: another server process may be removing the same workspace.
-    """
-    if isinstance(exc, FileNotFoundError):
-        return
-    parent = os.path.dirname(path)
-    with contextlib.suppress(OSError):
-        os.chmod(parent, stat.S_IRWXU, follow_symlinks=False)
-    with contextlib.suppress(OSError):
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, stat.S_IRWXU, follow_symlinks=False)
-    function(path)
-
-
-def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
-    """Delete `workspaces/<thread_id>/` and everything in it; False when there was none.
-
-    This is the one place a workspace is removed, so whatever else a workspace
-    becomes (a mounted image) is undone here too. Symlinks inside are removed, never
-    followed (`shutil.rmtree` works on directory fds). Any safe name is removable,
-    also a non-canonical spelling of a thread id left from before such names were refused.
-    """
-    workspace = settings.workspaces_dir / storage_name(thread_id)
-    had_disk = release_disk(settings, thread_id)  # unmount and delete its quota image first
-    if not workspace.exists() and not workspace.is_symlink():
-        return had_disk
-    if workspace.is_symlink() or not workspace.is_dir():
-        workspace.unlink(missing_ok=True)
-        return True
-    shutil.rmtree(workspace, onexc=_make_removable)
-    return True
 
 
 def remove_all_workspaces(settings: SandboxSettings) -> None:
