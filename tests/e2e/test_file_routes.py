@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,11 @@ import pytest
 from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
 from sandbox.memories import memories_path
-from tests.e2e.conftest import AuthServer
-from tests.support.langgraph_server import E2EPaths
+from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
+from tests.support.auth_keys import AuthKeys
+from tests.support.langgraph_server import E2EPaths, run_langgraph_dev
+from tests.support.scripted_llm import ScriptedLLM
+from tests.support.workspaces import remove_workspaces_under
 
 pytestmark = [pytest.mark.e2e]
 
@@ -92,3 +96,64 @@ async def test_other_spellings_of_a_thread_id_are_refused_and_get_no_storage(aut
         # The canonical spelling still works, and sees the one workspace.
         listing = await alice.get(f"/files/{thread_id}/list", params={"path": "/workspace"})
         assert [e["name"] for e in listing.json()["entries"]] == ["hello.txt"]
+
+
+LIMIT = 1024**2
+"""SANDBOX_FILE_TRANSFER_MAX of the `small_limit` server."""
+
+
+@pytest.fixture(scope="module")
+def small_limit(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[AuthServer]:
+    """An auth server whose file routes move at most `LIMIT` bytes per file."""
+    paths = make_e2e_paths(tmp_path_factory.mktemp("e2e-file-limit"))
+    keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
+    env = server_env(scripted_llm, paths, sandbox_image, **keys.env(), SANDBOX_FILE_TRANSFER_MAX=str(LIMIT))
+    try:
+        with run_langgraph_dev(workdir=paths.server_home, env=env) as server:
+            yield AuthServer(server=server, keys=keys, paths=paths)
+    finally:
+        remove_workspaces_under(paths.workspaces, paths.memories)
+
+
+async def _pieces(total: int, piece: int = 64 * 1024) -> AsyncIterator[bytes]:
+    """A request body sent in pieces, with no Content-Length (as a streaming client sends it)."""
+    sent = 0
+    while sent < total:
+        size = min(piece, total - sent)
+        yield bytes([sent // piece % 251]) * size
+        sent += size
+
+
+async def test_uploads_and_downloads_stream_within_the_limit_and_413_past_it_leaving_nothing(small_limit: AuthServer) -> None:
+    paths = small_limit.paths
+    async with _http(small_limit, "user-a") as alice:
+        thread_id = await _new_thread_with_file(alice)
+        files = f"/files/{thread_id}/content"
+        workspace = paths.workspace(thread_id)
+
+        body = b"".join([piece async for piece in _pieces(LIMIT)])
+        put = await alice.put(files, params={"path": "/workspace/big.bin"}, content=_pieces(LIMIT))
+        assert put.status_code == 201, put.text
+        assert put.json()["size"] == LIMIT
+        assert (workspace / "big.bin").read_bytes() == body
+        got = await alice.get(files, params={"path": "/workspace/big.bin"})
+        assert got.status_code == 200, got.text
+        assert got.content == body
+
+        # Past the limit: declared up front, or found out midway through a streamed body.
+        over = await alice.put(files, params={"path": "/workspace/big.bin"}, content=b"x" * (LIMIT + 1))
+        assert over.status_code == 413, over.text
+        streamed = await alice.put(files, params={"path": "/workspace/big.bin"}, content=_pieces(LIMIT + 300_000))
+        assert streamed.status_code == 413, streamed.text
+        fresh = await alice.put(files, params={"path": "/workspace/new/fresh.bin"}, content=_pieces(3 * LIMIT))
+        assert fresh.status_code == 413, fresh.text
+        assert "SANDBOX_FILE_TRANSFER_MAX" in fresh.json()["detail"]
+        assert (workspace / "big.bin").read_bytes() == body, "a refused upload changed the file"
+        assert not (workspace / "new" / "fresh.bin").exists()
+        leftovers = [p.name for p in workspace.rglob("*") if p.name.startswith(".")]
+        assert leftovers == [], f"a refused upload left {leftovers} behind"
+
+        (workspace / "huge.bin").write_bytes(b"y" * (LIMIT + 1))
+        too_big = await alice.get(files, params={"path": "/workspace/huge.bin"})
+        assert too_big.status_code == 413, too_big.text
+        assert "SANDBOX_FILE_TRANSFER_MAX" in too_big.json()["detail"]
