@@ -8,8 +8,9 @@ names: one thread, one spelling, one workspace.
 A workspace's life: `prepare_workspace` runs before the container builder or the
 file tools touch `workspaces/<thread_id>/` (with disk quotas on it mounts the
 thread's image, see `sandbox.disk_quota`; otherwise it creates a plain dir), and
-`sandbox.cleanup.remove_workspace` is the one way to delete it (unmounting and
-deleting the image too), called by thread-delete clean-up and the reconciler.
+`remove_workspace` (here) is the one way to delete it (unmounting and
+deleting the image too), called by the clean-up after a delete or prune, the reconciler, and when
+a reused thread id reaches a workspace recorded for another user.
 """
 
 from __future__ import annotations
