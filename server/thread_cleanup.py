@@ -144,13 +144,13 @@ class ThreadCleanup:
         """Pass everything through; hold a delete's or prune's response until the removed threads' sandboxes are gone."""
         deleted = deleted_thread_id(scope)
         if deleted is not None:
-            await self._run_then_clean(scope, receive, send, [deleted], check_existence=False)
+            await self._run_then_clean(scope, receive, send, [deleted])
         elif is_prune(scope):
             messages, body = await _read_request(receive)
             candidates = set(named_thread_ids(body or b""))
             if (user_id := await _caller(scope)) is not None:
                 candidates.update(await self._expired(user_id))
-            await self._run_then_clean(scope, _replay(messages, receive), send, sorted(candidates), check_existence=True)
+            await self._run_then_clean(scope, _replay(messages, receive), send, sorted(candidates))
         else:
             await self.app(scope, receive, send)
 
@@ -161,16 +161,23 @@ class ThreadCleanup:
             logger.exception("Could not list the expired threads of %s before a prune; the reconciler will clean up after it", user_id)
             return []
 
-    async def _run_then_clean(self, scope: Scope, receive: Receive, send: Send, threads: Iterable[str], *, check_existence: bool) -> None:
+    async def _run_then_clean(self, scope: Scope, receive: Receive, send: Send, threads: Iterable[str]) -> None:
         async def send_after_cleanup(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= int(message["status"]) < 300:
-                await self._discard_gone(threads, check_existence=check_existence)
+                await self._discard_gone(threads)
             await send(message)
 
         await self.app(scope, receive, send_after_cleanup)
 
-    async def _discard_gone(self, threads: Iterable[str], *, check_existence: bool) -> None:
+    async def _discard_gone(self, threads: Iterable[str]) -> None:
+        """Remove the sandboxes of those `threads` the server no longer has.
+
+        Asked even after a delete: on Aegra, `DELETE /threads/<ID>` in capitals
+        removes a thread stored under that very spelling (made before such ids were
+        refused), while the storage named by the canonical spelling belongs to the
+        thread that still exists under it.
+        """
         for thread_id in threads:
-            if check_existence and await self.thread_exists(thread_id) is not False:
+            if await self.thread_exists(thread_id) is not False:
                 continue  # still there (a prune may skip a thread), or unknown: the reconciler decides later
             await self.sandboxes().discard(thread_id)
