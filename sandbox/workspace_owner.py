@@ -38,7 +38,7 @@ def _record(settings: SandboxSettings, thread_id: str) -> Path:
 def recorded_owner(settings: SandboxSettings, thread_id: str) -> str | None:
     """The user recorded as the workspace's owner, or None when there is no record."""
     try:
-        return _record(settings, thread_id).read_text(encoding="utf-8", errors="surrogatepass")
+        return _record(settings, thread_id).read_bytes().decode("utf-8", "surrogatepass")
     except FileNotFoundError:
         return None
 
@@ -48,7 +48,7 @@ def record_owner(settings: SandboxSettings, thread_id: str, user_id: str) -> Non
     record = _record(settings, thread_id)
     record.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     staging = record.with_name(f".{record.name}.{os.getpid()}")
-    staging.write_text(user_id, encoding="utf-8", errors="surrogatepass")
+    staging.write_bytes(user_id.encode("utf-8", "surrogatepass"))  # bytes: no newline translation, ids are exact
     os.replace(staging, record)
 
 
