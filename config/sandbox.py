@@ -197,6 +197,9 @@ class SandboxSettings:
     whose heartbeat is older than this counts as dead, and its leftover containers are removed."""
     tmpfs_bytes: int = setting("SANDBOX_TMPFS_SIZE", env_size(1024**2), 256 * 1024**2)
     """Size of the in-memory `/tmp` (also `HOME`) of each sandbox; the rest of its root filesystem is read-only."""
+    file_transfer_max_bytes: int = setting("SANDBOX_FILE_TRANSFER_MAX", env_size(1024**2), 64 * 1024**2)
+    """Largest file the workspace file routes take in one upload or serve in one download; both are
+    streamed in pieces (never held whole in memory) and anything larger gets 413, leaving no partial file."""
 
     @property
     def disk_images_dir(self) -> Path:

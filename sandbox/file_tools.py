@@ -70,6 +70,7 @@ from sandbox.fd_walk import (
 )
 from sandbox.fs_identity import fs_identity
 from sandbox.path_errors import PathError, error_code, message, read_only_error, reason
+from sandbox.staged_upload import StagedUpload, staging_name
 from sandbox.text_ops import GrepSearch, replace_text, text_window, utf8_or_none
 from sandbox.workspace import create_workspace_dir
 
@@ -454,6 +455,36 @@ class HostFiles:
             except Exception as exc:
                 responses.append(FileUploadResponse(path=path, error=error_code(exc)))
         return responses
+
+    def stage_upload(self, path: str) -> StagedUpload:
+        """Start a streamed upload to `path` (parents created); raises like the other operations.
+
+        The target, if it exists, must be a regular file; it is replaced only by
+        `StagedUpload.commit`, so an upload that stops midway leaves nothing behind.
+        """
+        vp = self._parse_writable(path)
+        with self._session(create_root=vp.root) as s:
+            target = s.resolve(vp, mkdirs=True)
+            if target.root not in WRITABLE_ROOTS:
+                raise read_only_error(vp.raw)
+            if target.name is None or target.parent is None:
+                raise IsADirectoryError(errno.EISDIR, "Is a directory")
+            if target.fd is not None:
+                mode = os.fstat(target.fd).st_mode
+                if stat.S_ISDIR(mode):
+                    raise IsADirectoryError(errno.EISDIR, "Is a directory")
+                if not stat.S_ISREG(mode):
+                    raise PathError("not a regular file (FIFO, socket or device)")
+            staging = staging_name()
+            fd = os.open(staging, CREATE_FLAGS, 0o644, dir_fd=target.parent)
+            return StagedUpload(fd=fd, dir_fd=os.dup(target.parent), staging=staging, name=target.name)
+
+    def open_download(self, path: str) -> tuple[int, int]:
+        """Open a regular file for a streamed download: (fd, size); the caller closes the fd."""
+        vp = self._parse(path)
+        with self._session() as s:
+            fd = s.open_file(vp, os.O_RDONLY)
+        return fd, os.fstat(fd).st_size
 
     def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:
         """Read raw bytes per file; per-file errors are `FileOperationError` literals."""

@@ -30,7 +30,9 @@ from langgraph_sdk import Auth
 
 from config.sandbox import SandboxSettings
 from sandbox.audit import AuditLog, audit_log
+from sandbox.errors import InvalidThreadIdError
 from sandbox.run_context import IDENTITY_KEYS, identity_of
+from sandbox.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
 from server.approval_audit import record_resume_decisions
 from server.approval_checks import refuse_bad_policy, refuse_bad_resume, run_request
 from server.credentials import SETTINGS, authenticate_headers, is_admin
@@ -121,9 +123,26 @@ def refuse_identity_keys(ctx: Auth.types.AuthContext, *sources: object) -> None:
                 raise Auth.exceptions.HTTPException(status_code=422, detail=msg)
 
 
+def refuse_thread_alias(value: Mapping[str, Any]) -> None:
+    """422 for a thread id in another spelling of a UUID (Aegra would store it as a thread of its own).
+
+    Its sandbox would refuse it anyway (`sandbox.thread_ids`); refusing it here
+    means such a thread never exists. langgraph_api passes parsed UUIDs, never aliases.
+    """
+    thread_id = value.get("thread_id")
+    if isinstance(thread_id, str):
+        try:
+            canonical_thread_id(thread_id)
+        except NonCanonicalThreadIdError as exc:
+            raise Auth.exceptions.HTTPException(status_code=422, detail=str(exc)) from None
+        except InvalidThreadIdError:
+            pass  # not a UUID spelling: the server's own rules apply
+
+
 @auth.on.threads.create
 async def on_thread_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
     """A new thread is the caller's (an existing one is only reused if it is theirs)."""
+    refuse_thread_alias(value)
     stamp_owner(ctx, value)
     return owner_filter(ctx)
 
@@ -141,6 +160,7 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     a thread the caller owns is read for that; any other gets the usual 404.
     """
     request, _ = run_request(value)
+    refuse_thread_alias(value)
     refuse_identity_keys(ctx, {"config": request.config, "context": request.context})
     await refuse_bad_resume(value, may_see=lambda thread: owns_thread(ctx, thread))
     stamp_owner(ctx, value)
