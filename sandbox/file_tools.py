@@ -479,12 +479,17 @@ class HostFileTools(BackendProtocol):
     """deepagents' file-tool methods, answered on the host by `files()`; mixed into `DockerSandbox`.
 
     Each async method calls `files()` on the caller's context (where the run's
-    thread is known) and only then hands the blocking work to a worker thread.
+    thread is known) and only then hands the blocking work to a worker thread
+    (`off_loop`).
     """
 
     @abstractmethod
     def files(self) -> HostFiles:
         """The `HostFiles` of the thread this call serves."""
+
+    async def off_loop[**P, T](self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking file work off the event loop; `DockerSandbox` gives it a pool of its own."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     @override
     def ls(self, path: str) -> LsResult:
@@ -492,7 +497,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def als(self, path: str) -> LsResult:
-        return await asyncio.to_thread(self.files().ls, path)
+        return await self.off_loop(self.files().ls, path)
 
     @override
     def read(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
@@ -500,7 +505,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def aread(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
-        return await asyncio.to_thread(self.files().read, file_path, offset, limit)
+        return await self.off_loop(self.files().read, file_path, offset, limit)
 
     @override
     def write(self, file_path: str, content: str) -> WriteResult:
@@ -508,7 +513,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def awrite(self, file_path: str, content: str) -> WriteResult:
-        return await asyncio.to_thread(self.files().write, file_path, content)
+        return await self.off_loop(self.files().write, file_path, content)
 
     @override
     def edit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
@@ -516,7 +521,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def aedit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
-        return await asyncio.to_thread(self.files().edit, file_path, old_string, new_string, replace_all)
+        return await self.off_loop(self.files().edit, file_path, old_string, new_string, replace_all)
 
     @override
     def delete(self, file_path: str) -> DeleteResult:
@@ -524,7 +529,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def adelete(self, file_path: str) -> DeleteResult:
-        return await asyncio.to_thread(self.files().delete, file_path)
+        return await self.off_loop(self.files().delete, file_path)
 
     @override
     def glob(self, pattern: str, path: str | None = None) -> GlobResult:
@@ -532,7 +537,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def aglob(self, pattern: str, path: str | None = None) -> GlobResult:
-        return await asyncio.to_thread(self.files().glob, pattern, path)
+        return await self.off_loop(self.files().glob, pattern, path)
 
     @override
     def grep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
@@ -540,7 +545,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def agrep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
-        return await asyncio.to_thread(self.files().grep, pattern, path, glob, max_count=max_count)
+        return await self.off_loop(self.files().grep, pattern, path, glob, max_count=max_count)
 
     @override
     def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
@@ -548,7 +553,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def aupload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
-        return await asyncio.to_thread(self.files().upload_files, files)
+        return await self.off_loop(self.files().upload_files, files)
 
     @override
     def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:
@@ -556,4 +561,4 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def adownload_files(self, paths: list[str]) -> list[FileDownloadResponse]:
-        return await asyncio.to_thread(self.files().download_files, paths)
+        return await self.off_loop(self.files().download_files, paths)
