@@ -3,7 +3,7 @@
 The event loop's default executor is cut to one thread, as if the server's other
 work had taken the rest. `user-a` runs long commands through `aexecute`; the
 default executor must still answer at once, `user-a` is refused before holding
-every thread of the pool, and `user-b`'s command runs meanwhile.
+every thread of the pool, and `user-b`'s command runs meanwhile. In both sandbox modes.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ def _running(api: docker.APIClient, settings: SandboxSettings, user_id: str) -> 
     return len(api.containers(filters=label_filter(labels_for(settings, user_id=user_id))))
 
 
+@pytest.mark.parametrize("mode", ["ephemeral", "session"])
 async def test_commands_hold_no_default_executor_thread_and_no_user_holds_the_whole_pool(
-    settings: SandboxSettings, docker_api: docker.APIClient
+    settings: SandboxSettings, docker_api: docker.APIClient, mode: str
 ) -> None:
-    pooled = settings.with_overrides(max_running_per_user=8, command_threads=3)
+    pooled = settings.with_overrides(max_running_per_user=8, command_threads=3, mode=mode)
     deployment = SandboxDeployment(pooled)
     loop = asyncio.get_running_loop()
     default = ThreadPoolExecutor(max_workers=1, thread_name_prefix="default-executor")
