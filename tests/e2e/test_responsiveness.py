@@ -3,8 +3,9 @@
 User A runs more approved long commands at once than asyncio's default executor
 has threads (cpu count + 4; the server, its routes and `asyncio.to_thread` all
 share it). While they run, user B's thread search, a file listing of B's
-workspace and `GET /ok` must still answer promptly, and A's commands must all
-finish with their output.
+workspace and the health check (`GET /ok`; Aegra's is `/health`) must still
+answer promptly, and A's commands must all finish with their output. On both
+engines of the contract suite.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import approve, resume, stream_run, user_input
+from tests.support.engines import LANGGRAPH_DEV
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
@@ -45,10 +47,11 @@ async def _timed(what: str, action: Awaitable[Any]) -> float:
 
 
 async def test_other_users_requests_answer_while_one_user_runs_many_long_commands(
-    auth_server: AuthServer, scripted_llm: ScriptedLLM
+    engine_server: AuthServer, scripted_llm: ScriptedLLM
 ) -> None:
+    health = "/ok" if engine_server.engine == LANGGRAPH_DEV else "/health"
     token = uuid.uuid4().hex[:8]
-    async with auth_server.client("user-a") as alice, auth_server.client("user-b") as bob:
+    async with engine_server.client("user-a") as alice, engine_server.client("user-b") as bob:
         threads = []
         for index in range(LONG_COMMANDS):
             trigger = f"e2e-long-{token}-{index}"
@@ -65,28 +68,28 @@ async def test_other_users_requests_answer_while_one_user_runs_many_long_command
 
         running = [asyncio.create_task(stream_run(alice, thread_id, command=resume(approve()))) for thread_id in threads]
         try:
-            started = [auth_server.paths.workspace(thread_id) / "started" for thread_id in threads]
+            started = [engine_server.paths.workspace(thread_id) / "started" for thread_id in threads]
             for _ in range(300):
                 if sum(path.exists() for path in started) >= MOST_THAT_STARTED_BEFORE:
                     break
                 await asyncio.sleep(0.2)
             assert sum(path.exists() for path in started) >= MOST_THAT_STARTED_BEFORE, "the long commands never started"
 
-            headers = {"Authorization": f"Bearer {auth_server.keys.token('user-b')}"}
-            async with httpx.AsyncClient(base_url=auth_server.url, headers=headers, timeout=60) as http:
+            headers = {"Authorization": f"Bearer {engine_server.keys.token('user-b')}"}
+            async with httpx.AsyncClient(base_url=engine_server.url, headers=headers, timeout=60) as http:
 
                 async def listing() -> None:
                     answer = await http.get(f"/files/{bobs_thread}/list", params={"path": "/workspace"})
                     assert answer.status_code < 500, answer.text
 
                 async def ok() -> None:
-                    answer = await http.get("/ok")
+                    answer = await http.get(health)
                     assert answer.status_code == 200, answer.text
 
                 took = {
                     "threads.search": await _timed("user B's threads.search", bob.threads.search(limit=10)),
                     "file listing": await _timed("user B's file listing", listing()),
-                    "/ok": await _timed("GET /ok", ok()),
+                    health: await _timed(f"GET {health}", ok()),
                 }
             assert all(path.exists() for path in started), "not every long command was running meanwhile"
             done = await asyncio.gather(*running)
