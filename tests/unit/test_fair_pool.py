@@ -9,6 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from config.env import SettingsError
+from config.sandbox import SandboxSettings
+from sandbox import SandboxDeployment
 from sandbox.fair_pool import FairPool
 
 WAIT = 10.0
@@ -154,3 +157,29 @@ async def test_callers_on_other_event_loops_share_the_pool(gate: threading.Event
 def test_a_pool_of_one_thread_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 2 threads"):
         FairPool("test-pool", threads=1, share=1)
+
+
+@pytest.mark.parametrize(
+    ("env", "threads", "share"),
+    [
+        ({}, 32, 8),  # auto: four users' running caps
+        ({"SANDBOX_COMMAND_THREADS": "auto", "SANDBOX_MAX_RUNNING_PER_USER": "64"}, 256, 64),
+        ({"SANDBOX_COMMAND_THREADS": "0", "SANDBOX_MAX_RUNNING_PER_USER": "1"}, 4, 1),
+        ({"SANDBOX_COMMAND_THREADS": "5"}, 5, 4),  # smaller than a user's cap: the share leaves others a thread
+    ],
+)
+def test_the_command_pool_is_sized_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], threads: int, share: int
+) -> None:
+    for var in ("SANDBOX_COMMAND_THREADS", "SANDBOX_MAX_RUNNING_PER_USER"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    deployment = SandboxDeployment(SandboxSettings.from_env())
+    assert (deployment.commands.threads, deployment.commands.share) == (threads, share)
+
+
+def test_a_command_pool_of_one_thread_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_COMMAND_THREADS", "1")
+    with pytest.raises(SettingsError, match="SANDBOX_COMMAND_THREADS=1 must be at least 2"):
+        SandboxSettings.from_env()
