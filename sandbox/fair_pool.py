@@ -25,6 +25,7 @@ import contextvars
 import functools
 import os
 import threading
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,12 +59,16 @@ class FairPool:
         self.share = max(1, min(share, threads - 1))
         """Most threads one user holds: their asked share, but never the whole pool."""
         self._refuse = refuse
+        self._start_empty()
+        _POOLS.add(self)
+
+    def _start_empty(self) -> None:
+        """No threads, nothing held, nobody waiting: a new pool, or a forked child's copy."""
         self._lock = threading.Lock()
         self._held: Counter[str] = Counter()
         self._busy = 0
         self._waiting: deque[_Waiter] = deque()
         self._executor: ThreadPoolExecutor | None = None
-        self._pid = 0
 
     def held(self, user: str) -> int:
         """Threads `user` holds now (running work, or about to)."""
@@ -99,9 +104,8 @@ class FairPool:
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
-            if self._executor is None or self._pid != os.getpid():  # a forked child has none of the parent's threads
+            if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=self.name)
-                self._pid = os.getpid()
             return self._executor
 
     async def _acquire(self, user: str) -> None:
@@ -144,3 +148,16 @@ class FairPool:
                 continue
             self._held[waiter.user] += 1
             self._busy += 1
+
+
+_POOLS: weakref.WeakSet[FairPool] = weakref.WeakSet()
+"""Every pool of this process, so a forked child can start them empty."""
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads, running work or waiters: its pools start empty."""
+    for pool in list(_POOLS):
+        pool._start_empty()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

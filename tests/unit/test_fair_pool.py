@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -183,3 +185,30 @@ def test_a_command_pool_of_one_thread_is_refused_naming_the_setting(monkeypatch:
     monkeypatch.setenv("SANDBOX_COMMAND_THREADS", "1")
     with pytest.raises(SettingsError, match="SANDBOX_COMMAND_THREADS=1 must be at least 2"):
         SandboxSettings.from_env()
+
+
+def _run_in_child(pool: FairPool, results: Any) -> None:
+    """In a forked child: run one call as the user whose thread the parent holds, from a fresh thread and loop."""
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(asyncio.run(pool.run("user-a", lambda: "child ran"))))
+    worker.start()
+    worker.join(WAIT)
+    results.put(outcome[0] if outcome else "no answer")
+
+
+async def test_a_forked_child_starts_with_an_empty_pool(gate: threading.Event) -> None:
+    pool = FairPool("test-pool", threads=2, share=1, refuse=_refuse)
+    held = asyncio.create_task(pool.run("user-a", _blocked, gate))
+    await _until(lambda: pool.held("user-a") == 1)
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_run_in_child, args=(pool, results))
+    child.start()
+    try:
+        assert await asyncio.to_thread(results.get, True, WAIT) == "child ran"
+    finally:
+        await asyncio.to_thread(child.join, WAIT)
+    assert pool.held("user-a") == 1, "the parent's own count stays"
+    gate.set()
+    await held
+    pool.shutdown()
