@@ -20,6 +20,7 @@ from config.env import (
     env_bool,
     env_choice,
     env_float,
+    env_int,
     env_path,
     env_raw,
     env_str,
@@ -122,6 +123,14 @@ def _env_gid(name: str, _default: int) -> int:
     return env_user(name)[1]
 
 
+def _env_command_threads(name: str, default: int) -> int:
+    """`auto` (or unset, or 0): `default`, meaning four users' `SANDBOX_MAX_RUNNING_PER_USER`; else at least 2."""
+    raw = env_raw(name)
+    if not raw or raw.lower() == "auto" or raw == "0":
+        return default
+    return env_int(name, default, minimum=2)
+
+
 def _env_mode(name: str, default: SandboxMode) -> SandboxMode:
     return cast("SandboxMode", env_choice("ephemeral", "session")(name, default))
 
@@ -189,6 +198,11 @@ class SandboxSettings:
 
     max_running_per_user: int = setting("SANDBOX_MAX_RUNNING_PER_USER", at_least(1), 8)
     """Most commands one user may have running at once, across all their threads; more are refused."""
+    command_threads: int = setting("SANDBOX_COMMAND_THREADS", _env_command_threads, 0)
+    """Threads of the pool that runs sandbox commands (Docker calls that last as long as a command),
+    apart from asyncio's default executor, which the server's own requests need. `auto` (0): four
+    users' `SANDBOX_MAX_RUNNING_PER_USER`. One user holds at most their cap and never every thread;
+    when the pool is full, other users' commands wait for a thread in arrival order."""
     max_containers_per_user: int = setting("SANDBOX_MAX_CONTAINERS_PER_USER", at_least(1), 8)
     """Session mode: most containers one user may have running; their idle ones are stopped first, then new ones refused."""
     lease_ttl_seconds: int = setting("SANDBOX_LEASE_TTL", at_least(4), 60)
@@ -200,6 +214,11 @@ class SandboxSettings:
     file_transfer_max_bytes: int = setting("SANDBOX_FILE_TRANSFER_MAX", env_size(1024**2), 64 * 1024**2)
     """Largest file the workspace file routes take in one upload or serve in one download; both are
     streamed in pieces (never held whole in memory) and anything larger gets 413, leaving no partial file."""
+
+    @property
+    def command_pool_threads(self) -> int:
+        """Threads of the command pool: `SANDBOX_COMMAND_THREADS`, or four users' running caps when `auto`."""
+        return self.command_threads or 4 * self.max_running_per_user
 
     @property
     def disk_images_dir(self) -> Path:

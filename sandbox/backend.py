@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from contextvars import ContextVar
 from functools import lru_cache
@@ -40,7 +41,7 @@ from sandbox.artifacts import artifacts_path, is_artifact, prepare_artifacts
 from sandbox.audit import audit_log
 from sandbox.command_wrapper import live_tee, to_execute_response
 from sandbox.deployment import SandboxDeployment
-from sandbox.errors import SandboxError
+from sandbox.errors import SandboxError, UserCapError
 from sandbox.file_tools import HostFiles, HostFileTools
 from sandbox.live_output import LiveOutput, live_output_sink
 from sandbox.memories import memories_path, prepare_memories
@@ -182,8 +183,25 @@ class DockerSandbox(HostFileTools, BaseSandbox):
 
     @override
     async def aexecute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:
-        """Docker calls block, so they run in a worker thread, never on the event loop."""
-        return await asyncio.to_thread(self._execute, self.thread(), command, timeout)
+        """Docker calls block for as long as the command runs: they run on the command pool.
+
+        Never on the event loop, and never on asyncio's default executor, whose few
+        threads the server needs for everyone's requests (`sandbox.fair_pool`). A
+        user who already holds their share of the pool is refused, like past
+        `SANDBOX_MAX_RUNNING_PER_USER`.
+        """
+        ref, started = self.thread(), time.monotonic()
+        try:
+            return await self.deployment.commands.run(ref.user_id, self._execute, ref, command, timeout)
+        except UserCapError as exc:
+            failure = failure_result(ref, exc)
+            await asyncio.to_thread(self._audit, ref, command, failure, started)
+            return failure
+
+    @override
+    async def off_loop[**P, T](self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """File work runs on the deployment's file pool, shared fairly by users, apart from commands."""
+        return await self.deployment.file_work.run(self.thread().user_id, fn, *args, **kwargs)
 
     def _execute(self, ref: ThreadRef, command: str, timeout: int | None) -> ExecuteResponse:
         settings = self.deployment.settings
@@ -287,13 +305,16 @@ class DockerSandbox(HostFileTools, BaseSandbox):
     ) -> ExecuteOffloadResult:
         """Async version of `execute_with_offload`."""
         ref, started = self.thread(), time.monotonic()
-        problem = await asyncio.to_thread(self._cannot_run, ref)
+        try:
+            problem = await self.deployment.commands.run(ref.user_id, self._cannot_run, ref)  # may pull or mount: not short
+        except UserCapError as exc:
+            problem = failure_result(ref, exc)
         if problem is not None:
             await asyncio.to_thread(self._audit, ref, command, problem, started)
             return ExecuteOffloadResult(offloaded=False, response=problem)
         # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
         wrapped, channel = self._live_capture(command)
-        marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)  # to_thread copies both into `execute`'s worker
+        marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)  # the pool copies both into `execute`'s worker
         try:
             result = await super().aexecute_with_offload(
                 wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout

@@ -50,8 +50,10 @@ from sandbox.container_spec import (
 )
 from sandbox.docker_api import ImageGate, connect, engine_id
 from sandbox.errors import SandboxError, UserCapError
+from sandbox.fair_pool import FairPool
 from sandbox.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.process_lease import ProcessLease, owner_alive, process_lease, sweep_dead_leases
+from sandbox.user_caps import running_cap_error
 from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,12 @@ SESSION_KEEPALIVE = ["sleep", "infinity"]
 
 LEFTOVER_MARGIN_SECONDS = 60
 """An ephemeral container this much older than the longest command is a leftover, whoever made it."""
+
+FILE_THREADS = 8
+"""Threads for the host-side file tools and file routes: their calls are short, but a grep over a
+large workspace or a big upload is not, and they must not wait behind commands or hold the server's own."""
+FILE_SHARE = 4
+"""Of `FILE_THREADS`, most one user's file calls hold at once; more wait for their own to finish."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,15 @@ class SandboxDeployment:
         self._sessions_lock = threading.Lock()
         self._housekeeper: threading.Thread | None = None
         self._closed = threading.Event()
+        self.commands = FairPool(
+            "sandbox-command",
+            threads=settings.command_pool_threads,
+            share=settings.max_running_per_user,
+            refuse=lambda user, share: running_cap_error(settings, user, share),
+        )
+        """Where commands' Docker I/O runs (`sandbox.fair_pool`), never on the server's default executor."""
+        self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
+        """Where the host-side file tools run, apart from commands and from the server's default executor."""
         _LIVE_DEPLOYMENTS.add(self)
 
     # -- connection and startup ------------------------------------------------
@@ -382,8 +399,10 @@ class SandboxDeployment:
         return stopped
 
     def close(self, *, remove_sessions: bool = False) -> None:
-        """Stop the housekeeper; optionally remove this scope's session containers (tests, benchmarks)."""
+        """Stop the housekeeper and the pools; optionally remove this scope's session containers (tests, benchmarks)."""
         self._closed.set()
+        self.commands.shutdown()
+        self.file_work.shutdown()
         if remove_sessions and self._api is not None:
             filters = label_filter(labels_for(self.settings, mode="session"))
             for container in self._api.containers(all=True, filters=filters):

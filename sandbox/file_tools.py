@@ -516,7 +516,8 @@ class HostFileTools(BackendProtocol):
     """deepagents' file-tool methods, answered on the host by `files()`; mixed into `DockerSandbox`.
 
     Each async method calls `files()` on the caller's context (where the run's
-    thread is known) and only then hands the blocking work to a worker thread.
+    thread is known) and only then hands the blocking work to a worker thread
+    (`off_loop`).
     """
 
     @abstractmethod
@@ -526,13 +527,17 @@ class HostFileTools(BackendProtocol):
     def wrote(self, path: str, size: int | None, operation: str) -> None:
         """Called after each successful write, edit or upload (a `WriteNote`); nothing to note by default."""
 
+    async def off_loop[**P, T](self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking file work off the event loop; `DockerSandbox` gives it a pool of its own."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
     @override
     def ls(self, path: str) -> LsResult:
         return self.files().ls(path)
 
     @override
     async def als(self, path: str) -> LsResult:
-        return await asyncio.to_thread(self.files().ls, path)
+        return await self.off_loop(self.files().ls, path)
 
     @override
     def read(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
@@ -540,7 +545,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def aread(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
-        return await asyncio.to_thread(self.files().read, file_path, offset, limit)
+        return await self.off_loop(self.files().read, file_path, offset, limit)
 
     @override
     def write(self, file_path: str, content: str) -> WriteResult:
@@ -548,7 +553,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def awrite(self, file_path: str, content: str) -> WriteResult:
-        return await asyncio.to_thread(self._write, self.files(), self.wrote, file_path, content)
+        return await self.off_loop(self._write, self.files(), self.wrote, file_path, content)
 
     @staticmethod
     def _write(files: HostFiles, wrote: WriteNote, file_path: str, content: str) -> WriteResult:
@@ -563,7 +568,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def aedit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
-        return await asyncio.to_thread(self._edit, self.files(), self.wrote, file_path, old_string, new_string, replace_all)
+        return await self.off_loop(self._edit, self.files(), self.wrote, file_path, old_string, new_string, replace_all)
 
     @staticmethod
     def _edit(files: HostFiles, wrote: WriteNote, file_path: str, old_string: str, new_string: str, replace_all: bool) -> EditResult:  # noqa: FBT001, PLR0917 (the protocol's arguments, passed through)
@@ -578,7 +583,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def adelete(self, file_path: str) -> DeleteResult:
-        return await asyncio.to_thread(self.files().delete, file_path)
+        return await self.off_loop(self.files().delete, file_path)
 
     @override
     def glob(self, pattern: str, path: str | None = None) -> GlobResult:
@@ -586,7 +591,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def aglob(self, pattern: str, path: str | None = None) -> GlobResult:
-        return await asyncio.to_thread(self.files().glob, pattern, path)
+        return await self.off_loop(self.files().glob, pattern, path)
 
     @override
     def grep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
@@ -594,7 +599,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def agrep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
-        return await asyncio.to_thread(self.files().grep, pattern, path, glob, max_count=max_count)
+        return await self.off_loop(self.files().grep, pattern, path, glob, max_count=max_count)
 
     @override
     def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
@@ -602,7 +607,7 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def aupload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
-        return await asyncio.to_thread(self._upload, self.files(), self.wrote, files)
+        return await self.off_loop(self._upload, self.files(), self.wrote, files)
 
     @staticmethod
     def _upload(host: HostFiles, wrote: WriteNote, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
@@ -618,4 +623,4 @@ class HostFileTools(BackendProtocol):
 
     @override
     async def adownload_files(self, paths: list[str]) -> list[FileDownloadResponse]:
-        return await asyncio.to_thread(self.files().download_files, paths)
+        return await self.off_loop(self.files().download_files, paths)
