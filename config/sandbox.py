@@ -88,6 +88,14 @@ def _env_disk_total(name: str, default: int | None) -> int | None:
     return env_size(MIN_DISK_QUOTA)(name, MIN_DISK_QUOTA)
 
 
+def _env_disk_per_user(name: str, default: int | None) -> int | None:
+    """`auto` (or unset) means "derive from the total" (`sandbox.disk_quota.user_budget`); 0 turns it off."""
+    raw = env_raw(name)
+    if not raw or raw.lower() == "auto":
+        return default
+    return env_size(MIN_DISK_QUOTA, zero_turns_off=True)(name, MIN_DISK_QUOTA)
+
+
 def default_user() -> tuple[int, int]:
     """The host user's ids keep workspace files editable; root gets `nobody` instead."""
     uid, gid = os.getuid(), os.getgid()
@@ -179,6 +187,11 @@ class SandboxSettings:
     disk_total_bytes: int | None = setting("SANDBOX_DISK_TOTAL", _env_disk_total, None)
     """Most all workspace quotas may add up to (`auto`/None: 90% of the disk's free space plus what
     the images already use); sparse images overcommit, so a new thread past it is refused."""
+    disk_per_user_bytes: int | None = setting("SANDBOX_DISK_PER_USER", _env_disk_per_user, None)
+    """Most the workspace and memory quotas of one user's threads may add up to, so one user cannot take
+    the whole `SANDBOX_DISK_TOTAL` from the others; a new thread past it is refused. `auto`/None: a quarter
+    of the total when authentication is on (at least four users always fit), the whole total in single-user
+    mode (one user has nobody to leave room for). 0 = no per-user budget."""
     memories_quota_bytes: int = setting("SANDBOX_MEMORIES_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), MIN_DISK_QUOTA)
     """Most a user's `/memories` may hold, as its own loop-mounted ext4 image like a workspace's
     (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
@@ -215,6 +228,17 @@ class SandboxSettings:
             if self.memories_dir.is_relative_to(other) or other.is_relative_to(self.memories_dir):
                 msg = f"SANDBOX_MEMORIES_DIR={self.memories_dir} must not be {name}={other}, inside it, or around it"
                 raise SettingsError(msg)
+        self._check_per_user_budget()
+
+    def _check_per_user_budget(self) -> None:
+        """A per-user budget below one thread's disks would refuse every user's first thread."""
+        smallest = self.disk_quota_bytes + self.memories_quota_bytes
+        if self.disk_per_user_bytes and self.disk_quota_bytes and self.disk_per_user_bytes < smallest:
+            msg = (
+                f"SANDBOX_DISK_PER_USER ({self.disk_per_user_bytes // 1024**2} MiB) must hold at least one thread: "
+                f"SANDBOX_DISK_QUOTA plus SANDBOX_MEMORIES_QUOTA ({smallest // 1024**2} MiB)"
+            )
+            raise SettingsError(msg)
 
     def effective_timeout(self, requested: int | None) -> int:
         """Seconds a command may run: the default when none is asked, never more than the maximum.

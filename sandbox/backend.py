@@ -144,7 +144,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             fs_uid=settings.uid,
             fs_gid=settings.gid,
             prepare={
-                "workspace": lambda create: prepare_workspace(settings, thread_id, create=create),
+                "workspace": lambda create: prepare_workspace(settings, thread_id, create=create, user_id=user_id),
                 "memories": lambda create: prepare_memories(settings, user_id, create=create),
             },
         )
@@ -221,7 +221,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         """Report a missing Docker or image, or a refused workspace disk, up front (all cached after success)."""
         try:
             self.deployment.ensure_image(ref.image)
-            prepare_workspace(self.deployment.settings, ref.thread_id, create=True)
+            prepare_workspace(self.deployment.settings, ref.thread_id, create=True, user_id=ref.user_id)
         except _SANDBOX_FAILURES as exc:
             return failure_result(ref, exc)
         return None

@@ -83,7 +83,7 @@ def container_kwargs(
     `/memories`, so it must come from the run's authentication, never from input.
     `owner` is the lease id of the process that runs (and removes) an ephemeral container.
     """
-    workspace = ensure_workspace(settings, thread_id)
+    workspace = ensure_workspace(settings, thread_id, user_id=user_id)
     binds = {
         str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
         str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},

@@ -64,7 +64,7 @@ def prepare_memories(settings: SandboxSettings, user_id: str, *, create: bool) -
     user without memories reads as "not found".
     """
     if settings.memories_quota_bytes and quotas_enforced(settings):
-        return mount_disk(settings, memories_disk(settings, user_dir_name(user_id)), create=create)
+        return mount_disk(settings, memories_disk(settings, user_dir_name(user_id)), create=create, user_id=user_id)
     folder = memories_path(settings, user_id)
     if create:
         create_workspace_dir(folder, (settings.uid, settings.gid) if os.geteuid() == 0 else None)

@@ -78,21 +78,23 @@ def create_workspace_dir(workspace: Path, owner: tuple[int, int] | None) -> None
         os.chown(workspace, *owner, follow_symlinks=False)
 
 
-def ensure_workspace(settings: SandboxSettings, thread_id: str) -> Path:
+def ensure_workspace(settings: SandboxSettings, thread_id: str, *, user_id: str) -> Path:
     """Create (or mount) `workspaces/<thread_id>/` for the sandbox user, before Docker would create it as root."""
-    return prepare_workspace(settings, thread_id, create=True)
+    return prepare_workspace(settings, thread_id, create=True, user_id=user_id)
 
 
-def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool = True) -> Path:
+def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool = True, user_id: str) -> Path:
     """Return `thread_id`'s workspace dir, mounted (quotas on) or created (`create`) as needed.
 
+    `user_id` is the thread's owner: a new workspace counts towards their disk budget.
     With `create=False` a missing workspace stays missing (reads report "not
     found"), but an existing image is mounted again, e.g. after a reboot.
-    Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_TOTAL`.
+    Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_PER_USER`
+    or `SANDBOX_DISK_TOTAL`.
     """
     validate_thread_id(thread_id)
     if quotas_enforced(settings):
-        return mount_workspace(settings, thread_id, create=create)
+        return mount_workspace(settings, thread_id, create=create, user_id=user_id)
     workspace = settings.workspaces_dir / thread_id
     if create:
         create_workspace_dir(workspace, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
