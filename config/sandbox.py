@@ -96,6 +96,19 @@ def _env_disk_per_user(name: str, default: int | None) -> int | None:
     return env_size(MIN_DISK_QUOTA, zero_turns_off=True)(name, MIN_DISK_QUOTA)
 
 
+def _env_images(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated image references (`name:tag` or `name@sha256:...`), as Docker names them."""
+    raw = env_raw(name)
+    if not raw:
+        return default
+    images = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for image in images:
+        if any(ch.isspace() for ch in image):
+            msg = f"{name}: {image!r} is not an image reference"
+            raise SettingsError(msg)
+    return images
+
+
 def default_user() -> tuple[int, int]:
     """The host user's ids keep workspace files editable; root gets `nobody` instead."""
     uid, gid = os.getuid(), os.getgid()
@@ -140,6 +153,10 @@ class SandboxSettings:
 
     image: str = setting("SANDBOX_IMAGE", env_str, "python:3.13-slim")
     """Image for sandboxes; it must have `sh`, `timeout` and `head` (Debian/Ubuntu images do)."""
+    allowed_images: tuple[str, ...] = setting("SANDBOX_ALLOWED_IMAGES", _env_images, ())
+    """Images a run (its context's `sandbox_image`) may use besides `SANDBOX_IMAGE`, exactly as named here
+    (comma-separated). They must already be on the host: only `SANDBOX_IMAGE` is ever pulled, so no
+    request makes the Docker engine contact a registry, and no other image on the host can be run."""
     mode: SandboxMode = setting("SANDBOX_MODE", _env_mode, "ephemeral")
     """`ephemeral`: a fresh container per command. `session`: one warm container per thread."""
     workspaces_dir: Path = setting("SANDBOX_WORKSPACES_DIR", env_path, default_factory=lambda: PROJECT_ROOT / "workspaces")
@@ -239,6 +256,10 @@ class SandboxSettings:
                 f"SANDBOX_DISK_QUOTA plus SANDBOX_MEMORIES_QUOTA ({smallest // 1024**2} MiB)"
             )
             raise SettingsError(msg)
+
+    def image_allowed(self, image: str) -> bool:
+        """Whether a run may use `image`: `SANDBOX_IMAGE` or one of `SANDBOX_ALLOWED_IMAGES`, spelled exactly."""
+        return image == self.image or image in self.allowed_images
 
     def effective_timeout(self, requested: int | None) -> int:
         """Seconds a command may run: the default when none is asked, never more than the maximum.

@@ -29,6 +29,10 @@ LABEL_OWNER = f"{LABEL_PREFIX}.owner"
 """Ephemeral containers: the lease id of the server process running its command (`sandbox.process_lease`);
 a sweep removes only containers whose owner process is dead. Session containers have none: any process may use them."""
 
+NO_ENTRYPOINT = [""]
+"""Docker's way to drop an image's ENTRYPOINT: every container runs our wrapper (and its caps), never
+whatever an image's author made it run, which could ignore the command and its output cap."""
+
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -109,6 +113,7 @@ def container_kwargs(
         labels[LABEL_OWNER] = owner
     return {
         "image": image,
+        "entrypoint": NO_ENTRYPOINT,
         "command": command,
         "user": f"{settings.uid}:{settings.gid}",
         "working_dir": WORKSPACE_MOUNT,
