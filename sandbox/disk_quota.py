@@ -188,9 +188,12 @@ def quota_problem(settings: SandboxSettings) -> str | None:
             problem = _probe(images_dir)
             _support[images_dir] = problem
             if problem is None:
+                budget = user_budget(settings)
                 logger.info(
-                    "Workspace disk quotas on: %s per thread (SANDBOX_DISK_QUOTA), at most %s in all (SANDBOX_DISK_TOTAL); images in %s",
+                    "Workspace disk quotas on: %s per thread (SANDBOX_DISK_QUOTA), %s per user (SANDBOX_DISK_PER_USER), "
+                    "at most %s in all (SANDBOX_DISK_TOTAL); images in %s",
                     human_size(settings.disk_quota_bytes),
+                    "no limit" if budget is None else human_size(budget),
                     human_size(disk_total(settings)),
                     images_dir,
                 )

@@ -16,7 +16,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from tests.e2e.conftest import AuthServer, auth_server_with
 from tests.support.agent_client import approve, content_text, resume, stream_run, thread_state, tool_messages, user_input
-from tests.support.engines import LANGGRAPH_DEV
+from tests.support.engines import CONTRACT_ENGINES
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
@@ -75,14 +75,16 @@ BUDGET_ENV = {"SANDBOX_DISK_PER_USER": "160m"}
 """Two threads (64 MiB each) and the memories (16 MiB) of one user fit; a third thread does not."""
 
 
-@pytest.fixture(scope="module")
-def budget_server(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[AuthServer]:
-    """An auth server like the shared one, with a per-user disk budget small enough to reach.
+@pytest.fixture(scope="module", params=CONTRACT_ENGINES)
+def budget_server(
+    request: pytest.FixtureRequest, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+) -> Iterator[AuthServer]:
+    """An auth server like the shared one (on each engine), with a per-user disk budget small enough to reach.
 
     The shared `auth_server`'s contract user creates many threads; a budget this
     small there would refuse them.
     """
-    with auth_server_with(LANGGRAPH_DEV, scripted_llm, tmp_path_factory, sandbox_image, **BUDGET_ENV) as server:
+    with auth_server_with(request.param, scripted_llm, tmp_path_factory, sandbox_image, **BUDGET_ENV) as server:
         yield server
 
 
