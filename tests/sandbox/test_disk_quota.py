@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -285,8 +286,9 @@ def test_one_user_past_their_budget_is_refused_and_others_are_not(tmp_path: Path
         remove_all_workspaces(settings)
 
 
-def _claim_workspace(settings: SandboxSettings, thread_id: str) -> bool:
-    """In a separate process: create a workspace for user `racer`; whether it was allowed."""
+def _claim_workspace(settings: SandboxSettings, thread_id: str, start_at: float) -> bool:
+    """In a separate process: at `start_at`, create a workspace for user `racer`; whether it was allowed."""
+    time.sleep(max(0.0, start_at - time.time()))
     try:
         prepare_workspace(settings, thread_id, user_id="racer")
     except WorkspaceDiskError:
@@ -295,13 +297,16 @@ def _claim_workspace(settings: SandboxSettings, thread_id: str) -> bool:
 
 
 def test_budget_holds_across_server_processes(settings: SandboxSettings) -> None:
-    """Eight processes create workspaces of one user at once: exactly as many as the budget allows succeed."""
+    """Eight processes create workspaces of one user at the same moment: exactly as many as the budget allows succeed."""
     import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
     budget = settings.with_overrides(disk_per_user_bytes=3 * TEST_DISK_QUOTA + MiB)
-    with ProcessPoolExecutor(8, mp_context=multiprocessing.get_context("fork")) as pool:
-        results = list(pool.map(_claim_workspace, [budget] * 8, [f"race-{i}" for i in range(8)]))
+    # A fork server: processes of their own (no threads of pytest's copied), importing the sandbox once.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with context.Pool(8) as pool:
+        start_at = time.time() + 3  # every worker is up and waiting by then
+        results = pool.starmap(_claim_workspace, [(budget, f"race-{i}", start_at) for i in range(8)], chunksize=1)
     assert sum(results) == 3, results
     assert len(list(budget.disk_images_dir.glob("race-*.img"))) == 3
     assert _usage_of(budget, "racer") == 3 * TEST_DISK_QUOTA
