@@ -37,14 +37,14 @@ def is_artifact(path: str) -> bool:
     return path == ARTIFACTS_MOUNT or path.startswith(ARTIFACTS_MOUNT + "/")
 
 
-def prepare_artifacts(settings: SandboxSettings, thread_id: str, *, create: bool) -> Path:
-    """Return the thread's artifacts folder, mounted (quotas on) or created (`create`) as needed."""
-    return prepare_quota_folder(settings, artifacts_disk(settings, validate_thread_id(thread_id)), create=create)
+def prepare_artifacts(settings: SandboxSettings, thread_id: str, *, create: bool, user_id: str) -> Path:
+    """Return the thread's artifacts folder, mounted (quotas on) or created (`create`) as needed; it counts towards `user_id`'s budget."""
+    return prepare_quota_folder(settings, artifacts_disk(settings, validate_thread_id(thread_id)), create=create, user_id=user_id)
 
 
-def ensure_artifacts(settings: SandboxSettings, thread_id: str) -> Path:
+def ensure_artifacts(settings: SandboxSettings, thread_id: str, *, user_id: str) -> Path:
     """Create (or mount) the thread's artifacts folder, before Docker would create it as root."""
-    return prepare_artifacts(settings, thread_id, create=True)
+    return prepare_artifacts(settings, thread_id, create=True, user_id=user_id)
 
 
 def artifact_thread_ids(settings: SandboxSettings) -> set[str]:

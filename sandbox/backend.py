@@ -149,7 +149,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             prepare={
                 "workspace": lambda create: prepare_workspace(settings, thread_id, create=create, user_id=user_id),
                 "memories": lambda create: prepare_memories(settings, user_id, create=create),
-                "artifacts": lambda create: prepare_artifacts(settings, thread_id, create=create),
+                "artifacts": lambda create: prepare_artifacts(settings, thread_id, create=create, user_id=user_id),
             },
         )
 

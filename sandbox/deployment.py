@@ -96,7 +96,7 @@ class SandboxDeployment:
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
-        self.images = ImageGate()
+        self.images = ImageGate(settings.image, settings.allowed_images)
         self._api: docker.APIClient | None = None
         self._engine = ""
         """The engine's id (`start()`): use files and the start lock are per engine, as its containers are."""
@@ -183,7 +183,7 @@ class SandboxDeployment:
         return removed
 
     def ensure_image(self, image: str) -> None:
-        """Check (and at most once pull) the image before creating a container from it."""
+        """Refuse an image off the allow-list; check (and, for `SANDBOX_IMAGE` only, at most once pull) it before a container uses it."""
         self.images.ensure(self.start(), image)
 
     # -- session containers ------------------------------------------------------

@@ -62,7 +62,7 @@ def prepare_memories(settings: SandboxSettings, user_id: str, *, create: bool) -
     of the sandbox user. With `create=False` a missing folder stays missing, so a
     user without memories reads as "not found".
     """
-    return prepare_quota_folder(settings, memories_disk(settings, user_dir_name(user_id)), create=create)
+    return prepare_quota_folder(settings, memories_disk(settings, user_dir_name(user_id)), create=create, user_id=user_id)
 
 
 def ensure_memories(settings: SandboxSettings, user_id: str) -> Path:

@@ -94,19 +94,20 @@ def create_workspace_dir(workspace: Path, owner: tuple[int, int] | None) -> None
         os.chown(workspace, *owner, follow_symlinks=False)
 
 
-def ensure_workspace(settings: SandboxSettings, thread_id: str, user_id: str | None = None) -> Path:
+def ensure_workspace(settings: SandboxSettings, thread_id: str, *, user_id: str) -> Path:
     """Create (or mount) `workspaces/<thread_id>/` for the sandbox user, before Docker would create it as root."""
     return prepare_workspace(settings, thread_id, create=True, user_id=user_id)
 
 
-def prepare_quota_folder(settings: SandboxSettings, disk: QuotaDisk, *, create: bool) -> Path:
+def prepare_quota_folder(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user_id: str) -> Path:
     """Return a bounded folder beside the workspaces (`/memories`, `/artifacts`), mounted or created as needed.
 
-    While quotas are on (and `disk` has a size) it is its own disk image; otherwise
-    a plain 0o700 folder of the sandbox user, made only when `create`.
+    While quotas are on (and `disk` has a size) it is its own disk image, counted
+    towards `user_id`'s disk budget; otherwise a plain 0o700 folder of the sandbox
+    user, made only when `create`.
     """
     if disk.size and quotas_enforced(settings):
-        return mount_disk(settings, disk, create=create)
+        return mount_disk(settings, disk, create=create, user_id=user_id)
     if create:
         create_workspace_dir(disk.mount_point, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
     return disk.mount_point
@@ -120,20 +121,20 @@ def folder_names(images_dir: Path, folders_dir: Path) -> set[str]:
     return found
 
 
-def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool = True, user_id: str | None = None) -> Path:
+def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool = True, user_id: str) -> Path:
     """Return `thread_id`'s workspace dir, mounted (quotas on) or created (`create`) as needed.
 
+    `user_id` is the thread's owner: a new workspace counts towards their disk budget.
     With `create=False` a missing workspace stays missing (reads report "not
     found"), but an existing image is mounted again, e.g. after a reboot.
-    With `user_id` (every call made for a user), a workspace recorded for another
-    user is discarded first (`sandbox.workspace_owner`).
-    Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_TOTAL`.
+    A workspace recorded for another user is discarded first (`sandbox.workspace_owner`).
+    Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_PER_USER`
+    or `SANDBOX_DISK_TOTAL`.
     """
     validate_thread_id(thread_id)
-    if user_id is not None:
-        claim_workspace(settings, thread_id, user_id, create=create)
+    claim_workspace(settings, thread_id, user_id, create=create)
     if quotas_enforced(settings):
-        return mount_workspace(settings, thread_id, create=create)
+        return mount_workspace(settings, thread_id, create=create, user_id=user_id)
     workspace = settings.workspaces_dir / thread_id
     if create:
         create_workspace_dir(workspace, (settings.uid, settings.gid) if os.geteuid() == 0 else None)

@@ -24,10 +24,16 @@ The same handler keeps the approval policy where it belongs: on the assistant.
 A run may not carry `approval_tools` / `auto_approved_commands` of its own,
 because HITL re-evaluates the policy when a run resumes, and a resume under
 another policy would skip the reviewer's answer or misalign the decisions.
+
+A run, assistant or cron may name a `sandbox_image` only from the administrator's
+allow-list (`SandboxSettings.image_allowed`): refused here with a 422 before
+anything is stored, so the request never reaches Docker. The sandbox refuses the
+same images again (`sandbox.docker_api.ImageGate`), whatever path a run took.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +43,7 @@ from langgraph_sdk import Auth
 
 from agent.approval_policy import ApprovalPolicy
 from agent.decisions import Decision, DecisionError, check_resume
+from config.sandbox import SandboxSettings
 from server.engine import StoredThread, read_thread
 
 POLICY_KEYS = ("approval_tools", "auto_approved_commands")
@@ -63,6 +70,37 @@ def refuse_run_level_policy(kwargs: Mapping[str, Any]) -> None:
         if isinstance(source, Mapping) and (keys := sorted(k for k in POLICY_KEYS if k in source)):
             msg = f"{', '.join(keys)} can only be set on an assistant (its context), not on a run"
             raise _refuse(422, msg)
+
+
+IMAGE_KEY = "sandbox_image"
+"""The context key that picks a run's image (`agent.context.AgentContext`)."""
+
+
+@functools.cache
+def _sandbox_settings() -> SandboxSettings:
+    return SandboxSettings.from_env()
+
+
+def refuse_disallowed_image(*sources: object) -> None:
+    """422 for a `sandbox_image` that is not `SANDBOX_IMAGE` or in `SANDBOX_ALLOWED_IMAGES`.
+
+    Each source is a request body part with `context` and/or `config` (its
+    `configurable` becomes a run's context when no context is given).
+    """
+    for source in sources:
+        if not isinstance(source, Mapping):
+            continue
+        config = source.get("config")
+        for part in (source.get("context"), config.get("configurable") if isinstance(config, Mapping) else None):
+            if not isinstance(part, Mapping) or part.get(IMAGE_KEY) is None:
+                continue
+            image = part[IMAGE_KEY]
+            if not isinstance(image, str) or not _sandbox_settings().image_allowed(image):
+                msg = (
+                    f"{IMAGE_KEY} {image!r} is not allowed: a run may use SANDBOX_IMAGE or an image "
+                    "an administrator lists in SANDBOX_ALLOWED_IMAGES; nothing was pulled or run"
+                )
+                raise _refuse(422, msg)
 
 
 @dataclass(frozen=True)
@@ -180,7 +218,7 @@ def _everyone(_thread: StoredThread) -> bool:
 
 
 async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _everyone) -> list[Decision]:
-    """Check a run about to be created; raise a 4xx for a malformed resume or a run-level policy.
+    """Check a run about to be created; raise a 4xx for a malformed resume, a run-level policy or a disallowed image.
 
     A thread that is missing, or that `may_see` says is not the caller's, is
     neither checked nor revealed here: the server's ownership filter answers 404
@@ -191,6 +229,7 @@ async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _e
     request, only_if_paused = run_request(value)
     refuse_run_level_policy({"context": request.context, "config": request.config})
     refuse_state_command(request.command)
+    refuse_disallowed_image({"context": request.context, "config": request.config})
     if request.resume is None:
         return []
     if request.thread_id is None:

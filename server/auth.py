@@ -34,7 +34,7 @@ from sandbox.errors import InvalidThreadIdError
 from sandbox.run_context import IDENTITY_KEYS, identity_of
 from sandbox.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
 from server.approval_audit import record_resume_decisions
-from server.approval_checks import refuse_bad_policy, refuse_bad_resume, run_request
+from server.approval_checks import refuse_bad_policy, refuse_bad_resume, refuse_disallowed_image, run_request
 from server.credentials import SETTINGS, authenticate_headers, is_admin
 from server.engine import OWNER_KEY, StoredThread
 
@@ -182,8 +182,9 @@ async def on_thread_access(ctx: Auth.types.AuthContext, value: dict[str, Any]) -
 @auth.on.crons.create
 @auth.on.crons.update
 async def on_cron_write(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
-    """A cron is its creator's, and runs as its creator."""
+    """A cron is its creator's, and runs as its creator, in an allowed image."""
     refuse_identity_keys(ctx, value, value.get("payload"), value.get("kwargs"))
+    refuse_disallowed_image(value, value.get("payload"), value.get("kwargs"))
     stamp_owner(ctx, value)
     return owner_filter(ctx)
 
@@ -212,9 +213,10 @@ def stamp_visibility(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None
 async def on_assistant_write(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
     """An assistant a user creates is theirs alone, an admin's is everyone's; the built-in one cannot be changed.
 
-    Its approval policy (context) is checked now, not at its first run: 422 if malformed.
+    Its approval policy (context) and image are checked now, not at its first run: 422 if malformed or not allowed.
     """
     refuse_bad_policy(value.get("context"))
+    refuse_disallowed_image(value)
     refuse_identity_keys(ctx, value)
     stamp_owner(ctx, value)
     stamp_visibility(ctx, value)

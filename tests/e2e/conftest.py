@@ -146,17 +146,21 @@ def auth_server(
 
 @contextlib.contextmanager
 def _auth_server(
-    engine: str, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+    engine: str, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str, **extra_env: str
 ) -> Iterator[AuthServer]:
-    """An auth-enabled `engine` (ephemeral sandboxes) in fresh folders, restartable in place."""
+    """An auth-enabled `engine` (ephemeral sandboxes) in fresh folders, restartable in place; `extra_env` on top."""
     paths = make_e2e_paths(tmp_path_factory.mktemp(f"e2e-auth-{engine}"))
     keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
-    env = server_env(scripted_llm, paths, sandbox_image, **keys.env())
+    env = server_env(scripted_llm, paths, sandbox_image, **keys.env(), **extra_env)
     try:
         with restartable(engine, workdir=paths.server_home, env=env) as running:
             yield AuthServer(server=running.server, keys=keys, paths=paths, engine=engine, restartable=running)
     finally:
         remove_workspaces_under(paths.workspaces, paths.memories)
+
+
+auth_server_with = _auth_server
+"""An auth server of a test module's own, for settings the shared `auth_server` cannot carry (e.g. small budgets)."""
 
 
 @pytest.fixture(scope="session", params=CONTRACT_ENGINES)

@@ -219,9 +219,14 @@ def test_docker_unreachable_gives_clear_error(settings: SandboxSettings, monkeyp
     assert box.write("/workspace/still-works.txt", "file tools do not need Docker").error is None
 
 
-def test_missing_image_names_the_setting_and_the_offline_script(deployment: SandboxDeployment) -> None:
-    box = DockerSandbox("t1", deployment, image="no-such-image-xyz:never")
-    result = box.execute("echo hi")
+def test_missing_image_names_the_setting_and_the_offline_script(settings: SandboxSettings) -> None:
+    """The server's own image is the one that may be pulled; when that fails, the way out is named."""
+    missing = "127.0.0.1:9/no-such-image-xyz:never"  # nothing answers on the discard port
+    deployment = SandboxDeployment(settings.with_overrides(image=missing))
+    try:
+        result = DockerSandbox("t1", deployment).execute("echo hi")
+    finally:
+        deployment.close()
     assert "SANDBOX_IMAGE" in result.output
     assert "build-offline-image.sh" in result.output
     assert result.exit_code is None

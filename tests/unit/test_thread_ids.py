@@ -55,7 +55,7 @@ def test_every_other_spelling_is_refused_and_names_the_canonical_one(value: uuid
     with pytest.raises(InvalidThreadIdError):
         workspace_path(SETTINGS, spelling)
     with pytest.raises(InvalidThreadIdError):
-        prepare_workspace(SETTINGS, spelling, create=False)
+        prepare_workspace(SETTINGS, spelling, create=False, user_id="local")
 
 
 @settings(max_examples=300)
