@@ -1,7 +1,7 @@
 """`DockerSandbox`: the deepagents sandbox backend, for one thread or for whichever thread is running.
 
 Commands run in Docker (`sandbox.runner`); file tools run on the host against the
-same bind-mounted directories (`sandbox.file_tools.HostFileTools`, inherited), which is both faster than a
+same bind-mounted directories (`sandbox.file_protocol.HostFileTools`, inherited), which is both faster than a
 container round trip and the only way to make symlink checks race-free.
 
 Built with a thread id, it serves that thread (tests, scripts, notebooks)::
@@ -42,7 +42,8 @@ from sandbox.audit import audit_log
 from sandbox.command_wrapper import live_tee, to_execute_response
 from sandbox.deployment import SandboxDeployment
 from sandbox.errors import SandboxError, UserCapError
-from sandbox.file_tools import HostFiles, HostFileTools
+from sandbox.file_protocol import HostFileTools
+from sandbox.file_tools import HostFiles
 from sandbox.live_output import LiveOutput, live_output_sink
 from sandbox.memories import memories_path, prepare_memories
 from sandbox.run_context import current_thread_ref
