@@ -21,6 +21,7 @@ from pathlib import Path
 
 from config.sandbox import SandboxSettings
 from sandbox.disk_quota import artifacts_disk, release_quota_disk
+from sandbox.thread_ids import storage_name
 from sandbox.workspace import folder_names, prepare_quota_folder, validate_thread_id
 
 ARTIFACTS_MOUNT = "/artifacts"
@@ -53,9 +54,14 @@ def artifact_thread_ids(settings: SandboxSettings) -> set[str]:
 
 
 def remove_artifacts(settings: SandboxSettings, thread_id: str) -> bool:
-    """Delete the thread's artifacts folder (its image too); False when there was none."""
-    folder = artifacts_path(settings, thread_id)
-    had_disk = release_quota_disk(settings, artifacts_disk(settings, thread_id))
+    """Delete the thread's artifacts folder (its image too); False when there was none.
+
+    Like `remove_workspace`, any safe name is removable, also another spelling of a
+    thread id left from before such spellings were refused.
+    """
+    name = storage_name(thread_id)
+    folder = settings.artifacts_dir / name
+    had_disk = release_quota_disk(settings, artifacts_disk(settings, name))
     if folder.is_symlink() or folder.is_file():
         folder.unlink()
         return True
