@@ -45,6 +45,14 @@ async def authenticate_headers(headers: Mapping[Any, Any] | None) -> str:
         raise unauthorized(str(exc)) from None
 
 
+async def scope_caller(scope: Mapping[str, Any]) -> str | None:
+    """The user an ASGI request's headers prove, or None when they prove none (the server then refuses it itself)."""
+    try:
+        return await authenticate_headers(dict(scope.get("headers") or []))
+    except Auth.exceptions.HTTPException:
+        return None
+
+
 def is_admin(user_id: str) -> bool:
     """Whether `user_id` is named in `AUTH_ADMIN_USERS` (never true in single-user mode)."""
     return SETTINGS.enabled and user_id in SETTINGS.admin_users

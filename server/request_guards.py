@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.asgi_body import read_request, send_json_error
 
 STORE_SEARCH_PATH = "/store/items/search"
 MAX_GUARDED_BODY = 1024 * 1024
@@ -44,20 +45,8 @@ class StoreSearchGuard:
         if scope.get("type") != "http" or scope.get("method") != "POST" or scope.get("path", "").rstrip("/") != STORE_SEARCH_PATH:
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            size += len(message.get("body", b""))
-            if message["type"] != "http.request" or not message.get("more_body") or size > MAX_GUARDED_BODY:
-                break
-        complete = messages[-1]["type"] == "http.request" and not messages[-1].get("more_body")
-        if complete and (reason := store_search_refusal(b"".join(m.get("body", b"") for m in messages))):
-            await JSONResponse({"detail": reason}, status_code=422)(scope, receive, send)
+        read = await read_request(receive, MAX_GUARDED_BODY)
+        if read.body is not None and (reason := store_search_refusal(read.body)):
+            await send_json_error(send, 422, reason)
             return
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, read.replay(receive), send)

@@ -20,7 +20,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.asgi_body import read_request, send_json_error
 
 _STATE_PATH = re.compile(r"^/threads/[^/]+/state/?$")
 _THREADS_PATH = re.compile(r"^/threads/?$")
@@ -50,12 +52,6 @@ def _watched(scope: Scope) -> bool:
     return bool(_STATE_PATH.match(path) or _THREADS_PATH.match(path))
 
 
-async def _answer(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class StateWriteGuard:
     """ASGI middleware: 403 for a request body that writes a thread's graph state directly."""
 
@@ -67,30 +63,15 @@ class StateWriteGuard:
         if not _watched(scope):
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > MAX_INSPECTED_BYTES:
-                await _answer(send, 413, f"request body over {MAX_INSPECTED_BYTES} bytes")
-                return
-            if not message.get("more_body", False):
-                break
+        read = await read_request(receive, MAX_INSPECTED_BYTES)
+        if read.over_limit:
+            await send_json_error(send, 413, f"request body over {MAX_INSPECTED_BYTES} bytes")
+            return
         try:
-            body = json.loads(b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request") or b"{}")
+            body = json.loads(read.body or b"{}")
         except ValueError:
             body = {}  # not JSON: the server answers it as it would
         if isinstance(body, Mapping) and (fields := state_write_fields(str(scope["path"]), body)):
-            await _answer(send, 403, REFUSAL.format(fields=", ".join(fields)))
+            await send_json_error(send, 403, REFUSAL.format(fields=", ".join(fields)))
             return
-
-        pending = iter(messages)
-
-        async def replay() -> Message:
-            return next(pending, None) or await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, read.replay(receive), send)

@@ -26,13 +26,13 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from langgraph_sdk import Auth
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.errors import InvalidThreadIdError
 from sandbox.thread_ids import storage_name, uuid_form
 from server import engine
-from server.auth import authenticate
+from server.asgi_body import read_request
+from server.credentials import scope_caller
 from server.engine import ThreadExists
 
 logger = logging.getLogger(__name__)
@@ -94,42 +94,6 @@ def named_thread_ids(body: bytes) -> list[str]:
     return sorted({name for name in map(stored_spelling, ids) if name is not None})
 
 
-async def _read_request(receive: Receive) -> tuple[list[Message], bytes | None]:
-    """The request's messages so far, and its whole body (None when larger than `MAX_PRUNE_BODY`)."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, None
-        size += len(message.get("body", b""))
-        if size > MAX_PRUNE_BODY:
-            return messages, None
-        if not message.get("more_body"):
-            return messages, b"".join(m.get("body", b"") for m in messages)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    """A `receive` that first hands back what was already read."""
-    pending = list(messages)
-
-    async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replay
-
-
-async def _caller(scope: Scope) -> str | None:
-    """The user the request authenticates as (None when it does not: the server refuses it anyway)."""
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
-    try:
-        user = await authenticate(headers)
-    except Auth.exceptions.HTTPException:
-        return None
-    return str(user["identity"])
-
-
 class ThreadCleanup:
     """ASGI middleware: after a successful delete or prune, remove the removed threads' sandboxes."""
 
@@ -146,11 +110,11 @@ class ThreadCleanup:
         if deleted is not None:
             await self._run_then_clean(scope, receive, send, [deleted])
         elif is_prune(scope):
-            messages, body = await _read_request(receive)
-            candidates = set(named_thread_ids(body or b""))
-            if (user_id := await _caller(scope)) is not None:
+            read = await read_request(receive, MAX_PRUNE_BODY)
+            candidates = set(named_thread_ids(read.body or b""))
+            if (user_id := await scope_caller(scope)) is not None:
                 candidates.update(await self._expired(user_id))
-            await self._run_then_clean(scope, _replay(messages, receive), send, sorted(candidates))
+            await self._run_then_clean(scope, read.replay(receive), send, sorted(candidates))
         else:
             await self.app(scope, receive, send)
 

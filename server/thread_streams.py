@@ -46,12 +46,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langgraph_sdk import Auth
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.server import ServerSettings
 from server import engine
-from server.credentials import authenticate_headers
+from server.asgi_body import read_request, send_json_error
+from server.credentials import scope_caller
 from server.engine import StoredThread
 
 logger = logging.getLogger(__name__)
@@ -73,14 +73,6 @@ _SSE_HEADERS = [
 
 Caller = Callable[[Scope], Awaitable[str | None]]
 ReadThread = Callable[[str], Awaitable[StoredThread | None]]
-
-
-async def authenticated_caller(scope: Scope) -> str | None:
-    """The user id the request's credentials prove, or None when they prove none."""
-    try:
-        return await authenticate_headers(dict(scope.get("headers") or []))
-    except Auth.exceptions.HTTPException:
-        return None
 
 
 def streamed_thread_id(scope: Scope) -> str | None:
@@ -110,7 +102,7 @@ class ThreadStreamGate:
         self,
         app: ASGIApp,
         settings: ServerSettings,
-        caller: Caller = authenticated_caller,
+        caller: Caller = scope_caller,
         read_thread: ReadThread = engine.read_thread,
     ) -> None:
         self.app = app
@@ -137,7 +129,7 @@ class ThreadStreamGate:
         elif scope["type"] == "websocket":
             await self._wait_then_serve_websocket(scope, receive, send, thread_id, user=user, thread=thread)
         elif thread is not None:
-            await _json(send, 404, f"Thread {thread_id} not found")
+            await send_json_error(send, 404, f"Thread {thread_id} not found")
         else:
             await self._wait_then_serve(scope, receive, send, thread_id, user)
 
@@ -148,10 +140,13 @@ class ThreadStreamGate:
         return f"Thread {thread_id} not found: no run created it within {self.wait_seconds:g} s (STREAM_THREAD_WAIT)"
 
     async def _wait_then_serve(self, scope: Scope, receive: Receive, send: Send, thread_id: str, user: str) -> None:
-        body = await _read_body(receive)
-        if body is None:
-            await _json(send, 413, f"a stream subscription's body is limited to {MAX_SUBSCRIBE_BODY} bytes")
+        read = await read_request(receive, MAX_SUBSCRIBE_BODY)
+        if read.over_limit:
+            await send_json_error(send, 413, f"a stream subscription's body is limited to {MAX_SUBSCRIBE_BODY} bytes")
             return
+        if read.body is None:
+            return  # the client left before its subscription was complete
+        body = read.body
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         disconnect = asyncio.ensure_future(_next_disconnect(receive))
         try:
@@ -205,23 +200,6 @@ class ThreadStreamGate:
             await asyncio.wait({gone}, timeout=min(pause, max(deadline - loop.time(), 0)))
             pause = min(pause * 2, _LONGEST_POLL)
         return None
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None past `MAX_SUBSCRIBE_BODY`."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_SUBSCRIBE_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _next_disconnect(receive: Receive) -> Message:
@@ -283,12 +261,6 @@ def _detail(body: bytes | bytearray, status: int) -> str:
     if isinstance(parsed, dict) and parsed.get("detail"):
         return str(parsed["detail"])
     return json.dumps(parsed)
-
-
-async def _json(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _pump_websocket(receive: Receive, incoming: asyncio.Queue[Message], gone: asyncio.Future[Message]) -> None:
