@@ -361,3 +361,73 @@ def test_the_terminal_shows_output_while_the_command_runs(page: Page, server: La
     shoot(page, "live-terminal")
     expect(page.get_by_test_id("terminal-result")).to_contain_text("tick-6", timeout=LONG)
     expect(page.get_by_test_id("ai-message").last).to_contain_text("逐行：", timeout=LONG)
+
+
+
+def test_stop_by_mouse_ends_the_run_and_marks_it_stopped(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "运行一个要被停止的命令"
+    scripted_llm.add_scenario(prompt, call("execute", command="sleep 60; echo never-printed"), say("不应出现"))
+    open_client(page, server)
+    send(page, prompt)
+    expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
+    approval_items(page).get_by_test_id("decision-approve").click()
+    expect(page.get_by_test_id("working")).to_be_visible(timeout=LONG)
+    page.wait_for_timeout(1000)  # the command is running in the sandbox
+    page.get_by_test_id("stop").click()  # a real mouse click, with Playwright's actionability checks
+    expect(page.get_by_test_id("working")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_test_id("run-stopped")).to_be_visible()
+    expect(page.get_by_test_id("send")).to_be_visible()
+    shoot(page, "stopped")
+    # The mark is the server's record of the run, not only this page's memory.
+    page.reload()
+    expect(page.get_by_test_id("run-stopped")).to_be_visible(timeout=LONG)
+    expect(page.get_by_test_id("ai-message").filter(has_text="不应出现")).to_have_count(0)
+
+
+def test_ten_sends_by_mouse_all_send(page: Page, server: LangGraphServer) -> None:
+    open_client(page, server)
+    for index in range(10):
+        composer(page).click()
+        page.keyboard.type(f"mouse send {index}")
+        page.get_by_test_id("send").click()
+        expect(page.get_by_test_id("human-message")).to_have_count(index + 1, timeout=LONG)
+        expect(page.get_by_test_id("ai-message")).to_have_count(index + 1, timeout=LONG)
+        wait_idle(page)
+    expect(page.get_by_test_id("human-message").last).to_contain_text("mouse send 9")
+
+
+def test_shift_enter_makes_a_newline_and_enter_sends(page: Page, server: LangGraphServer) -> None:
+    open_client(page, server)
+    composer(page).click()
+    page.keyboard.type("first line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    expect(composer(page)).to_have_value("first line\nsecond line")
+    expect(page.get_by_test_id("human-message")).to_have_count(0)
+    page.keyboard.press("Enter")
+    message = page.get_by_test_id("human-message")
+    expect(message).to_have_count(1, timeout=LONG)
+    assert message.inner_text().splitlines() == ["first line", "second line"]
+    expect(composer(page)).to_have_value("")
+
+
+def test_on_a_phone_enter_makes_a_newline_and_send_is_tapped(browser, server: LangGraphServer, shoot) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US", has_touch=True, is_mobile=True)
+    context.set_default_timeout(60_000)
+    try:
+        page = context.new_page()
+        open_client(page, server)
+        composer(page).tap()
+        page.keyboard.type("phone line one")
+        page.keyboard.press("Enter")
+        page.keyboard.type("phone line two")
+        expect(composer(page)).to_have_value("phone line one\nphone line two")
+        expect(page.get_by_test_id("human-message")).to_have_count(0)
+        shoot(page, "phone-multiline")
+        page.get_by_test_id("send").tap()
+        message = page.get_by_test_id("human-message")
+        expect(message).to_have_count(1, timeout=LONG)
+        assert message.inner_text().splitlines() == ["phone line one", "phone line two"]
+        expect(page.get_by_test_id("ai-message").last).to_contain_text("默认回复", timeout=LONG)
+    finally:
+        context.close()
