@@ -17,6 +17,7 @@ export const store = reactive({
   running: false,
   runId: null,
   runError: '',
+  runStopped: false,
   connectionLost: false,
   terminals: {}, // tool_call_id -> { output, done }
   notices: [],
@@ -119,16 +120,17 @@ function rememberThread(id) {
 
 export async function openThread(id) {
   stopStreaming()
-  Object.assign(store, { threadId: id, messages: [], interrupts: [], terminals: {}, runError: '', running: false, runId: null })
+  Object.assign(store, { threadId: id, messages: [], interrupts: [], terminals: {}, runError: '', runStopped: false, running: false, runId: null })
   rememberThread(id)
   await refreshState()
+  await showLastOutcome(id)
   store.filesVersion++
   await rejoinIfRunning(id)
 }
 
 export function newThread() {
   stopStreaming()
-  Object.assign(store, { threadId: null, messages: [], interrupts: [], terminals: {}, runError: '', running: false, runId: null })
+  Object.assign(store, { threadId: null, messages: [], interrupts: [], terminals: {}, runError: '', runStopped: false, running: false, runId: null })
   rememberThread(null)
 }
 
@@ -151,6 +153,19 @@ async function refreshState() {
     if (store.threadId !== id) return
     store.messages = state?.values?.messages || []
     store.interrupts = pendingInterrupts(state)
+  } catch (exc) {
+    handleError(exc)
+  }
+}
+
+// How the thread's last run ended, from the server's record of it, so a reload still
+// shows a stopped or failed run (streamed events are gone by then).
+async function showLastOutcome(id) {
+  try {
+    const runs = (await api.listRuns(id)) || []
+    const last = runs.reduce((a, b) => (!a || String(b.created_at) > String(a.created_at) ? b : a), null)
+    if (store.threadId !== id || !last) return
+    if (last.status === 'interrupted') store.runStopped = true
   } catch (exc) {
     handleError(exc)
   }
@@ -209,11 +224,15 @@ export async function resume(value) {
   await startRun(store.threadId, { command: { resume: value } })
 }
 
+let stopRequested = false
+
 export async function stop() {
   if (store.threadId && store.runId) {
+    stopRequested = true
     try {
       await api.cancelRun(store.threadId, store.runId)
     } catch (exc) {
+      stopRequested = false
       handleError(exc)
     }
   }
@@ -235,7 +254,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 async function follow(threadId, knownRunId, open, currentRunId = () => knownRunId) {
   if (!controller) controller = new AbortController()
   const signal = controller.signal
-  Object.assign(store, { running: true, runId: knownRunId, runError: '', connectionLost: false })
+  stopRequested = false
+  Object.assign(store, { running: true, runId: knownRunId, runError: '', runStopped: false, connectionLost: false })
   let lastEventId = null
   let stream = open()
   let attempt = 0
@@ -283,6 +303,8 @@ async function follow(threadId, knownRunId, open, currentRunId = () => knownRunI
   } finally {
     if (!signal.aborted && store.threadId === threadId) {
       store.running = false
+      if (stopRequested) Object.assign(store, { runStopped: true, runError: '' })
+      stopRequested = false
       if (store.connectionLost) {
         store.connectionLost = false
         notify(t('reconnected'), 'success')
@@ -336,6 +358,10 @@ function handleEvent({ event, data }) {
   } else if (name === 'custom') {
     liveOutput(data)
   } else if (name === 'error') {
+    if (data?.error === 'UserInterrupt') {
+      store.runStopped = true
+      return
+    }
     const detail = typeof data === 'string' ? data : data?.message || data?.error || JSON.stringify(data)
     store.runError = t('runFailed', { detail })
   }
