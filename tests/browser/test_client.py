@@ -363,7 +363,6 @@ def test_the_terminal_shows_output_while_the_command_runs(page: Page, server: La
     expect(page.get_by_test_id("ai-message").last).to_contain_text("逐行：", timeout=LONG)
 
 
-
 def test_stop_by_mouse_ends_the_run_and_marks_it_stopped(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
     prompt = "运行一个要被停止的命令"
     scripted_llm.add_scenario(prompt, call("execute", command="sleep 60; echo never-printed"), say("不应出现"))
