@@ -430,3 +430,20 @@ def test_on_a_phone_enter_makes_a_newline_and_send_is_tapped(browser, server: La
         expect(page.get_by_test_id("ai-message").last).to_contain_text("默认回复", timeout=LONG)
     finally:
         context.close()
+
+
+def test_a_failed_run_keeps_its_specific_error_after_reload(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "这一轮模型端点断开连接"
+    scripted_llm.add_scenario(prompt, say(_model_breaks))  # the endpoint drops every connection without an answer
+    open_client(page, server)
+    send(page, prompt)
+    error = page.get_by_test_id("run-error")
+    expect(error).to_contain_text("model endpoint", timeout=LONG)
+    expect(error).to_contain_text("without sending a response")  # what actually went wrong, in the HTTP client's words
+    expect(error).not_to_contain_text("internal error")
+    wait_idle(page)
+    page.reload()
+    expect(page.get_by_test_id("human-message")).to_contain_text(prompt, timeout=LONG)
+    expect(error).to_contain_text("model endpoint", timeout=LONG)
+    expect(error).to_contain_text("without sending a response")
+    shoot(page, "failed-run-after-reload")
