@@ -21,6 +21,7 @@ from agent.approval_policy import interrupt_on
 from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
+from agent.model_errors import ModelErrorMiddleware
 from agent.prompts import SYSTEM_PROMPT
 from config.env import load_project_dotenv
 from config.model import ModelSettings
@@ -72,7 +73,12 @@ def assemble_agent(
     """
     model_settings = model_settings or ModelSettings.from_env()
     previews = ApprovalPreviews(backend, sandbox_settings)
-    general_purpose: SubAgent = {**GENERAL_PURPOSE_SUBAGENT, "middleware": [previews.middleware()], "skills": [SKILLS_SOURCE]}
+    model_errors = ModelErrorMiddleware(model_settings.timeout_seconds)
+    general_purpose: SubAgent = {
+        **GENERAL_PURPOSE_SUBAGENT,
+        "middleware": [model_errors, previews.middleware()],
+        "skills": [SKILLS_SOURCE],
+    }
     return create_deep_agent(
         model=build_chat_model(model_settings),
         system_prompt=SYSTEM_PROMPT,
@@ -80,7 +86,12 @@ def assemble_agent(
         interrupt_on=interrupt_on(previews.describe),
         skills=[SKILLS_SOURCE],
         memory=MEMORY_SOURCES,
-        middleware=[RequireApiKeyMiddleware(model_settings), previews.middleware(), *([LiveOutputMiddleware()] if live_output else [])],
+        middleware=[
+            RequireApiKeyMiddleware(model_settings),
+            model_errors,
+            previews.middleware(),
+            *([LiveOutputMiddleware()] if live_output else []),
+        ],
         subagents=[general_purpose],
         context_schema=AgentContext,
         name="agent",
