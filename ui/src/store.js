@@ -145,6 +145,19 @@ export async function removeThread(id) {
   await loadThreads()
 }
 
+// The error a failed step left in the thread's saved state (`tasks[].error`), if any.
+let lastStateError = ''
+
+function taskError(state) {
+  for (const task of state?.tasks || []) {
+    const error = task?.error
+    if (!error) continue
+    if (typeof error === 'string') return error
+    return error.message || error.error || JSON.stringify(error)
+  }
+  return ''
+}
+
 async function refreshState() {
   const id = store.threadId
   if (!id) return
@@ -153,6 +166,7 @@ async function refreshState() {
     if (store.threadId !== id) return
     store.messages = state?.values?.messages || []
     store.interrupts = pendingInterrupts(state)
+    lastStateError = taskError(state)
   } catch (exc) {
     handleError(exc)
   }
@@ -166,6 +180,8 @@ async function showLastOutcome(id) {
     const last = runs.reduce((a, b) => (!a || String(b.created_at) > String(a.created_at) ? b : a), null)
     if (store.threadId !== id || !last) return
     if (last.status === 'interrupted') store.runStopped = true
+    else if (last.status === 'error' || last.status === 'timeout')
+      store.runError = t('runFailed', { detail: lastStateError || last.status })
   } catch (exc) {
     handleError(exc)
   }
