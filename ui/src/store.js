@@ -223,15 +223,18 @@ export async function ensureThread(title = '') {
   }
 }
 
+// Whether the server accepted the run: when it did not, the message is taken back off the screen.
 export async function send(text) {
   const content = text.trim()
-  if (!content || store.running) return
+  if (!content || store.running) return false
   const id = await ensureThread(content)
-  if (!id) return
+  if (!id) return false
   const local = { type: 'human', content, id: `local-${Date.now()}` }
   store.messages = [...store.messages, local]
-  await startRun(id, { input: { messages: [{ role: 'user', content }] } })
-  await loadThreads()
+  const started = await startRun(id, { input: { messages: [{ role: 'user', content }] } })
+  if (!started) store.messages = store.messages.filter((m) => m !== local && m.id !== local.id)
+  if (store.phase === 'ready') await loadThreads()
+  return started
 }
 
 export async function resume(value) {
@@ -259,9 +262,11 @@ async function startRun(threadId, payload) {
   controller = new AbortController()
   const signal = controller.signal
   let runId = null
+  let accepted = false
   await follow(threadId, null, () =>
-    api.streamRun(threadId, payload, { signal, onRunId: (rid) => { runId = rid; store.runId = rid } }),
+    api.streamRun(threadId, payload, { signal, onAccepted: () => { accepted = true }, onRunId: (rid) => { runId = rid; store.runId = rid } }),
   () => runId)
+  return accepted
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
