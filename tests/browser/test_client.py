@@ -447,3 +447,46 @@ def test_a_failed_run_keeps_its_specific_error_after_reload(page: Page, server: 
     expect(error).to_contain_text("model endpoint", timeout=LONG)
     expect(error).to_contain_text("without sending a response")
     shoot(page, "failed-run-after-reload")
+
+
+def test_the_transcript_shows_the_edited_command_that_ran(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
+    prompt = "运行一个会被改写的命令，然后刷新"
+    scripted_llm.add_scenario(prompt, call("execute", command="echo first-draft-command"), say(echo_last_tool_output("改写后：")))
+    open_client(page, server)
+    send(page, prompt)
+    item = approval_items(page)
+    expect(item).to_have_attribute("data-tool", "execute", timeout=LONG)
+    item.get_by_test_id("decision-edit").click()
+    field = item.get_by_test_id("edit-arg-command").locator("textarea:not([aria-hidden])")
+    field.fill("echo rewritten-$((6*7))")
+    page.get_by_test_id("submit-decisions").click()
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("改写后：", timeout=LONG)
+    wait_idle(page)
+    for _ in range(2):  # as streamed, and as re-read from the thread after a reload
+        terminal = page.get_by_test_id("terminal")
+        expect(terminal).to_have_count(1, timeout=LONG)
+        expect(terminal.get_by_test_id("terminal-command")).to_have_text("$ echo rewritten-$((6*7))")
+        expect(terminal).not_to_contain_text("first-draft-command")
+        expect(terminal).not_to_contain_text("human reviewer")  # the note for the model is not command output
+        expect(terminal.get_by_test_id("terminal-result")).to_contain_text(re.compile(r"^rewritten-42\s"))
+        expect(terminal.get_by_test_id("edited-mark")).to_be_visible()
+        page.reload()
+
+
+def test_a_respond_answer_is_not_drawn_as_terminal_output(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
+    prompt = "运行一个由我代为回答的命令"
+    scripted_llm.add_scenario(prompt, call("execute", command="echo never-run"), say(echo_last_tool_output("代答：")))
+    open_client(page, server)
+    send(page, prompt)
+    item = approval_items(page)
+    expect(item).to_have_attribute("data-tool", "execute", timeout=LONG)
+    item.get_by_test_id("decision-respond").click()
+    item.get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill("我已经手动运行过了：42")
+    page.get_by_test_id("submit-decisions").click()
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("代答：", timeout=LONG)
+    wait_idle(page)
+    expect(page.get_by_test_id("terminal")).to_have_count(0)  # nothing ran in a terminal
+    answer = page.get_by_test_id("decision-answer")
+    expect(answer).to_have_attribute("data-decision", "respond")
+    expect(answer).to_contain_text("我已经手动运行过了：42")
+    expect(answer).to_contain_text("echo never-run")
