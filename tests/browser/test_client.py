@@ -490,3 +490,37 @@ def test_a_respond_answer_is_not_drawn_as_terminal_output(page: Page, server: La
     expect(answer).to_have_attribute("data-decision", "respond")
     expect(answer).to_contain_text("我已经手动运行过了：42")
     expect(answer).to_contain_text("echo never-run")
+
+
+RICH_ANSWER = (
+    "| 名称 | 值 |\n|---|---|\n| alpha | 1 |\n\n> 一段引用\n\n- [x] 已完成的事\n- [ ] 未完成的事\n\n```python\nprint('copy me')\n```\n"
+)
+
+
+def test_tables_quotes_task_lists_and_copy_buttons(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    prompt = "展示表格、引用、任务列表和代码"
+    scripted_llm.add_scenario(prompt, say(RICH_ANSWER))
+    open_client(page, server)
+    send(page, prompt)
+    answer = page.get_by_test_id("ai-message").last
+    expect(answer.locator("table")).to_be_visible(timeout=LONG)
+    wait_idle(page)
+    cell = answer.locator("td").first
+    assert cell.evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
+    assert float(cell.evaluate("el => parseFloat(getComputedStyle(el).paddingLeft)")) >= 4
+    quote = answer.locator("blockquote")
+    assert quote.evaluate("el => getComputedStyle(el).borderLeftStyle") == "solid"
+    tasks = answer.locator("li.task")
+    expect(tasks).to_have_count(2)
+    expect(tasks.nth(0)).to_have_attribute("data-checked", "true")
+    expect(tasks.nth(1)).to_have_attribute("data-checked", "false")
+    expect(tasks.nth(0).get_by_role("checkbox")).to_be_checked()
+    expect(tasks.nth(1).get_by_role("checkbox")).not_to_be_checked()
+    shoot(page, "rich-answer")
+
+    answer.locator("pre").hover()
+    answer.get_by_test_id("copy-code").click()
+    assert page.evaluate("navigator.clipboard.readText()").rstrip("\n") == "print('copy me')"
+    answer.get_by_test_id("copy-message").click()
+    assert page.evaluate("navigator.clipboard.readText()").rstrip("\n") == RICH_ANSWER.rstrip("\n")
