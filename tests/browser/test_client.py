@@ -524,3 +524,43 @@ def test_tables_quotes_task_lists_and_copy_buttons(page: Page, server: LangGraph
     assert page.evaluate("navigator.clipboard.readText()").rstrip("\n") == "print('copy me')"
     answer.get_by_test_id("copy-message").click()
     assert page.evaluate("navigator.clipboard.readText()").rstrip("\n") == RICH_ANSWER.rstrip("\n")
+
+
+def _distance_from_bottom(page: Page) -> float:
+    return float(page.get_by_test_id("chat-scroll").evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight"))
+
+
+def test_scrolling_up_during_a_stream_stays_put_until_jump_to_latest(
+    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM
+) -> None:
+    long_prompt, slow_prompt = "先给我一个很长的回答", "然后运行一个持续输出的命令"
+    scripted_llm.add_scenario(long_prompt, say("\n\n".join(f"第 {i} 段内容" for i in range(80))))
+    command = "for i in $(seq 1 20); do echo tick-$i; sleep 0.5; done"
+    scripted_llm.add_scenario(slow_prompt, call("execute", command=command), say(echo_last_tool_output("持续输出：")))
+    open_client(page, server)
+    send(page, long_prompt)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("第 79 段内容", timeout=LONG)
+    wait_idle(page)
+    send(page, slow_prompt)
+    expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
+    approval_items(page).get_by_test_id("decision-approve").click()
+    live = page.get_by_test_id("terminal-live")
+    expect(live).to_contain_text("tick-2", timeout=LONG)
+
+    box = page.get_by_test_id("chat-scroll").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 60)
+    page.mouse.wheel(0, -1500)  # the reader scrolls back up while output streams in
+    page.wait_for_timeout(500)
+    read_at = page.get_by_test_id("chat-scroll").evaluate("el => el.scrollTop")
+    assert _distance_from_bottom(page) > 500
+    expect(live).to_contain_text("tick-6", timeout=LONG)
+    assert abs(page.get_by_test_id("chat-scroll").evaluate("el => el.scrollTop") - read_at) < 5, "the view jumped"
+
+    page.get_by_test_id("jump-to-latest").click()
+    at_bottom = "el => el.scrollHeight - el.scrollTop - el.clientHeight < 5"
+    page.wait_for_function(f"() => ({at_bottom})(document.querySelector('[data-testid=chat-scroll]'))")
+    expect(page.get_by_test_id("jump-to-latest")).to_have_count(0)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("持续输出：", timeout=LONG)
+    page.wait_for_timeout(300)
+    assert _distance_from_bottom(page) < 5  # following the latest again
