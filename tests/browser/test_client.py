@@ -564,3 +564,31 @@ def test_scrolling_up_during_a_stream_stays_put_until_jump_to_latest(
     expect(page.get_by_test_id("ai-message").last).to_contain_text("持续输出：", timeout=LONG)
     page.wait_for_timeout(300)
     assert _distance_from_bottom(page) < 5  # following the latest again
+
+
+def test_an_approved_file_change_keeps_its_diff_in_the_transcript(
+    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot
+) -> None:
+    prompt = "写一个diff.txt，然后改一行"
+    scripted_llm.add_scenario(
+        prompt,
+        call("write_file", file_path="/workspace/diff.txt", content="one\ntwo\n"),
+        call("edit_file", file_path="/workspace/diff.txt", old_string="two", new_string="deux"),
+        say("改好了"),
+    )
+    open_client(page, server)
+    send(page, prompt)
+    for tool in ("write_file", "edit_file"):
+        expect(approval_items(page)).to_have_attribute("data-tool", tool, timeout=LONG)
+        approval_items(page).get_by_test_id("decision-approve").click()
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("改好了", timeout=LONG)
+    wait_idle(page)
+    for _ in range(2):  # as streamed, and as re-read after a reload
+        diff = page.locator("[data-testid=tool-call][data-tool=edit_file]").get_by_test_id("file-diff")
+        expect(diff).to_be_visible(timeout=LONG)
+        expect(diff.locator(".diff-del")).to_have_text("-two")
+        expect(diff.locator(".diff-add")).to_have_text("+deux")
+        written = page.locator("[data-testid=tool-call][data-tool=write_file]").get_by_test_id("file-diff")
+        expect(written.locator(".diff-add")).to_have_text(["+one", "+two"])
+        shoot(page, "diff-kept")
+        page.reload()
