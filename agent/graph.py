@@ -18,6 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agent.approval_descriptions import ApprovalPreviews
 from agent.approval_policy import interrupt_on
+from agent.change_record import ChangeRecordMiddleware
 from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
@@ -74,9 +75,10 @@ def assemble_agent(
     model_settings = model_settings or ModelSettings.from_env()
     previews = ApprovalPreviews(backend, sandbox_settings)
     model_errors = ModelErrorMiddleware(model_settings.timeout_seconds)
+    changes = ChangeRecordMiddleware(backend)
     general_purpose: SubAgent = {
         **GENERAL_PURPOSE_SUBAGENT,
-        "middleware": [model_errors, previews.middleware()],
+        "middleware": [model_errors, previews.middleware(), changes],
         "skills": [SKILLS_SOURCE],
     }
     return create_deep_agent(
@@ -90,6 +92,7 @@ def assemble_agent(
             RequireApiKeyMiddleware(model_settings),
             model_errors,
             previews.middleware(),
+            changes,
             *([LiveOutputMiddleware()] if live_output else []),
         ],
         subagents=[general_purpose],
