@@ -592,3 +592,28 @@ def test_an_approved_file_change_keeps_its_diff_in_the_transcript(
         expect(written.locator(".diff-add")).to_have_text(["+one", "+two"])
         shoot(page, "diff-kept")
         page.reload()
+
+
+def test_a_todo_list_is_a_checklist_not_object_object(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "先列一个计划"
+    todos = [
+        {"content": "写测试", "status": "completed"},
+        {"content": "修复缺陷", "status": "in_progress"},
+        {"content": "提交", "status": "pending"},
+    ]
+    scripted_llm.add_scenario(prompt, call("write_todos", todos=todos), say("计划已更新"))
+    open_client(page, server)
+    send(page, prompt)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("计划已更新", timeout=LONG)
+    wait_idle(page)
+    expect(page.get_by_test_id("approval-card")).to_have_count(0)  # planning changes only the graph's state: no approval
+    for _ in range(2):  # as streamed, and as re-read after a reload
+        items = page.get_by_test_id("todo-list").get_by_test_id("todo-item")
+        expect(items).to_have_count(3, timeout=LONG)
+        expect(items.nth(0)).to_have_attribute("data-status", "completed")
+        expect(items.nth(1)).to_have_attribute("data-status", "in_progress")
+        expect(items.nth(2)).to_contain_text("提交")
+        expect(page.get_by_test_id("messages")).not_to_contain_text("[object Object]")
+        expect(page.get_by_test_id("messages")).not_to_contain_text("not a valid tool")
+        shoot(page, "todos")
+        page.reload()
