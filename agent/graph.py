@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, cast
 
 from deepagents import create_deep_agent
 from deepagents.backends import CompositeBackend
 from deepagents.backends.protocol import BackendProtocol
 from deepagents.middleware.subagents import GENERAL_PURPOSE_SUBAGENT, SubAgent
+from langchain.agents.middleware import AgentMiddleware, TodoListMiddleware
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.approval_descriptions import ApprovalPreviews
@@ -76,6 +77,9 @@ def assemble_agent(
     previews = ApprovalPreviews(backend, sandbox_settings)
     model_errors = ModelErrorMiddleware(model_settings.timeout_seconds)
     changes = ChangeRecordMiddleware(backend)
+    # `write_todos`: a plan in the graph's state, which deepagents 0.7 no longer adds by itself.
+    # Its state schema (todos) is narrower than the list's type says; the agent merges schemas.
+    planning = cast("AgentMiddleware[Any, Any, Any]", TodoListMiddleware())
     general_purpose: SubAgent = {
         **GENERAL_PURPOSE_SUBAGENT,
         "middleware": [model_errors, previews.middleware(), changes],
@@ -89,6 +93,7 @@ def assemble_agent(
         skills=[SKILLS_SOURCE],
         memory=MEMORY_SOURCES,
         middleware=[
+            planning,
             RequireApiKeyMiddleware(model_settings),
             model_errors,
             previews.middleware(),
