@@ -128,6 +128,21 @@ def wait_idle(page: Page) -> None:
     expect(page.get_by_test_id("working")).to_have_count(0, timeout=LONG)
 
 
+def approve_pending(page: Page, tool: str) -> None:
+    """Wait until `tool` waits for approval, then approve it with the mouse."""
+    expect(approval_items(page)).to_have_attribute("data-tool", tool, timeout=LONG)
+    approval_items(page).get_by_test_id("decision-approve").click()
+
+
+def answer_pending(page: Page, tool: str, decision: str, message: str) -> None:
+    """Wait until `tool` waits for approval, then reject or respond to it with `message`, by mouse and keyboard."""
+    item = approval_items(page)
+    expect(item).to_have_attribute("data-tool", tool, timeout=LONG)
+    item.get_by_test_id(f"decision-{decision}").click()
+    item.get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill(message)
+    page.get_by_test_id("submit-decisions").click()
+
+
 def test_reject_with_a_message(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths) -> None:
     prompt = "写一个reject-me.txt文件"
     scripted_llm.add_scenario(
@@ -135,11 +150,7 @@ def test_reject_with_a_message(page: Page, server: LangGraphServer, scripted_llm
     )
     open_client(page, server)
     send(page, prompt)
-    item = approval_items(page)
-    expect(item).to_have_attribute("data-tool", "write_file", timeout=LONG)
-    item.get_by_test_id("decision-reject").click()
-    item.get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill("不要创建这个文件")
-    page.get_by_test_id("submit-decisions").click()
+    answer_pending(page, "write_file", "reject", "不要创建这个文件")
     expect(page.get_by_test_id("ai-message").last).to_contain_text("不要创建这个文件", timeout=LONG)
     wait_idle(page)
     assert not (browser_paths.workspace(current_thread_id(page)) / "reject-me.txt").exists()
@@ -161,6 +172,17 @@ def test_edit_the_command_before_it_runs(page: Page, server: LangGraphServer, sc
     expect(page.get_by_test_id("terminal")).to_contain_text("edited-42", timeout=LONG)
     expect(page.get_by_test_id("ai-message").last).to_contain_text("edited-42", timeout=LONG)
     expect(page.get_by_test_id("terminal-result")).not_to_contain_text("original-command")  # only the edited command ran
+    wait_idle(page)
+    # The transcript shows what ran: the edited command, its own output, marked as edited.
+    for _ in range(2):  # as streamed, and as re-read from the thread after a reload
+        terminal = page.get_by_test_id("terminal")
+        expect(terminal).to_have_count(1, timeout=LONG)
+        expect(terminal.get_by_test_id("terminal-command")).to_have_text("$ echo edited-$((6*7))")
+        expect(terminal).not_to_contain_text("original-command")
+        expect(terminal).not_to_contain_text("human reviewer")  # the note for the model is not command output
+        expect(terminal.get_by_test_id("terminal-result")).to_contain_text(re.compile(r"^edited-42\s"))
+        expect(terminal.get_by_test_id("edited-mark")).to_be_visible()
+        page.reload()
 
 
 def test_several_calls_in_one_turn_are_decided_together(
@@ -368,8 +390,7 @@ def test_stop_by_mouse_ends_the_run_and_marks_it_stopped(page: Page, server: Lan
     scripted_llm.add_scenario(prompt, call("execute", command="sleep 60; echo never-printed"), say("不应出现"))
     open_client(page, server)
     send(page, prompt)
-    expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
-    approval_items(page).get_by_test_id("decision-approve").click()
+    approve_pending(page, "execute")
     expect(page.get_by_test_id("working")).to_be_visible(timeout=LONG)
     page.wait_for_timeout(1000)  # the command is running in the sandbox
     page.get_by_test_id("stop").click()  # a real mouse click, with Playwright's actionability checks
@@ -449,40 +470,12 @@ def test_a_failed_run_keeps_its_specific_error_after_reload(page: Page, server: 
     shoot(page, "failed-run-after-reload")
 
 
-def test_the_transcript_shows_the_edited_command_that_ran(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
-    prompt = "运行一个会被改写的命令，然后刷新"
-    scripted_llm.add_scenario(prompt, call("execute", command="echo first-draft-command"), say(echo_last_tool_output("改写后：")))
-    open_client(page, server)
-    send(page, prompt)
-    item = approval_items(page)
-    expect(item).to_have_attribute("data-tool", "execute", timeout=LONG)
-    item.get_by_test_id("decision-edit").click()
-    field = item.get_by_test_id("edit-arg-command").locator("textarea:not([aria-hidden])")
-    field.fill("echo rewritten-$((6*7))")
-    page.get_by_test_id("submit-decisions").click()
-    expect(page.get_by_test_id("ai-message").last).to_contain_text("改写后：", timeout=LONG)
-    wait_idle(page)
-    for _ in range(2):  # as streamed, and as re-read from the thread after a reload
-        terminal = page.get_by_test_id("terminal")
-        expect(terminal).to_have_count(1, timeout=LONG)
-        expect(terminal.get_by_test_id("terminal-command")).to_have_text("$ echo rewritten-$((6*7))")
-        expect(terminal).not_to_contain_text("first-draft-command")
-        expect(terminal).not_to_contain_text("human reviewer")  # the note for the model is not command output
-        expect(terminal.get_by_test_id("terminal-result")).to_contain_text(re.compile(r"^rewritten-42\s"))
-        expect(terminal.get_by_test_id("edited-mark")).to_be_visible()
-        page.reload()
-
-
 def test_a_respond_answer_is_not_drawn_as_terminal_output(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
     prompt = "运行一个由我代为回答的命令"
     scripted_llm.add_scenario(prompt, call("execute", command="echo never-run"), say(echo_last_tool_output("代答：")))
     open_client(page, server)
     send(page, prompt)
-    item = approval_items(page)
-    expect(item).to_have_attribute("data-tool", "execute", timeout=LONG)
-    item.get_by_test_id("decision-respond").click()
-    item.get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill("我已经手动运行过了：42")
-    page.get_by_test_id("submit-decisions").click()
+    answer_pending(page, "execute", "respond", "我已经手动运行过了：42")
     expect(page.get_by_test_id("ai-message").last).to_contain_text("代答：", timeout=LONG)
     wait_idle(page)
     expect(page.get_by_test_id("terminal")).to_have_count(0)  # nothing ran in a terminal
@@ -542,8 +535,7 @@ def test_scrolling_up_during_a_stream_stays_put_until_jump_to_latest(
     expect(page.get_by_test_id("ai-message").last).to_contain_text("第 79 段内容", timeout=LONG)
     wait_idle(page)
     send(page, slow_prompt)
-    expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
-    approval_items(page).get_by_test_id("decision-approve").click()
+    approve_pending(page, "execute")
     live = page.get_by_test_id("terminal-live")
     expect(live).to_contain_text("tick-2", timeout=LONG)
 
@@ -579,8 +571,7 @@ def test_an_approved_file_change_keeps_its_diff_in_the_transcript(
     open_client(page, server)
     send(page, prompt)
     for tool in ("write_file", "edit_file"):
-        expect(approval_items(page)).to_have_attribute("data-tool", tool, timeout=LONG)
-        approval_items(page).get_by_test_id("decision-approve").click()
+        approve_pending(page, tool)
     expect(page.get_by_test_id("ai-message").last).to_contain_text("改好了", timeout=LONG)
     wait_idle(page)
     for _ in range(2):  # as streamed, and as re-read after a reload
