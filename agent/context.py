@@ -12,10 +12,13 @@ class AgentContext:
     """Runtime context of the `agent` graph.
 
     Attributes:
-        sandbox_image: Run this thread's commands in another local image than
-            `SANDBOX_IMAGE` (for example one with Node.js). It must already be
-            present or pullable; it never widens the sandbox's limits. In
-            session mode it takes effect when the thread's container is created.
+        sandbox_image: Run this thread's commands in another image than
+            `SANDBOX_IMAGE` (for example one with Node.js). Only images an
+            administrator lists in `SANDBOX_ALLOWED_IMAGES` are accepted (a run
+            naming another gets 422), they must already be on the host (never
+            pulled for a run), their ENTRYPOINT is ignored, and they never widen
+            the sandbox's limits. In session mode it takes effect when the
+            thread's container is created.
         approval_tools: The tools that pause for a human's approval. Default
             (`None`): `execute`, `write_file`, `edit_file` and `delete`. Set it
             on an assistant; the sandbox stays the security boundary whatever

@@ -18,6 +18,7 @@ from langchain.agents.middleware import AgentMiddleware, TodoListMiddleware
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.approval_descriptions import ApprovalPreviews
+from agent.approval_gate import ApprovalGate
 from agent.approval_policy import interrupt_on
 from agent.change_record import ChangeRecordMiddleware
 from agent.context import AgentContext
@@ -29,6 +30,7 @@ from config.env import load_project_dotenv
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
+from sandbox.artifacts import ARTIFACTS_MOUNT
 from sandbox.docker_api import require_local_engine
 from sandbox.memories import MEMORY_FILE
 
@@ -49,9 +51,10 @@ MEMORY_SOURCES = [MEMORY_FILE]
 A user without one reads as "not found", which deepagents skips; the agent creates
 it with an approval-gated write_file."""
 
-ARTIFACTS_ROOT = "/workspace/.deepagents"
-"""deepagents' own files (large tool results, offloaded history) live in the thread's
-workspace, where both the shell and the file tools can read them back."""
+ARTIFACTS_ROOT = ARTIFACTS_MOUNT
+"""deepagents' own files (large tool results, `task` results included, captured `execute`
+output, summarized history) go to the thread's `/artifacts` (`sandbox.artifacts`): outside
+the user's `/workspace`, audited, and readable by both the shell and the file tools."""
 
 
 def assemble_agent(
@@ -67,11 +70,12 @@ def assemble_agent(
     measure is where commands and files go; `live_output=False` drops the live
     `execute` output (see `agent.live_output`) to measure what streaming costs.
 
-    Approvals: every gateable tool is registered with HITL, and the run's policy
-    (`AgentContext`) decides per call whether it pauses. The general-purpose
-    subagent that `task` starts is declared here so that it gets the same
-    description middleware (and the skills the default one would have);
-    deepagents gives it the same `interrupt_on`.
+    Approvals: every gateable tool is registered with HITL (as `ApprovalGate`,
+    which also refuses in the tools node any gated call the approval step did
+    not pass), and the run's policy (`AgentContext`) decides per call whether it
+    pauses. The general-purpose subagent that `task` starts is declared here so
+    that it gets the same description middleware, the same gate (and the skills
+    the default one would have).
     """
     model_settings = model_settings or ModelSettings.from_env()
     previews = ApprovalPreviews(backend, sandbox_settings)
@@ -80,18 +84,23 @@ def assemble_agent(
     # `write_todos`: a plan in the graph's state, which deepagents 0.7 no longer adds by itself.
     # Its state schema (todos) is narrower than the list's type says; the agent merges schemas.
     planning = cast("AgentMiddleware[Any, Any, Any]", TodoListMiddleware())
+    gates = interrupt_on(previews.describe)
+    # The subagent's approvals come from its own gate; an empty `interrupt_on` keeps
+    # deepagents from adding a plain HITL beside it.
     general_purpose: SubAgent = {
         **GENERAL_PURPOSE_SUBAGENT,
-        "middleware": [model_errors, previews.middleware(), changes],
+        "middleware": [model_errors, previews.middleware(), changes, ApprovalGate(interrupt_on=gates)],
         "skills": [SKILLS_SOURCE],
+        "interrupt_on": {},
     }
     return create_deep_agent(
         model=build_chat_model(model_settings),
         system_prompt=SYSTEM_PROMPT,
         backend=backend,
-        interrupt_on=interrupt_on(previews.describe),
+        interrupt_on=gates,
         skills=[SKILLS_SOURCE],
         memory=MEMORY_SOURCES,
+        # `ApprovalGate` carries HITL's name, so it takes the place of the HITL deepagents adds for `interrupt_on`.
         middleware=[
             planning,
             RequireApiKeyMiddleware(model_settings),
@@ -99,6 +108,7 @@ def assemble_agent(
             previews.middleware(),
             changes,
             *([LiveOutputMiddleware()] if live_output else []),
+            ApprovalGate(interrupt_on=gates),
         ],
         subagents=[general_purpose],
         context_schema=AgentContext,

@@ -18,11 +18,14 @@ conversation starts (see agent_memory below). Keep it short: their lasting prefe
 conventions and facts they want remembered, never secrets. Create it with write_file when it \
 does not exist yet, otherwise update it with edit_file; changes show in new conversations. \
 Project files belong in /workspace, not in /memories.
+- /artifacts holds what the system saved for you in this conversation: tool results too \
+large to show in full (the result names the file) and earlier parts of a long conversation. \
+Read from it; keep your own files in /workspace.
 - The sandbox has no network access: package downloads and web requests will fail. Use \
 the Python standard library and what is already installed.
 - `execute` runs shell commands (bash, python3, coreutils) in /workspace, with time, \
 memory and output limits. The file tools (ls, read_file, write_file, edit_file, glob, \
-grep) see exactly the same /workspace, /shared and /memories as the shell.
+grep) see exactly the same /workspace, /shared, /memories and /artifacts as the shell.
 - A human approves every execute, write_file and edit_file call before it runs. If a call \
 is rejected, do not retry it unchanged; adapt or ask.
 """

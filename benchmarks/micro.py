@@ -19,6 +19,7 @@ import docker
 from deepagents.backends import FilesystemBackend
 
 from benchmarks.stats import Samples, SectionResult, Target, interleaved, median, ratio_row
+from config.identity import SINGLE_USER_ID
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.container_spec import container_kwargs
 from sandbox.workspace import ensure_workspace
@@ -295,7 +296,7 @@ def bench_file_ops(settings: SandboxSettings, *, iterations: int, warmup: int) -
     """Section 3: our host-side file tools against deepagents' `FilesystemBackend` on the same workspace."""
     deployment = SandboxDeployment(settings)
     thread_id = "bench-files"
-    workspace = ensure_workspace(settings, thread_id)
+    workspace = ensure_workspace(settings, thread_id, user_id=SINGLE_USER_ID)
     populate(workspace, settings.uid, settings.gid)
     box = DockerSandbox(thread_id, deployment)
     theirs = FilesystemBackend(root_dir=workspace, virtual_mode=True)

@@ -2,14 +2,16 @@
 
     uv run python -m benchmarks.run            # full run (about 10 minutes on 2 cores)
     uv run python -m benchmarks.run --quick    # short run (under 3 minutes)
-    uv run python -m benchmarks.run --only micro|turn|concurrency|live
+    uv run python -m benchmarks.run --only micro|turn|concurrency|live|responsiveness
 
 Sections: (1) `execute` in ephemeral mode vs a raw docker-py container round trip,
 (2) `execute` in session mode vs a raw `docker exec`, (3) file tools vs deepagents'
 `FilesystemBackend`, (4) one agent turn through `langgraph dev` vs the same graph
 on `LocalShellBackend`, (5) 1-32 concurrent threads on `langgraph dev`, Aegra with one
 process and Aegra with two processes and Redis, (6) live `execute` output:
-first-chunk latency to an SDK client and the cost of streaming. Each ratio compares medians
+first-chunk latency to an SDK client and the cost of streaming, (7) another user's
+`threads.search`, file listing and `/ok` latency while one user runs as many long commands
+as their caps allow, on an auth-enabled server started with the README's flags. Each ratio compares medians
 measured interleaved in this run, because this machine is too noisy for absolute
 numbers to carry over. Everything talks to 127.0.0.1 (and the local Docker
 Engine), and every container and temp dir is removed at the end.
@@ -39,6 +41,8 @@ from docker.errors import NotFound
 from benchmarks.engines import engine_section, run_levels, server_errors, wait_seconds
 from benchmarks.live import bench_live
 from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops
+from benchmarks.responsiveness import WORKSPACES as RESPONSIVENESS_WORKSPACES
+from benchmarks.responsiveness import bench_responsiveness
 from benchmarks.stats import Row, SectionResult, render_table
 from benchmarks.turns import (
     AEGRA_1,
@@ -64,7 +68,9 @@ from sandbox.container_spec import LABEL_MODE, LABEL_SCOPE, scope_of
 from tests.support.scripted_llm import ScriptedLLM
 
 DEFAULT_IMAGE = "deepagents-sandbox:offline"
-SECTIONS = ("micro", "turn", "concurrency", "live")
+SECTIONS = ("micro", "turn", "concurrency", "live", "responsiveness")
+SERVED_SECTIONS = frozenset({"turn", "concurrency", "live"})
+"""Sections that share one fleet of single-user servers; section 7 starts its own."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class Plan:
     """Section 5: `runs.wait` samples per engine."""
     live_commands: int
     live_turns: int
+    responsiveness_seconds: float
+    """Section 7: how long the other user samples while one user's long commands run."""
     budget_seconds: float
     """Soft limit: optional work (ephemeral-mode concurrency) is skipped past it."""
 
@@ -107,6 +115,7 @@ FULL = Plan(
     wait_samples=8,
     live_commands=12,
     live_turns=10,
+    responsiveness_seconds=30,
     budget_seconds=13 * 60,
 )
 QUICK = Plan(
@@ -124,6 +133,7 @@ QUICK = Plan(
     wait_samples=3,
     live_commands=4,
     live_turns=3,
+    responsiveness_seconds=10,
     budget_seconds=150,
 )
 
@@ -328,7 +338,7 @@ def report(
         "`FilesystemBackend(virtual_mode=True)` on the same directory; (4) the same graph on deepagents' `LocalShellBackend`; "
         "(5) `langgraph dev` at the same concurrency (ephemeral mode: the same backend with 1 thread); "
         "(6) latency has no floor (target p50 ≤ 250 ms), cost is vs the same server "
-        "without live output.",
+        "without live output; (7) the same calls of the other user before the load (target: p95 under load ≤ 1 s).",
         "",
         render_table(rows),
     ]
@@ -367,15 +377,20 @@ def main(argv: list[str] | None = None) -> int:
         settings = micro_settings(root, args.image)
         scopes = [scope_of(settings)] + [
             scope_of(SandboxSettings(workspaces_dir=served_workspaces_dir(root, m)))
-            for m in ("session", "ephemeral", QUIET_WORKSPACES, AEGRA_1, AEGRA_2)
+            for m in ("session", "ephemeral", QUIET_WORKSPACES, AEGRA_1, AEGRA_2, RESPONSIVENESS_WORKSPACES)
         ]
         try:
             if "micro" in sections:
                 results.extend(micro_sections(settings, plan, clock, failures))
-            if {"turn", "concurrency", "live"} & set(sections):
+            if set(sections) - {"micro"}:
                 with ScriptedLLM(model="glm-4.7") as llm:
                     config = FleetConfig(llm_url=llm.base_url, image=args.image, root=root)
-                    results.extend(served_sections(config, llm, sections, plan, clock, failures))
+                    if SERVED_SECTIONS & set(sections):
+                        results.extend(served_sections(config, llm, sections, plan, clock, failures))
+                    if "responsiveness" in sections:
+                        title = "7. responsiveness under one user's load"
+                        measure = functools.partial(bench_responsiveness, config, llm, seconds=plan.responsiveness_seconds)
+                        results.append((title, run_section(clock, title, failures, measure)))
         finally:
             removed = remove_containers([BENCH_LABEL, *(f"{LABEL_SCOPE}={scope}" for scope in scopes)])
             counts = ", ".join(f"{count} {kind}" for kind, count in sorted(removed.items())) or "none"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.env import SettingsError, at_least, env_optional_str, env_path, env_raw, load_project_dotenv, read_settings, setting
-from config.identity import SINGLE_USER_ID
+from config.identity import SINGLE_USER_ID, USER_ID, is_reserved_user_id
 
 MIN_SECRET_LENGTH = 32
 """Shorter HS256 secrets can be brute-forced offline from one captured token."""
@@ -46,6 +46,22 @@ def env_url(name: str, default: str | None) -> str | None:
     return raw
 
 
+def env_user_ids(name: str, default: frozenset[str]) -> frozenset[str]:
+    """Comma-separated user ids (blanks between commas ignored), or `default` when unset; reserved ids are refused."""
+    raw = env_raw(name)
+    if not raw:
+        return default
+    ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    for user_id in sorted(ids):
+        if not USER_ID.fullmatch(user_id):
+            msg = f"{name} names {user_id!r}, which is not a user id (1-128 letters, digits or '_.@+-', starting with a letter or digit)"
+            raise SettingsError(msg)
+        if is_reserved_user_id(user_id):
+            msg = f"{name} names {user_id!r}, an id reserved for the servers themselves; no token can carry it"
+            raise SettingsError(msg)
+    return ids
+
+
 @dataclass(frozen=True)
 class AuthSettings:
     """Who may call the server; build with `AuthSettings.from_env()`."""
@@ -62,6 +78,10 @@ class AuthSettings:
     """The provider's JWKS URL instead of a file."""
     jwks_cache_seconds: int = setting("AUTH_JWKS_CACHE_SECONDS", at_least(1), 300)
     """Seconds keys fetched from `AUTH_JWKS_URL` are reused."""
+    admin_users: frozenset[str] = setting("AUTH_ADMIN_USERS", env_user_ids, frozenset())
+    """User ids (comma-separated) whose assistants every user sees and uses, and who may read `/metrics`."""
+    metrics_token: str | None = setting("METRICS_TOKEN", env_secret, None)
+    """A bearer token (at least 32 characters) that reads `/metrics` and nothing else, for a scraper without a user."""
 
     def __post_init__(self) -> None:
         if self.jwks_file is not None and self.jwks_url is not None:
@@ -89,7 +109,8 @@ class AuthSettings:
             kinds.append(f"RS256/ES256 tokens checked against {self.jwks_url}")
         checks = [f"{claim}={value!r}" for claim, value in (("iss", self.jwt_issuer), ("aud", self.jwt_audience)) if value]
         suffix = f" ({', '.join(checks)})" if checks else ""
-        return f"authentication is ON: {'; '.join(kinds)}{suffix}; every thread, run, cron and store item belongs to its creator"
+        admins = f"; admins: {', '.join(sorted(self.admin_users))}" if self.admin_users else "; no admins (AUTH_ADMIN_USERS)"
+        return f"authentication is ON: {'; '.join(kinds)}{suffix}; every thread, run, cron and store item belongs to its creator{admins}"
 
     @classmethod
     def from_env(cls) -> AuthSettings:

@@ -20,6 +20,7 @@ from config.env import (
     env_bool,
     env_choice,
     env_float,
+    env_int,
     env_path,
     env_raw,
     env_str,
@@ -88,6 +89,27 @@ def _env_disk_total(name: str, default: int | None) -> int | None:
     return env_size(MIN_DISK_QUOTA)(name, MIN_DISK_QUOTA)
 
 
+def _env_disk_per_user(name: str, default: int | None) -> int | None:
+    """`auto` (or unset) means "derive from the total" (`sandbox.disk_quota.user_budget`); 0 turns it off."""
+    raw = env_raw(name)
+    if not raw or raw.lower() == "auto":
+        return default
+    return env_size(MIN_DISK_QUOTA, zero_turns_off=True)(name, MIN_DISK_QUOTA)
+
+
+def _env_images(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated image references (`name:tag` or `name@sha256:...`), as Docker names them."""
+    raw = env_raw(name)
+    if not raw:
+        return default
+    images = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for image in images:
+        if any(ch.isspace() for ch in image):
+            msg = f"{name}: {image!r} is not an image reference"
+            raise SettingsError(msg)
+    return images
+
+
 def default_user() -> tuple[int, int]:
     """The host user's ids keep workspace files editable; root gets `nobody` instead."""
     uid, gid = os.getuid(), os.getgid()
@@ -122,6 +144,14 @@ def _env_gid(name: str, _default: int) -> int:
     return env_user(name)[1]
 
 
+def _env_command_threads(name: str, default: int) -> int:
+    """`auto` (or unset, or 0): `default`, meaning four users' `SANDBOX_MAX_RUNNING_PER_USER`; else at least 2."""
+    raw = env_raw(name)
+    if not raw or raw.lower() == "auto" or raw == "0":
+        return default
+    return env_int(name, default, minimum=2)
+
+
 def _env_mode(name: str, default: SandboxMode) -> SandboxMode:
     return cast("SandboxMode", env_choice("ephemeral", "session")(name, default))
 
@@ -132,6 +162,10 @@ class SandboxSettings:
 
     image: str = setting("SANDBOX_IMAGE", env_str, "python:3.13-slim")
     """Image for sandboxes; it must have `sh`, `timeout` and `head` (Debian/Ubuntu images do)."""
+    allowed_images: tuple[str, ...] = setting("SANDBOX_ALLOWED_IMAGES", _env_images, ())
+    """Images a run (its context's `sandbox_image`) may use besides `SANDBOX_IMAGE`, exactly as named here
+    (comma-separated). They must already be on the host: only `SANDBOX_IMAGE` is ever pulled, so no
+    request makes the Docker engine contact a registry, and no other image on the host can be run."""
     mode: SandboxMode = setting("SANDBOX_MODE", _env_mode, "ephemeral")
     """`ephemeral`: a fresh container per command. `session`: one warm container per thread."""
     workspaces_dir: Path = setting("SANDBOX_WORKSPACES_DIR", env_path, default_factory=lambda: PROJECT_ROOT / "workspaces")
@@ -179,12 +213,26 @@ class SandboxSettings:
     disk_total_bytes: int | None = setting("SANDBOX_DISK_TOTAL", _env_disk_total, None)
     """Most all workspace quotas may add up to (`auto`/None: 90% of the disk's free space plus what
     the images already use); sparse images overcommit, so a new thread past it is refused."""
+    disk_per_user_bytes: int | None = setting("SANDBOX_DISK_PER_USER", _env_disk_per_user, None)
+    """Most the workspace and memory quotas of one user's threads may add up to, so one user cannot take
+    the whole `SANDBOX_DISK_TOTAL` from the others; a new thread past it is refused. `auto`/None: a quarter
+    of the total when authentication is on (at least four users always fit), the whole total in single-user
+    mode (one user has nobody to leave room for). 0 = no per-user budget."""
     memories_quota_bytes: int = setting("SANDBOX_MEMORIES_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), MIN_DISK_QUOTA)
     """Most a user's `/memories` may hold, as its own loop-mounted ext4 image like a workspace's
+    (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
+    artifacts_quota_bytes: int = setting("SANDBOX_ARTIFACTS_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 128 * 1024**2)
+    """Most a thread's `/artifacts` (deepagents' own files: evicted large tool results, conversation
+    history, captured command output) may hold, as its own loop-mounted ext4 image like a workspace's
     (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
 
     max_running_per_user: int = setting("SANDBOX_MAX_RUNNING_PER_USER", at_least(1), 8)
     """Most commands one user may have running at once, across all their threads; more are refused."""
+    command_threads: int = setting("SANDBOX_COMMAND_THREADS", _env_command_threads, 0)
+    """Threads of the pool that runs sandbox commands (Docker calls that last as long as a command),
+    apart from asyncio's default executor, which the server's own requests need. `auto` (0): four
+    users' `SANDBOX_MAX_RUNNING_PER_USER`. One user holds at most their cap and never every thread;
+    when the pool is full, other users' commands wait for a thread in arrival order."""
     max_containers_per_user: int = setting("SANDBOX_MAX_CONTAINERS_PER_USER", at_least(1), 8)
     """Session mode: most containers one user may have running; their idle ones are stopped first, then new ones refused."""
     lease_ttl_seconds: int = setting("SANDBOX_LEASE_TTL", at_least(4), 60)
@@ -193,11 +241,29 @@ class SandboxSettings:
     whose heartbeat is older than this counts as dead, and its leftover containers are removed."""
     tmpfs_bytes: int = setting("SANDBOX_TMPFS_SIZE", env_size(1024**2), 256 * 1024**2)
     """Size of the in-memory `/tmp` (also `HOME`) of each sandbox; the rest of its root filesystem is read-only."""
+    file_transfer_max_bytes: int = setting("SANDBOX_FILE_TRANSFER_MAX", env_size(1024**2), 64 * 1024**2)
+    """Largest file the workspace file routes take in one upload or serve in one download; both are
+    streamed in pieces (never held whole in memory) and anything larger gets 413, leaving no partial file."""
+
+    @property
+    def command_pool_threads(self) -> int:
+        """Threads of the command pool: `SANDBOX_COMMAND_THREADS`, or four users' running caps when `auto`."""
+        return self.command_threads or 4 * self.max_running_per_user
 
     @property
     def disk_images_dir(self) -> Path:
         """Where workspace images live: next to `workspaces/`, never inside anything a sandbox mounts."""
         return self.workspaces_dir.with_name(self.workspaces_dir.name + ".disks")
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where each thread's `/artifacts` folder lives: next to `workspaces/`, outside every workspace."""
+        return self.workspaces_dir.with_name(self.workspaces_dir.name + ".artifacts")
+
+    @property
+    def artifacts_images_dir(self) -> Path:
+        """Where `/artifacts` images live: next to `artifacts_dir`, never inside anything a sandbox mounts."""
+        return self.artifacts_dir.with_name(self.artifacts_dir.name + ".disks")
 
     @property
     def memories_images_dir(self) -> Path:
@@ -215,6 +281,21 @@ class SandboxSettings:
             if self.memories_dir.is_relative_to(other) or other.is_relative_to(self.memories_dir):
                 msg = f"SANDBOX_MEMORIES_DIR={self.memories_dir} must not be {name}={other}, inside it, or around it"
                 raise SettingsError(msg)
+        self._check_per_user_budget()
+
+    def _check_per_user_budget(self) -> None:
+        """A per-user budget below one thread's disks would refuse every user's first thread."""
+        smallest = self.disk_quota_bytes + self.memories_quota_bytes
+        if self.disk_per_user_bytes and self.disk_quota_bytes and self.disk_per_user_bytes < smallest:
+            msg = (
+                f"SANDBOX_DISK_PER_USER ({self.disk_per_user_bytes // 1024**2} MiB) must hold at least one thread: "
+                f"SANDBOX_DISK_QUOTA plus SANDBOX_MEMORIES_QUOTA ({smallest // 1024**2} MiB)"
+            )
+            raise SettingsError(msg)
+
+    def image_allowed(self, image: str) -> bool:
+        """Whether a run may use `image`: `SANDBOX_IMAGE` or one of `SANDBOX_ALLOWED_IMAGES`, spelled exactly."""
+        return image == self.image or image in self.allowed_images
 
     def effective_timeout(self, requested: int | None) -> int:
         """Seconds a command may run: the default when none is asked, never more than the maximum.

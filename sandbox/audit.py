@@ -1,7 +1,8 @@
-"""The audit log: one JSON line per executed command and per approval decision.
+"""The audit log: one JSON line per executed command, per approval decision, and per artifact.
 
-Written to `SANDBOX_AUDIT_LOG` by the sandbox backend (commands) and by the
-server's auth module (decisions), through this one writer, so both share a
+Written to `SANDBOX_AUDIT_LOG` by the sandbox backend (commands, and the files
+deepagents writes under `/artifacts` by itself, see `sandbox.artifacts`) and by the
+server's auth module (decisions), through this one writer, so all share a
 format. Lines are appended with `O_APPEND` in a single `write`, so several
 threads and processes can share one file; the file is created `0600`. A
 failing audit write is logged loudly but never breaks the agent's tool call.
@@ -75,6 +76,13 @@ class AuditLog:
             record["command_truncated"] = True
         if error is not None:
             record["error"] = error
+        self.append(record)
+
+    def artifact(self, *, user_id: str, thread_id: str, path: str, size: int | None, operation: str) -> None:
+        """One file deepagents wrote under `/artifacts` on its own (no tool call asked for it), or an approved command captured there."""
+        record: dict[str, Any] = {"event": "artifact", "user": user_id, "thread": thread_id, "path": path, "operation": operation}
+        if size is not None:
+            record["bytes"] = size
         self.append(record)
 
     def decision(self, *, user_id: str, thread_id: str, tool: str, arguments: Any, decision: str, edited_arguments: Any = None) -> None:

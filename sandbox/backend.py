@@ -1,7 +1,7 @@
 """`DockerSandbox`: the deepagents sandbox backend, for one thread or for whichever thread is running.
 
 Commands run in Docker (`sandbox.runner`); file tools run on the host against the
-same bind-mounted directories (`sandbox.file_tools.HostFileTools`, inherited), which is both faster than a
+same bind-mounted directories (`sandbox.file_protocol.HostFileTools`, inherited), which is both faster than a
 container round trip and the only way to make symlink checks race-free.
 
 Built with a thread id, it serves that thread (tests, scripts, notebooks)::
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from contextvars import ContextVar
 from functools import lru_cache
@@ -36,11 +37,13 @@ from deepagents.backends.sandbox import BaseSandbox
 from docker.errors import APIError, DockerException
 
 from config.identity import SINGLE_USER_ID
+from sandbox.artifacts import artifacts_path, is_artifact, prepare_artifacts
 from sandbox.audit import audit_log
 from sandbox.command_wrapper import live_tee, to_execute_response
 from sandbox.deployment import SandboxDeployment
-from sandbox.errors import SandboxError
-from sandbox.file_tools import HostFiles, HostFileTools
+from sandbox.errors import SandboxError, UserCapError
+from sandbox.file_protocol import HostFileTools
+from sandbox.file_tools import HostFiles
 from sandbox.live_output import LiveOutput, live_output_sink
 from sandbox.memories import memories_path, prepare_memories
 from sandbox.run_context import current_thread_ref
@@ -141,11 +144,13 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             workspace_path(settings, thread_id),
             settings.shared_dir,
             memories_dir=memories_path(settings, user_id),
+            artifacts_dir=artifacts_path(settings, thread_id),
             fs_uid=settings.uid,
             fs_gid=settings.gid,
             prepare={
-                "workspace": lambda create: prepare_workspace(settings, thread_id, create=create),
+                "workspace": lambda create: prepare_workspace(settings, thread_id, create=create, user_id=user_id),
                 "memories": lambda create: prepare_memories(settings, user_id, create=create),
+                "artifacts": lambda create: prepare_artifacts(settings, thread_id, create=create, user_id=user_id),
             },
         )
 
@@ -154,6 +159,14 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         """The host-side file tools of the served thread (and of its user's `/memories`)."""
         ref = self.thread()
         return self._files_for(ref.user_id, ref.thread_id)
+
+    @override
+    def wrote(self, path: str, size: int | None, operation: str) -> None:
+        """Audit every write under `/artifacts`: deepagents makes those by itself, with no approval to log."""
+        if is_artifact(path):
+            ref = self.thread()
+            log = audit_log(self.deployment.settings.audit_log)
+            log.artifact(user_id=ref.user_id, thread_id=ref.thread_id, path=path, size=size, operation=operation)
 
     # -- commands ------------------------------------------------------------
 
@@ -171,8 +184,25 @@ class DockerSandbox(HostFileTools, BaseSandbox):
 
     @override
     async def aexecute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:
-        """Docker calls block, so they run in a worker thread, never on the event loop."""
-        return await asyncio.to_thread(self._execute, self.thread(), command, timeout)
+        """Docker calls block for as long as the command runs: they run on the command pool.
+
+        Never on the event loop, and never on asyncio's default executor, whose few
+        threads the server needs for everyone's requests (`sandbox.fair_pool`). A
+        user who already holds their share of the pool is refused, like past
+        `SANDBOX_MAX_RUNNING_PER_USER`.
+        """
+        ref, started = self.thread(), time.monotonic()
+        try:
+            return await self.deployment.commands.run(ref.user_id, self._execute, ref, command, timeout)
+        except UserCapError as exc:
+            failure = failure_result(ref, exc)
+            await asyncio.to_thread(self._audit, ref, command, failure, started)
+            return failure
+
+    @override
+    async def off_loop[**P, T](self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """File work runs on the deployment's file pool, shared fairly by users, apart from commands."""
+        return await self.deployment.file_work.run(self.thread().user_id, fn, *args, **kwargs)
 
     def _execute(self, ref: ThreadRef, command: str, timeout: int | None) -> ExecuteResponse:
         settings = self.deployment.settings
@@ -221,7 +251,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         """Report a missing Docker or image, or a refused workspace disk, up front (all cached after success)."""
         try:
             self.deployment.ensure_image(ref.image)
-            prepare_workspace(self.deployment.settings, ref.thread_id, create=True)
+            prepare_workspace(self.deployment.settings, ref.thread_id, create=True, user_id=ref.user_id)
         except _SANDBOX_FAILURES as exc:
             return failure_result(ref, exc)
         return None
@@ -261,6 +291,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             _IN_OFFLOAD_CALL.reset(marker)
             _live_channel.reset(live_channel)
         self._audit(ref, command, result.response, started, outermost=True)
+        self._audit_capture(ref, capture_path, result)
         return result
 
     @override
@@ -275,13 +306,16 @@ class DockerSandbox(HostFileTools, BaseSandbox):
     ) -> ExecuteOffloadResult:
         """Async version of `execute_with_offload`."""
         ref, started = self.thread(), time.monotonic()
-        problem = await asyncio.to_thread(self._cannot_run, ref)
+        try:
+            problem = await self.deployment.commands.run(ref.user_id, self._cannot_run, ref)  # may pull or mount: not short
+        except UserCapError as exc:
+            problem = failure_result(ref, exc)
         if problem is not None:
             await asyncio.to_thread(self._audit, ref, command, problem, started)
             return ExecuteOffloadResult(offloaded=False, response=problem)
         # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
         wrapped, channel = self._live_capture(command)
-        marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)  # to_thread copies both into `execute`'s worker
+        marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)  # the pool copies both into `execute`'s worker
         try:
             result = await super().aexecute_with_offload(
                 wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
@@ -290,7 +324,14 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             _IN_OFFLOAD_CALL.reset(marker)
             _live_channel.reset(live_channel)
         await asyncio.to_thread(self._audit, ref, command, result.response, started, outermost=True)
+        await asyncio.to_thread(self._audit_capture, ref, capture_path, result)
         return result
+
+    def _audit_capture(self, ref: ThreadRef, capture_path: str, result: ExecuteOffloadResult) -> None:
+        """The command itself wrote its full output under `/artifacts`: audited like deepagents' own writes."""
+        if result.offloaded and is_artifact(capture_path):
+            log = audit_log(self.deployment.settings.audit_log)
+            log.artifact(user_id=ref.user_id, thread_id=ref.thread_id, path=capture_path, size=None, operation="execute capture")
 
     @staticmethod
     def _live_capture(command: str) -> tuple[str, LiveChannel]:

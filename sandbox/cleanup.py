@@ -13,10 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import stat
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,11 +22,13 @@ from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
 from sandbox import thread_use
+from sandbox.artifacts import artifact_thread_ids
 from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
 from sandbox.deployment import forget_thread_everywhere
-from sandbox.disk_quota import release_disk
+from sandbox.disk_quota import image_names, image_path
 from sandbox.docker_api import engine_id
-from sandbox.workspace import validate_thread_id, workspace_path, workspace_thread_ids
+from sandbox.thread_ids import storage_name
+from sandbox.workspace import remove_workspace, workspace_thread_ids
 
 logger = logging.getLogger(__name__)
 
@@ -76,63 +75,46 @@ def remove_container(api: Any, container_id: str) -> bool:
 
 def remove_thread_containers(api: Any, settings: SandboxSettings, thread_id: str) -> int:
     """Remove every container of `thread_id` (both modes, running or not); how many were removed."""
-    validate_thread_id(thread_id)
+    storage_name(thread_id)
     return sum(remove_container(api, c.container_id) for c in list_containers(api, settings, thread_id=thread_id))
-
-
-def _make_removable(function: Callable[..., Any], path: str, exc: BaseException) -> None:
-    """`rmtree` hit a folder the sandbox made unwritable (`chmod 000`): open it up and retry once.
-
-    Already gone is fine: another server process may be removing the same workspace.
-    """
-    if isinstance(exc, FileNotFoundError):
-        return
-    parent = os.path.dirname(path)
-    with contextlib.suppress(OSError):
-        os.chmod(parent, stat.S_IRWXU, follow_symlinks=False)
-    with contextlib.suppress(OSError):
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, stat.S_IRWXU, follow_symlinks=False)
-    function(path)
-
-
-def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
-    """Delete `workspaces/<thread_id>/` and everything in it; False when there was none.
-
-    This is the one place a workspace is removed, so whatever else a workspace
-    becomes (a mounted image) is undone here too. Symlinks inside are removed, never
-    followed (`shutil.rmtree` works on directory fds).
-    """
-    workspace = workspace_path(settings, thread_id)
-    had_disk = release_disk(settings, thread_id)  # unmount and delete its quota image first
-    if not workspace.exists() and not workspace.is_symlink():
-        return had_disk
-    if workspace.is_symlink() or not workspace.is_dir():
-        workspace.unlink(missing_ok=True)
-        return True
-    shutil.rmtree(workspace, onexc=_make_removable)
-    return True
 
 
 def remove_all_workspaces(settings: SandboxSettings) -> None:
     """`remove_workspace` for every workspace (folder or disk image) under `settings` (tests, benchmarks)."""
-    for thread_id in sorted(workspace_thread_ids(settings)):
+    for thread_id in sorted(workspace_thread_ids(settings) | artifact_thread_ids(settings)):
         remove_workspace(settings, thread_id)
 
 
 def workspace_ages(settings: SandboxSettings, now: float | None = None) -> dict[str, float]:
-    """Seconds since each workspace folder last changed, by thread id (hidden entries skipped)."""
+    """Seconds since each thread's workspace or `/artifacts` folder last changed, by thread id (hidden entries skipped).
+
+    A thread may have artifacts and no workspace (deepagents evicted a result
+    before any command ran), so both folders count; the younger one wins.
+    """
     now = time.time() if now is None else now
     ages: dict[str, float] = {}
-    try:
-        entries = list(os.scandir(settings.workspaces_dir))
-    except FileNotFoundError:
-        return ages
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+    for folder in (settings.workspaces_dir, settings.artifacts_dir):
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
             continue
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+                ages[entry.name] = min(age, ages.get(entry.name, age))
+    return ages
+
+
+def storage_ages(settings: SandboxSettings, now: float | None = None) -> dict[str, float]:
+    """`workspace_ages`, plus disk images (a workspace image without its folder too); the younger of the two counts."""
+    now = time.time() if now is None else now
+    ages = workspace_ages(settings, now)
+    for name in image_names(settings.disk_images_dir):
         with contextlib.suppress(FileNotFoundError):
-            ages[entry.name] = now - entry.stat(follow_symlinks=False).st_mtime
+            age = now - image_path(settings, name).stat().st_mtime
+            ages[name] = min(age, ages.get(name, age))
     return ages
 
 

@@ -93,12 +93,21 @@ class RawResult:
     finished_at: float
     container_removed: bool = False
     """The command's container was stopped or removed while it ran (a thread delete, an operator), not an OOM kill."""
+    flooded: bool = False
+    """The command wrote past the output cap around the wrapper, so the host stopped reading and stopped it."""
 
     @classmethod
-    def timed(cls, started_at: float, output: bytes, exit_code: int | None, *, container_removed: bool = False) -> RawResult:
+    def timed(
+        cls, started_at: float, output: bytes, exit_code: int | None, *, container_removed: bool = False, flooded: bool = False
+    ) -> RawResult:
         """Stamp the finish time now."""
         return cls(
-            output=output, exit_code=exit_code, started_at=started_at, finished_at=time.monotonic(), container_removed=container_removed
+            output=output,
+            exit_code=exit_code,
+            started_at=started_at,
+            finished_at=time.monotonic(),
+            container_removed=container_removed,
+            flooded=flooded,
         )
 
 
@@ -113,7 +122,13 @@ def to_execute_response(raw: RawResult, *, timeout_seconds: int, max_output_byte
     elapsed = raw.finished_at - raw.started_at
     # `timeout` exits 124 after SIGTERM, 137 when it had to SIGKILL; an OOM kill is
     # also 137 but happens before the deadline, so elapsed time tells them apart.
-    if exit_code in (TIMEOUT_EXIT_CODE, KILLED_EXIT_CODE) and elapsed >= timeout_seconds - 0.25:
+    if raw.flooded:
+        truncated = True
+        text += (
+            f"\n[Command was stopped: it wrote more than the output cap of {max_output_bytes} bytes "
+            "(SANDBOX_MAX_OUTPUT_BYTES) around the sandbox's own limit, so the server stopped reading]"
+        )
+    elif exit_code in (TIMEOUT_EXIT_CODE, KILLED_EXIT_CODE) and elapsed >= timeout_seconds - 0.25:
         exit_code = TIMEOUT_EXIT_CODE
         text += f"\n[Command timed out after {timeout_seconds}s and was killed]"
     elif raw.container_removed:

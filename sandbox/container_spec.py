@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from config.sandbox import SandboxMode, SandboxSettings
+from sandbox.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
 from sandbox.memories import MEMORIES_MOUNT, ensure_memories
 from sandbox.workspace import ensure_workspace
 
@@ -28,6 +29,10 @@ LABEL_USER = f"{LABEL_PREFIX}.user"
 LABEL_OWNER = f"{LABEL_PREFIX}.owner"
 """Ephemeral containers: the lease id of the server process running its command (`sandbox.process_lease`);
 a sweep removes only containers whose owner process is dead. Session containers have none: any process may use them."""
+
+NO_ENTRYPOINT = [""]
+"""Docker's way to drop an image's ENTRYPOINT: every container runs our wrapper (and its caps), never
+whatever an image's author made it run, which could ignore the command and its output cap."""
 
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -83,10 +88,11 @@ def container_kwargs(
     `/memories`, so it must come from the run's authentication, never from input.
     `owner` is the lease id of the process that runs (and removes) an ephemeral container.
     """
-    workspace = ensure_workspace(settings, thread_id)
+    workspace = ensure_workspace(settings, thread_id, user_id=user_id)
     binds = {
         str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
         str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
+        str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
     }
     if settings.shared_dir.is_dir():
         binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}
@@ -109,6 +115,7 @@ def container_kwargs(
         labels[LABEL_OWNER] = owner
     return {
         "image": image,
+        "entrypoint": NO_ENTRYPOINT,
         "command": command,
         "user": f"{settings.uid}:{settings.gid}",
         "working_dir": WORKSPACE_MOUNT,

@@ -50,8 +50,10 @@ from sandbox.container_spec import (
 )
 from sandbox.docker_api import ImageGate, connect, engine_id
 from sandbox.errors import SandboxError, UserCapError
+from sandbox.fair_pool import FairPool
 from sandbox.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.process_lease import ProcessLease, owner_alive, process_lease, sweep_dead_leases
+from sandbox.user_caps import running_cap_error
 from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,12 @@ SESSION_KEEPALIVE = ["sleep", "infinity"]
 
 LEFTOVER_MARGIN_SECONDS = 60
 """An ephemeral container this much older than the longest command is a leftover, whoever made it."""
+
+FILE_THREADS = 8
+"""Threads for the host-side file tools and file routes: their calls are short, but a grep over a
+large workspace or a big upload is not, and they must not wait behind commands or hold the server's own."""
+FILE_SHARE = 4
+"""Of `FILE_THREADS`, most one user's file calls hold at once; more wait for their own to finish."""
 
 
 @dataclass(frozen=True)
@@ -88,16 +96,26 @@ class SandboxDeployment:
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
-        self.images = ImageGate()
+        self.images = ImageGate(settings.image, settings.allowed_images)
         self._api: docker.APIClient | None = None
         self._engine = ""
         """The engine's id (`start()`): use files and the start lock are per engine, as its containers are."""
         self._connect_lock = threading.Lock()
-        self._sessions: dict[str, str] = {}
+        self._sessions: dict[tuple[str, str], str] = {}
+        """(thread id, user id) -> container id: a container is only ever handed to the user it was made for."""
         """Thread id -> its session container's id: a cache; Docker's labels are the truth."""
         self._sessions_lock = threading.Lock()
         self._housekeeper: threading.Thread | None = None
         self._closed = threading.Event()
+        self.commands = FairPool(
+            "sandbox-command",
+            threads=settings.command_pool_threads,
+            share=settings.max_running_per_user,
+            refuse=lambda user, share: running_cap_error(settings, user, share),
+        )
+        """Where commands' Docker I/O runs (`sandbox.fair_pool`), never on the server's default executor."""
+        self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
+        """Where the host-side file tools run, apart from commands and from the server's default executor."""
         _LIVE_DEPLOYMENTS.add(self)
 
     # -- connection and startup ------------------------------------------------
@@ -165,7 +183,7 @@ class SandboxDeployment:
         return removed
 
     def ensure_image(self, image: str) -> None:
-        """Check (and at most once pull) the image before creating a container from it."""
+        """Refuse an image off the allow-list; check (and, for `SANDBOX_IMAGE` only, at most once pull) it before a container uses it."""
         self.images.ensure(self.start(), image)
 
     # -- session containers ------------------------------------------------------
@@ -182,18 +200,18 @@ class SandboxDeployment:
             # A cached id is trusted without a round trip; if Docker stopped or removed
             # it behind our back (another process, an operator), the exec fails and
             # the runner calls `forget_session`, so the next attempt finds it again.
-            container_id = self._sessions.get(ref.thread_id)
+            container_id = self._sessions.get((ref.thread_id, ref.user_id))
             if not container_id:
                 container_id = self._find_or_start(ref)
                 with self._sessions_lock:
-                    self._sessions[ref.thread_id] = container_id
+                    self._sessions[(ref.thread_id, ref.user_id)] = container_id
             yield container_id
 
     def forget_session(self, thread_id: str, container_id: str) -> None:
         """Drop a cached container that turned out to be stopped or gone."""
         with self._sessions_lock:
-            if self._sessions.get(thread_id) == container_id:
-                del self._sessions[thread_id]
+            for key in [key for key, cached in self._sessions.items() if key[0] == thread_id and cached == container_id]:
+                del self._sessions[key]
 
     def _running_sessions(self, **labels: str) -> list[_Running]:
         """Running session containers of this workspaces folder (of one thread or user), from labels."""
@@ -207,13 +225,13 @@ class SandboxDeployment:
         under a lock shared by every server process, so no two processes both pass a
         cap, and two racing on the thread's first command start one container.
         """
-        found = self._running_sessions(thread_id=ref.thread_id)
+        found = self._running_sessions(thread_id=ref.thread_id, user_id=ref.user_id)
         if found:
             return found[0].container_id
         with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
             running = self._running_sessions()
             for container in running:
-                if container.thread_id == ref.thread_id:
+                if container.thread_id == ref.thread_id and container.user_id == ref.user_id:
                     return container.container_id  # another process started it meanwhile
             self._make_room(running, ref)
             return self._start_session(ref)
@@ -265,6 +283,7 @@ class SandboxDeployment:
         thread_id, image = ref.thread_id, ref.image
         api = self.api
         found = api.containers(all=True, filters=label_filter(labels_for(self.settings, thread_id=thread_id, mode="session")))
+        found = self._without_foreign(found, ref)
         if found:
             container_id = found[0]["Id"]
             for duplicate in found[1:]:
@@ -291,6 +310,22 @@ class SandboxDeployment:
         api.start(container_id)
         logger.info("Session sandbox for thread %s is %s", thread_id, container_id[:12])
         return container_id
+
+    def _without_foreign(self, found: list[dict[str, Any]], ref: ThreadRef) -> list[dict[str, Any]]:
+        """Remove containers of `ref`'s thread made for another user (a previous owner of a reused id); the rest.
+
+        Such a container mounts the previous owner's `/memories`, so it is never
+        handed to anyone: it is removed before the new owner's container is made.
+        """
+        kept: list[dict[str, Any]] = []
+        for item in found:
+            if _Running.of(item).user_id == ref.user_id:
+                kept.append(item)
+                continue
+            logger.warning("Thread id %s is used again by another user: removing the previous owner's container", ref.thread_id)
+            with contextlib.suppress(NotFound):
+                self.api.remove_container(item["Id"], force=True)
+        return kept
 
     def restart_session(self, container_id: str) -> None:
         """Last resort when a command outlived even the in-container timeout."""
@@ -341,7 +376,8 @@ class SandboxDeployment:
     def forget_thread(self, thread_id: str) -> None:
         """Drop a deleted thread's cached container (it is being removed)."""
         with self._sessions_lock:
-            self._sessions.pop(thread_id, None)
+            for key in [key for key in self._sessions if key[0] == thread_id]:
+                del self._sessions[key]
 
     def stop_sessions(self) -> list[str]:
         """A graceful server stop: stop the session containers this process used last; their thread ids.
@@ -363,8 +399,10 @@ class SandboxDeployment:
         return stopped
 
     def close(self, *, remove_sessions: bool = False) -> None:
-        """Stop the housekeeper; optionally remove this scope's session containers (tests, benchmarks)."""
+        """Stop the housekeeper and the pools; optionally remove this scope's session containers (tests, benchmarks)."""
         self._closed.set()
+        self.commands.shutdown()
+        self.file_work.shutdown()
         if remove_sessions and self._api is not None:
             filters = label_filter(labels_for(self.settings, mode="session"))
             for container in self._api.containers(all=True, filters=filters):

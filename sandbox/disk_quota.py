@@ -12,7 +12,11 @@ image in `<memories>.disks/`: both are a `QuotaDisk`, mounted by `mount_disk`.
 
 Sparse images overcommit the host disk, so `SANDBOX_DISK_TOTAL` caps the sum of
 all images' sizes (workspaces and memories); a new one past it is refused with a
-clear error. Mounts
+clear error. So that one user's threads cannot take that whole total from everyone
+else, `SANDBOX_DISK_PER_USER` caps the sum of one user's images the same way. Each
+image's owner is recorded beside it when it is created (`<image>.owner`, in the
+same root-only directory), because a workspace image is named by its thread, and
+the thread's owner is known only to the server. Mounts
 are kernel state: they survive a server restart, and an image found unmounted
 (after a reboot) is mounted again before anything touches its workspace. The
 unmounted mount point is root-owned mode 000, so nothing can write around the
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -37,12 +42,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.auth import AuthSettings
 from config.sandbox import SandboxSettings
 from sandbox.errors import WorkspaceDiskError
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIX = ".img"
+OWNER_SUFFIX = ".owner"
+"""`<name>.img.owner` records, as JSON, the user an image belongs to (the per-user budget counts by it)."""
+AUTO_USER_SHARE = 4
+"""With `SANDBOX_DISK_PER_USER=auto` and authentication on, one user may hold a quarter of the total."""
 AUTO_TOTAL_SHARE = 0.9
 """With `SANDBOX_DISK_TOTAL=auto`, all quotas together may promise this share of what the disk can hold."""
 MOUNT_OPTIONS = "loop,nosuid,nodev,noatime"
@@ -89,6 +99,17 @@ def workspace_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
         size=settings.disk_quota_bytes,
         setting="SANDBOX_DISK_QUOTA",
         what=f"the workspace of thread {thread_id}",
+    )
+
+
+def artifacts_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
+    """The disk of `thread_id`'s `/artifacts` (the thread id must already be validated)."""
+    return QuotaDisk(
+        mount_point=settings.artifacts_dir / thread_id,
+        image=settings.artifacts_images_dir / f"{thread_id}{IMAGE_SUFFIX}",
+        size=settings.artifacts_quota_bytes,
+        setting="SANDBOX_ARTIFACTS_QUOTA",
+        what=f"the artifacts of thread {thread_id}",
     )
 
 
@@ -178,9 +199,12 @@ def quota_problem(settings: SandboxSettings) -> str | None:
             problem = _probe(images_dir)
             _support[images_dir] = problem
             if problem is None:
+                budget = user_budget(settings)
                 logger.info(
-                    "Workspace disk quotas on: %s per thread (SANDBOX_DISK_QUOTA), at most %s in all (SANDBOX_DISK_TOTAL); images in %s",
+                    "Workspace disk quotas on: %s per thread (SANDBOX_DISK_QUOTA), %s per user (SANDBOX_DISK_PER_USER), "
+                    "at most %s in all (SANDBOX_DISK_TOTAL); images in %s",
                     human_size(settings.disk_quota_bytes),
+                    "no limit" if budget is None else human_size(budget),
                     human_size(disk_total(settings)),
                     images_dir,
                 )
@@ -213,24 +237,25 @@ def _locked(images_dir: Path) -> Iterator[None]:
             os.close(fd)
 
 
-def _images(images_dir: Path) -> list[os.stat_result]:
+def _images(images_dir: Path) -> list[tuple[Path, os.stat_result]]:
     if not images_dir.is_dir():
         return []
-    stats = []
+    found = []
     for entry in os.scandir(images_dir):
         if entry.name.endswith(IMAGE_SUFFIX) and not entry.name.startswith("."):
             with contextlib.suppress(FileNotFoundError):
-                stats.append(entry.stat(follow_symlinks=False))
-    return stats
+                found.append((Path(entry.path), entry.stat(follow_symlinks=False)))
+    return found
 
 
-def _all_images(settings: SandboxSettings) -> list[os.stat_result]:
-    return _images(settings.disk_images_dir) + _images(settings.memories_images_dir)
+def _all_images(settings: SandboxSettings) -> list[tuple[Path, os.stat_result]]:
+    """Every workspace, memory and artifacts image, with its stat."""
+    return _images(settings.disk_images_dir) + _images(settings.memories_images_dir) + _images(settings.artifacts_images_dir)
 
 
 def committed_bytes(settings: SandboxSettings) -> int:
     """What all existing workspaces and memory folders may grow to: the sum of their images' sizes."""
-    return sum(st.st_size for st in _all_images(settings))
+    return sum(st.st_size for _, st in _all_images(settings))
 
 
 def disk_total(settings: SandboxSettings) -> int:
@@ -240,7 +265,7 @@ def disk_total(settings: SandboxSettings) -> int:
     images_dir = settings.disk_images_dir
     probe_dir = images_dir if images_dir.is_dir() else images_dir.parent
     st = os.statvfs(probe_dir)
-    allocated = sum(s.st_blocks * 512 for s in _all_images(settings))
+    allocated = sum(st.st_blocks * 512 for _, st in _all_images(settings))
     return int(AUTO_TOTAL_SHARE * (st.f_bavail * st.f_frsize + allocated))
 
 
@@ -250,9 +275,98 @@ def _check_total(settings: SandboxSettings, disk: QuotaDisk) -> None:
         source = "SANDBOX_DISK_TOTAL" if settings.disk_total_bytes is not None else "SANDBOX_DISK_TOTAL=auto (90% of the disk's free space)"
         msg = (
             f"no disk space left for a new disk: {disk.what} needs {human_size(quota)} ({disk.setting}), "
-            f"existing workspaces and memories already hold quotas of {human_size(committed)}, "
+            f"existing workspaces, memories and artifacts already hold quotas of {human_size(committed)}, "
             f"and {source} allows {human_size(total)} in all. "
             "Delete threads that are no longer needed, or ask the operator to raise SANDBOX_DISK_TOTAL."
+        )
+        raise WorkspaceDiskError(msg)
+
+
+def owner_path(image: Path) -> Path:
+    """Where the owner of `image` is recorded: beside it, as root-only as the image."""
+    return image.with_name(image.name + OWNER_SUFFIX)
+
+
+def _write_owner(image: Path, user_id: str) -> None:
+    """Record `user_id` as the owner of `image` (atomically: a reader sees no half-written record)."""
+    record = owner_path(image)
+    staging = record.with_name(f".{record.name}.{os.getpid()}.{threading.get_ident()}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"user_id": user_id}, handle)
+    os.replace(staging, record)
+
+
+def _read_owner(image: Path) -> str | None:
+    """The recorded owner of `image`; None for an image made before owners were recorded (or a damaged record)."""
+    try:
+        data = json.loads(owner_path(image).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    owner = data.get("user_id") if isinstance(data, dict) else None
+    return owner if isinstance(owner, str) and owner else None
+
+
+@dataclass(frozen=True)
+class DiskUse:
+    """One user's disks: what their quotas promise, and what the sparse images occupy on the host now."""
+
+    reserved: int
+    """The sum of the user's image sizes: what counts towards `SANDBOX_DISK_PER_USER` and `SANDBOX_DISK_TOTAL`."""
+    used: int
+    """Bytes the user's images occupy on the host disk (allocated blocks; images are sparse)."""
+
+
+def _owned_images(settings: SandboxSettings) -> list[tuple[str | None, os.stat_result]]:
+    """Every workspace and memory image with its recorded owner."""
+    return [(_read_owner(image), st) for image, st in _all_images(settings)]
+
+
+def disk_use_by_user(settings: SandboxSettings) -> dict[str, DiskUse]:
+    """Each user's reserved and used image bytes (workspaces and memories), by user id.
+
+    Images made before owners were recorded are left out until their thread is used again.
+    Reads only file metadata, so metrics may call it on a timer (from a worker thread).
+    """
+    totals: dict[str, tuple[int, int]] = {}
+    for owner, st in _owned_images(settings):
+        if owner is not None:
+            reserved, used = totals.get(owner, (0, 0))
+            totals[owner] = (reserved + st.st_size, used + st.st_blocks * 512)
+    return {owner: DiskUse(reserved=reserved, used=used) for owner, (reserved, used) in totals.items()}
+
+
+def _authentication_on() -> bool:
+    return AuthSettings.from_env().enabled
+
+
+def user_budget(settings: SandboxSettings) -> int | None:
+    """Most one user's images may add up to (`SANDBOX_DISK_PER_USER`), or None for no per-user budget.
+
+    `auto` is a quarter of the total once users sign in, never less than one
+    thread's disks; in single-user mode the one user may use the whole total.
+    """
+    if settings.disk_per_user_bytes is not None:
+        return settings.disk_per_user_bytes or None
+    if not _authentication_on():
+        return None
+    return max(disk_total(settings) // AUTO_USER_SHARE, settings.disk_quota_bytes + settings.memories_quota_bytes)
+
+
+def _check_user_budget(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:
+    budget = user_budget(settings)
+    if budget is None:
+        return
+    held = sum(st.st_size for owner, st in _owned_images(settings) if owner == user_id)
+    if held + disk.size > budget:
+        source = "SANDBOX_DISK_PER_USER"
+        if settings.disk_per_user_bytes is None:
+            source += "=auto (a quarter of SANDBOX_DISK_TOTAL)"
+        msg = (
+            f"your disk budget is used up: {disk.what} needs {human_size(disk.size)} ({disk.setting}), "
+            f"your threads' workspaces and memories already hold quotas of {human_size(held)}, "
+            f"and {source} allows {human_size(budget)} per user. "
+            "Delete threads you no longer need, or ask the operator to raise SANDBOX_DISK_PER_USER."
         )
         raise WorkspaceDiskError(msg)
 
@@ -302,37 +416,47 @@ def _migrate(disk: QuotaDisk, owner: tuple[int, int]) -> None:
         staging.rmdir()
 
 
-def mount_workspace(settings: SandboxSettings, thread_id: str, *, create: bool) -> Path:
+def mount_workspace(settings: SandboxSettings, thread_id: str, *, create: bool, user_id: str) -> Path:
     """Make sure `thread_id`'s workspace is its mounted image; return the workspace dir.
 
     `create=False` (reads) only mounts an image that already exists; `create=True`
-    (writes, containers) also creates the image, refusing one past `SANDBOX_DISK_TOTAL`.
-    Callers check `quotas_enforced` first. The thread id must already be validated.
+    (writes, containers) also creates the image as `user_id`'s, refusing one past
+    `SANDBOX_DISK_PER_USER` or `SANDBOX_DISK_TOTAL`. Callers check `quotas_enforced`
+    first. The thread id must already be validated.
     """
-    return mount_disk(settings, workspace_disk(settings, thread_id), create=create)
+    return mount_disk(settings, workspace_disk(settings, thread_id), create=create, user_id=user_id)
 
 
-def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool) -> Path:
-    """Make sure `disk.mount_point` is its mounted image (see `mount_workspace`); return it."""
+def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user_id: str) -> Path:
+    """Make sure `disk.mount_point` is its mounted image, owned by `user_id` (see `mount_workspace`); return it.
+
+    An image made before owners were recorded becomes the user's who uses it next
+    (the server lets only a thread's owner use it).
+    """
     workspace, image = disk.mount_point, disk.image
-    if os.path.ismount(workspace):
+    if os.path.ismount(workspace) and owner_path(image).exists():
         return workspace
     if not create and not image.exists():
         return workspace
     owner = (settings.uid, settings.gid)
-    with _locked(settings.disk_images_dir):  # one lock for all images: the total is checked across them
+    with _locked(settings.disk_images_dir):  # one lock for all images: the total and budgets are checked across them
+        if image.exists() and not owner_path(image).exists():
+            _write_owner(image, user_id)
         if os.path.ismount(workspace):
             return workspace
         fresh = not image.exists()
         if fresh:
             if not create:
                 return workspace
+            _check_user_budget(settings, disk, user_id)
             _check_total(settings, disk)
             try:
                 image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _write_owner(image, user_id)
                 _make_filesystem(image, disk.size, owner)
             except (OSError, subprocess.SubprocessError) as exc:
                 image.unlink(missing_ok=True)
+                owner_path(image).unlink(missing_ok=True)
                 logger.error("Could not create the disk image of %s: %s", disk.what, exc)
                 msg = f"could not create the disk of {disk.what}; the server log says why"
                 raise WorkspaceDiskError(msg) from exc
@@ -342,6 +466,7 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool) -> P
                     _migrate(disk, owner)
                 except WorkspaceDiskError:
                     image.unlink()  # the old folder stays as it was; try again later
+                    owner_path(image).unlink(missing_ok=True)
                     raise
                 fresh = False
             _prepare_mount_point(workspace)
@@ -368,18 +493,20 @@ def release_disk(settings: SandboxSettings, thread_id: str) -> bool:
 def release_quota_disk(settings: SandboxSettings, disk: QuotaDisk) -> bool:
     """Unmount `disk`'s image (if mounted) and delete it; False when it had none. The mount point stays."""
     workspace, image = disk.mount_point, disk.image
-    if not image.exists() and not os.path.ismount(workspace):
+    if not image.exists() and not os.path.ismount(workspace) and not owner_path(image).exists():
         return False
     with _locked(settings.disk_images_dir):
+        had_disk = image.exists() or os.path.ismount(workspace)
         staging = image.with_name(image.name + ".migrate")
         for mount_point in (staging, workspace):
             if os.path.ismount(mount_point):
                 _unmount(mount_point)
         image.unlink(missing_ok=True)
+        owner_path(image).unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError):
             staging.rmdir()
     logger.info("Released the disk of %s", disk.what)
-    return True
+    return had_disk
 
 
 def image_names(images_dir: Path) -> set[str]:

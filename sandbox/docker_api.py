@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import docker
@@ -92,23 +93,44 @@ def engine_id(api: docker.APIClient) -> str:
 
 
 class ImageGate:
-    """Makes sure an image is present, pulling each missing image at most once per process."""
+    """The one door between a run's image and the Docker engine.
 
-    def __init__(self) -> None:
+    Only `configured` (the server's `SANDBOX_IMAGE`) and the `allowed` images an
+    admin listed may run; anything else is refused before Docker hears of it. Only
+    `configured` is ever pulled (at most once per process): a run naming an image
+    must never make the engine contact a registry of the client's choosing.
+    """
+
+    def __init__(self, configured: str, allowed: Iterable[str] = ()) -> None:
+        self.configured = configured
+        self.allowed = frozenset(allowed) | {configured}
         self._ready: set[str] = set()
         self._failed: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def ensure(self, api: docker.APIClient, image: str) -> None:
-        """Return when `image` is local; raise `SandboxImageError` with the way out otherwise."""
+        """Return when `image` may run and is local; raise `SandboxImageError` with the way out otherwise."""
         if image in self._ready:
             return
+        if image not in self.allowed:
+            msg = (
+                f"Sandbox image '{image}' is not allowed: runs may use SANDBOX_IMAGE ({self.configured}) "
+                "or an image an administrator lists in SANDBOX_ALLOWED_IMAGES."
+            )
+            raise SandboxImageError(msg)
         with self._lock:
             if image in self._ready:
                 return
             try:
                 api.inspect_image(image)
             except ImageNotFound:
+                if image != self.configured:
+                    msg = (
+                        f"Sandbox image '{image}' is allowed (SANDBOX_ALLOWED_IMAGES) but not present on this host, "
+                        "and images other than SANDBOX_IMAGE are never pulled on a run's request: "
+                        f"an administrator can `docker pull {image}` (or build it) on the server's host."
+                    )
+                    raise SandboxImageError(msg) from None
                 # A failed pull is not retried (it would stall every call), but a
                 # later `docker load` or offline build is picked up by the inspect.
                 if image in self._failed:

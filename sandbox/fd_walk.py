@@ -31,9 +31,9 @@ from sandbox.path_errors import PathError, escape_error, read_only_error
 MAX_SYMLINK_HOPS = 40
 """The kernel's own limit per lookup; past it we report a loop."""
 
-ROOTS = ("workspace", "shared", "memories")
+ROOTS = ("workspace", "shared", "memories", "artifacts")
 """The top-level container directories the file tools reach (each a bind mount)."""
-WRITABLE_ROOTS = frozenset({"workspace", "memories"})
+WRITABLE_ROOTS = frozenset({"workspace", "memories", "artifacts"})
 """Roots mounted read-write; `/shared` is read-only for everyone."""
 PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK

@@ -11,29 +11,25 @@ filesystem identity for the calling thread only (`sandbox.fs_identity`), so the
 kernel enforces exactly the permissions the shell has, and created files belong
 to the sandbox user.
 
-A new file tool lives in this module only: its host-side work as a method on
-`HostFiles`, and its deepagents protocol method (sync and async) on
-`HostFileTools`, which `DockerSandbox` inherits. Text handling it needs is in
-`sandbox.text_ops`.
+A new file tool is two methods: its host-side work on `HostFiles` here, and its
+deepagents protocol method (sync and async) on `sandbox.file_protocol.HostFileTools`,
+which `DockerSandbox` inherits. Text handling it needs is in `sandbox.text_ops`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import errno
 import os
 import stat
 import time
-from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, override
+from typing import Literal
 
 from deepagents.backends.protocol import (
-    BackendProtocol,
     DeleteResult,
     EditResult,
     FileData,
@@ -70,6 +66,7 @@ from sandbox.fd_walk import (
 )
 from sandbox.fs_identity import fs_identity
 from sandbox.path_errors import PathError, error_code, message, read_only_error, reason
+from sandbox.staged_upload import StagedUpload, staging_name
 from sandbox.text_ops import GrepSearch, replace_text, text_window, utf8_or_none
 from sandbox.workspace import create_workspace_dir
 
@@ -102,6 +99,7 @@ class HostFiles:
         shared_dir: Path | None,
         *,
         memories_dir: Path | None = None,
+        artifacts_dir: Path | None = None,
         fs_uid: int | None = None,
         fs_gid: int | None = None,
         prepare: Mapping[str, Callable[[bool], object]] | None = None,
@@ -109,7 +107,8 @@ class HostFiles:
         """Bind the host dirs behind the roots; `fs_uid`/`fs_gid` are the sandbox user's ids.
 
         `memories_dir` is the thread's user's memory folder (see `sandbox.memories`);
-        without it there is no `/memories`. The ids only take effect when this
+        without it there is no `/memories`; likewise `artifacts_dir` and `/artifacts`
+        (see `sandbox.artifacts`). The ids only take effect when this
         process is root; both or neither. `prepare[root](create)` runs before every
         operation (`create=True` before a write to that root): it mounts the root's
         quota disk (`sandbox.disk_quota`), or creates the dir; a writable root
@@ -118,7 +117,7 @@ class HostFiles:
         if (fs_uid is None) != (fs_gid is None):
             msg = "fs_uid and fs_gid must be given together"
             raise ValueError(msg)
-        dirs = {"workspace": workspace_dir, "shared": shared_dir, "memories": memories_dir}
+        dirs = {"workspace": workspace_dir, "shared": shared_dir, "memories": memories_dir, "artifacts": artifacts_dir}
         self._dirs = {root: Path(host_dir).absolute() for root, host_dir in dirs.items() if host_dir is not None}
         """Host directory of each root this sandbox has."""
         self._ids = (fs_uid, fs_gid) if fs_uid is not None and fs_gid is not None and os.geteuid() == 0 else None
@@ -453,6 +452,36 @@ class HostFiles:
                 responses.append(FileUploadResponse(path=path, error=error_code(exc)))
         return responses
 
+    def stage_upload(self, path: str) -> StagedUpload:
+        """Start a streamed upload to `path` (parents created); raises like the other operations.
+
+        The target, if it exists, must be a regular file; it is replaced only by
+        `StagedUpload.commit`, so an upload that stops midway leaves nothing behind.
+        """
+        vp = self._parse_writable(path)
+        with self._session(create_root=vp.root) as s:
+            target = s.resolve(vp, mkdirs=True)
+            if target.root not in WRITABLE_ROOTS:
+                raise read_only_error(vp.raw)
+            if target.name is None or target.parent is None:
+                raise IsADirectoryError(errno.EISDIR, "Is a directory")
+            if target.fd is not None:
+                mode = os.fstat(target.fd).st_mode
+                if stat.S_ISDIR(mode):
+                    raise IsADirectoryError(errno.EISDIR, "Is a directory")
+                if not stat.S_ISREG(mode):
+                    raise PathError("not a regular file (FIFO, socket or device)")
+            staging = staging_name()
+            fd = os.open(staging, CREATE_FLAGS, 0o644, dir_fd=target.parent)
+            return StagedUpload(fd=fd, dir_fd=os.dup(target.parent), staging=staging, name=target.name)
+
+    def open_download(self, path: str) -> tuple[int, int]:
+        """Open a regular file for a streamed download: (fd, size); the caller closes the fd."""
+        vp = self._parse(path)
+        with self._session() as s:
+            fd = s.open_file(vp, os.O_RDONLY)
+        return fd, os.fstat(fd).st_size
+
     def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:
         """Read raw bytes per file; per-file errors are `FileOperationError` literals."""
         responses: list[FileDownloadResponse] = []
@@ -473,87 +502,3 @@ class HostFiles:
             except Exception as exc:
                 responses.append(FileDownloadResponse(path=path, error=error_code(exc)))
         return responses
-
-
-class HostFileTools(BackendProtocol):
-    """deepagents' file-tool methods, answered on the host by `files()`; mixed into `DockerSandbox`.
-
-    Each async method calls `files()` on the caller's context (where the run's
-    thread is known) and only then hands the blocking work to a worker thread.
-    """
-
-    @abstractmethod
-    def files(self) -> HostFiles:
-        """The `HostFiles` of the thread this call serves."""
-
-    @override
-    def ls(self, path: str) -> LsResult:
-        return self.files().ls(path)
-
-    @override
-    async def als(self, path: str) -> LsResult:
-        return await asyncio.to_thread(self.files().ls, path)
-
-    @override
-    def read(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
-        return self.files().read(file_path, offset, limit)
-
-    @override
-    async def aread(self, file_path: str, offset: int = 0, limit: int = 2000) -> ReadResult:
-        return await asyncio.to_thread(self.files().read, file_path, offset, limit)
-
-    @override
-    def write(self, file_path: str, content: str) -> WriteResult:
-        return self.files().write(file_path, content)
-
-    @override
-    async def awrite(self, file_path: str, content: str) -> WriteResult:
-        return await asyncio.to_thread(self.files().write, file_path, content)
-
-    @override
-    def edit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
-        return self.files().edit(file_path, old_string, new_string, replace_all)
-
-    @override
-    async def aedit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> EditResult:
-        return await asyncio.to_thread(self.files().edit, file_path, old_string, new_string, replace_all)
-
-    @override
-    def delete(self, file_path: str) -> DeleteResult:
-        return self.files().delete(file_path)
-
-    @override
-    async def adelete(self, file_path: str) -> DeleteResult:
-        return await asyncio.to_thread(self.files().delete, file_path)
-
-    @override
-    def glob(self, pattern: str, path: str | None = None) -> GlobResult:
-        return self.files().glob(pattern, path)
-
-    @override
-    async def aglob(self, pattern: str, path: str | None = None) -> GlobResult:
-        return await asyncio.to_thread(self.files().glob, pattern, path)
-
-    @override
-    def grep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
-        return self.files().grep(pattern, path, glob, max_count=max_count)
-
-    @override
-    async def agrep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
-        return await asyncio.to_thread(self.files().grep, pattern, path, glob, max_count=max_count)
-
-    @override
-    def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
-        return self.files().upload_files(files)
-
-    @override
-    async def aupload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
-        return await asyncio.to_thread(self.files().upload_files, files)
-
-    @override
-    def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:
-        return self.files().download_files(paths)
-
-    @override
-    async def adownload_files(self, paths: list[str]) -> list[FileDownloadResponse]:
-        return await asyncio.to_thread(self.files().download_files, paths)

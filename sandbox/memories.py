@@ -14,14 +14,13 @@ fixed-alphabet name that cannot climb out of `SANDBOX_MEMORIES_DIR`.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import image_names, memories_disk, mount_disk, quotas_enforced, release_quota_disk
-from sandbox.workspace import create_workspace_dir
+from sandbox.disk_quota import memories_disk, release_quota_disk
+from sandbox.workspace import folder_names, prepare_quota_folder
 
 MEMORIES_MOUNT = "/memories"
 """Where a user's memory folder appears to the file tools and the shell."""
@@ -63,12 +62,7 @@ def prepare_memories(settings: SandboxSettings, user_id: str, *, create: bool) -
     of the sandbox user. With `create=False` a missing folder stays missing, so a
     user without memories reads as "not found".
     """
-    if settings.memories_quota_bytes and quotas_enforced(settings):
-        return mount_disk(settings, memories_disk(settings, user_dir_name(user_id)), create=create)
-    folder = memories_path(settings, user_id)
-    if create:
-        create_workspace_dir(folder, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
-    return folder
+    return prepare_quota_folder(settings, memories_disk(settings, user_dir_name(user_id)), create=create, user_id=user_id)
 
 
 def ensure_memories(settings: SandboxSettings, user_id: str) -> Path:
@@ -78,10 +72,7 @@ def ensure_memories(settings: SandboxSettings, user_id: str) -> Path:
 
 def memory_folder_names(settings: SandboxSettings) -> set[str]:
     """Every memory folder (by its folder name) that has a directory or a disk image."""
-    found = image_names(settings.memories_images_dir)
-    if settings.memories_dir.is_dir():
-        found.update(e.name for e in os.scandir(settings.memories_dir) if e.is_dir(follow_symlinks=False))
-    return found
+    return folder_names(settings.memories_images_dir, settings.memories_dir)
 
 
 def remove_memory_folder(settings: SandboxSettings, folder_name: str) -> None:

@@ -4,6 +4,11 @@ Both paths run the same in-container wrapper (`sandbox.command_wrapper`), so the
 timeout and output cap behave identically; only the transport differs. Both read
 Docker's output stream while the command runs, so its output can reach a
 `LiveOutput` as it is produced; the result is still the whole (capped) output.
+
+The in-container cap is not the only one: a command can write to the container's
+output around the wrapper (through `/proc/<pid>/fd`), so the host itself never
+keeps more than the cap plus `HOST_READ_SLACK_BYTES` of a stream, and stops the
+command when more arrives.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ from sandbox.live_output import LiveOutput
 from sandbox.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
+
+HOST_READ_SLACK_BYTES = 64 * 1024
+"""How much more than `SANDBOX_MAX_OUTPUT_BYTES` the host reads of either stream before calling it a flood.
+
+The wrapper's `head -c` passes the cap plus one byte per stream, and its own
+diagnostics are a few lines; anything more came around the wrapper."""
+
+FLOOD_STOP_WAIT_SECONDS = 60.0
+"""How long a command waits, after its stream ended, for the stop (kill or restart) of its flood to finish."""
 
 LiveChannel = Literal["stdout", "stderr"]
 """Which container stream a command's live output arrives on: its result (stdout), or
@@ -71,7 +85,7 @@ def run_ephemeral(
             started_at = time.monotonic()
             api.start(container_id)
             with _Deadline(host_deadline(timeout), lambda: api.kill(container_id)) as deadline:
-                output = _collect(frames, live, live_channel)
+                output = _collect(frames, live, live_channel, limit=_read_limit(settings.max_output_bytes), on_flood=deadline.flood)
                 exit_code: int | None = None
                 try:
                     exit_code = api.wait(container_id, timeout=host_deadline(timeout))["StatusCode"]
@@ -82,8 +96,8 @@ def run_ephemeral(
             if deadline.fired:
                 logger.warning("Sandbox %s outlived its in-container timeout; killed it", container_id[:12])
                 exit_code = TIMEOUT_EXIT_CODE
-            removed = exit_code == KILLED_EXIT_CODE and _container_went(api, container_id)
-            return RawResult.timed(started_at, output, exit_code, container_removed=removed)
+            removed = exit_code == KILLED_EXIT_CODE and not deadline.flooded and _container_went(api, container_id)
+            return RawResult.timed(started_at, output, exit_code, container_removed=removed, flooded=deadline.flooded)
         finally:
             frames.close()
     finally:
@@ -141,11 +155,15 @@ def _run_exec(
     api = deployment.api
     started_at = time.monotonic()
     frames = api.exec_start(exec_id, stream=True, demux=True)
+    limit = _read_limit(deployment.settings.max_output_bytes)
     try:
         with _Deadline(host_deadline(timeout), lambda: deployment.restart_session(container_id)) as deadline:
-            output = _collect(frames, live, live_channel)
+            output = _collect(frames, live, live_channel, limit=limit, on_flood=deadline.flood)
     finally:
         frames.close()
+    if deadline.flooded:
+        logger.warning("Command in session sandbox %s wrote past the output cap; restarted the container", container_id[:12])
+        return RawResult.timed(started_at, output, KILLED_EXIT_CODE, flooded=True)
     if deadline.fired:
         logger.warning("Command in session sandbox %s outlived its timeout; restarted the container", container_id[:12])
         return RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
@@ -179,19 +197,42 @@ def _container_went(api: docker.APIClient, container_id: str, *, settle_seconds:
         time.sleep(0.1)
 
 
-def _collect(frames: Iterable[tuple[bytes | None, bytes | None]], live: LiveOutput | None, live_channel: LiveChannel) -> bytes:
+def _read_limit(max_output_bytes: int) -> int:
+    """Most bytes of one stream the host reads: the in-container cap, plus slack for the wrapper's own lines."""
+    return max_output_bytes + 1 + HOST_READ_SLACK_BYTES
+
+
+def _collect(
+    frames: Iterable[tuple[bytes | None, bytes | None]],
+    live: LiveOutput | None,
+    live_channel: LiveChannel,
+    *,
+    limit: int,
+    on_flood: Callable[[], object],
+) -> bytes:
     """Read Docker's (stdout, stderr) frames to the end: the result, with live output passed on as it comes.
 
-    Both streams are capped inside the container, so neither grows without bound here.
+    At most `limit` bytes of stdout are kept. Both streams are capped inside the
+    container, so a stream longer than `limit` came around the wrapper: `on_flood`
+    stops the command once, and the rest is drained without being kept.
     A broken connection ends the stream like an exit does; the caller asks Docker
     for the exit code and the deadline covers a command that is still running.
     """
     output = bytearray()
+    seen = [0, 0]
+    flooded = False
     try:
         for stdout, stderr in frames:
-            if stdout:
-                output += stdout
-            if live is not None:
+            seen[0] += len(stdout or b"")
+            seen[1] += len(stderr or b"")
+            if stdout and len(output) < limit:
+                output += stdout[: limit - len(output)]
+            if flooded:
+                continue
+            if max(seen) > limit:
+                flooded = True
+                on_flood()
+            elif live is not None:
                 live.feed((stdout if live_channel == "stdout" else stderr) or b"")
     except (requests.exceptions.ConnectionError, OSError):
         logger.warning("Lost the output stream of a sandbox command", exc_info=True)
@@ -199,7 +240,7 @@ def _collect(frames: Iterable[tuple[bytes | None, bytes | None]], live: LiveOutp
 
 
 class _Deadline:
-    """Runs `action` once if the block is still running after `seconds` (a kill or restart)."""
+    """Runs `action` once if the block is still running after `seconds` (a kill or restart), or on an output flood."""
 
     def __init__(self, seconds: float, action: Callable[[], object]) -> None:
         self._action = action
@@ -207,21 +248,47 @@ class _Deadline:
         self._timer.daemon = True
         self._lock = threading.Lock()
         self.fired = False
+        self.flooded = False
+        self._flood_stop: threading.Thread | None = None
 
     def fire(self) -> None:
-        """Act now (at most once); Docker errors are logged, the stream's end follows anyway."""
+        """Act now for the deadline (at most once); Docker errors are logged, the stream's end follows anyway."""
+        if self._claim(flood=False):
+            self._run_action()
+
+    def flood(self) -> None:
+        """Act because the command wrote past the output cap (at most once, and never after the deadline acted).
+
+        From another thread, like the deadline: Docker answers a kill only once the
+        container's output is drained, so the reader must keep reading meanwhile.
+        """
+        if self._claim(flood=True):
+            self._flood_stop = threading.Thread(target=self._run_action, name="sandbox-flood-stop", daemon=True)
+            self._flood_stop.start()
+
+    def _claim(self, *, flood: bool) -> bool:
+        """Mark why the action runs; False when it already ran for either reason."""
         with self._lock:
-            if self.fired:
-                return
-            self.fired = True
+            if self.fired or self.flooded:
+                return False
+            if flood:
+                self.flooded = True
+            else:
+                self.fired = True
+            return True
+
+    def _run_action(self) -> None:
         try:
             self._action()
         except (APIError, requests.exceptions.RequestException):
-            logger.warning("Could not stop a sandbox command that outlived its deadline", exc_info=True)
+            logger.warning("Could not stop a sandbox command (past its deadline or its output cap)", exc_info=True)
 
     def __enter__(self) -> _Deadline:
         self._timer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Once the stream has ended, a flood's stop has finished too, so the thread's next command finds a settled container."""
         self._timer.cancel()
+        if self._flood_stop is not None:
+            self._flood_stop.join(FLOOD_STOP_WAIT_SECONDS)

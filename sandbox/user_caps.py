@@ -63,11 +63,7 @@ def running_slot(settings: SandboxSettings, user_id: str) -> Iterator[None]:
     cap = settings.max_running_per_user
     slot = _try_slot(_user_dir(settings, user_id), cap)
     if slot is None:
-        msg = (
-            f"user {user_id!r} already has {cap} command(s) running at once, the most allowed "
-            f"(SANDBOX_MAX_RUNNING_PER_USER={cap}); this command did not run. Wait for one to finish, then try again."
-        )
-        raise UserCapError(msg)
+        raise running_cap_error(settings, user_id, cap)
     path, fd = slot
     try:
         yield
@@ -75,6 +71,23 @@ def running_slot(settings: SandboxSettings, user_id: str) -> Iterator[None]:
         with _HELD_LOCK:
             os.close(fd)  # closing the last fd releases the flock
             _HELD_HERE.pop(path, None)
+
+
+def running_cap_error(settings: SandboxSettings, user_id: str, running: int) -> UserCapError:
+    """The refusal of a command past the user's running cap: `running` commands already run.
+
+    `running` is below `SANDBOX_MAX_RUNNING_PER_USER` only when the command pool is
+    smaller than the cap lets one user hold (`SANDBOX_COMMAND_THREADS`); the message names that too.
+    """
+    cap = settings.max_running_per_user
+    which = f"SANDBOX_MAX_RUNNING_PER_USER={cap}"
+    if running < cap:
+        which += f"; SANDBOX_COMMAND_THREADS={settings.command_pool_threads} lets one user hold {running}"
+    msg = (
+        f"user {user_id!r} already has {running} command(s) running at once, the most allowed "
+        f"({which}); this command did not run. Wait for one to finish, then try again."
+    )
+    return UserCapError(msg)
 
 
 def _forget_parent_slots() -> None:

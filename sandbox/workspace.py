@@ -2,35 +2,51 @@
 
 `ThreadRef` names (user, thread, image); everything else (the workspace folder,
 container labels, per-user limits) is derived from it. Thread ids are validated
-here, once, because they become directory and container names.
+here, once (`sandbox.thread_ids`), because they become directory and container
+names: one thread, one spelling, one workspace.
 
 A workspace's life: `prepare_workspace` runs before the container builder or the
 file tools touch `workspaces/<thread_id>/` (with disk quotas on it mounts the
 thread's image, see `sandbox.disk_quota`; otherwise it creates a plain dir), and
-`sandbox.cleanup.remove_workspace` is the one way to delete it (unmounting and
-deleting the image too), called by thread-delete clean-up and the reconciler.
+`remove_workspace` (here) is the one way to delete it (unmounting and
+deleting the image too), called by the clean-up after a delete or prune, the reconciler, and when
+a reused thread id reaches a workspace recorded for another user.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-import re
+import shutil
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import human_size, mount_workspace, quotas_enforced, thread_ids_with_disks
-from sandbox.errors import InvalidThreadIdError
+from sandbox.disk_quota import (
+    QuotaDisk,
+    human_size,
+    image_names,
+    image_path,
+    mount_disk,
+    mount_workspace,
+    quotas_enforced,
+    release_disk,
+    thread_ids_with_disks,
+)
+from sandbox.locks import digest, exclusive_file_lock, lock_subdir
+from sandbox.thread_ids import canonical_thread_id, storage_name
+from sandbox.workspace_owner import forget_owner, record_owner, recorded_owner
 
-_THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+logger = logging.getLogger(__name__)
 
 
 def validate_thread_id(thread_id: str) -> str:
-    """Refuse ids that could escape `workspaces/` or break a container name."""
-    if not isinstance(thread_id, str) or not _THREAD_ID.fullmatch(thread_id) or thread_id in {".", ".."}:
-        msg = f"thread id {thread_id!r} cannot name a workspace: use letters, digits, '-', '_' or '.' (at most 128)"
-        raise InvalidThreadIdError(msg)
-    return thread_id
+    """Refuse ids that could escape `workspaces/`, break a container name, or alias another thread (`sandbox.thread_ids`)."""
+    return canonical_thread_id(thread_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,25 +94,108 @@ def create_workspace_dir(workspace: Path, owner: tuple[int, int] | None) -> None
         os.chown(workspace, *owner, follow_symlinks=False)
 
 
-def ensure_workspace(settings: SandboxSettings, thread_id: str) -> Path:
+def ensure_workspace(settings: SandboxSettings, thread_id: str, *, user_id: str) -> Path:
     """Create (or mount) `workspaces/<thread_id>/` for the sandbox user, before Docker would create it as root."""
-    return prepare_workspace(settings, thread_id, create=True)
+    return prepare_workspace(settings, thread_id, create=True, user_id=user_id)
 
 
-def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool = True) -> Path:
+def prepare_quota_folder(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user_id: str) -> Path:
+    """Return a bounded folder beside the workspaces (`/memories`, `/artifacts`), mounted or created as needed.
+
+    While quotas are on (and `disk` has a size) it is its own disk image, counted
+    towards `user_id`'s disk budget; otherwise a plain 0o700 folder of the sandbox
+    user, made only when `create`.
+    """
+    if disk.size and quotas_enforced(settings):
+        return mount_disk(settings, disk, create=create, user_id=user_id)
+    if create:
+        create_workspace_dir(disk.mount_point, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
+    return disk.mount_point
+
+
+def folder_names(images_dir: Path, folders_dir: Path) -> set[str]:
+    """The names of the folders in `folders_dir` and of the disk images in `images_dir`, mounted or not."""
+    found = image_names(images_dir)
+    if folders_dir.is_dir():
+        found.update(e.name for e in os.scandir(folders_dir) if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+    return found
+
+
+def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool = True, user_id: str) -> Path:
     """Return `thread_id`'s workspace dir, mounted (quotas on) or created (`create`) as needed.
 
+    `user_id` is the thread's owner: a new workspace counts towards their disk budget.
     With `create=False` a missing workspace stays missing (reads report "not
     found"), but an existing image is mounted again, e.g. after a reboot.
-    Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_TOTAL`.
+    A workspace recorded for another user is discarded first (`sandbox.workspace_owner`).
+    Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_PER_USER`
+    or `SANDBOX_DISK_TOTAL`.
     """
     validate_thread_id(thread_id)
+    claim_workspace(settings, thread_id, user_id, create=create)
     if quotas_enforced(settings):
-        return mount_workspace(settings, thread_id, create=create)
+        return mount_workspace(settings, thread_id, create=create, user_id=user_id)
     workspace = settings.workspaces_dir / thread_id
     if create:
         create_workspace_dir(workspace, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
     return workspace
+
+
+def claim_workspace(settings: SandboxSettings, thread_id: str, user_id: str, *, create: bool) -> None:
+    """Make `user_id` the workspace's recorded owner, discarding one recorded for another user first.
+
+    The common case (already theirs) reads one small file and takes no lock.
+    """
+    if recorded_owner(settings, thread_id) == user_id:
+        return
+    with exclusive_file_lock(lock_subdir(settings, "owners") / f"{digest(thread_id)[:32]}.lock"):
+        owner = recorded_owner(settings, thread_id)
+        if owner == user_id:
+            return
+        if owner is not None:
+            logger.warning("Thread id %s is used again by another user: discarding the previous owner's workspace", thread_id)
+            remove_workspace(settings, thread_id)
+        if create or (settings.workspaces_dir / thread_id).exists() or image_path(settings, thread_id).exists():
+            record_owner(settings, thread_id, user_id)
+
+
+def _make_removable(function: Callable[..., Any], path: str, exc: BaseException) -> None:
+    """`rmtree` hit a folder the sandbox made unwritable (`chmod 000`): open it up and retry once.
+
+    Already gone is fine: another server process may be removing the same workspace.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return
+    parent = os.path.dirname(path)
+    with contextlib.suppress(OSError):
+        os.chmod(parent, stat.S_IRWXU, follow_symlinks=False)
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, stat.S_IRWXU, follow_symlinks=False)
+    function(path)
+
+
+def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
+    """Delete `workspaces/<thread_id>/` and everything in it, and the thread's `/artifacts`; False when there was neither.
+
+    This is the one place a workspace is removed, so whatever else a workspace
+    becomes (a mounted image) is undone here too. Symlinks inside are removed, never
+    followed (`shutil.rmtree` works on directory fds). Any safe name is removable,
+    also a non-canonical spelling of a thread id left from before such names were refused.
+    """
+    from sandbox.artifacts import remove_artifacts  # noqa: PLC0415 - artifacts builds on this module's folders
+
+    workspace = settings.workspaces_dir / storage_name(thread_id)
+    had_artifacts = remove_artifacts(settings, thread_id)  # deepagents' own files go with the thread
+    had_disk = release_disk(settings, thread_id) or had_artifacts  # unmount and delete its quota image first
+    forget_owner(settings, thread_id)
+    if not workspace.exists() and not workspace.is_symlink():
+        return had_disk
+    if workspace.is_symlink() or not workspace.is_dir():
+        workspace.unlink(missing_ok=True)
+        return True
+    shutil.rmtree(workspace, onexc=_make_removable)
+    return True
 
 
 def workspace_thread_ids(settings: SandboxSettings) -> set[str]:

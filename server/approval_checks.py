@@ -14,14 +14,26 @@ to a paused thread, which Aegra takes as the answer). `run_request` reads the
 handler's value in the shape each server passes it; the thread is read through
 `server.engine`, from whichever server runs this process.
 
+The handler also refuses any command that carries `update` or `goto`
+(`refuse_state_command`), on every thread: either one reaches the tools node
+without the approval step. (State writes outside a run are refused by
+`server/state_writes.py`; the graph's own gate, `agent/approval_gate.py`, is the
+second lock.)
+
 The same handler keeps the approval policy where it belongs: on the assistant.
 A run may not carry `approval_tools` / `auto_approved_commands` of its own,
 because HITL re-evaluates the policy when a run resumes, and a resume under
 another policy would skip the reviewer's answer or misalign the decisions.
+
+A run, assistant or cron may name a `sandbox_image` only from the administrator's
+allow-list (`SandboxSettings.image_allowed`): refused here with a 422 before
+anything is stored, so the request never reaches Docker. The sandbox refuses the
+same images again (`sandbox.docker_api.ImageGate`), whatever path a run took.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +43,7 @@ from langgraph_sdk import Auth
 
 from agent.approval_policy import ApprovalPolicy
 from agent.decisions import Decision, DecisionError, check_resume
+from config.sandbox import SandboxSettings
 from server.engine import StoredThread, read_thread
 
 POLICY_KEYS = ("approval_tools", "auto_approved_commands")
@@ -59,6 +72,37 @@ def refuse_run_level_policy(kwargs: Mapping[str, Any]) -> None:
             raise _refuse(422, msg)
 
 
+IMAGE_KEY = "sandbox_image"
+"""The context key that picks a run's image (`agent.context.AgentContext`)."""
+
+
+@functools.cache
+def _sandbox_settings() -> SandboxSettings:
+    return SandboxSettings.from_env()
+
+
+def refuse_disallowed_image(*sources: object) -> None:
+    """422 for a `sandbox_image` that is not `SANDBOX_IMAGE` or in `SANDBOX_ALLOWED_IMAGES`.
+
+    Each source is a request body part with `context` and/or `config` (its
+    `configurable` becomes a run's context when no context is given).
+    """
+    for source in sources:
+        if not isinstance(source, Mapping):
+            continue
+        config = source.get("config")
+        for part in (source.get("context"), config.get("configurable") if isinstance(config, Mapping) else None):
+            if not isinstance(part, Mapping) or part.get(IMAGE_KEY) is None:
+                continue
+            image = part[IMAGE_KEY]
+            if not isinstance(image, str) or not _sandbox_settings().image_allowed(image):
+                msg = (
+                    f"{IMAGE_KEY} {image!r} is not allowed: a run may use SANDBOX_IMAGE or an image "
+                    "an administrator lists in SANDBOX_ALLOWED_IMAGES; nothing was pulled or run"
+                )
+                raise _refuse(422, msg)
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """The parts of a run about to be created that these checks read, whichever server asks."""
@@ -80,16 +124,42 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+STATE_COMMAND_KEYS = ("update", "goto")
+"""Command fields that write the graph's state or choose its next node: never a client's to send.
+
+Either one reaches the tools node without passing the approval step (a jump, or
+a forged tool call), so a run that carries one is refused, whatever else it holds."""
+
+
+def refuse_state_command(command: Mapping[str, Any] | None) -> None:
+    """A run's command may only answer an approval (`resume`); 422 for `update` or `goto`."""
+    if command and (keys := [k for k in STATE_COMMAND_KEYS if command.get(k) is not None]):
+        msg = (
+            f"command.{' and command.'.join(keys)} refused, nothing was run: a client answers an approval with "
+            "command.resume and starts a turn with input; the agent's state and next step are the server's"
+        )
+        raise _refuse(422, msg)
+
+
+def _v2_command(method: object, params: Mapping[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """The command a v2 body would run (its resume, `update`, `goto`), and whether it only resumes a paused thread."""
+    resume, only_if_paused = _v2_resume(method, params)
+    command = {k: params[k] for k in STATE_COMMAND_KEYS if params.get(k) is not None}
+    if resume is not None:
+        command["resume"] = resume
+    return command or None, only_if_paused
+
+
 def _v2_resume(method: object, params: Mapping[str, Any]) -> tuple[Any, bool]:
-    """`(resume, certain)` of a v2 command body: `input.respond` always resumes; `run.start` input may."""
+    """`(resume, only_if_paused)` of a v2 command body: `input.respond` always resumes; `run.start` input may."""
     if method == "input.respond":
         responses = params.get("responses")
         if isinstance(responses, list):
-            return {str(_mapping(r).get("interrupt_id")): _mapping(r).get("response") for r in responses}, True
+            return {str(_mapping(r).get("interrupt_id")): _mapping(r).get("response") for r in responses}, False
         if params.get("interrupt_id") is not None:
-            return {str(params["interrupt_id"]): params.get("response")}, True
-        return params.get("response"), True
-    return params.get("input"), False
+            return {str(params["interrupt_id"]): params.get("response")}, False
+        return params.get("response"), False
+    return params.get("input"), True
 
 
 def run_request(value: Mapping[str, Any]) -> tuple[RunRequest, bool]:
@@ -107,11 +177,10 @@ def run_request(value: Mapping[str, Any]) -> tuple[RunRequest, bool]:
         body: Mapping[str, Any] = kwargs
     elif "method" in value:
         params = _mapping(value.get("params"))
-        resume, certain = _v2_resume(value.get("method"), params)
-        command = {"resume": resume} if resume is not None else None
+        command, only_if_paused = _v2_command(value.get("method"), params)
         assistant_id = params.get("assistant_id")
         config, context = _mapping(params.get("config")), _mapping(params.get("context"))
-        return RunRequest(thread_id, str(assistant_id) if assistant_id else None, command, config, context), not certain
+        return RunRequest(thread_id, str(assistant_id) if assistant_id else None, command, config, context), only_if_paused
     else:
         body = value
     assistant_id = value.get("assistant_id")
@@ -149,7 +218,7 @@ def _everyone(_thread: StoredThread) -> bool:
 
 
 async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _everyone) -> list[Decision]:
-    """Check a run about to be created; raise a 4xx for a malformed resume or a run-level policy.
+    """Check a run about to be created; raise a 4xx for a malformed resume, a run-level policy or a disallowed image.
 
     A thread that is missing, or that `may_see` says is not the caller's, is
     neither checked nor revealed here: the server's ownership filter answers 404
@@ -159,6 +228,8 @@ async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _e
     """
     request, only_if_paused = run_request(value)
     refuse_run_level_policy({"context": request.context, "config": request.config})
+    refuse_state_command(request.command)
+    refuse_disallowed_image({"context": request.context, "config": request.config})
     if request.resume is None:
         return []
     if request.thread_id is None:

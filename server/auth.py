@@ -1,7 +1,8 @@
 """Who is calling, and what they may touch: the `langgraph_sdk.Auth` object `langgraph.json` loads.
 
-Authentication: with `AUTH_JWT_SECRET` or a JWKS configured, every request needs
-`Authorization: Bearer <JWT>` and gets 401 with a reason otherwise. With nothing
+Authentication (`server.credentials`): with `AUTH_JWT_SECRET` or a JWKS configured,
+every request needs a JWT (`Authorization: Bearer <JWT>` or `X-Api-Key: <JWT>`) whose
+subject is not a reserved id, and gets 401 with a reason otherwise. With nothing
 configured the server is single-user: this module is still installed (so every
 resource is still stamped with an owner) and every request is `SINGLE_USER_ID`.
 
@@ -9,7 +10,9 @@ Ownership: every thread (also one a run creates with `if_not_exists="create"`),
 run, cron and assistant a user creates carries `metadata.owner = <user id>`,
 whatever the client sent; every read, search, update and delete is filtered on it,
 so another user's resources are "not found". The built-in `agent` assistant
-(created by the server, `created_by: system`) is readable by everyone. Store
+(created by the server, `created_by: system`) is readable by everyone, and so is an
+assistant an admin (`AUTH_ADMIN_USERS`) creates (`metadata.visibility` is stamped
+`everyone` for admins, `owner` for everyone else, whatever the client sent). Store
 items live under a namespace that starts with the owner's id.
 
 Only `langgraph_sdk.Auth` is used, so any server honouring it (langgraph dev,
@@ -18,7 +21,6 @@ LangGraph Platform, Aegra) loads this file unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Mapping
@@ -26,24 +28,26 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
-from config.auth import AuthSettings
-from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
 from sandbox.audit import AuditLog, audit_log
+from sandbox.errors import InvalidThreadIdError
 from sandbox.run_context import IDENTITY_KEYS, identity_of
+from sandbox.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
 from server.approval_audit import record_resume_decisions
-from server.approval_checks import refuse_bad_policy, refuse_bad_resume, run_request
+from server.approval_checks import refuse_bad_policy, refuse_bad_resume, refuse_disallowed_image, run_request
+from server.credentials import SETTINGS, authenticate_headers, is_admin
 from server.engine import OWNER_KEY, StoredThread
-from server.tokens import TokenError, TokenVerifier, bearer_token
 
 logger = logging.getLogger(__name__)
 
 
 SYSTEM_CREATOR = {"created_by": "system"}
 """Metadata the server puts on the assistants it creates from `langgraph.json` graphs."""
+VISIBILITY_KEY = "visibility"
+"""Assistant metadata saying who may read and run it; only this module writes it."""
+SHARED_WITH_EVERYONE = {VISIBILITY_KEY: "everyone"}
+"""The visibility of an admin's assistant; every other user's is `owner`."""
 
-SETTINGS = AuthSettings.from_env()
-_VERIFIER = TokenVerifier(SETTINGS) if SETTINGS.enabled else None
 logger.warning("Auth: %s", SETTINGS.describe())
 
 auth = Auth()
@@ -55,44 +59,14 @@ def approval_audit() -> AuditLog:
     return audit_log(SandboxSettings.from_env().audit_log)
 
 
-async def authenticate_authorization(authorization: str | None) -> str:
-    """The user id an `Authorization` header proves; `Auth.exceptions.HTTPException(401)` otherwise.
-
-    Importable on its own: routes of our own `http.app` (outside LangGraph's auth)
-    call it to learn who is asking, with the same rules as the LangGraph API.
-    """
-    if _VERIFIER is None:
-        return SINGLE_USER_ID
-    try:
-        token = bearer_token(authorization)
-        if _VERIFIER.does_io:
-            return await asyncio.to_thread(_VERIFIER.verify, token)
-        return _VERIFIER.verify(token)
-    except TokenError as exc:
-        raise Auth.exceptions.HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-
-
-def authorization_header(headers: Mapping[Any, Any] | None) -> str | None:
-    """The `Authorization` header from a request's headers, as either server passes them.
-
-    langgraph_api passes the raw ASGI headers (`bytes` names and values) to a
-    `headers` parameter; Aegra passes a `str` dict as the first argument.
-    """
-    for name, value in (headers or {}).items():
-        text_name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
-        if text_name.lower() == "authorization":
-            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
-    return None
-
-
 @auth.authenticate
 async def authenticate(headers: Mapping[Any, Any] | None) -> Auth.types.MinimalUserDict:
-    """Every request: the bearer token's subject, or the single user when auth is off.
+    """Every request: the user its token names (`server.credentials`), or the single user when auth is off.
 
     The parameter is `headers`, the one both servers fill: langgraph_api by name,
     Aegra as the first positional argument.
     """
-    user_id = await authenticate_authorization(authorization_header(headers))
+    user_id = await authenticate_headers(headers)
     return {"identity": user_id, "display_name": user_id, "is_authenticated": True}
 
 
@@ -149,9 +123,26 @@ def refuse_identity_keys(ctx: Auth.types.AuthContext, *sources: object) -> None:
                 raise Auth.exceptions.HTTPException(status_code=422, detail=msg)
 
 
+def refuse_thread_alias(value: Mapping[str, Any]) -> None:
+    """422 for a thread id in another spelling of a UUID (Aegra would store it as a thread of its own).
+
+    Its sandbox would refuse it anyway (`sandbox.thread_ids`); refusing it here
+    means such a thread never exists. langgraph_api passes parsed UUIDs, never aliases.
+    """
+    thread_id = value.get("thread_id")
+    if isinstance(thread_id, str):
+        try:
+            canonical_thread_id(thread_id)
+        except NonCanonicalThreadIdError as exc:
+            raise Auth.exceptions.HTTPException(status_code=422, detail=str(exc)) from None
+        except InvalidThreadIdError:
+            pass  # not a UUID spelling: the server's own rules apply
+
+
 @auth.on.threads.create
 async def on_thread_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
     """A new thread is the caller's (an existing one is only reused if it is theirs)."""
+    refuse_thread_alias(value)
     stamp_owner(ctx, value)
     return owner_filter(ctx)
 
@@ -169,6 +160,7 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     a thread the caller owns is read for that; any other gets the usual 404.
     """
     request, _ = run_request(value)
+    refuse_thread_alias(value)
     refuse_identity_keys(ctx, {"config": request.config, "context": request.context})
     await refuse_bad_resume(value, may_see=lambda thread: owns_thread(ctx, thread))
     stamp_owner(ctx, value)
@@ -190,8 +182,9 @@ async def on_thread_access(ctx: Auth.types.AuthContext, value: dict[str, Any]) -
 @auth.on.crons.create
 @auth.on.crons.update
 async def on_cron_write(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
-    """A cron is its creator's, and runs as its creator."""
+    """A cron is its creator's, and runs as its creator, in an allowed image."""
     refuse_identity_keys(ctx, value, value.get("payload"), value.get("kwargs"))
+    refuse_disallowed_image(value, value.get("payload"), value.get("kwargs"))
     stamp_owner(ctx, value)
     return owner_filter(ctx)
 
@@ -204,16 +197,29 @@ async def on_cron_access(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> 
     return owner_filter(ctx)
 
 
+def stamp_visibility(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
+    """Set who sees an assistant from who writes it: everyone for an admin's, its owner for anyone else's.
+
+    Runs after `stamp_owner`, so the metadata is there unless an update leaves it
+    unchanged (`None`), which keeps the stored visibility too.
+    """
+    metadata = value.get("metadata")
+    if isinstance(metadata, dict):
+        metadata[VISIBILITY_KEY] = SHARED_WITH_EVERYONE[VISIBILITY_KEY] if is_admin(ctx.user.identity) else "owner"
+
+
 @auth.on.assistants.create
 @auth.on.assistants.update
 async def on_assistant_write(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:
-    """An assistant a user creates is theirs; the built-in one cannot be changed through the API.
+    """An assistant a user creates is theirs alone, an admin's is everyone's; the built-in one cannot be changed.
 
-    Its approval policy (context) is checked now, not at its first run: 422 if malformed.
+    Its approval policy (context) and image are checked now, not at its first run: 422 if malformed or not allowed.
     """
     refuse_bad_policy(value.get("context"))
+    refuse_disallowed_image(value)
     refuse_identity_keys(ctx, value)
     stamp_owner(ctx, value)
+    stamp_visibility(ctx, value)
     return owner_filter(ctx)
 
 
@@ -226,8 +232,8 @@ async def on_assistant_delete(ctx: Auth.types.AuthContext, value: dict[str, Any]
 @auth.on.assistants.read
 @auth.on.assistants.search
 async def on_assistant_read(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
-    """Own assistants, and the built-in `agent` assistant everyone uses."""
-    return {"$or": [owner_filter(ctx), SYSTEM_CREATOR]}
+    """Own assistants, the built-in `agent` assistant, and the ones admins made for everyone."""
+    return {"$or": [owner_filter(ctx), SYSTEM_CREATOR, SHARED_WITH_EVERYONE]}
 
 
 def user_namespace(user_id: str, namespace: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:

@@ -5,7 +5,10 @@ ownership themselves, from `StoredThread.owner`):
 
 - `read_thread(thread_id)`: the stored thread, its owner, and the interrupts it
   waits on (the resume check and the approval audit need them);
-- `thread_exists(thread_id)`: for the reconciler, which runs outside any request.
+- `thread_exists(thread_id)`: for the reconciler, which runs outside any request;
+- `expired_thread_ids(user_id)`: threads a `POST /threads/prune` of that user may
+  remove without naming them (Aegra prunes the caller's expired TTL threads;
+  `langgraph dev` prunes only the ids in the request, so it has none).
 
 Each server answers from its own store, without blocking the event loop:
 
@@ -24,18 +27,25 @@ running, `EngineUnavailableError` says so instead of guessing.
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+
+logger = logging.getLogger(__name__)
 
 OWNER_KEY = "owner"
 """Metadata key naming the user a thread, run, cron or assistant belongs to (`server/auth.py` stamps it)."""
 
 AEGRA_MODULE = "aegra_api.main"
 LANGGRAPH_API_MODULE = "langgraph_api.server"
+
+
+ThreadExists = Callable[[str], Awaitable[bool | None]]
+"""Answers True (exists), False (the server says it does not) or None (could not tell)."""
 
 
 class EngineUnavailableError(RuntimeError):
@@ -65,6 +75,10 @@ class Engine(Protocol):
 
     async def thread_exists(self, thread_id: str) -> bool:
         """Whether the server has the thread; raises when it cannot tell."""
+        ...
+
+    async def expired_thread_ids(self, user_id: str) -> list[str]:
+        """The user's threads a prune that names no ids would remove now."""
         ...
 
 
@@ -107,6 +121,9 @@ class LangGraphApiEngine:
     async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
         return await self._get(thread_id) is not None
 
+    async def expired_thread_ids(self, user_id: str) -> list[str]:  # noqa: ARG002, D102 - its prune takes explicit ids only
+        return []
+
 
 class AegraEngine:
     """Aegra: its database session and graph service, the ones its own routes use."""
@@ -147,6 +164,19 @@ class AegraEngine:
     async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
         return await self._row(thread_id) is not None
 
+    async def expired_thread_ids(self, user_id: str) -> list[str]:
+        """The user's threads whose TTL has run out: what Aegra's `POST /threads/prune` removes."""
+        from aegra_api.core.orm import Thread, ThreadTTL, _get_session_maker  # noqa: PLC0415 - only inside Aegra
+        from sqlalchemy import func, select  # noqa: PLC0415
+
+        query = (
+            select(ThreadTTL.thread_id)
+            .join(Thread, Thread.thread_id == ThreadTTL.thread_id)
+            .where(Thread.user_id == user_id, ThreadTTL.expires_at <= func.now())
+        )
+        async with _get_session_maker()() as session:
+            return [str(thread_id) for thread_id in await session.scalars(query)]
+
 
 def serving_engine() -> Engine:
     """The server running this process, from the modules it loaded (Aegra first: it never loads langgraph_api's server)."""
@@ -166,3 +196,17 @@ async def read_thread(thread_id: str) -> StoredThread | None:
 async def thread_exists(thread_id: str) -> bool:
     """Whether the serving engine has the thread; raises when it cannot tell."""
     return await serving_engine().thread_exists(thread_id)
+
+
+async def thread_exists_or_unknown(thread_id: str) -> bool | None:
+    """`thread_exists`, or None (logged) when the engine cannot tell: callers removing storage then remove nothing."""
+    try:
+        return await thread_exists(thread_id)
+    except Exception:
+        logger.exception("Could not ask whether thread %s exists", thread_id)
+        return None
+
+
+async def expired_thread_ids(user_id: str) -> list[str]:
+    """The user's threads a prune without ids would remove now (none on `langgraph dev`)."""
+    return await serving_engine().expired_thread_ids(user_id)

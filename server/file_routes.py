@@ -1,14 +1,18 @@
 """Workspace file routes for the web client: list, download and upload a thread's `/workspace`.
 
 Served under `/files/{thread_id}/...`, a prefix of our own (`/threads/...` is
-LangGraph's). Every request is checked with `server.thread_access` (the API's own
-authentication and thread ownership), then goes through the sandbox backend's
-`ls` / `download_files` / `upload_files`: the same symlink-safe, fd-walking file
+LangGraph's). Every request is resolved by `server.thread_access` into (caller,
+canonical thread id): the API's own authentication and thread ownership, and the
+sandbox acts as that caller (a symlink to `/memories` reaches their memory, nobody
+else's). Then it goes through the sandbox backend's
+`ls`, `open_download` and `stage_upload`: the same symlink-safe, fd-walking file
 code the agent's tools use, run off the event loop with `asyncio.to_thread`.
+Downloads and uploads stream in pieces up to `SANDBOX_FILE_TRANSFER_MAX` (413
+past it); an upload replaces its target only once complete (`sandbox.staged_upload`).
 
 - `GET  /files/{thread_id}/list?path=/workspace/dir`  -> `{"path", "entries": [...]}`
-- `GET  /files/{thread_id}/content?path=/workspace/f` -> the file's bytes
-- `PUT  /files/{thread_id}/content?path=/workspace/f` -> writes the request body
+- `GET  /files/{thread_id}/content?path=/workspace/f` -> the file's bytes (streamed)
+- `PUT  /files/{thread_id}/content?path=/workspace/f` -> writes the request body (streamed)
 
 Only paths under `/workspace` are served: `/shared` belongs to every thread and
 is not this panel's business.
@@ -16,23 +20,26 @@ is not this panel's business.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import posixpath
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from urllib.parse import quote
 
-from deepagents.backends.protocol import FileOperationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.errors import InvalidThreadIdError
-from sandbox.workspace import validate_thread_id
-from server.thread_access import check_thread_access
+from sandbox.disk_quota import human_size
+from sandbox.path_errors import error_code
+from sandbox.staged_upload import StagedUpload
+from server.thread_access import ThreadAccessError, resolve_caller_thread
 
 WORKSPACE = "/workspace"
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-"""Largest upload accepted in one request; the body is read in chunks and refused past this."""
+PIECE_BYTES = 256 * 1024
+"""Downloads are read and sent this much at a time."""
 
 _ERROR_STATUS: dict[str, int] = {
     "file_not_found": 404,
@@ -44,12 +51,8 @@ _ERROR_STATUS: dict[str, int] = {
 }
 
 
-class FileRouteError(Exception):
-    """A refusal with its HTTP status; the message is shown to the user as is."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+FileRouteError = ThreadAccessError
+"""A refusal with its HTTP status; the message is shown to the user as is."""
 
 
 @lru_cache(maxsize=1)
@@ -69,16 +72,9 @@ def _workspace_path(raw: str | None) -> str:
 
 
 async def _sandbox_for(request: Request) -> DockerSandbox:
-    """The caller's thread sandbox, after the API confirmed the caller may read that thread."""
-    thread_id = request.path_params["thread_id"]
-    try:
-        validate_thread_id(thread_id)
-    except InvalidThreadIdError as exc:
-        raise FileRouteError(400, str(exc)) from exc
-    access = await check_thread_access(request, thread_id)
-    if not access.allowed:
-        raise FileRouteError(access.status, access.detail)
-    return DockerSandbox(thread_id, _deployment())
+    """The caller's thread sandbox, acting as the caller (their `/memories`), after the API confirmed they may read it."""
+    caller = await resolve_caller_thread(request, request.path_params["thread_id"])
+    return DockerSandbox(caller.thread_id, _deployment(), user_id=caller.user_id)
 
 
 def _status_for(error: str) -> int:
@@ -114,51 +110,90 @@ async def list_files(request: Request) -> Response:
     return JSONResponse({"path": path, "entries": entries})
 
 
+def _too_large(what: str) -> FileRouteError:
+    limit = _deployment().settings.file_transfer_max_bytes
+    return FileRouteError(413, f"{what} is larger than {human_size(limit)} (SANDBOX_FILE_TRANSFER_MAX)")
+
+
+def _refusal(path: str, exc: Exception) -> FileRouteError:
+    """A file-layer exception as the route's refusal (its code decides the status)."""
+    error = error_code(exc)
+    return FileRouteError(_status_for(error), f"{path}: {error}")
+
+
+async def _pieces(fd: int, size: int) -> AsyncIterator[bytes]:
+    """The first `size` bytes of `fd`, a piece at a time, read off the event loop; closes `fd`."""
+    try:
+        left = size
+        while left > 0 and (piece := await asyncio.to_thread(os.read, fd, min(PIECE_BYTES, left))):
+            left -= len(piece)
+            yield piece
+    finally:
+        os.close(fd)
+
+
 async def download_file(request: Request) -> Response:
-    """The file's bytes; the client saves or shows them (downloads go through `fetch` with the token)."""
+    """The file's bytes, streamed; the client saves or shows them (downloads go through `fetch` with the token)."""
     try:
         path = _workspace_path(request.query_params.get("path"))
         box = await _sandbox_for(request)
-        [result] = await box.adownload_files([path])
-        if result.error or result.content is None:
-            error: FileOperationError | str = result.error or "file_not_found"
-            raise FileRouteError(_status_for(error), f"{path}: {error}")
+        files = box.files()
+        try:
+            fd, size = await asyncio.to_thread(files.open_download, path)
+        except Exception as exc:
+            raise _refusal(path, exc) from exc
+        if size > _deployment().settings.file_transfer_max_bytes:
+            os.close(fd)
+            raise _too_large(path)
     except FileRouteError as exc:
         return _error_response(exc)
     name = posixpath.basename(path)
     disposition = f"attachment; filename*=UTF-8''{quote(name)}"
-    headers = {"Content-Disposition": disposition, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    return Response(result.content, media_type="application/octet-stream", headers=headers)
+    headers = {
+        "Content-Disposition": disposition,
+        "Content-Length": str(size),
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return StreamingResponse(_pieces(fd, size), media_type="application/octet-stream", headers=headers)
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        raise FileRouteError(413, f"upload larger than {MAX_UPLOAD_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_UPLOAD_BYTES:
-            raise FileRouteError(413, f"upload larger than {MAX_UPLOAD_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _receive_into(request: Request, upload: StagedUpload) -> None:
+    """Stream the request body into `upload`, refusing it (413) as soon as it passes the limit."""
+    limit = _deployment().settings.file_transfer_max_bytes
+    async for piece in request.stream():
+        if upload.size + len(piece) > limit:
+            raise _too_large("the upload")
+        if piece:
+            await asyncio.to_thread(upload.write, piece)
 
 
 async def upload_file(request: Request) -> Response:
-    """Write the request body to a workspace file (parents created; an existing file is replaced)."""
+    """Stream the request body into a workspace file (parents created; an existing file is replaced when complete)."""
     try:
         path = _workspace_path(request.query_params.get("path"))
         if path == WORKSPACE:
             raise FileRouteError(400, "name a file under /workspace, not the folder itself")
         box = await _sandbox_for(request)
-        data = await _read_body(request)
-        [result] = await box.aupload_files([(path, data)])
-        if result.error:
-            raise FileRouteError(_status_for(result.error), f"{path}: {result.error}")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > _deployment().settings.file_transfer_max_bytes:
+            raise _too_large("the upload")
+        files = box.files()
+        try:
+            upload = await asyncio.to_thread(files.stage_upload, path)
+        except Exception as exc:
+            raise _refusal(path, exc) from exc
+        try:
+            await _receive_into(request, upload)
+            await asyncio.to_thread(upload.commit)
+        except BaseException as exc:
+            await asyncio.shield(asyncio.to_thread(upload.abort))
+            if isinstance(exc, OSError):
+                raise _refusal(path, exc) from exc
+            raise
     except FileRouteError as exc:
         return _error_response(exc)
-    return JSONResponse({"path": path, "size": len(data)}, status_code=201)
+    return JSONResponse({"path": path, "size": upload.size}, status_code=201)
 
 
 routes = [

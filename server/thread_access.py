@@ -1,4 +1,12 @@
-"""May this HTTP caller use this thread? Ask the LangGraph API itself, in process.
+"""Who is asking, and for which thread: one resolver for every route of our `http.app`.
+
+`resolve_caller_thread` turns a request into (user, canonical thread id), or a
+refusal with its HTTP status: the thread id must be its one spelling
+(`sandbox.thread_ids`, 422 with the canonical spelling otherwise), the user is the
+one the server's own authenticate function proves (401 otherwise; the single
+user when auth is off), and the thread must be one that user may read.
+
+May this HTTP caller use this thread? Ask the LangGraph API itself, in process.
 
 Our own routes (`http.app`) sit outside LangGraph's auth. Rather than re-implement
 who-owns-what, a file route forwards the caller's credentials to the server's own
@@ -15,7 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+from langgraph_sdk import Auth
 from starlette.requests import Request
+
+from sandbox.errors import InvalidThreadIdError
+from sandbox.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
+from server.auth import authenticate
 
 FORWARDED_HEADERS = ("authorization", "x-api-key", "cookie")
 """Credentials a client may authenticate with; nothing else is forwarded."""
@@ -50,3 +63,44 @@ async def check_thread_access(request: Request, thread_id: str) -> ThreadAccess:
     except ValueError:
         detail = response.text
     return ThreadAccess(response.status_code, detail or "not allowed")
+
+
+class ThreadAccessError(Exception):
+    """A refusal with its HTTP status; the message is shown to the caller as is."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class CallerThread:
+    """The authenticated caller and the thread they may use, in its canonical spelling."""
+
+    user_id: str
+    """Whose sandbox this is: their `/memories`, their caps; never the single user when auth is on."""
+    thread_id: str
+
+
+async def caller_identity(request: Request) -> str:
+    """The user the request's credentials prove, by the server's own authenticate function (401 otherwise)."""
+    try:
+        user = await authenticate(dict(request.headers.items()))
+    except Auth.exceptions.HTTPException as exc:
+        raise ThreadAccessError(exc.status_code, str(exc.detail)) from None
+    return str(user["identity"])
+
+
+async def resolve_caller_thread(request: Request, raw_thread_id: str) -> CallerThread:
+    """(user, canonical thread id) of a request, after the API confirmed the user may read that thread."""
+    try:
+        thread_id = canonical_thread_id(raw_thread_id)
+    except NonCanonicalThreadIdError as exc:
+        raise ThreadAccessError(422, str(exc)) from exc
+    except InvalidThreadIdError as exc:
+        raise ThreadAccessError(400, str(exc)) from exc
+    user_id = await caller_identity(request)
+    access = await check_thread_access(request, thread_id)
+    if not access.allowed:
+        raise ThreadAccessError(access.status, access.detail)
+    return CallerThread(user_id=user_id, thread_id=thread_id)

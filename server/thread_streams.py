@@ -51,7 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.server import ServerSettings
 from server import engine
-from server.auth import authenticate_authorization, authorization_header
+from server.credentials import authenticate_headers
 from server.engine import StoredThread
 
 logger = logging.getLogger(__name__)
@@ -77,9 +77,8 @@ ReadThread = Callable[[str], Awaitable[StoredThread | None]]
 
 async def authenticated_caller(scope: Scope) -> str | None:
     """The user id the request's credentials prove, or None when they prove none."""
-    headers = dict(scope.get("headers") or [])
     try:
-        return await authenticate_authorization(authorization_header(headers))
+        return await authenticate_headers(dict(scope.get("headers") or []))
     except Auth.exceptions.HTTPException:
         return None
 

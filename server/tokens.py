@@ -8,9 +8,9 @@ check (`none`, or an RSA public key used as an HMAC secret). Every failure is a
 
 from __future__ import annotations
 
-import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +19,12 @@ import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 from config.auth import AuthSettings
+from config.identity import USER_ID, is_reserved_user_id
 
 SECRET_ALGORITHMS = ("HS256",)
 KEY_SET_ALGORITHMS = ("RS256", "ES256")
 LEEWAY_SECONDS = 30
 """Clock skew tolerated on `exp`, `nbf` and `iat` between the token's issuer and this server."""
-
-USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
-"""What a `sub` may look like: it names folders and container labels further down."""
 
 JWKS_FETCH_TIMEOUT = 10.0
 """Seconds to wait for `AUTH_JWKS_URL`; a slow provider must not hang every request."""
@@ -40,6 +38,9 @@ def validate_user_id(user_id: object) -> str:
     """The user id, or `TokenError` when it could not safely name a user's folders."""
     if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id):
         msg = "token subject ('sub') is not a usable user id: use 1-128 letters, digits or '_.@+-', starting with a letter or digit"
+        raise TokenError(msg)
+    if is_reserved_user_id(user_id):
+        msg = f"token subject ('sub') {user_id!r} is reserved: the servers or single-user mode use it for themselves; use another user id"
         raise TokenError(msg)
     return user_id
 
@@ -140,6 +141,10 @@ class TokenVerifier:
         except jwt.DecodeError:
             msg = "malformed bearer token: expected a JWT (header.payload.signature)"
             raise TokenError(msg) from None
+        except jwt.InvalidTokenError as exc:
+            # PyJWT checks the `crit` header while reading it; no extension is supported here.
+            msg = f"invalid bearer token header: {exc}"
+            raise TokenError(msg) from None
         algorithm = header.get("alg")
         accepted = self.accepted_algorithms()
         if algorithm not in accepted:
@@ -198,13 +203,48 @@ def mint_token(settings: AuthSettings, user_id: str, *, hours: float, now: float
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
+MISSING_TOKEN = (
+    "missing bearer token: send 'Authorization: Bearer <token>' or 'X-Api-Key: <token>' "  # noqa: S105 - a message, not a password
+    "(an admin mints one with `python -m server.mint_token <user>`)"
+)
+
+
 def bearer_token(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer <token>` header; `TokenError` when absent or another scheme."""
     if not authorization or not authorization.strip():
-        msg = "missing bearer token: send 'Authorization: Bearer <token>' (an admin mints one with `python -m server.mint_token <user>`)"
-        raise TokenError(msg)
+        raise TokenError(MISSING_TOKEN)
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         msg = "the Authorization header must be 'Bearer <token>'"
         raise TokenError(msg)
     return token.strip()
+
+
+def header_value(headers: Mapping[Any, Any] | None, name: str) -> str | None:
+    """Header `name` (lower case) from a request's headers, as either server passes them.
+
+    langgraph_api passes the raw ASGI headers (`bytes` names and values); Aegra and
+    Starlette's `Headers` give `str` ones.
+    """
+    for key, value in (headers or {}).items():
+        text_name = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+        if text_name.lower() == name:
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return None
+
+
+def request_token(headers: Mapping[Any, Any] | None) -> str:
+    """The token a request carries: `Authorization: Bearer <token>`, else `X-Api-Key: <token>`.
+
+    `X-Api-Key` is how the LangGraph SDKs send their `apiKey` option, and the only
+    header agent-chat-ui and deep-agents-ui send. `Authorization` wins when both are
+    there: an SDK also sends `X-Api-Key` on its own from `LANGSMITH_API_KEY` or
+    `LANGGRAPH_API_KEY` in its environment, which is not a token of this server.
+    """
+    authorization = header_value(headers, "authorization")
+    if authorization is not None and authorization.strip():
+        return bearer_token(authorization)
+    api_key = (header_value(headers, "x-api-key") or "").strip()
+    if not api_key:
+        raise TokenError(MISSING_TOKEN)
+    return api_key

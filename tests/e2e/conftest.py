@@ -23,6 +23,8 @@ import docker
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from config.auth import AuthSettings
+from config.env import env_vars
 from config.sandbox import SandboxSettings
 from sandbox.container_spec import label_filter, labels_for
 from tests.support.agent_client import sdk_client
@@ -69,6 +71,10 @@ def make_e2e_paths(base: Path) -> E2EPaths:
     return paths
 
 
+AUTH_VARIABLES = tuple(env_vars(AuthSettings))
+"""Every variable of `config.auth`: blank (the default) unless a test server turns auth on."""
+
+
 def server_env(scripted_llm: ScriptedLLM, paths: E2EPaths, sandbox_image: str, **extra: str) -> dict[str, str]:
     """The environment of an e2e server: scripted model, private folders, no auth unless `extra` adds it."""
     return {
@@ -82,7 +88,7 @@ def server_env(scripted_llm: ScriptedLLM, paths: E2EPaths, sandbox_image: str, *
         "SANDBOX_MEMORIES_DIR": str(paths.memories),
         "SANDBOX_MODE": "ephemeral",
         "SANDBOX_AUDIT_LOG": str(paths.server_home / "audit.jsonl"),
-        **{name: "" for name in ("AUTH_JWT_SECRET", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE")},
+        **{name: "" for name in AUTH_VARIABLES},
         **extra,
     }
 
@@ -140,17 +146,21 @@ def auth_server(
 
 @contextlib.contextmanager
 def _auth_server(
-    engine: str, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+    engine: str, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str, **extra_env: str
 ) -> Iterator[AuthServer]:
-    """An auth-enabled `engine` (ephemeral sandboxes) in fresh folders, restartable in place."""
+    """An auth-enabled `engine` (ephemeral sandboxes) in fresh folders, restartable in place; `extra_env` on top."""
     paths = make_e2e_paths(tmp_path_factory.mktemp(f"e2e-auth-{engine}"))
     keys = AuthKeys(jwks_file=paths.server_home / "jwks.json")
-    env = server_env(scripted_llm, paths, sandbox_image, **keys.env())
+    env = server_env(scripted_llm, paths, sandbox_image, **keys.env(), **extra_env)
     try:
         with restartable(engine, workdir=paths.server_home, env=env) as running:
             yield AuthServer(server=running.server, keys=keys, paths=paths, engine=engine, restartable=running)
     finally:
         remove_workspaces_under(paths.workspaces, paths.memories)
+
+
+auth_server_with = _auth_server
+"""An auth server of a test module's own, for settings the shared `auth_server` cannot carry (e.g. small budgets)."""
 
 
 @pytest.fixture(scope="session", params=CONTRACT_ENGINES)
@@ -253,7 +263,7 @@ async def session_client(session_server: LangGraphServer) -> AsyncIterator[LangG
         yield sdk
 
 
-_LOGGED_SERVERS = ("restartable_server", "engine_server", "auth_server", "session_server", "langgraph_server")
+_LOGGED_SERVERS = ("fuzz_server", "restartable_server", "engine_server", "auth_server", "session_server", "langgraph_server")
 """Fixtures whose server log a failed test shows: the first one the test uses."""
 
 

@@ -22,6 +22,7 @@ from sandbox.container_spec import label_filter, labels_for
 from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
 from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
 from tests.support.auth_keys import AuthKeys
+from tests.support.engines import LANGGRAPH_DEV
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM, call, say
 
@@ -176,11 +177,16 @@ async def test_reconciler_removes_orphans_and_never_a_live_thread(
     (paths.workspace(orphan) / "sub").mkdir(parents=True)
     (paths.workspace(orphan) / "sub" / "left.txt").write_text("left behind\n")
     orphan_container = _leftover_container(docker_api, sandbox_image, paths, orphan)
+    # A thread may have only an `/artifacts` folder (deepagents evicted a result before any command).
+    artifacts_only = paths.workspaces.with_name(paths.workspaces.name + ".artifacts") / str(uuid.uuid4())
+    (artifacts_only / "large_tool_results").mkdir(parents=True)
+    (artifacts_only / "large_tool_results" / "call_1").write_text("evicted\n")
     # A folder that is not a thread id (a script's own workspace) is not the reconciler's to judge.
     foreign = paths.workspaces / "my-script-workspace"
     foreign.mkdir()
 
     await _eventually(lambda: not paths.workspace(orphan).exists() and not _exists(docker_api, orphan_container), "orphan removed")
+    await _eventually(lambda: not artifacts_only.exists(), "orphaned artifacts removed")
     # Well past the grace period, the live thread's workspace and container are untouched.
     await asyncio.sleep(GRACE + 2 * RECONCILE_EVERY)
     assert (paths.workspace(live_thread) / "live.txt").read_text() == "kept\n"
@@ -262,3 +268,77 @@ async def test_audit_log_records_commands_and_approval_decisions(auth_server: Au
     for record in records:
         assert record["time"].endswith("Z")
     assert oct(audit.stat().st_mode & 0o777) == "0o600"
+
+
+async def _prune(http: httpx.AsyncClient, engine: str, thread_id: str) -> None:
+    """Prune `thread_id` the way each server offers: by id (`langgraph dev`), or as an expired TTL thread (Aegra)."""
+    body = {"thread_ids": [thread_id.upper()], "strategy": "delete"} if engine == LANGGRAPH_DEV else {}
+    answer = await http.post("/threads/prune", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json().get("pruned_count", answer.json().get("deleted")) == 1, answer.text
+
+
+async def test_a_pruned_threads_workspace_is_gone_before_the_prune_answers_and_the_next_owner_starts_empty(
+    engine_server: AuthServer, docker_api: docker.APIClient, sandbox_image: str
+) -> None:
+    paths = engine_server.paths
+    alice_headers = {"Authorization": f"Bearer {engine_server.keys.token('user-a')}"}
+    bob_headers = {"Authorization": f"Bearer {engine_server.keys.token('user-b')}"}
+    async with httpx.AsyncClient(base_url=engine_server.url, headers=alice_headers, timeout=60) as alice:
+        ttl = {"ttl": {"ttl": 0.01, "strategy": "delete"}} if engine_server.engine != LANGGRAPH_DEV else {}
+        thread_id = str((await alice.post("/threads", json=ttl)).json()["thread_id"])
+        put = await alice.put(f"/files/{thread_id}/content", params={"path": "/workspace/private.txt"}, content=b"alice's")
+        assert put.status_code == 201, put.text
+        in_flight = _leftover_container(docker_api, sandbox_image, paths, thread_id, mode="ephemeral")
+        await asyncio.sleep(1.5)  # past Aegra's TTL of 0.6 s
+        await _prune(alice, engine_server.engine, thread_id)
+        assert not paths.workspace(thread_id).exists(), "the workspace outlived its pruned thread"
+        assert not _exists(docker_api, in_flight), "a container outlived its pruned thread"
+
+    async with httpx.AsyncClient(base_url=engine_server.url, headers=bob_headers, timeout=60) as bob:
+        again = await bob.post("/threads", json={"thread_id": thread_id})
+        assert again.status_code == 200, again.text
+        listing = await bob.get(f"/files/{thread_id}/list", params={"path": "/workspace"})
+        assert "private.txt" not in listing.text, "the next owner of the id found the old workspace"
+        await bob.delete(f"/threads/{thread_id}")
+
+
+async def test_a_pruned_threads_session_container_is_gone_before_the_prune_answers(
+    session_lifecycle: SessionLifecycleServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient
+) -> None:
+    paths = session_lifecycle.paths
+    async with session_lifecycle.client("user-a") as alice:
+        thread_id, _ = await _thread_with_files(alice, scripted_llm, "pruned.txt")
+    [container] = _containers(docker_api, paths, thread_id)
+    headers = {"Authorization": f"Bearer {session_lifecycle.keys.token('user-a')}"}
+    async with httpx.AsyncClient(base_url=session_lifecycle.server.url, headers=headers, timeout=60) as http:
+        await _prune(http, LANGGRAPH_DEV, thread_id)
+    assert not _exists(docker_api, container["Id"]), "the old owner's container (and its /memories mount) outlived the prune"
+    assert not paths.workspace(thread_id).exists()
+
+
+async def test_reconciler_removes_storage_under_other_spellings_and_disk_images_without_a_thread(
+    session_lifecycle: SessionLifecycleServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient, sandbox_image: str
+) -> None:
+    paths = session_lifecycle.paths
+    async with session_lifecycle.client("user-a") as alice:
+        live_thread, _ = await _thread_with_files(alice, scripted_llm, "live-spelled.txt")
+    # What an alias got before aliases were refused: a workspace, a container and a disk image of its own.
+    alias = live_thread.upper()
+    (paths.workspace(alias) / "quota-bypass.bin").parent.mkdir(parents=True)
+    (paths.workspace(alias) / "quota-bypass.bin").write_bytes(b"x" * 1024)
+    alias_container = _leftover_container(docker_api, sandbox_image, paths, alias)
+    images = paths.workspaces.with_name(paths.workspaces.name + ".disks")
+    images.mkdir(exist_ok=True)
+    alias_image = images / f"{uuid.UUID(live_thread).hex}.img"
+    alias_image.write_bytes(b"\0" * 4096)
+    # A disk image whose thread is gone and whose folder is gone too (after a reboot, say).
+    orphan_image = images / f"{uuid.uuid4()}.img"
+    orphan_image.write_bytes(b"\0" * 4096)
+
+    def all_gone() -> bool:
+        leftovers = (paths.workspace(alias).exists(), _exists(docker_api, alias_container), alias_image.exists(), orphan_image.exists())
+        return not any(leftovers)
+
+    await _eventually(all_gone, "alias workspace, alias container, alias image and orphan image removed")
+    assert (paths.workspace(live_thread) / "live-spelled.txt").read_text() == "kept\n", "the thread the alias spells was touched"

@@ -83,7 +83,6 @@ async def test_another_users_thread_is_not_found_for_every_operation(engine_serv
             "state": lambda: bob.threads.get_state(thread_id),
             "history": lambda: bob.threads.get_history(thread_id),
             "update metadata": lambda: bob.threads.update(thread_id, metadata={"owner": "user-b"}),
-            "update state": lambda: bob.threads.update_state(thread_id, {"messages": []}),
             "delete": lambda: bob.threads.delete(thread_id),
             "run get": lambda: bob.runs.get(thread_id, run_id),
             "run join": lambda: bob.runs.join(thread_id, run_id),
@@ -95,6 +94,16 @@ async def test_another_users_thread_is_not_found_for_every_operation(engine_serv
         for what, action in refusals.items():
             await _refused(action(), what)
         await _hidden(bob.runs.list(thread_id), "runs list")
+
+        # Nobody writes a thread's state directly (server/state_writes.py): the same 403 for
+        # another user's thread as for one that does not exist, so nothing is revealed.
+        state_answers = []
+        for candidate in (thread_id, str(uuid.uuid4())):
+            with pytest.raises(httpx.HTTPStatusError) as refused:
+                await bob.threads.update_state(candidate, {"messages": []})
+            state_answers.append((refused.value.response.status_code, refused.value.response.json()))
+        assert state_answers[0] == state_answers[1], state_answers
+        assert state_answers[0][0] == 403, state_answers
 
         # A copy of another user's thread gets exactly the answer for a thread that does not exist
         # (`langgraph dev`: 409 Conflict; Aegra has no copy route: 404). (Aegra has no thread count either.)
@@ -194,8 +203,13 @@ async def test_assistants_the_builtin_one_is_shared_a_created_one_is_private(eng
         for user in (alice, bob):
             assert (await user.assistants.get(builtin_id))["graph_id"] == GRAPH_ID
             assert builtin_id in {a["assistant_id"] for a in await user.assistants.search()}
-        # Pretending to be the server's own assistant does not make it public.
-        mine = await alice.assistants.create(GRAPH_ID, name="alice's", metadata={"created_by": "system", "owner": "user-b"})
+        # Pretending to be the server's own assistant, or a shared one, does not make it public, approvals off or not.
+        mine = await alice.assistants.create(
+            GRAPH_ID,
+            name="alice's",
+            context={"approval_tools": []},
+            metadata={"created_by": "system", "owner": "user-b", "visibility": "everyone"},
+        )
         assert mine["metadata"]["owner"] == "user-a"
         assert mine["metadata"].get("created_by") != "system"
         assistant_id = mine["assistant_id"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -186,7 +187,7 @@ def test_existing_plain_workspace_moves_into_its_image(settings: SandboxSettings
     legacy = settings.workspaces_dir / "legacy"
     (legacy / "src").mkdir(parents=True)
     (legacy / "src" / "main.py").write_text("print('old')\n")
-    prepare_workspace(settings, "legacy")
+    prepare_workspace(settings, "legacy", user_id="local")
     assert os.path.ismount(legacy)
     assert (legacy / "src" / "main.py").read_text() == "print('old')\n"
     assert image_path(settings, "legacy").exists()
@@ -198,7 +199,7 @@ def test_legacy_workspace_larger_than_quota_is_refused_and_kept(settings: Sandbo
     with open(legacy / "blob", "wb") as handle:
         handle.write(os.urandom(TEST_DISK_QUOTA + MiB))
     with pytest.raises(WorkspaceDiskError, match="SANDBOX_DISK_QUOTA"):
-        prepare_workspace(settings, "too-big")
+        prepare_workspace(settings, "too-big", user_id="local")
     assert not os.path.ismount(legacy)
     assert (legacy / "blob").stat().st_size == TEST_DISK_QUOTA + MiB
     assert not image_path(settings, "too-big").exists()
@@ -206,7 +207,7 @@ def test_legacy_workspace_larger_than_quota_is_refused_and_kept(settings: Sandbo
 
 def test_quota_off_keeps_plain_directories(settings: SandboxSettings) -> None:
     plain = settings.with_overrides(disk_quota_bytes=0)
-    workspace = prepare_workspace(plain, "plain")
+    workspace = prepare_workspace(plain, "plain", user_id="local")
     assert workspace.is_dir()
     assert not os.path.ismount(workspace)
     assert not image_path(plain, "plain").exists()
@@ -235,3 +236,94 @@ def test_server_that_is_not_root_says_quotas_are_off(tmp_path: Path) -> None:
     assert os.waitpid(pid, 0)[1] == 0, said
     assert "WORKSPACE DISK QUOTAS ARE OFF: the server does not run as root" in said
     assert "problem: the server does not run as root" in said
+
+
+def _usage_of(settings: SandboxSettings, user_id: str) -> int:
+    from sandbox.disk_quota import disk_use_by_user  # noqa: PLC0415
+
+    use = disk_use_by_user(settings).get(user_id)
+    return 0 if use is None else use.reserved
+
+
+@pytest.mark.parametrize("mode", ["ephemeral", "session"])
+def test_one_user_past_their_budget_is_refused_and_others_are_not(tmp_path: Path, sandbox_image: str, mode: str) -> None:
+    """Two threads (64 MiB each) and the memories (16 MiB) fit 160 MiB; a third thread of that user does not."""
+    from tests.sandbox.conftest import make_settings  # noqa: PLC0415
+    from tests.support.workspaces import remove_all_workspaces  # noqa: PLC0415
+
+    settings = make_settings(tmp_path, sandbox_image, disk_per_user_bytes=160 * MiB, mode=mode)
+    deployment = SandboxDeployment(settings)
+    try:
+        hog = [DockerSandbox(f"hog-{i}", deployment, user_id="hog") for i in range(3)]
+        for box in hog[:2]:
+            assert box.execute("echo ok").output.strip() == "ok"
+        assert _usage_of(settings, "hog") == 2 * TEST_DISK_QUOTA + settings.memories_quota_bytes
+
+        command = hog[2].execute("echo never")
+        assert command.exit_code is None
+        assert "SANDBOX_DISK_PER_USER" in command.output, command.output
+        assert "144 MiB" in command.output, command.output
+        assert "160 MiB" in command.output, command.output
+        assert "never" not in command.output
+        refused = hog[2].write("/workspace/b.txt", "b")
+        assert refused.error is not None
+        assert "SANDBOX_DISK_PER_USER" in refused.error
+        assert "Traceback" not in refused.error
+        assert not image_path(settings, "hog-2").exists()
+
+        # Another user is not affected: their own budget is untouched.
+        other = DockerSandbox("other-1", deployment, user_id="other")
+        assert other.write("/workspace/mine.txt", "mine").error is None
+        assert other.execute("cat /workspace/mine.txt").output.strip() == "mine"
+        assert _usage_of(settings, "other") == TEST_DISK_QUOTA + settings.memories_quota_bytes
+
+        # Deleting one of the user's threads frees their share again.
+        remove_workspace(settings, "hog-0")
+        assert hog[2].write("/workspace/b.txt", "b").error is None
+        assert _usage_of(settings, "hog") == 2 * TEST_DISK_QUOTA + settings.memories_quota_bytes
+    finally:
+        deployment.close(remove_sessions=True)
+        remove_all_workspaces(settings)
+
+
+def _claim_workspace(settings: SandboxSettings, thread_id: str, start_at: float) -> bool:
+    """In a separate process: at `start_at`, create a workspace for user `racer`; whether it was allowed."""
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        prepare_workspace(settings, thread_id, user_id="racer")
+    except WorkspaceDiskError:
+        return False
+    return True
+
+
+def test_budget_holds_across_server_processes(settings: SandboxSettings) -> None:
+    """Eight processes create workspaces of one user at the same moment: exactly as many as the budget allows succeed."""
+    import multiprocessing  # noqa: PLC0415
+
+    budget = settings.with_overrides(disk_per_user_bytes=3 * TEST_DISK_QUOTA + MiB)
+    # A fork server: processes of their own (no threads of pytest's copied), importing the sandbox once.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with context.Pool(8) as pool:
+        start_at = time.time() + 3  # every worker is up and waiting by then
+        results = pool.starmap(_claim_workspace, [(budget, f"race-{i}", start_at) for i in range(8)], chunksize=1)
+    assert sum(results) == 3, results
+    assert len(list(budget.disk_images_dir.glob("race-*.img"))) == 3
+    assert _usage_of(budget, "racer") == 3 * TEST_DISK_QUOTA
+
+
+def test_disk_use_by_user_reports_reserved_and_used_bytes(settings: SandboxSettings) -> None:
+    from sandbox.disk_quota import disk_use_by_user  # noqa: PLC0415
+
+    prepare_workspace(settings, "mine-1", user_id="alice")
+    workspace = prepare_workspace(settings, "mine-2", user_id="alice")
+    with open(workspace / "data", "wb") as handle:
+        handle.write(os.urandom(8 * MiB))
+        os.fsync(handle.fileno())
+    prepare_workspace(settings, "theirs", user_id="bob")
+    use = disk_use_by_user(settings)
+    assert set(use) == {"alice", "bob"}
+    assert use["alice"].reserved == 2 * TEST_DISK_QUOTA
+    assert use["bob"].reserved == TEST_DISK_QUOTA
+    assert use["alice"].used >= 8 * MiB > use["bob"].used
+    assert use["alice"].used < use["alice"].reserved, "images are sparse"

@@ -85,7 +85,7 @@ def test_shared_is_read_only_for_shell_and_file_tools(box: DockerSandbox) -> Non
     assert "Read-only file system" in shell.output
 
 
-def test_only_workspace_shared_and_memories_are_mounted(box: DockerSandbox, settings: SandboxSettings) -> None:
+def test_only_workspace_shared_memories_and_artifacts_are_mounted(box: DockerSandbox, settings: SandboxSettings) -> None:
     result = box.execute("cat /proc/mounts; test -e /var/run/docker.sock && echo SOCKET")
     assert "SOCKET" not in result.output
     mounts = {line.split()[1] for line in result.output.splitlines() if line.startswith("/dev/")}
@@ -94,6 +94,7 @@ def test_only_workspace_shared_and_memories_are_mounted(box: DockerSandbox, sett
         "/workspace",
         "/shared",
         "/memories",
+        "/artifacts",
         "/etc/hosts",
         "/etc/hostname",
         "/etc/resolv.conf",
@@ -102,6 +103,7 @@ def test_only_workspace_shared_and_memories_are_mounted(box: DockerSandbox, sett
     }
     assert "/workspace" in mounts
     assert "/memories" in mounts
+    assert "/artifacts" in mounts
 
 
 # -- identity, privileges, environment ----------------------------------------------
@@ -217,9 +219,14 @@ def test_docker_unreachable_gives_clear_error(settings: SandboxSettings, monkeyp
     assert box.write("/workspace/still-works.txt", "file tools do not need Docker").error is None
 
 
-def test_missing_image_names_the_setting_and_the_offline_script(deployment: SandboxDeployment) -> None:
-    box = DockerSandbox("t1", deployment, image="no-such-image-xyz:never")
-    result = box.execute("echo hi")
+def test_missing_image_names_the_setting_and_the_offline_script(settings: SandboxSettings) -> None:
+    """The server's own image is the one that may be pulled; when that fails, the way out is named."""
+    missing = "127.0.0.1:9/no-such-image-xyz:never"  # nothing answers on the discard port
+    deployment = SandboxDeployment(settings.with_overrides(image=missing))
+    try:
+        result = DockerSandbox("t1", deployment).execute("echo hi")
+    finally:
+        deployment.close()
     assert "SANDBOX_IMAGE" in result.output
     assert "build-offline-image.sh" in result.output
     assert result.exit_code is None

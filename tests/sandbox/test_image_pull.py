@@ -1,10 +1,8 @@
-"""A missing image is pulled once, with a log line, when a registry answers."""
+"""The server's own image (`SANDBOX_IMAGE`), when missing, is pulled once, with a log line, when a registry answers."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 
 import docker
 import pytest
@@ -15,18 +13,10 @@ from tests.support.tiny_registry import TinyRegistry
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture
-def registry(docker_api: docker.APIClient) -> Iterator[TinyRegistry]:
-    with TinyRegistry() as registry:
-        yield registry
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            docker_api.remove_image(registry.image, force=True)
-
-
 def test_missing_image_is_pulled_once_with_a_log_line(
     registry: TinyRegistry, docker_api: docker.APIClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gate = ImageGate()
+    gate = ImageGate(registry.image)
     with caplog.at_level(logging.WARNING, logger="sandbox.docker_api"):
         gate.ensure(docker_api, registry.image)
         gate.ensure(docker_api, registry.image)

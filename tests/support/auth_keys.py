@@ -19,6 +19,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 ISSUER = "https://sso.test.internal"
 AUDIENCE = "deepagents-test"
+ADMIN_USER = "admin-1"
+"""The one user named in the test servers' `AUTH_ADMIN_USERS`."""
 
 
 @dataclass
@@ -83,6 +85,7 @@ class AuthKeys:
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     rsa: SigningKey = field(default_factory=rsa_key)
     ec: SigningKey = field(default_factory=ec_key)
+    metrics_token: str = field(default_factory=lambda: secrets.token_hex(24))
 
     def __post_init__(self) -> None:
         write_jwks(self.jwks_file, self.rsa, self.ec)
@@ -94,6 +97,8 @@ class AuthKeys:
             "AUTH_JWKS_FILE": str(self.jwks_file),
             "AUTH_JWT_ISSUER": ISSUER,
             "AUTH_JWT_AUDIENCE": AUDIENCE,
+            "AUTH_ADMIN_USERS": f" {ADMIN_USER} , ",
+            "METRICS_TOKEN": self.metrics_token,
         }
 
     def token(self, user_id: str, *, ttl: float = 3600) -> str:

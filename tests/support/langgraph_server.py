@@ -45,9 +45,9 @@ START_SCRIPT = "scripts/start.sh"
 RESERVED_PORTS = frozenset({2024})
 """Ports never used: 2024 is `langgraph dev`'s default and may be taken by a developer's server."""
 
-TEST_SERVER_DEFAULTS = {"SANDBOX_DISK_QUOTA": "64m"}
-"""Test servers' workspaces get a small disk quota (when root), so dozens of test threads
-stay far below SANDBOX_DISK_TOTAL; a test's `env` or the caller's environment wins."""
+TEST_SERVER_DEFAULTS = {"SANDBOX_DISK_QUOTA": "64m", "SANDBOX_ARTIFACTS_QUOTA": "16m"}
+"""Test servers' workspaces (and `/artifacts`) get small disk quotas (when root), so dozens of test
+threads stay far below SANDBOX_DISK_TOTAL; a test's `env` or the caller's environment wins."""
 
 QUIET_ENV = {
     "LANGGRAPH_NO_VERSION_CHECK": "true",

@@ -35,7 +35,7 @@ def _layer() -> tuple[bytes, bytes]:
 
 
 class TinyRegistry:
-    """Serves `<host:port>/tiny:1`; counts manifest fetches so tests can check "pulled once"."""
+    """Serves `<host:port>/tiny:1`; counts manifest fetches ("pulled once") and all requests ("never asked")."""
 
     def __init__(self) -> None:
         raw, compressed = _layer()
@@ -53,6 +53,7 @@ class TinyRegistry:
         self.blobs = {_digest(config): config, _digest(compressed): compressed}
         self.manifest = manifest
         self.manifest_requests = 0
+        self.requests = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -91,6 +92,7 @@ class TinyRegistry:
                 self.do_GET()
 
             def do_GET(self) -> None:
+                registry.requests += 1
                 if self.path == "/v2/":
                     self._send(b"{}", "application/json")
                 elif self.path == "/v2/tiny/manifests/1" or self.path == f"/v2/tiny/manifests/{_digest(registry.manifest)}":

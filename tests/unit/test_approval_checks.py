@@ -140,3 +140,55 @@ async def test_v2_run_start_on_a_thread_that_waits_on_nothing_is_a_new_turn(monk
     monkeypatch.setattr(approval_checks, "read_thread", read_thread)
     start = {"thread_id": "t1", "method": "run.start", "params": {"assistant_id": "agent", "input": {"messages": []}}}
     assert await approval_checks.refuse_bad_resume(start) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        {"goto": "tools"},
+        {"update": {"messages": []}},
+        {"resume": {"decisions": [{"type": "reject"}]}, "goto": "tools"},
+        {"goto": ["tools"], "update": {}},
+    ],
+)
+async def test_commands_that_write_state_or_jump_are_refused_on_any_thread(command: dict[str, Any]) -> None:
+    for thread in ("t1", "missing"):
+        value = {"thread_id": thread, "assistant_id": "a1", "kwargs": {"command": command}}
+        with pytest.raises(Auth.exceptions.HTTPException) as refused:
+            await approval_checks.refuse_bad_resume(value)
+        assert refused.value.status_code == 422
+        assert "nothing was run" in str(refused.value.detail)
+
+
+async def test_a_v2_answer_carrying_a_jump_is_refused() -> None:
+    params = {"interrupt_id": INTERRUPT_ID, "response": {"decisions": [{"type": "reject"}]}, "goto": "tools"}
+    with pytest.raises(Auth.exceptions.HTTPException) as refused:
+        await approval_checks.refuse_bad_resume({"thread_id": "t1", "method": "input.respond", "params": params})
+    assert "command.goto" in str(refused.value.detail)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"context": {"sandbox_image": "127.0.0.1:5000/evil:1"}},
+        {"config": {"configurable": {"sandbox_image": "python:3.13-slim-other"}}},
+        {"context": {"sandbox_image": ["a", "list"]}},
+    ],
+)
+def test_an_image_off_the_allow_list_is_422(source: dict[str, Any]) -> None:
+    with pytest.raises(Auth.exceptions.HTTPException) as refused:
+        approval_checks.refuse_disallowed_image(source)
+    assert refused.value.status_code == 422
+    assert "SANDBOX_ALLOWED_IMAGES" in str(refused.value.detail)
+
+
+def test_the_servers_own_image_and_listed_ones_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_IMAGE", "own:1")
+    monkeypatch.setenv("SANDBOX_ALLOWED_IMAGES", " node:22 , own:1,node:22")
+    approval_checks._sandbox_settings.cache_clear()
+    try:
+        assert approval_checks._sandbox_settings().allowed_images == ("node:22", "own:1")
+        for image in ("own:1", "node:22", None):
+            approval_checks.refuse_disallowed_image({"context": {"sandbox_image": image}}, {"config": {"configurable": {}}})
+    finally:
+        approval_checks._sandbox_settings.cache_clear()

@@ -17,6 +17,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from agent.approval_gate import ApprovalGate
 from agent.approval_policy import GATED_BY_DEFAULT, READ_ONLY_TOOLS, STATE_ONLY_TOOLS, SUBAGENT_TOOL
 from agent.context import AgentContext
 from agent.graph import build_agent
@@ -51,6 +52,8 @@ def hitl_of(graph: CompiledStateGraph) -> HumanInTheLoopMiddleware:
     assert node is not None, f"no HumanInTheLoopMiddleware in {graph.name}: nothing would pause"
     hitl = node.bound.func.__self__
     assert isinstance(hitl, HumanInTheLoopMiddleware)
+    # The gate also locks the tools node: a gated call runs only after this node passed it.
+    assert isinstance(hitl, ApprovalGate), f"{graph.name} pauses with a plain HITL: its tools node would run unapproved calls"
     return hitl
 
 

@@ -13,7 +13,7 @@ from sandbox.disk_quota import human_size
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for var in ("SANDBOX_DISK_QUOTA", "SANDBOX_DISK_TOTAL", "SANDBOX_TMPFS_SIZE", "SANDBOX_WORKSPACES_DIR"):
+    for var in ("SANDBOX_DISK_QUOTA", "SANDBOX_DISK_TOTAL", "SANDBOX_DISK_PER_USER", "SANDBOX_TMPFS_SIZE", "SANDBOX_WORKSPACES_DIR"):
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
 
@@ -62,3 +62,31 @@ def test_images_live_beside_the_workspaces_never_inside(tmp_path: Path) -> None:
 
 def test_human_size() -> None:
     assert [human_size(n) for n in (64 << 20, 2 << 30, 1536 << 20, 512)] == ["64 MiB", "2 GiB", "1.5 GiB", "512 bytes"]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("auto", None), ("", None), ("0", 0), ("10g", 10 << 30)])
+def test_disk_per_user_forms(env: pytest.MonkeyPatch, raw: str, expected: int | None) -> None:
+    env.setenv("SANDBOX_DISK_PER_USER", raw)
+    assert SandboxSettings.from_env().disk_per_user_bytes == expected
+
+
+def test_disk_per_user_below_one_thread_is_refused(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SANDBOX_DISK_QUOTA", "1g")
+    env.setenv("SANDBOX_DISK_PER_USER", "1g")  # no room for the memories' 16 MiB besides one workspace
+    with pytest.raises(SettingsError, match="SANDBOX_DISK_PER_USER"):
+        SandboxSettings.from_env()
+
+
+def test_auto_budget_is_a_quarter_of_the_total_once_users_sign_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.disk_quota import user_budget  # noqa: PLC0415
+
+    for var in ("AUTH_JWT_SECRET", "AUTH_JWKS_FILE", "AUTH_JWKS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    s = SandboxSettings(workspaces_dir=tmp_path / "workspaces", disk_total_bytes=100 << 30)
+    assert user_budget(s) is None, "single-user mode: the one user may use the whole total"
+    monkeypatch.setenv("AUTH_JWT_SECRET", "s" * 32)
+    assert user_budget(s) == 25 << 30
+    assert user_budget(s.with_overrides(disk_per_user_bytes=0)) is None
+    assert user_budget(s.with_overrides(disk_per_user_bytes=3 << 30)) == 3 << 30
+    tiny = s.with_overrides(disk_total_bytes=2 << 30)
+    assert user_budget(tiny) == tiny.disk_quota_bytes + tiny.memories_quota_bytes, "never less than one thread"

@@ -19,8 +19,8 @@ from starlette.authentication import SimpleUser
 
 from config.auth import AuthSettings
 from config.env import SettingsError
-from server.auth import authorization_header, refuse_identity_keys, user_namespace
-from server.tokens import TokenError, TokenVerifier, bearer_token, mint_token
+from server.auth import refuse_identity_keys, user_namespace
+from server.tokens import TokenError, TokenVerifier, bearer_token, mint_token, request_token
 from tests.support.auth_keys import AUDIENCE, ISSUER, AuthKeys, claims, ec_key, rsa_key, sign_hs256, sign_with, write_jwks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,6 +107,23 @@ def test_settings_refuse_weak_secrets_and_two_key_sources(monkeypatch: pytest.Mo
         AuthSettings.from_env()
 
 
+def test_admins_and_the_metrics_token_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_ADMIN_USERS", " alice , bob@corp.example,, ")
+    monkeypatch.setenv("METRICS_TOKEN", "m" * 40)
+    settings = AuthSettings.from_env()
+    assert settings.admin_users == frozenset({"alice", "bob@corp.example"})
+    assert settings.metrics_token == "m" * 40
+    for raw, words in (("alice,System", "reserved"), ("alice,../x", "not a user id")):
+        monkeypatch.setenv("AUTH_ADMIN_USERS", raw)
+        with pytest.raises(SettingsError, match="AUTH_ADMIN_USERS") as refused:
+            AuthSettings.from_env()
+        assert words in str(refused.value)
+    monkeypatch.setenv("AUTH_ADMIN_USERS", "alice")
+    monkeypatch.setenv("METRICS_TOKEN", "short")
+    with pytest.raises(SettingsError, match="METRICS_TOKEN"):
+        AuthSettings.from_env()
+
+
 def test_single_user_mode_is_described(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AUTH_JWT_SECRET", "AUTH_JWKS_FILE", "AUTH_JWKS_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -146,12 +163,38 @@ def test_store_namespaces_always_start_with_the_user() -> None:
     assert user_namespace("alice", None) == ("alice",)
 
 
-def test_the_authorization_header_is_found_as_either_server_passes_headers() -> None:
+def test_the_token_is_found_as_either_server_passes_headers() -> None:
     # langgraph_api: raw ASGI headers; Aegra: a str dict (given positionally).
-    assert authorization_header({b"authorization": b"Bearer abc", b"accept": b"*/*"}) == "Bearer abc"
-    assert authorization_header({"Authorization": "Bearer abc"}) == "Bearer abc"
-    assert authorization_header({"accept": "*/*"}) is None
-    assert authorization_header(None) is None
+    assert request_token({b"authorization": b"Bearer abc", b"accept": b"*/*"}) == "abc"
+    assert request_token({"Authorization": "Bearer abc"}) == "abc"
+    # agent-chat-ui and deep-agents-ui send the token as an API key (the SDKs' `apiKey` option).
+    assert request_token({b"x-api-key": b"abc"}) == "abc"
+    assert request_token({"X-Api-Key": " abc ", "x-auth-scheme": "langsmith"}) == "abc"
+    # Authorization wins: an SDK also sends `x-api-key` from LANGSMITH_API_KEY in its environment.
+    assert request_token({"Authorization": "Bearer abc", "X-Api-Key": "lsv2-other"}) == "abc"
+    for missing in ({"accept": "*/*"}, None, {"x-api-key": "  "}):
+        with pytest.raises(TokenError, match=r"missing bearer token.*X-Api-Key"):
+            request_token(missing)
+    with pytest.raises(TokenError, match="Bearer <token>"):
+        request_token({"Authorization": "Basic dXNlcjpwYXNz", "X-Api-Key": "abc"})
+
+
+@pytest.mark.parametrize("crit", [["exp"], ["b64"], "abc", [], [1]])
+def test_a_crit_header_is_refused_with_a_reason(keys: AuthKeys, settings: AuthSettings, crit: object) -> None:
+    """PyJWT rejects `crit` while reading the header, with an error that is not a DecodeError."""
+    token = jwt.encode(claims("user-a"), keys.secret, algorithm="HS256", headers={"crit": crit})
+    with pytest.raises(TokenError, match=r"(?i)crit"):
+        TokenVerifier(settings).verify(token)
+
+
+@pytest.mark.parametrize("subject", ["system", "System", "anonymous", "langgraph-studio-user", "local"])
+def test_reserved_identities_are_refused(keys: AuthKeys, settings: AuthSettings, subject: str) -> None:
+    """Ids the servers or this project treat specially never come from a token, and are never minted."""
+    with pytest.raises(TokenError, match="reserved"):
+        TokenVerifier(settings).verify(keys.token(subject))
+    with pytest.raises(TokenError, match="reserved"):
+        mint_token(settings, subject, hours=1)
+    assert TokenVerifier(settings).verify(keys.token(f"{subject}-user")) == f"{subject}-user"
 
 
 def _ctx(user_id: str) -> Auth.types.AuthContext:

@@ -1,0 +1,134 @@
+"""The approval middleware, with a lock on the tools node: a gated call runs only once a reviewer approved it.
+
+`HumanInTheLoopMiddleware` asks for decisions in its `after_model` node; the
+tools node that comes next trusts whatever tool calls the state holds. A
+client that can jump to the tools node (`Command(goto=...)`), write the state as
+if the approval node had run (`update_state(as_node=...)`), or resume a copy or
+an older checkpoint would reach a gated call that nobody approved. The server
+refuses those requests (`server/approval_checks.py`, `server/state_writes.py`);
+this module is the second lock, inside the graph, so that a route the server
+does not know of yet still cannot run a gated call.
+
+`ApprovalGate` is the same middleware (same name, so the same graph node names
+and the same interrupt payloads) plus one record, written by its own
+`after_model` node in the same step that applies the reviewer's answer: the
+tool calls of that turn that may run, each with a digest of its name and
+arguments. In the tools node, a call that the run's policy gates runs only
+when its id is in that record with the same digest and it has no result yet;
+otherwise the model gets an error result and nothing runs. The record is a
+private state key (not in the graph's input or output), and clients cannot
+write the state at all, so it cannot be forged through the API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Annotated, Any, NotRequired
+
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware.human_in_the_loop import Action
+from langchain.agents.middleware.types import AgentState, PrivateStateAttr, ToolCallRequest
+from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+logger = logging.getLogger(__name__)
+
+APPROVED_KEY = "approved_tool_calls"
+"""State key: `{tool_call_id: digest}` of the calls the approval node let through this turn."""
+
+REFUSAL = (
+    "Refused: {name} needs a reviewer's approval and this call has none on record, so it did not run. "
+    "Calls only run after the approval step of the turn that made them."
+)
+"""What the model reads instead of the tool's result when a gated call arrives unapproved."""
+
+
+class ApprovalGateState(AgentState[Any]):
+    """HITL's own state plus the record of what the approval node let through."""
+
+    hitl_edited_tool_calls: NotRequired[Annotated[dict[str, Action], PrivateStateAttr]]
+    approved_tool_calls: NotRequired[Annotated[dict[str, str], PrivateStateAttr]]
+
+
+def call_digest(call: Mapping[str, Any]) -> str:
+    """SHA-256 of a tool call's name and arguments: the record holds this, so a rewritten call does not match."""
+    canonical = json.dumps([call.get("name"), call.get("args")], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _last_ai_message(messages: Sequence[Any]) -> AIMessage | None:
+    return next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+
+
+def _answered_ids(messages: Sequence[Any]) -> set[str]:
+    return {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+
+
+def passed_calls(state: Mapping[str, Any], update: Mapping[str, Any] | None) -> dict[str, str]:
+    """The record for this turn: every call of the last AI message that the approval step did not answer itself.
+
+    `update` is what HITL's `after_model` returned: the AI message with the calls
+    that stay, followed by the results of rejected or answered calls. With no
+    update (nothing needed a decision) the state's last AI message is the turn.
+    """
+    new_messages: list[AnyMessage] = list((update or {}).get("messages") or [])
+    turn = _last_ai_message(new_messages) or _last_ai_message(list(state.get("messages") or []))
+    if turn is None:
+        return {}
+    answered = _answered_ids(new_messages)
+    return {str(call["id"]): call_digest(call) for call in turn.tool_calls if call.get("id") and call["id"] not in answered}
+
+
+class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
+    """`HumanInTheLoopMiddleware` that also refuses, in the tools node, any gated call the approval step did not pass."""
+
+    state_schema = ApprovalGateState
+
+    @property
+    def name(self) -> str:
+        """HITL's own name: it takes HITL's place in deepagents' stack and keeps its node names."""
+        return HumanInTheLoopMiddleware.__name__
+
+    def after_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """HITL's decisions, plus the record of the calls that may run (always written: no earlier turn's record survives)."""
+        update = super().after_model(state, runtime)
+        return {**(update or {}), APPROVED_KEY: passed_calls(state, update)}
+
+    async def aafter_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Async variant of `after_model` (HITL's own is synchronous too)."""
+        return self.after_model(state, runtime)
+
+    def refusal(self, request: ToolCallRequest) -> ToolMessage | None:
+        """The error result for a gated call that has no approval on record, or None when it may run."""
+        call: ToolCall = request.tool_call
+        config = self.interrupt_on.get(call["name"])
+        if config is None:
+            return None
+        when = config.get("when")
+        if when is not None and not when(request):
+            return None
+        state = request.state if isinstance(request.state, Mapping) else {}
+        record: Mapping[str, str] = state.get(APPROVED_KEY) or {}
+        call_id = call.get("id")
+        if call_id and record.get(call_id) == call_digest(call) and call_id not in _answered_ids(state.get("messages") or []):
+            return None
+        logger.warning("Refused tool call %s (%s): no approval on record for it", call_id, call["name"])
+        return ToolMessage(content=REFUSAL.format(name=call["name"]), tool_call_id=call_id or "", name=call["name"], status="error")
+
+    def wrap_tool_call(
+        self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]]
+    ) -> ToolMessage | Command[Any]:
+        """Run the call through HITL (edits applied) only when the approval step passed it."""
+        refused = self.refusal(request)
+        return refused if refused is not None else super().wrap_tool_call(request, handler)
+
+    async def awrap_tool_call(
+        self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
+    ) -> ToolMessage | Command[Any]:
+        """Async variant of `wrap_tool_call`."""
+        refused = self.refusal(request)
+        return refused if refused is not None else await super().awrap_tool_call(request, handler)
