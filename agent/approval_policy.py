@@ -30,6 +30,11 @@ GATED_BY_DEFAULT: tuple[str, ...] = ("execute", "write_file", "edit_file", "dele
 READ_ONLY_TOOLS: tuple[str, ...] = ("ls", "read_file", "glob", "grep")
 """Tools that only read: they never pause by default."""
 
+STATE_ONLY_TOOLS: tuple[str, ...] = ("write_todos",)
+"""Tools whose only effect is an update of the graph's own state (the plan, by LangChain's
+`TodoListMiddleware`): nothing reaches a workspace or runs, so they never pause and no
+policy can gate them. The gating guard checks that each one returns only a state update."""
+
 SUBAGENT_TOOL = "task"
 """Starts a subagent whose own tools are gated by the same policy, so it is not gated itself."""
 

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, cast
 
 from deepagents import create_deep_agent
 from deepagents.backends import CompositeBackend
 from deepagents.backends.protocol import BackendProtocol
 from deepagents.middleware.subagents import GENERAL_PURPOSE_SUBAGENT, SubAgent
+from langchain.agents.middleware import AgentMiddleware, TodoListMiddleware
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.approval_descriptions import ApprovalPreviews
 from agent.approval_gate import ApprovalGate
 from agent.approval_policy import interrupt_on
+from agent.change_record import ChangeRecordMiddleware
 from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
+from agent.model_errors import ModelErrorMiddleware
 from agent.prompts import SYSTEM_PROMPT
 from config.env import load_project_dotenv
 from config.model import ModelSettings
@@ -76,12 +79,17 @@ def assemble_agent(
     """
     model_settings = model_settings or ModelSettings.from_env()
     previews = ApprovalPreviews(backend, sandbox_settings)
+    model_errors = ModelErrorMiddleware(model_settings.timeout_seconds)
+    changes = ChangeRecordMiddleware(backend)
+    # `write_todos`: a plan in the graph's state, which deepagents 0.7 no longer adds by itself.
+    # Its state schema (todos) is narrower than the list's type says; the agent merges schemas.
+    planning = cast("AgentMiddleware[Any, Any, Any]", TodoListMiddleware())
     gates = interrupt_on(previews.describe)
     # The subagent's approvals come from its own gate; an empty `interrupt_on` keeps
     # deepagents from adding a plain HITL beside it.
     general_purpose: SubAgent = {
         **GENERAL_PURPOSE_SUBAGENT,
-        "middleware": [previews.middleware(), ApprovalGate(interrupt_on=gates)],
+        "middleware": [model_errors, previews.middleware(), changes, ApprovalGate(interrupt_on=gates)],
         "skills": [SKILLS_SOURCE],
         "interrupt_on": {},
     }
@@ -94,8 +102,11 @@ def assemble_agent(
         memory=MEMORY_SOURCES,
         # `ApprovalGate` carries HITL's name, so it takes the place of the HITL deepagents adds for `interrupt_on`.
         middleware=[
+            planning,
             RequireApiKeyMiddleware(model_settings),
+            model_errors,
             previews.middleware(),
+            changes,
             *([LiveOutputMiddleware()] if live_output else []),
             ApprovalGate(interrupt_on=gates),
         ],

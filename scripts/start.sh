@@ -19,4 +19,7 @@ ensure_disk_quota_tools
 choose_sandbox_image # exports SANDBOX_IMAGE for the server
 
 setup_log "ready: starting langgraph dev"
+# Once the page answers, the last line names the web client (and, with auth on, how to get a token).
+# $$ is the server's process after the exec below; the helper stops waiting when it is gone.
+"${UV_COMMAND[@]}" run --frozen --no-sync python -m server.client_address --server-pid $$ -- "$@" &
 exec "${UV_COMMAND[@]}" run --frozen --no-sync langgraph dev --no-browser --n-jobs-per-worker 32 "$@"

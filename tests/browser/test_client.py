@@ -128,6 +128,21 @@ def wait_idle(page: Page) -> None:
     expect(page.get_by_test_id("working")).to_have_count(0, timeout=LONG)
 
 
+def approve_pending(page: Page, tool: str) -> None:
+    """Wait until `tool` waits for approval, then approve it with the mouse."""
+    expect(approval_items(page)).to_have_attribute("data-tool", tool, timeout=LONG)
+    approval_items(page).get_by_test_id("decision-approve").click()
+
+
+def answer_pending(page: Page, tool: str, decision: str, message: str) -> None:
+    """Wait until `tool` waits for approval, then reject or respond to it with `message`, by mouse and keyboard."""
+    item = approval_items(page)
+    expect(item).to_have_attribute("data-tool", tool, timeout=LONG)
+    item.get_by_test_id(f"decision-{decision}").click()
+    item.get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill(message)
+    page.get_by_test_id("submit-decisions").click()
+
+
 def test_reject_with_a_message(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths) -> None:
     prompt = "写一个reject-me.txt文件"
     scripted_llm.add_scenario(
@@ -135,11 +150,7 @@ def test_reject_with_a_message(page: Page, server: LangGraphServer, scripted_llm
     )
     open_client(page, server)
     send(page, prompt)
-    item = approval_items(page)
-    expect(item).to_have_attribute("data-tool", "write_file", timeout=LONG)
-    item.get_by_test_id("decision-reject").click()
-    item.get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill("不要创建这个文件")
-    page.get_by_test_id("submit-decisions").click()
+    answer_pending(page, "write_file", "reject", "不要创建这个文件")
     expect(page.get_by_test_id("ai-message").last).to_contain_text("不要创建这个文件", timeout=LONG)
     wait_idle(page)
     assert not (browser_paths.workspace(current_thread_id(page)) / "reject-me.txt").exists()
@@ -161,6 +172,17 @@ def test_edit_the_command_before_it_runs(page: Page, server: LangGraphServer, sc
     expect(page.get_by_test_id("terminal")).to_contain_text("edited-42", timeout=LONG)
     expect(page.get_by_test_id("ai-message").last).to_contain_text("edited-42", timeout=LONG)
     expect(page.get_by_test_id("terminal-result")).not_to_contain_text("original-command")  # only the edited command ran
+    wait_idle(page)
+    # The transcript shows what ran: the edited command, its own output, marked as edited.
+    for _ in range(2):  # as streamed, and as re-read from the thread after a reload
+        terminal = page.get_by_test_id("terminal")
+        expect(terminal).to_have_count(1, timeout=LONG)
+        expect(terminal.get_by_test_id("terminal-command")).to_have_text("$ echo edited-$((6*7))")
+        expect(terminal).not_to_contain_text("original-command")
+        expect(terminal).not_to_contain_text("human reviewer")  # the note for the model is not command output
+        expect(terminal.get_by_test_id("terminal-result")).to_contain_text(re.compile(r"^edited-42\s"))
+        expect(terminal.get_by_test_id("edited-mark")).to_be_visible()
+        page.reload()
 
 
 def test_several_calls_in_one_turn_are_decided_together(
@@ -361,3 +383,228 @@ def test_the_terminal_shows_output_while_the_command_runs(page: Page, server: La
     shoot(page, "live-terminal")
     expect(page.get_by_test_id("terminal-result")).to_contain_text("tick-6", timeout=LONG)
     expect(page.get_by_test_id("ai-message").last).to_contain_text("逐行：", timeout=LONG)
+
+
+def test_stop_by_mouse_ends_the_run_and_marks_it_stopped(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "运行一个要被停止的命令"
+    scripted_llm.add_scenario(prompt, call("execute", command="sleep 60; echo never-printed"), say("不应出现"))
+    open_client(page, server)
+    send(page, prompt)
+    approve_pending(page, "execute")
+    expect(page.get_by_test_id("working")).to_be_visible(timeout=LONG)
+    page.wait_for_timeout(1000)  # the command is running in the sandbox
+    page.get_by_test_id("stop").click()  # a real mouse click, with Playwright's actionability checks
+    expect(page.get_by_test_id("working")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_test_id("run-stopped")).to_be_visible()
+    expect(page.get_by_test_id("send")).to_be_visible()
+    shoot(page, "stopped")
+    # The mark is the server's record of the run, not only this page's memory.
+    page.reload()
+    expect(page.get_by_test_id("run-stopped")).to_be_visible(timeout=LONG)
+    expect(page.get_by_test_id("ai-message").filter(has_text="不应出现")).to_have_count(0)
+
+
+def test_ten_sends_by_mouse_all_send(page: Page, server: LangGraphServer) -> None:
+    open_client(page, server)
+    for index in range(10):
+        composer(page).click()
+        page.keyboard.type(f"mouse send {index}")
+        page.get_by_test_id("send").click()
+        expect(page.get_by_test_id("human-message")).to_have_count(index + 1, timeout=LONG)
+        expect(page.get_by_test_id("ai-message")).to_have_count(index + 1, timeout=LONG)
+        wait_idle(page)
+    expect(page.get_by_test_id("human-message").last).to_contain_text("mouse send 9")
+
+
+def test_shift_enter_makes_a_newline_and_enter_sends(page: Page, server: LangGraphServer) -> None:
+    open_client(page, server)
+    composer(page).click()
+    page.keyboard.type("first line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    expect(composer(page)).to_have_value("first line\nsecond line")
+    expect(page.get_by_test_id("human-message")).to_have_count(0)
+    page.keyboard.press("Enter")
+    message = page.get_by_test_id("human-message")
+    expect(message).to_have_count(1, timeout=LONG)
+    assert message.inner_text().splitlines() == ["first line", "second line"]
+    expect(composer(page)).to_have_value("")
+
+
+def test_on_a_phone_enter_makes_a_newline_and_send_is_tapped(browser, server: LangGraphServer, shoot) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US", has_touch=True, is_mobile=True)
+    context.set_default_timeout(60_000)
+    try:
+        page = context.new_page()
+        open_client(page, server)
+        composer(page).tap()
+        page.keyboard.type("phone line one")
+        page.keyboard.press("Enter")
+        page.keyboard.type("phone line two")
+        expect(composer(page)).to_have_value("phone line one\nphone line two")
+        expect(page.get_by_test_id("human-message")).to_have_count(0)
+        shoot(page, "phone-multiline")
+        page.get_by_test_id("send").tap()
+        message = page.get_by_test_id("human-message")
+        expect(message).to_have_count(1, timeout=LONG)
+        assert message.inner_text().splitlines() == ["phone line one", "phone line two"]
+        expect(page.get_by_test_id("ai-message").last).to_contain_text("默认回复", timeout=LONG)
+    finally:
+        context.close()
+
+
+def test_a_failed_run_keeps_its_specific_error_after_reload(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "这一轮模型端点断开连接"
+    scripted_llm.add_scenario(prompt, say(_model_breaks))  # the endpoint drops every connection without an answer
+    open_client(page, server)
+    send(page, prompt)
+    error = page.get_by_test_id("run-error")
+    expect(error).to_contain_text("model endpoint", timeout=LONG)
+    expect(error).to_contain_text("without sending a response")  # what actually went wrong, in the HTTP client's words
+    expect(error).not_to_contain_text("internal error")
+    wait_idle(page)
+    page.reload()
+    expect(page.get_by_test_id("human-message")).to_contain_text(prompt, timeout=LONG)
+    expect(error).to_contain_text("model endpoint", timeout=LONG)
+    expect(error).to_contain_text("without sending a response")
+    shoot(page, "failed-run-after-reload")
+
+
+def test_a_respond_answer_is_not_drawn_as_terminal_output(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
+    prompt = "运行一个由我代为回答的命令"
+    scripted_llm.add_scenario(prompt, call("execute", command="echo never-run"), say(echo_last_tool_output("代答：")))
+    open_client(page, server)
+    send(page, prompt)
+    answer_pending(page, "execute", "respond", "我已经手动运行过了：42")
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("代答：", timeout=LONG)
+    wait_idle(page)
+    expect(page.get_by_test_id("terminal")).to_have_count(0)  # nothing ran in a terminal
+    answer = page.get_by_test_id("decision-answer")
+    expect(answer).to_have_attribute("data-decision", "respond")
+    expect(answer).to_contain_text("我已经手动运行过了：42")
+    expect(answer).to_contain_text("echo never-run")
+
+
+RICH_ANSWER = (
+    "| 名称 | 值 |\n|---|---|\n| alpha | 1 |\n\n> 一段引用\n\n- [x] 已完成的事\n- [ ] 未完成的事\n\n```python\nprint('copy me')\n```\n"
+)
+
+
+def test_tables_quotes_task_lists_and_copy_buttons(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    prompt = "展示表格、引用、任务列表和代码"
+    scripted_llm.add_scenario(prompt, say(RICH_ANSWER))
+    open_client(page, server)
+    send(page, prompt)
+    answer = page.get_by_test_id("ai-message").last
+    expect(answer.locator("table")).to_be_visible(timeout=LONG)
+    wait_idle(page)
+    cell = answer.locator("td").first
+    assert cell.evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
+    assert float(cell.evaluate("el => parseFloat(getComputedStyle(el).paddingLeft)")) >= 4
+    quote = answer.locator("blockquote")
+    assert quote.evaluate("el => getComputedStyle(el).borderLeftStyle") == "solid"
+    tasks = answer.locator("li.task")
+    expect(tasks).to_have_count(2)
+    expect(tasks.nth(0)).to_have_attribute("data-checked", "true")
+    expect(tasks.nth(1)).to_have_attribute("data-checked", "false")
+    expect(tasks.nth(0).get_by_role("checkbox")).to_be_checked()
+    expect(tasks.nth(1).get_by_role("checkbox")).not_to_be_checked()
+    shoot(page, "rich-answer")
+
+    answer.locator("pre").hover()
+    answer.get_by_test_id("copy-code").click()
+    assert page.evaluate("navigator.clipboard.readText()").rstrip("\n") == "print('copy me')"
+    answer.get_by_test_id("copy-message").click()
+    assert page.evaluate("navigator.clipboard.readText()").rstrip("\n") == RICH_ANSWER.rstrip("\n")
+
+
+def _distance_from_bottom(page: Page) -> float:
+    return float(page.get_by_test_id("chat-scroll").evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight"))
+
+
+def test_scrolling_up_during_a_stream_stays_put_until_jump_to_latest(
+    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM
+) -> None:
+    long_prompt, slow_prompt = "先给我一个很长的回答", "然后运行一个持续输出的命令"
+    scripted_llm.add_scenario(long_prompt, say("\n\n".join(f"第 {i} 段内容" for i in range(80))))
+    command = "for i in $(seq 1 20); do echo tick-$i; sleep 0.5; done"
+    scripted_llm.add_scenario(slow_prompt, call("execute", command=command), say(echo_last_tool_output("持续输出：")))
+    open_client(page, server)
+    send(page, long_prompt)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("第 79 段内容", timeout=LONG)
+    wait_idle(page)
+    send(page, slow_prompt)
+    approve_pending(page, "execute")
+    live = page.get_by_test_id("terminal-live")
+    expect(live).to_contain_text("tick-2", timeout=LONG)
+
+    box = page.get_by_test_id("chat-scroll").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 60)
+    page.mouse.wheel(0, -1500)  # the reader scrolls back up while output streams in
+    page.wait_for_timeout(500)
+    read_at = page.get_by_test_id("chat-scroll").evaluate("el => el.scrollTop")
+    assert _distance_from_bottom(page) > 500
+    expect(live).to_contain_text("tick-6", timeout=LONG)
+    assert abs(page.get_by_test_id("chat-scroll").evaluate("el => el.scrollTop") - read_at) < 5, "the view jumped"
+
+    page.get_by_test_id("jump-to-latest").click()
+    at_bottom = "el => el.scrollHeight - el.scrollTop - el.clientHeight < 5"
+    page.wait_for_function(f"() => ({at_bottom})(document.querySelector('[data-testid=chat-scroll]'))")
+    expect(page.get_by_test_id("jump-to-latest")).to_have_count(0)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("持续输出：", timeout=LONG)
+    page.wait_for_timeout(300)
+    assert _distance_from_bottom(page) < 5  # following the latest again
+
+
+def test_an_approved_file_change_keeps_its_diff_in_the_transcript(
+    page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot
+) -> None:
+    prompt = "写一个diff.txt，然后改一行"
+    scripted_llm.add_scenario(
+        prompt,
+        call("write_file", file_path="/workspace/diff.txt", content="one\ntwo\n"),
+        call("edit_file", file_path="/workspace/diff.txt", old_string="two", new_string="deux"),
+        say("改好了"),
+    )
+    open_client(page, server)
+    send(page, prompt)
+    for tool in ("write_file", "edit_file"):
+        approve_pending(page, tool)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("改好了", timeout=LONG)
+    wait_idle(page)
+    for _ in range(2):  # as streamed, and as re-read after a reload
+        diff = page.locator("[data-testid=tool-call][data-tool=edit_file]").get_by_test_id("file-diff")
+        expect(diff).to_be_visible(timeout=LONG)
+        expect(diff.locator(".diff-del")).to_have_text("-two")
+        expect(diff.locator(".diff-add")).to_have_text("+deux")
+        written = page.locator("[data-testid=tool-call][data-tool=write_file]").get_by_test_id("file-diff")
+        expect(written.locator(".diff-add")).to_have_text(["+one", "+two"])
+        shoot(page, "diff-kept")
+        page.reload()
+
+
+def test_a_todo_list_is_a_checklist_not_object_object(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
+    prompt = "先列一个计划"
+    todos = [
+        {"content": "写测试", "status": "completed"},
+        {"content": "修复缺陷", "status": "in_progress"},
+        {"content": "提交", "status": "pending"},
+    ]
+    scripted_llm.add_scenario(prompt, call("write_todos", todos=todos), say("计划已更新"))
+    open_client(page, server)
+    send(page, prompt)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("计划已更新", timeout=LONG)
+    wait_idle(page)
+    expect(page.get_by_test_id("approval-card")).to_have_count(0)  # planning changes only the graph's state: no approval
+    for _ in range(2):  # as streamed, and as re-read after a reload
+        items = page.get_by_test_id("todo-list").get_by_test_id("todo-item")
+        expect(items).to_have_count(3, timeout=LONG)
+        expect(items.nth(0)).to_have_attribute("data-status", "completed")
+        expect(items.nth(1)).to_have_attribute("data-status", "in_progress")
+        expect(items.nth(2)).to_contain_text("提交")
+        expect(page.get_by_test_id("messages")).not_to_contain_text("[object Object]")
+        expect(page.get_by_test_id("messages")).not_to_contain_text("not a valid tool")
+        shoot(page, "todos")
+        page.reload()

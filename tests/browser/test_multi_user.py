@@ -100,3 +100,31 @@ def test_a_second_user_sees_none_of_the_first_users_threads_or_files(
     finally:
         carol.close()
         dave.close()
+
+
+def test_a_draft_survives_an_expired_token_and_a_reload(page: Page, auth_server: AuthServer) -> None:
+    # The server allows 30 s of clock skew: this token stops working about 8 s from now.
+    sign_in(page, auth_server, auth_server.keys.token("erin", ttl=-22))
+    expect(composer(page)).to_be_visible(timeout=LONG)
+    draft = "a long message\nwritten while the token ran out"
+    composer(page).click()
+    page.keyboard.type("a long message")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("written while the token ran out")
+    page.wait_for_timeout(10_000)
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("token-input")).to_be_visible(timeout=LONG)  # the server refused the expired token
+
+    sign_in(page, auth_server, auth_server.keys.token("erin"))
+    expect(composer(page)).to_have_value(draft, timeout=LONG)
+    expect(page.get_by_test_id("human-message")).to_have_count(0)
+    # A reload (as after a token refresh in another tab) keeps it too.
+    page.reload()
+    expect(composer(page)).to_have_value(draft, timeout=LONG)
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("human-message")).to_have_count(1, timeout=LONG)
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("默认回复", timeout=LONG)
+    expect(composer(page)).to_have_value("")
+    page.reload()
+    expect(page.get_by_test_id("human-message")).to_have_count(1, timeout=LONG)
+    expect(composer(page)).to_have_value("")  # a sent message is no longer a draft

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 
 from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
@@ -116,6 +117,37 @@ async def test_first_start_sets_up_a_fresh_clone_and_serves_an_agent_turn(
     assert not done.errors, done.describe()
     assert "sandbox said: hello from the sandbox" in done.final_ai_text, done.describe()
     assert "\n65534" in done.final_ai_text, "the command ran in the sandbox as nobody, not on the host as root"
+
+
+CLIENT_LINE = re.compile(r"^Web client: (\S+) \((.*)\)$")
+
+
+def client_line(server: LangGraphServer, timeout: float = 60.0) -> re.Match[str]:
+    """The start command's line naming the web client, once printed; it comes after the server's own banner."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line.strip() for line in server.log_path.read_text(encoding="utf-8", errors="replace").splitlines()]
+        found = [(index, CLIENT_LINE.match(line)) for index, line in enumerate(lines) if CLIENT_LINE.match(line)]
+        if found:
+            index, match = found[-1]
+            banner = [i for i, line in enumerate(lines) if "API:" in line and "http" in line]
+            assert banner, server.log_tail()
+            assert index > banner[-1], f"the line came before the server's banner:\n{server.log_tail()}"
+            assert match is not None
+            return match
+        if time.monotonic() > deadline:
+            pytest.fail(f"no 'Web client:' line within {timeout:.0f}s:\n{server.log_tail()}")
+        time.sleep(0.5)
+
+
+def test_the_last_line_names_the_web_client(first_start: LangGraphServer) -> None:
+    line = client_line(first_start)
+    assert line.group(1) == f"{first_start.url}/app/"
+    assert line.group(2) == "single-user mode, no sign-in"
+    with httpx.Client() as http:
+        page = http.get(line.group(1))
+    assert page.status_code == 200
+    assert '<div id="app">' in page.text
 
 
 def test_second_start_reuses_everything(
@@ -238,3 +270,14 @@ def test_without_root_each_step_says_what_to_run(scripts_for_nobody: Path, scrip
     assert image_step.returncode == 1, image_step
     assert "sudo bash sandbox/image/build-offline-image.sh deepagents-sandbox:never-built" in image_step.stderr, image_step.stderr
     assert "pull" not in image_step.stderr, "the project's own offline image names are never looked up in a registry"
+
+
+def test_with_auth_on_the_last_line_says_how_to_get_a_token(
+    first_start: LangGraphServer, clone: Path, script_env: dict[str, str], tmp_path: Path
+) -> None:
+    first_start.stop()  # one server per clone at a time: they share its .langgraph_api
+    env = {**script_env, "AUTH_JWT_SECRET": "start-script-secret-" + "x" * 32}
+    with run_start_script(checkout=clone, workdir=tmp_path / "auth-start", env=env) as server:
+        line = client_line(server)
+    assert line.group(1) == f"{server.url}/app/"
+    assert line.group(2) == "sign in with a token from: uv run python -m server.mint_token <user-id>"

@@ -146,7 +146,7 @@ async function* readSse(response, signal) {
 
 // Start a run and stream it. `onRunId` learns the run id as soon as the server
 // answers (Content-Location), so a broken connection can re-join the same run.
-export async function* streamRun(threadId, payload, { signal, onRunId } = {}) {
+export async function* streamRun(threadId, payload, { signal, onRunId, onAccepted } = {}) {
   let response
   try {
     response = await fetch(`/threads/${threadId}/runs/stream`, {
@@ -165,6 +165,7 @@ export async function* streamRun(threadId, payload, { signal, onRunId } = {}) {
     throw new ApiError(0, String(exc?.message || exc), 'run')
   }
   if (!response.ok) throw new ApiError(response.status, await errorDetail(response), 'run')
+  onAccepted?.()
   const location = response.headers.get('Content-Location') || ''
   const match = location.match(/\/runs\/([^/?]+)/)
   if (match) onRunId?.(match[1])

@@ -81,3 +81,43 @@ export function resumeValue(items, decisions, interrupts) {
   if (interrupts.length === 1 && perInterrupt.size === 1) return valueOf([...perInterrupt.values()][0])
   return Object.fromEntries([...perInterrupt.entries()].map(([id, entry]) => [id, valueOf(entry)]))
 }
+
+// What actually happened to a tool call, read from its result message:
+// - a reviewer's `respond` or `reject` answered in place of the tool (HITL marks such a
+//   message with additional_kwargs.lc_source = 'hitl_interrupt_decision'): nothing ran;
+// - a reviewer's `edit` ran other arguments: HITL keeps the model's original call in the
+//   AI message and prepends a note for the model to the result, naming the call that ran
+//   ("Executed instead: NAME with arguments {json}."). The transcript shows that call and
+//   the tool's own output without the note.
+const EXECUTED_LINE = /Executed instead: (\S+) with arguments (.*)\.$/
+
+export function outcomeOf(call, result) {
+  const plain = { call, result, decision: null, edited: false }
+  if (!result) return plain
+  const extra = result.additional_kwargs || {}
+  if (extra.lc_source === 'hitl_interrupt_decision') {
+    const decision = extra.lc_data?.decision || (result.status === 'error' ? 'reject' : 'respond')
+    return { ...plain, decision, answer: textOf(result.content) }
+  }
+  const text = textOf(result.content)
+  const at = text.indexOf('Executed instead: ')
+  if (at < 0) return plain
+  const lineEnd = text.indexOf('\n', at)
+  const match = text.slice(at, lineEnd < 0 ? undefined : lineEnd).match(EXECUTED_LINE)
+  if (!match) return plain
+  let args
+  try {
+    args = JSON.parse(match[2])
+  } catch {
+    return plain
+  }
+  const marker = 'Tool response:'
+  const responseAt = text.indexOf(marker, at)
+  const output = responseAt < 0 ? '' : text.slice(responseAt + marker.length).replace(/^\n/, '')
+  return {
+    ...plain,
+    edited: true,
+    call: { ...call, name: match[1], args },
+    result: { ...result, content: output },
+  }
+}

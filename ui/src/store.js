@@ -17,6 +17,7 @@ export const store = reactive({
   running: false,
   runId: null,
   runError: '',
+  runStopped: false,
   connectionLost: false,
   terminals: {}, // tool_call_id -> { output, done }
   notices: [],
@@ -119,16 +120,17 @@ function rememberThread(id) {
 
 export async function openThread(id) {
   stopStreaming()
-  Object.assign(store, { threadId: id, messages: [], interrupts: [], terminals: {}, runError: '', running: false, runId: null })
+  Object.assign(store, { threadId: id, messages: [], interrupts: [], terminals: {}, runError: '', runStopped: false, running: false, runId: null })
   rememberThread(id)
   await refreshState()
+  await showLastOutcome(id)
   store.filesVersion++
   await rejoinIfRunning(id)
 }
 
 export function newThread() {
   stopStreaming()
-  Object.assign(store, { threadId: null, messages: [], interrupts: [], terminals: {}, runError: '', running: false, runId: null })
+  Object.assign(store, { threadId: null, messages: [], interrupts: [], terminals: {}, runError: '', runStopped: false, running: false, runId: null })
   rememberThread(null)
 }
 
@@ -143,6 +145,19 @@ export async function removeThread(id) {
   await loadThreads()
 }
 
+// The error a failed step left in the thread's saved state (`tasks[].error`), if any.
+let lastStateError = ''
+
+function taskError(state) {
+  for (const task of state?.tasks || []) {
+    const error = task?.error
+    if (!error) continue
+    if (typeof error === 'string') return error
+    return error.message || error.error || JSON.stringify(error)
+  }
+  return ''
+}
+
 async function refreshState() {
   const id = store.threadId
   if (!id) return
@@ -151,6 +166,22 @@ async function refreshState() {
     if (store.threadId !== id) return
     store.messages = state?.values?.messages || []
     store.interrupts = pendingInterrupts(state)
+    lastStateError = taskError(state)
+  } catch (exc) {
+    handleError(exc)
+  }
+}
+
+// How the thread's last run ended, from the server's record of it, so a reload still
+// shows a stopped or failed run (streamed events are gone by then).
+async function showLastOutcome(id) {
+  try {
+    const runs = (await api.listRuns(id)) || []
+    const last = runs.reduce((a, b) => (!a || String(b.created_at) > String(a.created_at) ? b : a), null)
+    if (store.threadId !== id || !last) return
+    if (last.status === 'interrupted') store.runStopped = true
+    else if (last.status === 'error' || last.status === 'timeout')
+      store.runError = t('runFailed', { detail: lastStateError || last.status })
   } catch (exc) {
     handleError(exc)
   }
@@ -192,15 +223,18 @@ export async function ensureThread(title = '') {
   }
 }
 
+// Whether the server accepted the run: when it did not, the message is taken back off the screen.
 export async function send(text) {
   const content = text.trim()
-  if (!content || store.running) return
+  if (!content || store.running) return false
   const id = await ensureThread(content)
-  if (!id) return
+  if (!id) return false
   const local = { type: 'human', content, id: `local-${Date.now()}` }
   store.messages = [...store.messages, local]
-  await startRun(id, { input: { messages: [{ role: 'user', content }] } })
-  await loadThreads()
+  const started = await startRun(id, { input: { messages: [{ role: 'user', content }] } })
+  if (!started) store.messages = store.messages.filter((m) => m !== local && m.id !== local.id)
+  if (store.phase === 'ready') await loadThreads()
+  return started
 }
 
 export async function resume(value) {
@@ -209,11 +243,15 @@ export async function resume(value) {
   await startRun(store.threadId, { command: { resume: value } })
 }
 
+let stopRequested = false
+
 export async function stop() {
   if (store.threadId && store.runId) {
+    stopRequested = true
     try {
       await api.cancelRun(store.threadId, store.runId)
     } catch (exc) {
+      stopRequested = false
       handleError(exc)
     }
   }
@@ -224,9 +262,11 @@ async function startRun(threadId, payload) {
   controller = new AbortController()
   const signal = controller.signal
   let runId = null
+  let accepted = false
   await follow(threadId, null, () =>
-    api.streamRun(threadId, payload, { signal, onRunId: (rid) => { runId = rid; store.runId = rid } }),
+    api.streamRun(threadId, payload, { signal, onAccepted: () => { accepted = true }, onRunId: (rid) => { runId = rid; store.runId = rid } }),
   () => runId)
+  return accepted
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -235,7 +275,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 async function follow(threadId, knownRunId, open, currentRunId = () => knownRunId) {
   if (!controller) controller = new AbortController()
   const signal = controller.signal
-  Object.assign(store, { running: true, runId: knownRunId, runError: '', connectionLost: false })
+  stopRequested = false
+  Object.assign(store, { running: true, runId: knownRunId, runError: '', runStopped: false, connectionLost: false })
   let lastEventId = null
   let stream = open()
   let attempt = 0
@@ -283,6 +324,8 @@ async function follow(threadId, knownRunId, open, currentRunId = () => knownRunI
   } finally {
     if (!signal.aborted && store.threadId === threadId) {
       store.running = false
+      if (stopRequested) Object.assign(store, { runStopped: true, runError: '' })
+      stopRequested = false
       if (store.connectionLost) {
         store.connectionLost = false
         notify(t('reconnected'), 'success')
@@ -336,6 +379,10 @@ function handleEvent({ event, data }) {
   } else if (name === 'custom') {
     liveOutput(data)
   } else if (name === 'error') {
+    if (data?.error === 'UserInterrupt') {
+      store.runStopped = true
+      return
+    }
     const detail = typeof data === 'string' ? data : data?.message || data?.error || JSON.stringify(data)
     store.runError = t('runFailed', { detail })
   }
