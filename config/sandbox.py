@@ -214,7 +214,7 @@ class SandboxSettings:
     """Most all workspace quotas may add up to (`auto`/None: 90% of the disk's free space plus what
     the images already use); sparse images overcommit, so a new thread past it is refused."""
     disk_per_user_bytes: int | None = setting("SANDBOX_DISK_PER_USER", _env_disk_per_user, None)
-    """Most the workspace and memory quotas of one user's threads may add up to, so one user cannot take
+    """Most the workspace, artifacts and memory quotas of one user's threads may add up to, so one user cannot take
     the whole `SANDBOX_DISK_TOTAL` from the others; a new thread past it is refused. `auto`/None: a quarter
     of the total when authentication is on (at least four users always fit), the whole total in single-user
     mode (one user has nobody to leave room for). 0 = no per-user budget."""
@@ -283,13 +283,18 @@ class SandboxSettings:
                 raise SettingsError(msg)
         self._check_per_user_budget()
 
+    @property
+    def first_thread_disk_bytes(self) -> int:
+        """What a user's first thread reserves: its workspace and artifacts images, and the user's memories image."""
+        return self.disk_quota_bytes + self.artifacts_quota_bytes + self.memories_quota_bytes
+
     def _check_per_user_budget(self) -> None:
         """A per-user budget below one thread's disks would refuse every user's first thread."""
-        smallest = self.disk_quota_bytes + self.memories_quota_bytes
+        smallest = self.first_thread_disk_bytes
         if self.disk_per_user_bytes and self.disk_quota_bytes and self.disk_per_user_bytes < smallest:
             msg = (
                 f"SANDBOX_DISK_PER_USER ({self.disk_per_user_bytes // 1024**2} MiB) must hold at least one thread: "
-                f"SANDBOX_DISK_QUOTA plus SANDBOX_MEMORIES_QUOTA ({smallest // 1024**2} MiB)"
+                f"SANDBOX_DISK_QUOTA plus SANDBOX_ARTIFACTS_QUOTA plus SANDBOX_MEMORIES_QUOTA ({smallest // 1024**2} MiB)"
             )
             raise SettingsError(msg)
 

@@ -350,7 +350,7 @@ def user_budget(settings: SandboxSettings) -> int | None:
         return settings.disk_per_user_bytes or None
     if not _authentication_on():
         return None
-    return max(disk_total(settings) // AUTO_USER_SHARE, settings.disk_quota_bytes + settings.memories_quota_bytes)
+    return max(disk_total(settings) // AUTO_USER_SHARE, settings.first_thread_disk_bytes)
 
 
 def _check_user_budget(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:

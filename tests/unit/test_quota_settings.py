@@ -89,4 +89,4 @@ def test_auto_budget_is_a_quarter_of_the_total_once_users_sign_in(tmp_path: Path
     assert user_budget(s.with_overrides(disk_per_user_bytes=0)) is None
     assert user_budget(s.with_overrides(disk_per_user_bytes=3 << 30)) == 3 << 30
     tiny = s.with_overrides(disk_total_bytes=2 << 30)
-    assert user_budget(tiny) == tiny.disk_quota_bytes + tiny.memories_quota_bytes, "never less than one thread"
+    assert user_budget(tiny) == tiny.disk_quota_bytes + tiny.artifacts_quota_bytes + tiny.memories_quota_bytes, "never less than one thread"
