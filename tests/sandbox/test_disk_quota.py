@@ -20,7 +20,7 @@ from sandbox.cleanup import remove_workspace
 from sandbox.disk_quota import image_path, quota_problem
 from sandbox.errors import WorkspaceDiskError
 from sandbox.workspace import prepare_workspace, workspace_thread_ids
-from tests.sandbox.conftest import TEST_DISK_QUOTA
+from tests.sandbox.conftest import TEST_ARTIFACTS_QUOTA, TEST_DISK_QUOTA
 from tests.support.workspaces import mounts_under
 
 MiB = 1024**2
@@ -247,23 +247,23 @@ def _usage_of(settings: SandboxSettings, user_id: str) -> int:
 
 @pytest.mark.parametrize("mode", ["ephemeral", "session"])
 def test_one_user_past_their_budget_is_refused_and_others_are_not(tmp_path: Path, sandbox_image: str, mode: str) -> None:
-    """Two threads (64 MiB each) and the memories (16 MiB) fit 160 MiB; a third thread of that user does not."""
+    """Two threads (a 64 MiB workspace and 16 MiB of artifacts each) and the memories (16 MiB) fit 192 MiB; a third does not."""
     from tests.sandbox.conftest import make_settings  # noqa: PLC0415
     from tests.support.workspaces import remove_all_workspaces  # noqa: PLC0415
 
-    settings = make_settings(tmp_path, sandbox_image, disk_per_user_bytes=160 * MiB, mode=mode)
+    settings = make_settings(tmp_path, sandbox_image, disk_per_user_bytes=192 * MiB, mode=mode)
     deployment = SandboxDeployment(settings)
     try:
         hog = [DockerSandbox(f"hog-{i}", deployment, user_id="hog") for i in range(3)]
         for box in hog[:2]:
             assert box.execute("echo ok").output.strip() == "ok"
-        assert _usage_of(settings, "hog") == 2 * TEST_DISK_QUOTA + settings.memories_quota_bytes
+        assert _usage_of(settings, "hog") == 2 * (TEST_DISK_QUOTA + TEST_ARTIFACTS_QUOTA) + settings.memories_quota_bytes
 
         command = hog[2].execute("echo never")
         assert command.exit_code is None
         assert "SANDBOX_DISK_PER_USER" in command.output, command.output
-        assert "144 MiB" in command.output, command.output
-        assert "160 MiB" in command.output, command.output
+        assert "176 MiB" in command.output, command.output
+        assert "192 MiB" in command.output, command.output
         assert "never" not in command.output
         refused = hog[2].write("/workspace/b.txt", "b")
         assert refused.error is not None
@@ -275,12 +275,12 @@ def test_one_user_past_their_budget_is_refused_and_others_are_not(tmp_path: Path
         other = DockerSandbox("other-1", deployment, user_id="other")
         assert other.write("/workspace/mine.txt", "mine").error is None
         assert other.execute("cat /workspace/mine.txt").output.strip() == "mine"
-        assert _usage_of(settings, "other") == TEST_DISK_QUOTA + settings.memories_quota_bytes
+        assert _usage_of(settings, "other") == TEST_DISK_QUOTA + TEST_ARTIFACTS_QUOTA + settings.memories_quota_bytes
 
         # Deleting one of the user's threads frees their share again.
         remove_workspace(settings, "hog-0")
         assert hog[2].write("/workspace/b.txt", "b").error is None
-        assert _usage_of(settings, "hog") == 2 * TEST_DISK_QUOTA + settings.memories_quota_bytes
+        assert _usage_of(settings, "hog") == 2 * TEST_DISK_QUOTA + TEST_ARTIFACTS_QUOTA + settings.memories_quota_bytes
     finally:
         deployment.close(remove_sessions=True)
         remove_all_workspaces(settings)
