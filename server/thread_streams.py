@@ -157,7 +157,8 @@ class ThreadStreamGate:
                 frame = error_frame("not_found", self._not_found(thread_id, thread))
                 await send({"type": "http.response.body", "body": frame, "more_body": False})
                 return
-            await self.app(scope, _replay(body, disconnect), _as_stream_body(send))
+            body_message: Message = {"type": "http.request", "body": body, "more_body": False}
+            await self.app(scope, _first_then(body_message, lambda: asyncio.shield(disconnect)), _as_stream_body(send))
         finally:
             if not disconnect.done():
                 disconnect.cancel()
@@ -180,7 +181,7 @@ class ThreadStreamGate:
             if thread is None or thread.owner != user:
                 await send({"type": "websocket.close", "code": WS_NOT_FOUND, "reason": self._not_found(thread_id, thread)[:123]})
                 return
-            await self.app(scope, _replay_websocket(first, incoming), _accepted_websocket(send))
+            await self.app(scope, _first_then(first, incoming.get), _accepted_websocket(send))
         finally:
             pump.cancel()
 
@@ -210,16 +211,16 @@ async def _next_disconnect(receive: Receive) -> Message:
             return message
 
 
-def _replay(body: bytes, disconnect: asyncio.Future[Message]) -> Receive:
-    """The server's `receive`: the body already read, then the client's disconnect when it comes."""
+def _first_then(first: Message, rest: Callable[[], Awaitable[Message]]) -> Receive:
+    """The server's `receive`: `first` (what we already read from the client), then `rest()` for every later message."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await asyncio.shield(disconnect)
+            return first
+        return await rest()
 
     return receive
 
@@ -272,20 +273,6 @@ async def _pump_websocket(receive: Receive, incoming: asyncio.Queue[Message], go
             if not gone.done():
                 gone.set_result(message)
             return
-
-
-def _replay_websocket(connect: Message, incoming: asyncio.Queue[Message]) -> Receive:
-    """The server's `receive`: the client's connect again, then everything it sent, in order."""
-    sent_connect = False
-
-    async def receive() -> Message:
-        nonlocal sent_connect
-        if not sent_connect:
-            sent_connect = True
-            return connect
-        return await incoming.get()
-
-    return receive
 
 
 def _accepted_websocket(send: Send) -> Send:

@@ -8,35 +8,13 @@ import pytest
 from langgraph_sdk import Auth
 
 from server import approval_checks
-from server.engine import StoredThread, pending_interrupts
-
-INTERRUPT_ID = "c" * 32
-THREAD = {
-    "thread_id": "t1",
-    "metadata": {"assistant_id": "a1", "owner": "alice"},
-    "interrupts": {
-        "task-1": [
-            {
-                "id": INTERRUPT_ID,
-                "value": {
-                    "action_requests": [{"name": "execute", "args": {"command": "ls"}}],
-                    "review_configs": [{"action_name": "execute", "allowed_decisions": ["approve", "reject"]}],
-                },
-            }
-        ]
-    },
-}
-
-
-STORED = StoredThread("t1", "alice", THREAD["metadata"], pending_interrupts(THREAD))  # type: ignore[arg-type]
+from server.engine import StoredThread
+from tests.support.pending_thread import INTERRUPT_ID, STORED, read_pending_thread
 
 
 @pytest.fixture(autouse=True)
 def stored_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def read_thread(thread_id: str) -> StoredThread | None:
-        return STORED if thread_id == "t1" else None
-
-    monkeypatch.setattr(approval_checks, "read_thread", read_thread)
+    monkeypatch.setattr(approval_checks, "read_thread", read_pending_thread)
 
 
 def run(resume: object, *, assistant: str = "a1", thread: str = "t1", **kwargs: Any) -> Auth.types.RunsCreate:

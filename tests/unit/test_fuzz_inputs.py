@@ -22,9 +22,9 @@ from langgraph_sdk import Auth
 
 from config.auth import AuthSettings
 from server import approval_checks
-from server.engine import StoredThread, pending_interrupts
 from server.tokens import TokenError, TokenVerifier, request_token
 from tests.support.auth_keys import AUDIENCE, ISSUER, AuthKeys, claims, sign_hs256
+from tests.support.pending_thread import INTERRUPT_ID, read_pending_thread
 
 EXAMPLES = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -102,24 +102,6 @@ def test_any_credential_headers_give_a_token_or_a_reasoned_refusal(headers: dict
     assert reason
 
 
-INTERRUPT_ID = "c" * 32
-THREAD = {
-    "thread_id": "t1",
-    "metadata": {"assistant_id": "a1", "owner": "alice"},
-    "interrupts": {
-        "task-1": [
-            {
-                "id": INTERRUPT_ID,
-                "value": {
-                    "action_requests": [{"name": "execute", "args": {"command": "ls"}}],
-                    "review_configs": [{"action_name": "execute", "allowed_decisions": ["approve", "edit", "reject", "respond"]}],
-                },
-            }
-        ]
-    },
-}
-STORED = StoredThread("t1", "alice", THREAD["metadata"], pending_interrupts(THREAD))  # type: ignore[arg-type]
-
 DECISION = st.fixed_dictionaries(
     {"type": st.sampled_from(["approve", "edit", "reject", "respond", "other"]) | JSON},
     optional={"message": JSON, "edited_action": JSON | st.fixed_dictionaries({"name": st.text(max_size=10) | JSON, "args": JSON})},
@@ -134,10 +116,7 @@ COMMAND = st.fixed_dictionaries({"resume": RESUME}, optional={"goto": JSON, "upd
 
 @pytest.fixture(autouse=True)
 def stored_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def read_thread(thread_id: str) -> StoredThread | None:
-        return STORED if thread_id == "t1" else None
-
-    monkeypatch.setattr(approval_checks, "read_thread", read_thread)
+    monkeypatch.setattr(approval_checks, "read_thread", read_pending_thread)
 
 
 @EXAMPLES
