@@ -34,8 +34,8 @@ from langchain_core.messages import AIMessage, ToolCall
 from langgraph.config import get_config
 
 from config.sandbox import SandboxSettings
-from sandbox.container_spec import WORKSPACE_MOUNT
-from sandbox.text_ops import replace_text
+from sandbox.containers.container_spec import WORKSPACE_MOUNT
+from sandbox.files.text_ops import replace_text
 
 FILE_TOOLS = ("write_file", "edit_file", "delete")
 """Gated tools whose description depends on what is on disk now."""

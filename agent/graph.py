@@ -30,9 +30,9 @@ from config.env import load_project_dotenv
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
-from sandbox.artifacts import ARTIFACTS_MOUNT
-from sandbox.docker_api import require_local_engine
-from sandbox.memories import MEMORY_FILE
+from sandbox.containers.docker_api import require_local_engine
+from sandbox.disks.artifacts import ARTIFACTS_MOUNT
+from sandbox.disks.memories import MEMORY_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ it with an approval-gated write_file."""
 
 ARTIFACTS_ROOT = ARTIFACTS_MOUNT
 """deepagents' own files (large tool results, `task` results included, captured `execute`
-output, summarized history) go to the thread's `/artifacts` (`sandbox.artifacts`): outside
+output, summarized history) go to the thread's `/artifacts` (`sandbox.disks.artifacts`): outside
 the user's `/workspace`, audited, and readable by both the shell and the file tools."""
 
 

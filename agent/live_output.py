@@ -1,7 +1,7 @@
 r"""Live `execute` output for clients, while the command runs.
 
 The backend is not told which tool call it serves, so this middleware wraps each
-`execute` call: it puts a sink for that call in `sandbox.live_output`'s context
+`execute` call: it puts a sink for that call in `sandbox.runs.live_output`'s context
 variable, and the sandbox feeds it coalesced chunks of the command's output
 (contextvars follow the call into `asyncio.to_thread`). Each chunk goes out as
 
@@ -26,7 +26,7 @@ from langchain_core.messages import ToolMessage
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
-from sandbox.live_output import LiveSink, streaming_to
+from sandbox.runs.live_output import LiveSink, streaming_to
 
 EXECUTE_OUTPUT_EVENT = "execute_output"
 """The `type` of the custom stream events that carry live `execute` output."""

@@ -21,8 +21,8 @@ from deepagents.backends import FilesystemBackend
 from benchmarks.stats import Samples, SectionResult, Target, interleaved, median, ratio_row
 from config.identity import SINGLE_USER_ID
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.container_spec import container_kwargs
-from sandbox.workspace import ensure_workspace
+from sandbox.containers.container_spec import container_kwargs
+from sandbox.disks.workspace import ensure_workspace
 
 BENCH_LABEL = "io.github.deepagents-docker-sandbox.benchmark"
 """Put on every floor container, so cleanup can find them by label."""

@@ -26,7 +26,7 @@ from langgraph_sdk.client import LangGraphClient
 from benchmarks.stats import Row, SectionResult, Target, format_seconds, median, percentile
 from benchmarks.turns import ANSWER_PREFIX, N_JOBS_PER_WORKER, TURN_TIMEOUT, FleetConfig, TurnError, served_workspaces_dir
 from config.sandbox import SandboxSettings
-from sandbox.container_spec import label_filter, labels_for
+from sandbox.containers.container_spec import label_filter, labels_for
 from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
 from tests.support.auth_keys import AuthKeys
 from tests.support.langgraph_server import LangGraphServer, run_langgraph_dev

@@ -90,7 +90,7 @@ def _env_disk_total(name: str, default: int | None) -> int | None:
 
 
 def _env_disk_per_user(name: str, default: int | None) -> int | None:
-    """`auto` (or unset) means "derive from the total" (`sandbox.disk_quota.user_budget`); 0 turns it off."""
+    """`auto` (or unset) means "derive from the total" (`sandbox.disks.disk_budget.user_budget`); 0 turns it off."""
     raw = env_raw(name)
     if not raw or raw.lower() == "auto":
         return default

@@ -2,9 +2,9 @@
 
 from config.sandbox import SandboxSettings
 from sandbox.backend import DockerSandbox
-from sandbox.deployment import SandboxDeployment
-from sandbox.errors import DockerUnavailableError, SandboxError, SandboxImageError
-from sandbox.workspace import ThreadRef
+from sandbox.containers.deployment import SandboxDeployment
+from sandbox.disks.workspace import ThreadRef
+from sandbox.runs.errors import DockerUnavailableError, SandboxError, SandboxImageError
 
 __all__ = [
     "DockerSandbox",

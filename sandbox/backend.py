@@ -1,7 +1,7 @@
 """`DockerSandbox`: the deepagents sandbox backend, for one thread or for whichever thread is running.
 
-Commands run in Docker (`sandbox.runner`); file tools run on the host against the
-same bind-mounted directories (`sandbox.file_protocol.HostFileTools`, inherited), which is both faster than a
+Commands run in Docker (`sandbox.containers.runner`); file tools run on the host against the
+same bind-mounted directories (`sandbox.files.file_protocol.HostFileTools`, inherited), which is both faster than a
 container round trip and the only way to make symlink checks race-free.
 
 Built with a thread id, it serves that thread (tests, scripts, notebooks)::
@@ -13,7 +13,7 @@ Built with a thread id, it serves that thread (tests, scripts, notebooks)::
 
 Built without one (`DockerSandbox.for_runs(deployment)`, as the graph does), it
 resolves the thread, the user and the image from the running LangGraph run on
-every call (`sandbox.run_context`), since deepagents takes one backend instance
+every call (`sandbox.runs.run_context`), since deepagents takes one backend instance
 per graph.
 """
 
@@ -37,19 +37,19 @@ from deepagents.backends.sandbox import BaseSandbox
 from docker.errors import APIError, DockerException
 
 from config.identity import SINGLE_USER_ID
-from sandbox.artifacts import artifacts_path, is_artifact, prepare_artifacts
-from sandbox.audit import audit_log
-from sandbox.command_wrapper import live_tee, to_execute_response
-from sandbox.deployment import SandboxDeployment
-from sandbox.errors import SandboxError, UserCapError
-from sandbox.file_protocol import HostFileTools
-from sandbox.file_tools import HostFiles
-from sandbox.live_output import LiveOutput, live_output_sink
-from sandbox.memories import memories_path, prepare_memories
-from sandbox.run_context import current_thread_ref
-from sandbox.runner import LiveChannel, run_ephemeral, run_in_session
-from sandbox.user_caps import running_slot
-from sandbox.workspace import ThreadRef, prepare_workspace, workspace_full_note, workspace_path
+from sandbox.containers.command_wrapper import live_tee, to_execute_response
+from sandbox.containers.deployment import SandboxDeployment
+from sandbox.containers.runner import LiveChannel, run_ephemeral, run_in_session
+from sandbox.coordination.user_caps import running_slot
+from sandbox.disks.artifacts import artifacts_path, is_artifact, prepare_artifacts
+from sandbox.disks.memories import memories_path, prepare_memories
+from sandbox.disks.workspace import ThreadRef, prepare_workspace, workspace_full_note, workspace_path
+from sandbox.files.file_protocol import HostFileTools
+from sandbox.files.file_tools import HostFiles
+from sandbox.runs.audit import audit_log
+from sandbox.runs.errors import SandboxError, UserCapError
+from sandbox.runs.live_output import LiveOutput, live_output_sink
+from sandbox.runs.run_context import current_thread_ref
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
     def execute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:
         """Run `command` with `/workspace` as working directory; never raises for sandbox failures.
 
-        While a live-output sink is set (`sandbox.live_output.streaming_to`), the
+        While a live-output sink is set (`sandbox.runs.live_output.streaming_to`), the
         command's output also reaches it as it is produced.
         """
         return self._execute(self.thread(), command, timeout)
@@ -187,7 +187,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         """Docker calls block for as long as the command runs: they run on the command pool.
 
         Never on the event loop, and never on asyncio's default executor, whose few
-        threads the server needs for everyone's requests (`sandbox.fair_pool`). A
+        threads the server needs for everyone's requests (`sandbox.coordination.fair_pool`). A
         user who already holds their share of the pool is refused, like past
         `SANDBOX_MAX_RUNNING_PER_USER`.
         """

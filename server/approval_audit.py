@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.audit import AuditLog
+from sandbox.runs.audit import AuditLog
 from server.approval_checks import run_request
 from server.engine import StoredThread, read_thread
 

@@ -28,7 +28,7 @@ another policy would skip the reviewer's answer or misalign the decisions.
 A run, assistant or cron may name a `sandbox_image` only from the administrator's
 allow-list (`SandboxSettings.image_allowed`): refused here with a 422 before
 anything is stored, so the request never reaches Docker. The sandbox refuses the
-same images again (`sandbox.docker_api.ImageGate`), whatever path a run took.
+same images again (`sandbox.containers.docker_api.ImageGate`), whatever path a run took.
 """
 
 from __future__ import annotations

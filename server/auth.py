@@ -29,10 +29,10 @@ from typing import Any
 from langgraph_sdk import Auth
 
 from config.sandbox import SandboxSettings
-from sandbox.audit import AuditLog, audit_log
-from sandbox.errors import InvalidThreadIdError
-from sandbox.run_context import IDENTITY_KEYS, identity_of
-from sandbox.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
+from sandbox.disks.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
+from sandbox.runs.audit import AuditLog, audit_log
+from sandbox.runs.errors import InvalidThreadIdError
+from sandbox.runs.run_context import IDENTITY_KEYS, identity_of
 from server.approval_audit import record_resume_decisions
 from server.approval_checks import refuse_bad_policy, refuse_bad_resume, refuse_disallowed_image, run_request
 from server.credentials import SETTINGS, authenticate_headers, is_admin
@@ -105,7 +105,7 @@ def stamp_owner(ctx: Auth.types.AuthContext, value: Any) -> None:
 
 
 def refuse_identity_keys(ctx: Auth.types.AuthContext, *sources: object) -> None:
-    """The run's user is the server's to set (`sandbox.run_context`): 422 for config that names another.
+    """The run's user is the server's to set (`sandbox.runs.run_context`): 422 for config that names another.
 
     langgraph_api writes these keys itself (before this handler sees the value);
     Aegra writes only the user object and passes the rest of a client's config
@@ -126,7 +126,7 @@ def refuse_identity_keys(ctx: Auth.types.AuthContext, *sources: object) -> None:
 def refuse_thread_alias(value: Mapping[str, Any]) -> None:
     """422 for a thread id in another spelling of a UUID (Aegra would store it as a thread of its own).
 
-    Its sandbox would refuse it anyway (`sandbox.thread_ids`); refusing it here
+    Its sandbox would refuse it anyway (`sandbox.disks.thread_ids`); refusing it here
     means such a thread never exists. langgraph_api passes parsed UUIDs, never aliases.
     """
     thread_id = value.get("thread_id")

@@ -8,7 +8,7 @@ else's). Then it goes through the sandbox backend's
 `ls`, `open_download` and `stage_upload`: the same symlink-safe, fd-walking file
 code the agent's tools use, run off the event loop with `asyncio.to_thread`.
 Downloads and uploads stream in pieces up to `SANDBOX_FILE_TRANSFER_MAX` (413
-past it); an upload replaces its target only once complete (`sandbox.staged_upload`).
+past it); an upload replaces its target only once complete (`sandbox.files.staged_upload`).
 
 - `GET  /files/{thread_id}/list?path=/workspace/dir`  -> `{"path", "entries": [...]}`
 - `GET  /files/{thread_id}/content?path=/workspace/f` -> the file's bytes (streamed)
@@ -32,9 +32,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.disk_quota import human_size
-from sandbox.path_errors import error_code
-from sandbox.staged_upload import StagedUpload
+from sandbox.disks.disk_budget import human_size
+from sandbox.files.path_errors import error_code
+from sandbox.files.staged_upload import StagedUpload
 from server.thread_access import ThreadAccessError, resolve_caller_thread
 
 WORKSPACE = "/workspace"

@@ -30,10 +30,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from config.sandbox import SandboxSettings
-from sandbox.cleanup import discard_thread, list_containers, remove_expired_sessions, storage_ages
-from sandbox.deployment import stop_all_sessions
-from sandbox.docker_api import connect
-from sandbox.thread_ids import is_alias, uuid_form
+from sandbox.containers.cleanup import discard_thread, list_containers, remove_expired_sessions, storage_ages
+from sandbox.containers.deployment import stop_all_sessions
+from sandbox.containers.docker_api import connect
+from sandbox.disks.thread_ids import is_alias, uuid_form
 from server import engine
 from server.engine import ThreadExists
 from server.startup import report_disk_quotas

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from config.env import load_project_dotenv
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import quota_problem
+from sandbox.disks.disk_quota import quota_problem
 
 
 def report_disk_quotas() -> None:

@@ -2,7 +2,7 @@
 
 `resolve_caller_thread` turns a request into (user, canonical thread id), or a
 refusal with its HTTP status: the thread id must be its one spelling
-(`sandbox.thread_ids`, 422 with the canonical spelling otherwise), the user is the
+(`sandbox.disks.thread_ids`, 422 with the canonical spelling otherwise), the user is the
 one the server's own authenticate function proves (401 otherwise; the single
 user when auth is off), and the thread must be one that user may read.
 
@@ -26,8 +26,8 @@ import httpx
 from langgraph_sdk import Auth
 from starlette.requests import Request
 
-from sandbox.errors import InvalidThreadIdError
-from sandbox.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
+from sandbox.disks.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
+from sandbox.runs.errors import InvalidThreadIdError
 from server.auth import authenticate
 
 FORWARDED_HEADERS = ("authorization", "x-api-key", "cookie")

@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.errors import InvalidThreadIdError
-from sandbox.thread_ids import storage_name, uuid_form
+from sandbox.disks.thread_ids import storage_name, uuid_form
+from sandbox.runs.errors import InvalidThreadIdError
 from server import engine
 from server.asgi_body import read_request
 from server.credentials import scope_caller
@@ -56,7 +56,7 @@ def stored_spelling(raw: object) -> str | None:
 
     Both servers resolve a UUID in any spelling to the thread with the canonical
     one (Aegra compares strings, and a thread named in another spelling never got
-    storage: `sandbox.thread_ids` refuses it), so a UUID maps to its canonical form.
+    storage: `sandbox.disks.thread_ids` refuses it), so a UUID maps to its canonical form.
     """
     if not isinstance(raw, str):
         return None

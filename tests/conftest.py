@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from sandbox.docker_api import OFFLINE_IMAGE_SCRIPT
+from sandbox.containers.docker_api import OFFLINE_IMAGE_SCRIPT
 from tests.support.workspaces import mounts_under
 
 DEFAULT_TEST_IMAGE = "deepagents-sandbox:offline"

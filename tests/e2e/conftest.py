@@ -26,7 +26,7 @@ from langgraph_sdk.client import LangGraphClient
 from config.auth import AuthSettings
 from config.env import env_vars
 from config.sandbox import SandboxSettings
-from sandbox.container_spec import label_filter, labels_for
+from sandbox.containers.container_spec import label_filter, labels_for
 from tests.support.agent_client import sdk_client
 from tests.support.auth_keys import AuthKeys
 from tests.support.engines import CONTRACT_ENGINES, LANGGRAPH_DEV, RestartableServer, restartable

@@ -21,7 +21,7 @@ import docker
 import pytest
 
 from config.sandbox import SandboxSettings
-from sandbox.container_spec import LABEL_OWNER, label_filter, labels_for
+from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
 from tests.e2e.conftest import make_e2e_paths, server_env
 from tests.support.aegra_server import run_aegra
 from tests.support.agent_client import (

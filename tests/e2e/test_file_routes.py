@@ -16,7 +16,7 @@ import pytest
 
 from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
-from sandbox.memories import memories_path
+from sandbox.disks.memories import memories_path
 from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
 from tests.support.auth_keys import AuthKeys
 from tests.support.langgraph_server import E2EPaths, run_langgraph_dev

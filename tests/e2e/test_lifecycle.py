@@ -17,8 +17,8 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 
 from config.sandbox import SandboxSettings
-from sandbox.audit import arguments_digest
-from sandbox.container_spec import label_filter, labels_for
+from sandbox.containers.container_spec import label_filter, labels_for
+from sandbox.runs.audit import arguments_digest
 from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
 from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
 from tests.support.auth_keys import AuthKeys

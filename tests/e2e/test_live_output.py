@@ -17,7 +17,7 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 
 from agent.live_output import EXECUTE_OUTPUT_EVENT
-from sandbox.live_output import EVENT_INTERVAL_SECONDS, MAX_EVENT_BYTES
+from sandbox.runs.live_output import EVENT_INTERVAL_SECONDS, MAX_EVENT_BYTES
 from tests.support.agent_client import (
     GRAPH_ID,
     RUN_TIMEOUT,

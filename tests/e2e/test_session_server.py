@@ -6,7 +6,7 @@ import docker
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from sandbox.container_spec import LABEL_MODE, LABEL_THREAD
+from sandbox.containers.container_spec import LABEL_MODE, LABEL_THREAD
 from tests.support.agent_client import approve, resume, stream_run, user_input
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 

@@ -14,7 +14,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
-from sandbox.memories import memories_path
+from sandbox.disks.memories import memories_path
 from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import approve, content_text, resume, stream_run, thread_state, tool_messages, user_input
 from tests.support.langgraph_server import E2EPaths

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.cleanup import discard_thread
+from sandbox.containers.cleanup import discard_thread
 
 
 def _execute(deployment: SandboxDeployment, thread_id: str, command: str, user_id: str) -> tuple[int | None, str]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import docker
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.cleanup import discard_thread, list_containers, remove_expired_sessions, remove_workspace
-from sandbox.deployment import stop_all_sessions
-from sandbox.workspace import workspace_path
+from sandbox.containers.cleanup import discard_thread, list_containers, remove_expired_sessions, remove_workspace
+from sandbox.containers.deployment import stop_all_sessions
+from sandbox.disks.workspace import workspace_path
 
 
 def _state(api: docker.APIClient, container_id: str) -> str:

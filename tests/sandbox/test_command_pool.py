@@ -16,7 +16,7 @@ import pytest
 
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
-from sandbox.container_spec import label_filter, labels_for
+from sandbox.containers.container_spec import label_filter, labels_for
 
 pytestmark = pytest.mark.docker
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.cleanup import remove_workspace
-from sandbox.disk_quota import image_path, quota_problem
-from sandbox.errors import WorkspaceDiskError
-from sandbox.workspace import prepare_workspace, workspace_thread_ids
+from sandbox.containers.cleanup import remove_workspace
+from sandbox.disks.disk_quota import image_path, quota_problem
+from sandbox.disks.workspace import prepare_workspace, workspace_thread_ids
+from sandbox.runs.errors import WorkspaceDiskError
 from tests.sandbox.conftest import TEST_ARTIFACTS_QUOTA, TEST_DISK_QUOTA
 from tests.support.workspaces import mounts_under
 
@@ -223,7 +223,7 @@ def test_server_that_is_not_root_says_quotas_are_off(tmp_path: Path) -> None:
         try:
             os.close(read_end)
             stream = os.fdopen(write_end, "w")
-            logging.getLogger("sandbox.disk_quota").addHandler(logging.StreamHandler(stream))
+            logging.getLogger("sandbox.disks.disk_quota").addHandler(logging.StreamHandler(stream))
             os.setgid(65534)
             os.setuid(65534)
             print(f"problem: {quota_problem(settings)}", file=stream, flush=True)
@@ -239,7 +239,7 @@ def test_server_that_is_not_root_says_quotas_are_off(tmp_path: Path) -> None:
 
 
 def _usage_of(settings: SandboxSettings, user_id: str) -> int:
-    from sandbox.disk_quota import disk_use_by_user  # noqa: PLC0415
+    from sandbox.disks.disk_budget import disk_use_by_user  # noqa: PLC0415
 
     use = disk_use_by_user(settings).get(user_id)
     return 0 if use is None else use.reserved
@@ -313,7 +313,7 @@ def test_budget_holds_across_server_processes(settings: SandboxSettings) -> None
 
 
 def test_disk_use_by_user_reports_reserved_and_used_bytes(settings: SandboxSettings) -> None:
-    from sandbox.disk_quota import disk_use_by_user  # noqa: PLC0415
+    from sandbox.disks.disk_budget import disk_use_by_user  # noqa: PLC0415
 
     prepare_workspace(settings, "mine-1", user_id="alice")
     workspace = prepare_workspace(settings, "mine-2", user_id="alice")

@@ -1,4 +1,4 @@
-"""Tests for `sandbox.file_tools.HostFiles`: semantics, and every escape we could think of.
+"""Tests for `sandbox.files.file_tools.HostFiles`: semantics, and every escape we could think of.
 
 Escape scenarios are built directly on disk (what the agent could do from inside the
 container with `ln -s`, `mkfifo`, renames); no Docker is needed.
@@ -20,10 +20,10 @@ import pytest
 from deepagents.backends.protocol import FileDownloadResponse, FileUploadResponse
 from deepagents.backends.utils import EMPTY_CONTENT_WARNING, EMPTY_OLD_STRING_ERROR
 
-from sandbox import file_tools
-from sandbox.fd_walk import MAX_SYMLINK_HOPS
-from sandbox.file_tools import HostFiles
-from sandbox.fs_identity import fs_identity
+from sandbox.files import file_search
+from sandbox.files.fd_walk import MAX_SYMLINK_HOPS
+from sandbox.files.file_tools import HostFiles
+from sandbox.files.fs_identity import fs_identity
 
 SECRET = "TOP-SECRET-HOST-DATA"
 IS_ROOT = os.geteuid() == 0
@@ -585,22 +585,22 @@ def test_grep(hf: HostFiles, layout: dict[str, Path]) -> None:
 def test_glob_and_grep_budgets(hf: HostFiles, layout: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(3):
         (layout["ws"] / f"f{i}.txt").write_text("needle\n")
-    monkeypatch.setattr(file_tools, "GLOB_MAX_MATCHES", 2)
+    monkeypatch.setattr(file_search, "GLOB_MAX_MATCHES", 2)
     capped = hf.glob("*.txt")
     assert (len(capped.matches or []), capped.truncated, capped.truncation_reason) == (2, True, "budget")
-    monkeypatch.setattr(file_tools, "GLOB_MAX_MATCHES", 3)
+    monkeypatch.setattr(file_search, "GLOB_MAX_MATCHES", 3)
     assert (len(hf.glob("*.txt").matches or []), hf.glob("*.txt").truncated) == (3, False)
-    monkeypatch.setattr(file_tools, "GLOB_TIME_BUDGET", -1.0)
+    monkeypatch.setattr(file_search, "GLOB_TIME_BUDGET", -1.0)
     timed_out = hf.glob("*.txt")
     assert (timed_out.truncated, timed_out.truncation_reason) == (True, "budget")
-    monkeypatch.setattr(file_tools, "GREP_TIME_BUDGET", -1.0)
+    monkeypatch.setattr(file_search, "GREP_TIME_BUDGET", -1.0)
     assert hf.grep("needle").truncated is True
 
 
 def test_grep_skips_files_over_the_size_cap(hf: HostFiles, layout: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     (layout["ws"] / "small.txt").write_text("needle\n")
     (layout["ws"] / "large.txt").write_text("needle\n" + "x" * 100)
-    monkeypatch.setattr(file_tools, "MAX_GREP_FILE_BYTES", 50)
+    monkeypatch.setattr(file_search, "MAX_GREP_FILE_BYTES", 50)
     assert [m["path"] for m in hf.grep("needle").matches or []] == ["/workspace/small.txt"]
 
 

@@ -11,8 +11,8 @@ import docker
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.container_spec import LABEL_OWNER, label_filter, labels_for
-from sandbox.process_lease import kernel_tag
+from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
+from sandbox.coordination.process_lease import kernel_tag
 
 pytestmark = pytest.mark.docker
 

@@ -7,7 +7,7 @@ import logging
 import docker
 import pytest
 
-from sandbox.docker_api import ImageGate
+from sandbox.containers.docker_api import ImageGate
 from tests.support.tiny_registry import TinyRegistry
 
 pytestmark = pytest.mark.docker
@@ -17,7 +17,7 @@ def test_missing_image_is_pulled_once_with_a_log_line(
     registry: TinyRegistry, docker_api: docker.APIClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     gate = ImageGate(registry.image)
-    with caplog.at_level(logging.WARNING, logger="sandbox.docker_api"):
+    with caplog.at_level(logging.WARNING, logger="sandbox.containers.docker_api"):
         gate.ensure(docker_api, registry.image)
         gate.ensure(docker_api, registry.image)
     assert docker_api.inspect_image(registry.image)["Id"]

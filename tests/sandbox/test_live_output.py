@@ -8,7 +8,7 @@ import time
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.live_output import EVENT_INTERVAL_SECONDS, MAX_EVENT_BYTES, LiveOutput, streaming_to
+from sandbox.runs.live_output import EVENT_INTERVAL_SECONDS, MAX_EVENT_BYTES, LiveOutput, streaming_to
 
 CAPTURE = "/workspace/.deepagents/large_tool_results/call_live"
 SLOW_LINES = "for i in 1 2 3 4; do echo line $i; sleep 1; done"

@@ -14,8 +14,8 @@ import pytest
 from deepagents.backends.protocol import FILE_NOT_FOUND
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.disk_quota import quota_problem
-from sandbox.memories import memories_path
+from sandbox.disks.disk_quota import quota_problem
+from sandbox.disks.memories import memories_path
 
 pytestmark = pytest.mark.docker
 
@@ -126,7 +126,7 @@ def test_hostile_user_ids_stay_inside_the_memories_dir(deployment: SandboxDeploy
     assert (folder / "AGENTS.md").read_text(encoding="utf-8") == "x"
     root = settings.memories_dir.parent
     created = {p.relative_to(root).parts[0] for p in root.iterdir()}
-    # Besides the three folders: the workspaces' disk images (`sandbox.disk_quota`) and per-user locks.
+    # Besides the three folders: the workspaces' disk images (`sandbox.disks.disk_quota`) and per-user locks.
     assert created <= {"workspaces", "shared", "memories", "workspaces.disks", "workspaces.locks", "memories.disks"}, created
 
 

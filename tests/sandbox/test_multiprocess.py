@@ -15,9 +15,9 @@ import docker
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.cleanup import discard_thread
-from sandbox.container_spec import LABEL_OWNER, label_filter, labels_for
-from sandbox.workspace import workspace_path
+from sandbox.containers.cleanup import discard_thread
+from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
+from sandbox.disks.workspace import workspace_path
 from tests.sandbox.server_process import ServerProcess
 
 pytestmark = pytest.mark.docker

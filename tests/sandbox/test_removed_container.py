@@ -16,8 +16,8 @@ import pytest
 from deepagents.backends.protocol import ExecuteResponse
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.container_spec import label_filter, labels_for
-from sandbox.workspace import workspace_path
+from sandbox.containers.container_spec import label_filter, labels_for
+from sandbox.disks.workspace import workspace_path
 
 pytestmark = pytest.mark.docker
 

@@ -19,8 +19,8 @@ import pytest
 
 from config.sandbox import SandboxMode, SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
-from sandbox.runner import HOST_READ_SLACK_BYTES, run_ephemeral, run_in_session
-from sandbox.workspace import ThreadRef
+from sandbox.containers.runner import HOST_READ_SLACK_BYTES, run_ephemeral, run_in_session
+from sandbox.disks.workspace import ThreadRef
 from tests.support.tiny_registry import TinyRegistry
 
 pytestmark = pytest.mark.docker

@@ -8,7 +8,7 @@ import docker
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.container_spec import label_filter, labels_for
+from sandbox.containers.container_spec import label_filter, labels_for
 
 pytestmark = pytest.mark.docker
 

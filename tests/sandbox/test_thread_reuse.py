@@ -12,8 +12,8 @@ import uuid
 import docker
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.cleanup import list_containers
-from sandbox.container_spec import LABEL_USER
+from sandbox.containers.cleanup import list_containers
+from sandbox.containers.container_spec import LABEL_USER
 
 
 def test_a_workspace_left_by_another_user_is_discarded_before_the_new_owner_uses_it(deployment: SandboxDeployment) -> None:

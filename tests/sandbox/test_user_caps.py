@@ -18,9 +18,9 @@ import pytest
 
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
-from sandbox.container_spec import LABEL_USER, label_filter, labels_for
-from sandbox.errors import UserCapError
-from sandbox.user_caps import running_slot
+from sandbox.containers.container_spec import LABEL_USER, label_filter, labels_for
+from sandbox.coordination.user_caps import running_slot
+from sandbox.runs.errors import UserCapError
 
 SLOW = "sleep 6; echo slow-done"
 

@@ -7,7 +7,7 @@ import os
 from langgraph_sdk.client import LangGraphClient
 
 from config.sandbox import SandboxSettings
-from sandbox.workspace import create_workspace_dir
+from sandbox.disks.workspace import create_workspace_dir
 from tests.support.langgraph_server import E2EPaths
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 from deepagents.backends.protocol import ExecuteResponse
 
-from sandbox.command_wrapper import TIMEOUT_EXIT_CODE, RawResult, to_execute_response, wrapped_argv
+from sandbox.containers.command_wrapper import TIMEOUT_EXIT_CODE, RawResult, to_execute_response, wrapped_argv
 
 MIB = 1024**2
 

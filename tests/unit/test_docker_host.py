@@ -12,8 +12,8 @@ import pytest
 from agent.graph import build_agent
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
-from sandbox.docker_api import engine_is_local, require_local_engine
-from sandbox.errors import DockerUnavailableError, RemoteDockerError, SandboxError
+from sandbox.containers.docker_api import engine_is_local, require_local_engine
+from sandbox.runs.errors import DockerUnavailableError, RemoteDockerError, SandboxError
 
 
 @pytest.mark.parametrize(

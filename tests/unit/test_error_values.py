@@ -17,10 +17,10 @@ from docker.errors import APIError, DockerException
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment
 from sandbox.backend import failure_result
-from sandbox.errors import DockerUnavailableError, SandboxImageError
-from sandbox.fd_walk import VPath, parse_path
-from sandbox.path_errors import NO_SPACE_REASON, PathError, error_code, escape_error, message, read_only_error, reason
-from sandbox.workspace import ThreadRef
+from sandbox.disks.workspace import ThreadRef
+from sandbox.files.fd_walk import VPath, parse_path
+from sandbox.files.path_errors import NO_SPACE_REASON, PathError, error_code, escape_error, message, read_only_error, reason
+from sandbox.runs.errors import DockerUnavailableError, SandboxImageError
 
 ALL = ("workspace", "shared", "memories")
 REF = ThreadRef(user_id="u", thread_id="t", image="i")
@@ -117,7 +117,7 @@ def test_path_errors_keep_their_own_message_and_code() -> None:
 
 
 def test_unexpected_errors_are_named_by_type_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="sandbox.path_errors"):
+    with caplog.at_level(logging.WARNING, logger="sandbox.files.path_errors"):
         assert reason(KeyError("/srv/secret")) == "unexpected KeyError"
     assert "Unexpected error in a host file operation" in caplog.text
     assert error_code(KeyError("x")) == "Error: unexpected KeyError"

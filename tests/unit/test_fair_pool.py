@@ -14,7 +14,7 @@ import pytest
 from config.env import SettingsError
 from config.sandbox import SandboxSettings
 from sandbox import SandboxDeployment
-from sandbox.fair_pool import FairPool
+from sandbox.coordination.fair_pool import FairPool
 
 WAIT = 10.0
 """Seconds any step may take before the test gives up (steps take milliseconds)."""

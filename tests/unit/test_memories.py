@@ -9,7 +9,7 @@ import pytest
 
 from config.env import SettingsError
 from config.sandbox import SandboxSettings
-from sandbox.memories import memories_path, user_dir_name
+from sandbox.disks.memories import memories_path, user_dir_name
 
 SAFE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

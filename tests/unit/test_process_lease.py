@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from config.sandbox import SandboxSettings
-from sandbox.process_lease import (
+from sandbox.coordination.process_lease import (
     LEASE_SUFFIX,
     kernel_tag,
     leases_dir,
@@ -39,7 +39,10 @@ def _other_kernel() -> str:
 
 
 def test_a_live_process_is_alive_and_a_killed_one_is_dead(settings: SandboxSettings, tmp_path: Path) -> None:
-    holder, owner = hold(tmp_path, "from sandbox.process_lease import process_lease\nready(process_lease(settings).id)\ntime.sleep(120)\n")
+    holder, owner = hold(
+        tmp_path,
+        "from sandbox.coordination.process_lease import process_lease\nready(process_lease(settings).id)\ntime.sleep(120)\n",
+    )
     try:
         assert owner.startswith(f"{kernel_tag()}-{holder.pid}-")
         assert owner_alive(settings, owner, age=10**6) is True
@@ -55,7 +58,7 @@ def test_a_live_process_is_alive_and_a_killed_one_is_dead(settings: SandboxSetti
 
 def test_a_forked_child_does_not_keep_its_parents_lease_alive(settings: SandboxSettings, tmp_path: Path) -> None:
     script = """\
-    from sandbox.process_lease import process_lease
+    from sandbox.coordination.process_lease import process_lease
     lease = process_lease(settings)
     child = os.fork()
     if child == 0:

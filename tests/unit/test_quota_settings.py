@@ -8,7 +8,7 @@ import pytest
 
 from config.env import SettingsError
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import human_size
+from sandbox.disks.disk_budget import human_size
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_disk_per_user_below_one_thread_is_refused(env: pytest.MonkeyPatch) -> N
 
 
 def test_auto_budget_is_a_quarter_of_the_total_once_users_sign_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sandbox.disk_quota import user_budget  # noqa: PLC0415
+    from sandbox.disks.disk_budget import user_budget  # noqa: PLC0415
 
     for var in ("AUTH_JWT_SECRET", "AUTH_JWKS_FILE", "AUTH_JWKS_URL"):
         monkeypatch.delenv(var, raising=False)

@@ -13,8 +13,8 @@ from langgraph.graph import END, START, StateGraph
 
 from config.identity import SINGLE_USER_ID
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings, ThreadRef
-from sandbox.errors import InvalidThreadIdError, SandboxError
-from sandbox.run_context import thread_ref_from
+from sandbox.runs.errors import InvalidThreadIdError, SandboxError
+from sandbox.runs.run_context import thread_ref_from
 
 
 @pytest.fixture

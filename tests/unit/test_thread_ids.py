@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from config.sandbox import SandboxSettings
 from sandbox import ThreadRef
-from sandbox.errors import InvalidThreadIdError
-from sandbox.thread_ids import NonCanonicalThreadIdError, canonical_thread_id, is_alias, storage_name, uuid_form
-from sandbox.workspace import prepare_workspace, workspace_path
+from sandbox.disks.thread_ids import NonCanonicalThreadIdError, canonical_thread_id, is_alias, storage_name, uuid_form
+from sandbox.disks.workspace import prepare_workspace, workspace_path
+from sandbox.runs.errors import InvalidThreadIdError
 
 SETTINGS = SandboxSettings(workspaces_dir=Path("/nonexistent/workspaces"), memories_dir=Path("/nonexistent/memories"))
 

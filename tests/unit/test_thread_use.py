@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from config.sandbox import SandboxSettings
-from sandbox import thread_use
+from sandbox.coordination import thread_use
 from tests.unit.lock_holder import hold, kill
 
 ENGINE = "engine-a"
@@ -27,7 +27,7 @@ def _is_unused(settings: SandboxSettings, thread_id: str, engine: str = "engine-
 
 def test_a_command_in_another_process_blocks_stops_until_that_process_dies(settings: SandboxSettings, tmp_path: Path) -> None:
     script = """\
-    from sandbox import thread_use
+    from sandbox.coordination import thread_use
     with thread_use.using(settings, "engine-a", "t-1", "the-other"):
         ready()
         time.sleep(120)
@@ -87,7 +87,7 @@ def test_commands_of_one_process_share_the_use(settings: SandboxSettings) -> Non
 
 def test_a_command_waits_while_another_process_stops_the_container(settings: SandboxSettings, tmp_path: Path) -> None:
     script = """\
-    from sandbox import thread_use
+    from sandbox.coordination import thread_use
     with thread_use.unused(settings, "engine-a", "t") as last:
         assert last is not None
         ready()

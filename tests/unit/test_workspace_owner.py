@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.sandbox import SandboxSettings
-from sandbox.workspace import claim_workspace, prepare_workspace, remove_workspace
-from sandbox.workspace_owner import owners_dir, recorded_owner
+from sandbox.disks.workspace import claim_workspace, prepare_workspace, remove_workspace
+from sandbox.disks.workspace_owner import owners_dir, recorded_owner
 
 user_ids = st.text(min_size=1, max_size=40)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.file_tools import HostFiles
+from sandbox.files.file_tools import HostFiles
 
 SECRET = b"another user's secret"
 FULLWIDTH_W = "\uff57"

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.errors import UserCapError
-from sandbox.locks import digest, lock_subdir, open_lock, try_lock
+from sandbox.coordination.locks import digest, lock_subdir, open_lock, try_lock
+from sandbox.runs.errors import UserCapError
 
 
 def _user_dir(settings: SandboxSettings, user_id: str) -> Path:
@@ -33,7 +33,7 @@ def _user_dir(settings: SandboxSettings, user_id: str) -> Path:
 
 
 _HELD_HERE: dict[Path, int] = {}
-"""Slot files this process holds: it never opens one twice (see `sandbox.locks` on per-process locks)."""
+"""Slot files this process holds: it never opens one twice (see `sandbox.coordination.locks` on per-process locks)."""
 _HELD_LOCK = threading.Lock()
 
 

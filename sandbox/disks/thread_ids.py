@@ -11,7 +11,7 @@ one in the message. Names that are not UUIDs at all (a script's
 `DockerSandbox("my-thread", ...)`, Aegra's client-chosen ids) are kept as they
 are when they are safe as one path component and one container name.
 
-Removal (`sandbox.cleanup`) uses `storage_name` instead: what is already on disk
+Removal (`sandbox.containers.cleanup`) uses `storage_name` instead: what is already on disk
 or in Docker under a non-canonical name must still be removable.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sandbox.errors import InvalidThreadIdError
+from sandbox.runs.errors import InvalidThreadIdError
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.locks import digest, lock_subdir, locks_dir, open_lock, try_lock
+from sandbox.coordination.locks import digest, lock_subdir, locks_dir, open_lock, try_lock
 
 logger = logging.getLogger(__name__)
 

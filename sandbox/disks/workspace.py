@@ -2,12 +2,12 @@
 
 `ThreadRef` names (user, thread, image); everything else (the workspace folder,
 container labels, per-user limits) is derived from it. Thread ids are validated
-here, once (`sandbox.thread_ids`), because they become directory and container
+here, once (`sandbox.disks.thread_ids`), because they become directory and container
 names: one thread, one spelling, one workspace.
 
 A workspace's life: `prepare_workspace` runs before the container builder or the
 file tools touch `workspaces/<thread_id>/` (with disk quotas on it mounts the
-thread's image, see `sandbox.disk_quota`; otherwise it creates a plain dir), and
+thread's image, see `sandbox.disks.disk_quota`; otherwise it creates a plain dir), and
 `remove_workspace` (here) is the one way to delete it (unmounting and
 deleting the image too), called by the clean-up after a delete or prune, the reconciler, and when
 a reused thread id reaches a workspace recorded for another user.
@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import (
+from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
+from sandbox.disks.disk_budget import human_size
+from sandbox.disks.disk_quota import (
     QuotaDisk,
-    human_size,
     image_names,
     image_path,
     mount_disk,
@@ -37,15 +38,14 @@ from sandbox.disk_quota import (
     release_disk,
     thread_ids_with_disks,
 )
-from sandbox.locks import digest, exclusive_file_lock, lock_subdir
-from sandbox.thread_ids import canonical_thread_id, storage_name
-from sandbox.workspace_owner import forget_owner, record_owner, recorded_owner
+from sandbox.disks.thread_ids import canonical_thread_id, storage_name
+from sandbox.disks.workspace_owner import forget_owner, record_owner, recorded_owner
 
 logger = logging.getLogger(__name__)
 
 
 def validate_thread_id(thread_id: str) -> str:
-    """Refuse ids that could escape `workspaces/`, break a container name, or alias another thread (`sandbox.thread_ids`)."""
+    """Refuse ids that could escape `workspaces/`, break a container name, or alias another thread (`sandbox.disks.thread_ids`)."""
     return canonical_thread_id(thread_id)
 
 
@@ -58,7 +58,7 @@ class ThreadRef:
     """
 
     user_id: str
-    """From the server's authentication (`sandbox.run_context.run_user_id`), never from client input;
+    """From the server's authentication (`sandbox.runs.run_context.run_user_id`), never from client input;
     `SINGLE_USER_ID` when no authentication is configured."""
     thread_id: str
     """The LangGraph thread; names `workspaces/<thread_id>/` and the session container."""
@@ -127,7 +127,7 @@ def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool
     `user_id` is the thread's owner: a new workspace counts towards their disk budget.
     With `create=False` a missing workspace stays missing (reads report "not
     found"), but an existing image is mounted again, e.g. after a reboot.
-    A workspace recorded for another user is discarded first (`sandbox.workspace_owner`).
+    A workspace recorded for another user is discarded first (`sandbox.disks.workspace_owner`).
     Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_PER_USER`
     or `SANDBOX_DISK_TOTAL`.
     """
@@ -183,7 +183,7 @@ def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
     followed (`shutil.rmtree` works on directory fds). Any safe name is removable,
     also a non-canonical spelling of a thread id left from before such names were refused.
     """
-    from sandbox.artifacts import remove_artifacts  # noqa: PLC0415 - artifacts builds on this module's folders
+    from sandbox.disks.artifacts import remove_artifacts  # noqa: PLC0415 - artifacts builds on this module's folders
 
     workspace = settings.workspaces_dir / storage_name(thread_id)
     had_artifacts = remove_artifacts(settings, thread_id)  # deepagents' own files go with the thread

@@ -1,24 +1,18 @@
-"""Container lifecycle: connect, sweep leftovers, and keep per-thread session containers.
+"""Session mode: one long-lived container per thread, shared by every server process.
 
-This is the "deployment" half of the sandbox (in SWE-ReX's terms); running a
-command in a container is `sandbox.runner`, and file access is `sandbox.file_tools`.
+A thread's session container is found from Docker's labels by any process (the
+id cached here is a shortcut that the next exec checks); it is started under
+one lock file every process using the engine takes
+(`<workspaces>.locks/sessions/<engine>.lock`), which also makes counting for
+`SANDBOX_MAX_CONTAINERS` and `SANDBOX_MAX_CONTAINERS_PER_USER` (from labels)
+and starting one step, so two processes racing on a thread's first command
+start one container. Several hosts with an engine each count per engine.
+Whether a session container is in use, and its last use, is the thread's use
+file (`sandbox.coordination.thread_use`): idle stops, the caps and a graceful
+stop skip a container a command runs in, in whichever process.
 
-Any number of server processes, on one host or several, may share the Docker
-engine and the workspaces folder, so nothing that matters lives in one process's
-memory:
-- a thread's session container is found from Docker's labels by any process (the
-  id cached here is a shortcut that the next exec checks); it is started under
-  one lock file every process using the engine takes
-  (`<workspaces>.locks/sessions/<engine>.lock`), which also makes counting for
-  `SANDBOX_MAX_CONTAINERS` and `SANDBOX_MAX_CONTAINERS_PER_USER` (from labels)
-  and starting one step, so two processes racing on a thread's first command
-  start one container. Several hosts with an engine each count per engine;
-- whether a session container is in use, and its last use, is the thread's use
-  file (`sandbox.thread_use`): idle stops, the caps and a graceful stop skip a
-  container a command runs in, in whichever process;
-- ephemeral containers carry their process's lease id (`sandbox.process_lease`);
-  the sweep (at startup and every `SANDBOX_LEASE_TTL` seconds) removes those of
-  dead processes, and any older than the longest command could run.
+`SessionContainers` is a part of `SandboxDeployment` (which inherits it), kept
+apart because per-command (ephemeral) mode never touches any of it.
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ import contextlib
 import logging
 import threading
 import time
-import weakref
+from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,10 +31,7 @@ import docker
 from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
-from sandbox import thread_use
-from sandbox.command_wrapper import host_deadline
-from sandbox.container_spec import (
-    LABEL_OWNER,
+from sandbox.containers.container_spec import (
     LABEL_THREAD,
     LABEL_USER,
     container_kwargs,
@@ -48,26 +39,15 @@ from sandbox.container_spec import (
     labels_for,
     session_container_name,
 )
-from sandbox.docker_api import ImageGate, connect, engine_id
-from sandbox.errors import SandboxError, UserCapError
-from sandbox.fair_pool import FairPool
-from sandbox.locks import digest, exclusive_file_lock, lock_subdir
-from sandbox.process_lease import ProcessLease, owner_alive, process_lease, sweep_dead_leases
-from sandbox.user_caps import running_cap_error
-from sandbox.workspace import ThreadRef
+from sandbox.coordination import thread_use
+from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
+from sandbox.coordination.process_lease import ProcessLease
+from sandbox.disks.workspace import ThreadRef
+from sandbox.runs.errors import UserCapError
 
 logger = logging.getLogger(__name__)
 
 SESSION_KEEPALIVE = ["sleep", "infinity"]
-
-LEFTOVER_MARGIN_SECONDS = 60
-"""An ephemeral container this much older than the longest command is a leftover, whoever made it."""
-
-FILE_THREADS = 8
-"""Threads for the host-side file tools and file routes: their calls are short, but a grep over a
-large workspace or a big upload is not, and they must not wait behind commands or hold the server's own."""
-FILE_SHARE = 4
-"""Of `FILE_THREADS`, most one user's file calls hold at once; more wait for their own to finish."""
 
 
 @dataclass(frozen=True)
@@ -81,112 +61,39 @@ class _Running:
     @classmethod
     def of(cls, item: dict[str, Any]) -> _Running:
         labels = item.get("Labels") or {}
-        return cls(labels.get(LABEL_THREAD, ""), str(item["Id"]), labels.get(LABEL_USER, ""))
+        return cls(thread_id=labels.get(LABEL_THREAD, ""), container_id=str(item["Id"]), user_id=labels.get(LABEL_USER, ""))
 
 
-class SandboxDeployment:
-    """Owns the Docker connection and the containers this server starts or shares.
+class SessionContainers:
+    """Session mode's containers: find, start within the caps, stop when idle or on a graceful stop."""
 
-    Built without touching Docker, so importing the graph never blocks or fails.
-    `start()` is the one place that connects, takes this process's lease, sweeps
-    what dead server processes left behind and starts the housekeeper (idle stops
-    in session mode, periodic sweeps); every operation that needs Docker calls it
-    first, and only the first successful call does work.
-    """
+    settings: SandboxSettings
+    _engine: str
+    _api: docker.APIClient | None
 
-    def __init__(self, settings: SandboxSettings) -> None:
-        self.settings = settings
-        self.images = ImageGate(settings.image, settings.allowed_images)
-        self._api: docker.APIClient | None = None
-        self._engine = ""
-        """The engine's id (`start()`): use files and the start lock are per engine, as its containers are."""
-        self._connect_lock = threading.Lock()
+    def __init__(self) -> None:
         self._sessions: dict[tuple[str, str], str] = {}
-        """(thread id, user id) -> container id: a container is only ever handed to the user it was made for."""
-        """Thread id -> its session container's id: a cache; Docker's labels are the truth."""
+        """(thread id, user id) -> container id: a cache (Docker's labels are the truth); a container is only
+        ever handed to the user it was made for."""
         self._sessions_lock = threading.Lock()
-        self._housekeeper: threading.Thread | None = None
-        self._closed = threading.Event()
-        self.commands = FairPool(
-            "sandbox-command",
-            threads=settings.command_pool_threads,
-            share=settings.max_running_per_user,
-            refuse=lambda user, share: running_cap_error(settings, user, share),
-        )
-        """Where commands' Docker I/O runs (`sandbox.fair_pool`), never on the server's default executor."""
-        self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
-        """Where the host-side file tools run, apart from commands and from the server's default executor."""
-        _LIVE_DEPLOYMENTS.add(self)
 
-    # -- connection and startup ------------------------------------------------
-
+    @abstractmethod
     def start(self) -> docker.APIClient:
-        """Connect, take the lease, sweep leftovers and start the housekeeper, once; return the client.
-
-        Later calls only return the client. A failed connection raises
-        `DockerUnavailableError` (or `RemoteDockerError`) and the next call tries
-        again, so a server started before Docker recovers once Docker is up.
-        """
-        if self._api is not None:
-            return self._api
-        with self._connect_lock:
-            if self._api is None:
-                api = connect(self.settings.max_timeout_seconds)
-                self._engine = engine_id(api)
-                process_lease(self.settings)  # before the sweep: it must count this process as alive
-                self.sweep_leftovers(api)
-                self._api = api
-                self._start_housekeeper()
-        return self._api
+        """Connect (once) and return the client."""
 
     @property
+    @abstractmethod
     def api(self) -> docker.APIClient:
-        """The client `start()` connected; never connects by itself."""
-        if self._api is None:
-            msg = "SandboxDeployment.start() has not connected to Docker yet"
-            raise SandboxError(msg)
-        return self._api
+        """The connected client."""
 
     @property
+    @abstractmethod
     def lease(self) -> ProcessLease:
-        """The lease of this process on the workspaces folder: its id labels the containers it runs."""
-        return process_lease(self.settings)
+        """The lease of this process on the workspaces folder."""
 
-    def sweep_leftovers(self, api: docker.APIClient | None = None) -> list[str]:
-        """Remove ephemeral containers no live server process runs a command in; their ids.
-
-        A container whose owner (label) is dead goes at once; one with an unknown
-        owner (made before owners were labelled) or a live owner only once it is
-        older than the longest command could run. Session containers are shared,
-        never swept: the idle reaper stops them, retention removes them.
-        """
-        api = api or self.api
-        give_up = host_deadline(self.settings.max_timeout_seconds) + LEFTOVER_MARGIN_SECONDS
-        removed = []
-        now = time.time()
-        for container in api.containers(all=True, filters=label_filter(labels_for(self.settings, mode="ephemeral"))):
-            age = now - float(container.get("Created") or 0)
-            owner_lives = owner_alive(self.settings, (container.get("Labels") or {}).get(LABEL_OWNER, ""), age=age)
-            if owner_lives is not False and age < give_up:
-                continue  # its process may still be running the command
-            why = "its server process is gone" if owner_lives is False else "older than any command may run"
-            logger.warning("Removing leftover sandbox container %s: %s", container["Id"][:12], why)
-            try:
-                api.remove_container(container["Id"], force=True)
-            except NotFound:
-                continue
-            except APIError:
-                logger.warning("Could not remove leftover sandbox container %s", container["Id"][:12], exc_info=True)
-                continue
-            removed.append(str(container["Id"]))
-        sweep_dead_leases(self.settings)
-        return removed
-
+    @abstractmethod
     def ensure_image(self, image: str) -> None:
-        """Refuse an image off the allow-list; check (and, for `SANDBOX_IMAGE` only, at most once pull) it before a container uses it."""
-        self.images.ensure(self.start(), image)
-
-    # -- session containers ------------------------------------------------------
+        """Check (and maybe pull) `image` before a container uses it."""
 
     @contextmanager
     def session_container(self, ref: ThreadRef) -> Iterator[str]:
@@ -348,27 +255,6 @@ class SandboxDeployment:
                 stopped.append(container.thread_id)
         return stopped
 
-    def _start_housekeeper(self) -> None:
-        """Idle stops (session mode) and periodic sweeps, in a daemon thread, until `close()`."""
-        session = self.settings.mode == "session"
-        sweep_every = self.settings.lease_ttl_seconds
-        interval = max(1.0, min(30.0, sweep_every / 2, self.settings.idle_ttl_seconds / 4 if session else 30.0))
-
-        def loop() -> None:
-            last_sweep = time.monotonic()
-            while not self._closed.wait(interval):
-                try:
-                    if session:
-                        self.reap_idle()
-                    if time.monotonic() - last_sweep >= sweep_every:
-                        last_sweep = time.monotonic()
-                        self.sweep_leftovers()
-                except Exception:  # the housekeeper must outlive a Docker hiccup
-                    logger.exception("Sandbox housekeeping failed; retrying")
-
-        self._housekeeper = threading.Thread(target=loop, name="sandbox-housekeeper", daemon=True)
-        self._housekeeper.start()
-
     def running_session_threads(self) -> list[str]:
         """Thread ids whose session container is running, from Docker's labels (tests and stats)."""
         return sorted(c.thread_id for c in self._running_sessions())
@@ -398,32 +284,13 @@ class SandboxDeployment:
                 logger.exception("Could not stop session sandbox %s", container.container_id[:12])
         return stopped
 
-    def close(self, *, remove_sessions: bool = False) -> None:
-        """Stop the housekeeper and the pools; optionally remove this scope's session containers (tests, benchmarks)."""
-        self._closed.set()
-        self.commands.shutdown()
-        self.file_work.shutdown()
-        if remove_sessions and self._api is not None:
-            filters = label_filter(labels_for(self.settings, mode="session"))
-            for container in self._api.containers(all=True, filters=filters):
-                try:
-                    self._api.remove_container(container["Id"], force=True)
-                except NotFound:
-                    continue
-            with self._sessions_lock:
-                self._sessions.clear()
-
-
-_LIVE_DEPLOYMENTS: weakref.WeakSet[SandboxDeployment] = weakref.WeakSet()
-"""Every deployment of this process (the graph's, tests'), so the server can reach them on stop or delete."""
-
-
-def stop_all_sessions() -> list[str]:
-    """A graceful stop: every deployment in this process stops the session containers it used last; their thread ids."""
-    return [tid for deployment in list(_LIVE_DEPLOYMENTS) for tid in deployment.stop_sessions()]
-
-
-def forget_thread_everywhere(thread_id: str) -> None:
-    """Every deployment in this process drops its cached container of a deleted thread (others find it gone)."""
-    for deployment in list(_LIVE_DEPLOYMENTS):
-        deployment.forget_thread(thread_id)
+    def remove_sessions(self) -> None:
+        """Remove this scope's session containers, running or not (tests, benchmarks)."""
+        if self._api is None:
+            return
+        filters = label_filter(labels_for(self.settings, mode="session"))
+        for container in self._api.containers(all=True, filters=filters):
+            with contextlib.suppress(NotFound):
+                self._api.remove_container(container["Id"], force=True)
+        with self._sessions_lock:
+            self._sessions.clear()

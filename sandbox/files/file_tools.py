@@ -3,17 +3,17 @@
 They run on the host against one thread's bind-mounted directories (`/workspace`,
 `/shared`, and its user's `/memories`): going through
 `docker exec` for every `read_file` or `grep` would cost a process spawn and a
-round trip. Every path goes through the race-free walk in `sandbox.fd_walk`, and
-every failure becomes agent-facing text through `sandbox.path_errors`.
+round trip. Every path goes through the race-free walk in `sandbox.files.fd_walk`, and
+every failure becomes agent-facing text through `sandbox.files.path_errors`.
 
 When the server runs as root, each operation also takes on the sandbox user's
-filesystem identity for the calling thread only (`sandbox.fs_identity`), so the
+filesystem identity for the calling thread only (`sandbox.files.fs_identity`), so the
 kernel enforces exactly the permissions the shell has, and created files belong
 to the sandbox user.
 
 A new file tool is two methods: its host-side work on `HostFiles` here, and its
-deepagents protocol method (sync and async) on `sandbox.file_protocol.HostFileTools`,
-which `DockerSandbox` inherits. Text handling it needs is in `sandbox.text_ops`.
+deepagents protocol method (sync and async) on `sandbox.files.file_protocol.HostFileTools`,
+which `DockerSandbox` inherits. Text handling it needs is in `sandbox.files.text_ops`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,8 @@ import contextlib
 import errno
 import os
 import stat
-import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from deepagents.backends.protocol import (
     DeleteResult,
@@ -36,8 +33,6 @@ from deepagents.backends.protocol import (
     FileDownloadResponse,
     FileInfo,
     FileUploadResponse,
-    GlobResult,
-    GrepResult,
     LsResult,
     ReadResult,
     WriteResult,
@@ -45,52 +40,34 @@ from deepagents.backends.protocol import (
 from deepagents.backends.sandbox import MAX_BINARY_BYTES
 from deepagents.backends.utils import (
     EMPTY_CONTENT_WARNING,
-    InvalidGlobPatternError,
     _get_backend_read_file_type,
-    compile_grep_include_glob,
 )
 
-from sandbox.fd_walk import (
+from sandbox.disks.workspace import create_workspace_dir
+from sandbox.files.fd_walk import (
     CREATE_FLAGS,
     WRITABLE_ROOTS,
-    Target,
-    TreeWalk,
     VPath,
     WalkSession,
-    open_regular_at,
     parse_path,
     read_capped,
     reopen_regular,
     replace_contents,
     rmtree_at,
 )
-from sandbox.fs_identity import fs_identity
-from sandbox.path_errors import PathError, error_code, message, read_only_error, reason
-from sandbox.staged_upload import StagedUpload, staging_name
-from sandbox.text_ops import GrepSearch, replace_text, text_window, utf8_or_none
-from sandbox.workspace import create_workspace_dir
+from sandbox.files.file_search import HostSearch, file_info
+from sandbox.files.fs_identity import fs_identity
+from sandbox.files.path_errors import PathError, error_code, message, read_only_error
+from sandbox.files.staged_upload import StagedUpload, staging_name
+from sandbox.files.text_ops import replace_text, text_window, utf8_or_none
 
 MAX_TEXT_BYTES = 50 * 1024 * 1024
 """Largest text file `read`/`edit` will load; bigger ones are for grep or the shell."""
-MAX_GREP_FILE_BYTES = 10 * 1024 * 1024
-"""Files above this are skipped by `grep`, like `FilesystemBackend`."""
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 """`download_files` holds the whole file in memory, so it refuses anything larger."""
-GLOB_TIME_BUDGET = 5.0
-GLOB_MAX_MATCHES = 10_000
-GREP_TIME_BUDGET = 15.0
 
 
-def _iso(st: os.stat_result) -> str:
-    return datetime.fromtimestamp(st.st_mtime, tz=UTC).isoformat()
-
-
-def _file_info(path: str, st: os.stat_result) -> FileInfo:
-    is_dir = stat.S_ISDIR(st.st_mode)
-    return {"path": path, "is_dir": is_dir, "size": 0 if is_dir else st.st_size, "modified_at": _iso(st)}
-
-
-class HostFiles:
+class HostFiles(HostSearch):
     """File operations on one thread's /workspace, the shared /shared and its user's /memories, done on the host."""
 
     def __init__(
@@ -106,12 +83,12 @@ class HostFiles:
     ) -> None:
         """Bind the host dirs behind the roots; `fs_uid`/`fs_gid` are the sandbox user's ids.
 
-        `memories_dir` is the thread's user's memory folder (see `sandbox.memories`);
+        `memories_dir` is the thread's user's memory folder (see `sandbox.disks.memories`);
         without it there is no `/memories`; likewise `artifacts_dir` and `/artifacts`
-        (see `sandbox.artifacts`). The ids only take effect when this
+        (see `sandbox.disks.artifacts`). The ids only take effect when this
         process is root; both or neither. `prepare[root](create)` runs before every
         operation (`create=True` before a write to that root): it mounts the root's
-        quota disk (`sandbox.disk_quota`), or creates the dir; a writable root
+        quota disk (`sandbox.disks.disk_quota`), or creates the dir; a writable root
         without one is created here on its first write.
         """
         if (fs_uid is None) != (fs_gid is None):
@@ -175,17 +152,6 @@ class HostFiles:
         finally:
             session.close()
 
-    def _search_targets(self, s: WalkSession, vp: VPath) -> tuple[list[tuple[str, str, int]], Target | None]:
-        """Directory trees to walk as `(virtual prefix, glob prefix, O_PATH fd)`, or the one non-directory `vp` names."""
-        if vp.root is None:
-            return [(f"/{r}", f"{r}/", fd) for r, fd in sorted(s.roots.items()) if fd is not None], None
-        target = s.resolve(vp)
-        if target.fd is None:
-            return [], None
-        if stat.S_ISDIR(os.fstat(target.fd).st_mode):
-            return [(vp.text, "", target.fd)], None
-        return [], target
-
     def _write_bytes(self, s: WalkSession, vp: VPath, data: bytes) -> None:
         """Create or overwrite `vp` (all or nothing), creating parent directories."""
         for _ in range(3):
@@ -242,7 +208,7 @@ class HostFiles:
         entries: list[FileInfo] = []
         for root, host_dir in sorted(self._dirs.items()):
             try:
-                entries.append(_file_info(f"/{root}", os.stat(host_dir)))
+                entries.append(file_info(f"/{root}", os.stat(host_dir)))
             except OSError:
                 entries.append({"path": f"/{root}", "is_dir": True, "size": 0})
         return entries
@@ -256,7 +222,7 @@ class HostFiles:
                 for entry in it:
                     vpath = f"{vdir}/{entry.name}"
                     try:
-                        entries.append(_file_info(vpath, entry.stat(follow_symlinks=False)))
+                        entries.append(file_info(vpath, entry.stat(follow_symlinks=False)))
                     except OSError:
                         entries.append({"path": vpath, "is_dir": entry.is_dir(follow_symlinks=False)})
         finally:
@@ -350,91 +316,6 @@ class HostFiles:
             return DeleteResult(path=file_path)
         except Exception as exc:
             return DeleteResult(error=message("Error deleting", file_path, exc))
-
-    def glob(self, pattern: str, path: str | None = None) -> GlobResult:
-        """Regular files whose search-root-relative path matches `pattern`, as absolute paths."""
-        try:
-            matcher = compile_grep_include_glob(pattern)
-        except InvalidGlobPatternError as exc:
-            return GlobResult(error=str(exc), matches=None)
-        except Exception as exc:
-            return GlobResult(error=f"Invalid glob pattern {pattern!r}: {reason(exc)}", matches=None)
-        try:
-            vp = self._parse(path or "/workspace")
-            deadline = time.monotonic() + GLOB_TIME_BUDGET
-            matches: list[FileInfo] = []
-            budget_hit = unreadable = False
-            with self._session() as s:
-                for vprefix, gprefix, fd in self._search_targets(s, vp)[0]:
-                    walk = TreeWalk(fd, deadline)
-                    with contextlib.closing(walk.files()) as files:
-                        for _, _, rel, st in files:
-                            if not matcher(gprefix + rel):
-                                continue
-                            if len(matches) >= GLOB_MAX_MATCHES:
-                                budget_hit = True
-                                break
-                            matches.append(_file_info(f"{vprefix}/{rel}", st))
-                    budget_hit = budget_hit or walk.timed_out
-                    unreadable = unreadable or walk.unreadable
-                    if budget_hit:
-                        break
-            matches.sort(key=lambda m: m["path"])
-            why: Literal["budget", "unreadable"] | None = "budget" if budget_hit else "unreadable" if unreadable else None
-            return GlobResult(matches=matches, truncated=why is not None, truncation_reason=why)
-        except (FileNotFoundError, NotADirectoryError):
-            return GlobResult(matches=[])
-        except Exception as exc:
-            return GlobResult(error=message("Error globbing", path, exc), matches=None)
-
-    def grep(self, pattern: str, path: str | None = None, glob: str | None = None, *, max_count: int | None = None) -> GrepResult:
-        """Literal, case-sensitive, per-line search; skips `.git`, binaries and files > 10 MiB."""
-        try:
-            include = compile_grep_include_glob(glob) if glob else None
-        except InvalidGlobPatternError as exc:
-            return GrepResult(error=str(exc), matches=[])
-        if not isinstance(pattern, str):
-            return GrepResult(error=f"Grep pattern must be a string, got {type(pattern).__name__}", matches=[])
-        search = GrepSearch(pattern, include, max_count, time.monotonic() + GREP_TIME_BUDGET, max_file_bytes=MAX_GREP_FILE_BYTES)
-        try:
-            vp = self._parse(path or "/workspace")
-            with self._session() as s:
-                truncated = self._grep_tree(s, vp, search)
-            return GrepResult(matches=search.matches, truncated=truncated)
-        except (FileNotFoundError, NotADirectoryError):
-            return GrepResult(matches=[])
-        except Exception as exc:
-            return GrepResult(error=message("Error searching", path, exc), matches=search.matches)
-
-    def _grep_tree(self, s: WalkSession, vp: VPath, search: GrepSearch) -> bool:
-        """Fill `search.matches`; return True when stopped early (cap or time budget)."""
-        bases, single = self._search_targets(s, vp)
-        if single is not None and single.fd is not None:
-            if search.include is not None and not search.include(single.name or ""):
-                return False
-            fd = reopen_regular(single.fd, os.O_RDONLY)
-            try:
-                return search.scan(fd, vp.text)
-            finally:
-                os.close(fd)
-        for vprefix, gprefix, base_fd in bases:
-            walk = TreeWalk(base_fd, search.deadline, prune=frozenset({".git"}))
-            with contextlib.closing(walk.files()) as files:
-                for dir_fd, name, rel, st in files:
-                    if st.st_size > MAX_GREP_FILE_BYTES or (search.include is not None and not search.include(gprefix + rel)):
-                        continue
-                    try:
-                        fd = open_regular_at(dir_fd, name, os.O_RDONLY)
-                    except (OSError, PathError):
-                        continue
-                    try:
-                        if search.scan(fd, f"{vprefix}/{rel}"):
-                            return True
-                    finally:
-                        os.close(fd)
-            if walk.timed_out:
-                return True
-        return False
 
     def upload_files(self, files: list[tuple[str, bytes]]) -> list[FileUploadResponse]:
         """Write raw bytes per file; per-file errors are `FileOperationError` literals."""

@@ -10,14 +10,8 @@ write past the image's size fails with ENOSPC inside the sandbox and on the host
 A user's memory folder is bounded the same way (`SANDBOX_MEMORIES_QUOTA`), its
 image in `<memories>.disks/`: both are a `QuotaDisk`, mounted by `mount_disk`.
 
-Sparse images overcommit the host disk, so `SANDBOX_DISK_TOTAL` caps the sum of
-all images' sizes (workspaces and memories); a new one past it is refused with a
-clear error. So that one user's threads cannot take that whole total from everyone
-else, `SANDBOX_DISK_PER_USER` caps the sum of one user's images the same way. Each
-image's owner is recorded beside it when it is created (`<image>.owner`, in the
-same root-only directory), because a workspace image is named by its thread, and
-the thread's owner is known only to the server. Mounts
-are kernel state: they survive a server restart, and an image found unmounted
+What all images may add up to, in total and per user, is `sandbox.disks.disk_budget`.
+Mounts are kernel state: they survive a server restart, and an image found unmounted
 (after a reboot) is mounted again before anything touches its workspace. The
 unmounted mount point is root-owned mode 000, so nothing can write around the
 quota while it is not mounted.
@@ -32,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -42,19 +35,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.auth import AuthSettings
 from config.sandbox import SandboxSettings
-from sandbox.errors import WorkspaceDiskError
+from sandbox.disks.disk_budget import (
+    IMAGE_SUFFIX,
+    check_total,
+    check_user_budget,
+    disk_total,
+    human_size,
+    owner_path,
+    user_budget,
+    write_owner,
+)
+from sandbox.runs.errors import WorkspaceDiskError
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIX = ".img"
-OWNER_SUFFIX = ".owner"
-"""`<name>.img.owner` records, as JSON, the user an image belongs to (the per-user budget counts by it)."""
-AUTO_USER_SHARE = 4
-"""With `SANDBOX_DISK_PER_USER=auto` and authentication on, one user may hold a quarter of the total."""
-AUTO_TOTAL_SHARE = 0.9
-"""With `SANDBOX_DISK_TOTAL=auto`, all quotas together may promise this share of what the disk can hold."""
 MOUNT_OPTIONS = "loop,nosuid,nodev,noatime"
 _COMMAND_TIMEOUT = 120
 _PROBE_BYTES = 4 * 1024**2
@@ -62,15 +57,6 @@ _PROBE_BYTES = 4 * 1024**2
 _support: dict[Path, str | None] = {}
 _support_lock = threading.Lock()
 _dir_locks: dict[Path, threading.Lock] = {}
-
-
-def human_size(size: int) -> str:
-    """`64 MiB`, `2 GiB`: sizes as an operator would write them."""
-    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= scale:
-            value = size / scale
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{size} bytes"
 
 
 def image_path(settings: SandboxSettings, thread_id: str) -> Path:
@@ -114,7 +100,7 @@ def artifacts_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
 
 
 def memories_disk(settings: SandboxSettings, folder_name: str) -> QuotaDisk:
-    """The disk of one user's `/memories`; `folder_name` is already a safe name (`sandbox.memories`)."""
+    """The disk of one user's `/memories`; `folder_name` is already a safe name (`sandbox.disks.memories`)."""
     return QuotaDisk(
         mount_point=settings.memories_dir / folder_name,
         image=settings.memories_images_dir / f"{folder_name}{IMAGE_SUFFIX}",
@@ -237,140 +223,6 @@ def _locked(images_dir: Path) -> Iterator[None]:
             os.close(fd)
 
 
-def _images(images_dir: Path) -> list[tuple[Path, os.stat_result]]:
-    if not images_dir.is_dir():
-        return []
-    found = []
-    for entry in os.scandir(images_dir):
-        if entry.name.endswith(IMAGE_SUFFIX) and not entry.name.startswith("."):
-            with contextlib.suppress(FileNotFoundError):
-                found.append((Path(entry.path), entry.stat(follow_symlinks=False)))
-    return found
-
-
-def _all_images(settings: SandboxSettings) -> list[tuple[Path, os.stat_result]]:
-    """Every workspace, memory and artifacts image, with its stat."""
-    return _images(settings.disk_images_dir) + _images(settings.memories_images_dir) + _images(settings.artifacts_images_dir)
-
-
-def committed_bytes(settings: SandboxSettings) -> int:
-    """What all existing workspaces and memory folders may grow to: the sum of their images' sizes."""
-    return sum(st.st_size for _, st in _all_images(settings))
-
-
-def disk_total(settings: SandboxSettings) -> int:
-    """`SANDBOX_DISK_TOTAL`, or (auto) 90% of the disk's free space plus what images already use."""
-    if settings.disk_total_bytes is not None:
-        return settings.disk_total_bytes
-    images_dir = settings.disk_images_dir
-    probe_dir = images_dir if images_dir.is_dir() else images_dir.parent
-    st = os.statvfs(probe_dir)
-    allocated = sum(st.st_blocks * 512 for _, st in _all_images(settings))
-    return int(AUTO_TOTAL_SHARE * (st.f_bavail * st.f_frsize + allocated))
-
-
-def _check_total(settings: SandboxSettings, disk: QuotaDisk) -> None:
-    committed, total, quota = committed_bytes(settings), disk_total(settings), disk.size
-    if committed + quota > total:
-        source = "SANDBOX_DISK_TOTAL" if settings.disk_total_bytes is not None else "SANDBOX_DISK_TOTAL=auto (90% of the disk's free space)"
-        msg = (
-            f"no disk space left for a new disk: {disk.what} needs {human_size(quota)} ({disk.setting}), "
-            f"existing workspaces, memories and artifacts already hold quotas of {human_size(committed)}, "
-            f"and {source} allows {human_size(total)} in all. "
-            "Delete threads that are no longer needed, or ask the operator to raise SANDBOX_DISK_TOTAL."
-        )
-        raise WorkspaceDiskError(msg)
-
-
-def owner_path(image: Path) -> Path:
-    """Where the owner of `image` is recorded: beside it, as root-only as the image."""
-    return image.with_name(image.name + OWNER_SUFFIX)
-
-
-def _write_owner(image: Path, user_id: str) -> None:
-    """Record `user_id` as the owner of `image` (atomically: a reader sees no half-written record)."""
-    record = owner_path(image)
-    staging = record.with_name(f".{record.name}.{os.getpid()}.{threading.get_ident()}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"user_id": user_id}, handle)
-    os.replace(staging, record)
-
-
-def _read_owner(image: Path) -> str | None:
-    """The recorded owner of `image`; None for an image made before owners were recorded (or a damaged record)."""
-    try:
-        data = json.loads(owner_path(image).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    owner = data.get("user_id") if isinstance(data, dict) else None
-    return owner if isinstance(owner, str) and owner else None
-
-
-@dataclass(frozen=True)
-class DiskUse:
-    """One user's disks: what their quotas promise, and what the sparse images occupy on the host now."""
-
-    reserved: int
-    """The sum of the user's image sizes: what counts towards `SANDBOX_DISK_PER_USER` and `SANDBOX_DISK_TOTAL`."""
-    used: int
-    """Bytes the user's images occupy on the host disk (allocated blocks; images are sparse)."""
-
-
-def _owned_images(settings: SandboxSettings) -> list[tuple[str | None, os.stat_result]]:
-    """Every workspace and memory image with its recorded owner."""
-    return [(_read_owner(image), st) for image, st in _all_images(settings)]
-
-
-def disk_use_by_user(settings: SandboxSettings) -> dict[str, DiskUse]:
-    """Each user's reserved and used image bytes (workspaces and memories), by user id.
-
-    Images made before owners were recorded are left out until their thread is used again.
-    Reads only file metadata, so metrics may call it on a timer (from a worker thread).
-    """
-    totals: dict[str, tuple[int, int]] = {}
-    for owner, st in _owned_images(settings):
-        if owner is not None:
-            reserved, used = totals.get(owner, (0, 0))
-            totals[owner] = (reserved + st.st_size, used + st.st_blocks * 512)
-    return {owner: DiskUse(reserved=reserved, used=used) for owner, (reserved, used) in totals.items()}
-
-
-def _authentication_on() -> bool:
-    return AuthSettings.from_env().enabled
-
-
-def user_budget(settings: SandboxSettings) -> int | None:
-    """Most one user's images may add up to (`SANDBOX_DISK_PER_USER`), or None for no per-user budget.
-
-    `auto` is a quarter of the total once users sign in, never less than one
-    thread's disks; in single-user mode the one user may use the whole total.
-    """
-    if settings.disk_per_user_bytes is not None:
-        return settings.disk_per_user_bytes or None
-    if not _authentication_on():
-        return None
-    return max(disk_total(settings) // AUTO_USER_SHARE, settings.first_thread_disk_bytes)
-
-
-def _check_user_budget(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:
-    budget = user_budget(settings)
-    if budget is None:
-        return
-    held = sum(st.st_size for owner, st in _owned_images(settings) if owner == user_id)
-    if held + disk.size > budget:
-        source = "SANDBOX_DISK_PER_USER"
-        if settings.disk_per_user_bytes is None:
-            source += "=auto (a quarter of SANDBOX_DISK_TOTAL)"
-        msg = (
-            f"your disk budget is used up: {disk.what} needs {human_size(disk.size)} ({disk.setting}), "
-            f"your threads' workspaces, artifacts and memories already hold quotas of {human_size(held)}, "
-            f"and {source} allows {human_size(budget)} per user. "
-            "Delete threads you no longer need, or ask the operator to raise SANDBOX_DISK_PER_USER."
-        )
-        raise WorkspaceDiskError(msg)
-
-
 def _prepare_mount_point(workspace: Path) -> None:
     """An unmounted mount point is root's and mode 000: nothing writes around the quota."""
     workspace.parent.mkdir(parents=True, exist_ok=True)
@@ -441,18 +293,18 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
     owner = (settings.uid, settings.gid)
     with _locked(settings.disk_images_dir):  # one lock for all images: the total and budgets are checked across them
         if image.exists() and not owner_path(image).exists():
-            _write_owner(image, user_id)
+            write_owner(image, user_id)
         if os.path.ismount(workspace):
             return workspace
         fresh = not image.exists()
         if fresh:
             if not create:
                 return workspace
-            _check_user_budget(settings, disk, user_id)
-            _check_total(settings, disk)
+            check_user_budget(settings, disk, user_id)
+            check_total(settings, disk)
             try:
                 image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                _write_owner(image, user_id)
+                write_owner(image, user_id)
                 _make_filesystem(image, disk.size, owner)
             except (OSError, subprocess.SubprocessError) as exc:
                 image.unlink(missing_ok=True)
@@ -484,7 +336,7 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
 def release_disk(settings: SandboxSettings, thread_id: str) -> bool:
     """Unmount `thread_id`'s image (if mounted) and delete it; False when it had none.
 
-    The emptied mount point is left for the caller (`sandbox.cleanup.remove_workspace`)
+    The emptied mount point is left for the caller (`sandbox.containers.cleanup.remove_workspace`)
     to delete with the rest of the workspace folder.
     """
     return release_quota_disk(settings, workspace_disk(settings, thread_id))

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Collection, Generator, Iterator
 from typing import NamedTuple
 
-from sandbox.path_errors import PathError, escape_error, read_only_error
+from sandbox.files.path_errors import PathError, escape_error, read_only_error
 
 MAX_SYMLINK_HOPS = 40
 """The kernel's own limit per lookup; past it we report a loop."""

@@ -16,7 +16,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
-from sandbox.fd_walk import write_all
+from sandbox.files.fd_walk import write_all
 
 
 def staging_name() -> str:

@@ -1,7 +1,7 @@
 """The audit log: one JSON line per executed command, per approval decision, and per artifact.
 
 Written to `SANDBOX_AUDIT_LOG` by the sandbox backend (commands, and the files
-deepagents writes under `/artifacts` by itself, see `sandbox.artifacts`) and by the
+deepagents writes under `/artifacts` by itself, see `sandbox.disks.artifacts`) and by the
 server's auth module (decisions), through this one writer, so all share a
 format. Lines are appended with `O_APPEND` in a single `write`, so several
 threads and processes can share one file; the file is created `0600`. A

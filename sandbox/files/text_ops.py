@@ -2,7 +2,7 @@
 
 Pure text handling with deepagents' own rules (`slice_read_response`,
 `perform_string_replacement`), kept apart from the race-free path walk and the
-tool surface in `sandbox.file_tools`.
+tool surface in `sandbox.files.file_tools`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from deepagents.backends.protocol import FileData, GrepMatch, ReadResult
 from deepagents.backends.utils import perform_string_replacement, slice_read_response
 
-from sandbox.fd_walk import read_capped
+from sandbox.files.fd_walk import read_capped
 
 
 def replace_text(text: str, old: str, new: str, *, replace_all: bool) -> tuple[str, int] | str:

@@ -1,4 +1,4 @@
-"""deepagents' file-tool protocol (`BackendProtocol`), answered on the host by `sandbox.file_tools.HostFiles`.
+"""deepagents' file-tool protocol (`BackendProtocol`), answered on the host by `sandbox.files.file_tools.HostFiles`.
 
 `HostFiles` does the work, synchronously, for one thread; this mixin is what
 deepagents calls: each protocol method (sync and async) resolves the thread's
@@ -27,7 +27,7 @@ from deepagents.backends.protocol import (
     WriteResult,
 )
 
-from sandbox.file_tools import HostFiles
+from sandbox.files.file_tools import HostFiles
 
 WriteNote = Callable[[str, int | None, str], None]
 """`(container path, bytes written or None, operation)`: told after each successful write, edit or upload."""

@@ -7,7 +7,7 @@ by the kernel when its holder exits or dies, so a crashed process never leaves a
 lock taken. Across hosts this needs a filesystem whose `flock` spans them (a
 local disk on one host; NFSv4, where Linux maps `flock` onto byte-range locks).
 On such filesystems locks are owned per process, not per open file, so callers
-keep at most one open file per lock file per process (see `sandbox.thread_use`).
+keep at most one open file per lock file per process (see `sandbox.coordination.thread_use`).
 """
 
 from __future__ import annotations

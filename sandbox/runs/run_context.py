@@ -21,8 +21,8 @@ from langgraph.config import get_config
 from langgraph.runtime import get_runtime
 
 from config.identity import SINGLE_USER_ID
-from sandbox.errors import SandboxError
-from sandbox.workspace import ThreadRef
+from sandbox.disks.workspace import ThreadRef
+from sandbox.runs.errors import SandboxError
 
 USER_ID_KEY = "langgraph_auth_user_id"
 """Where langgraph_api puts the authenticated user's identity in a run's config."""

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from sandbox.errors import DockerUnavailableError, RemoteDockerError, SandboxImageError
+from sandbox.runs.errors import DockerUnavailableError, RemoteDockerError, SandboxImageError
 
 logger = logging.getLogger(__name__)
 

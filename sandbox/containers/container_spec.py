@@ -10,9 +10,9 @@ import hashlib
 from typing import Any
 
 from config.sandbox import SandboxMode, SandboxSettings
-from sandbox.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
-from sandbox.memories import MEMORIES_MOUNT, ensure_memories
-from sandbox.workspace import ensure_workspace
+from sandbox.disks.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
+from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
+from sandbox.disks.workspace import ensure_workspace
 
 WORKSPACE_MOUNT = "/workspace"
 SHARED_MOUNT = "/shared"
@@ -27,7 +27,7 @@ LABEL_MODE = f"{LABEL_PREFIX}.mode"
 LABEL_USER = f"{LABEL_PREFIX}.user"
 """The thread's owner (the run's authenticated user id): per-user caps count containers by it."""
 LABEL_OWNER = f"{LABEL_PREFIX}.owner"
-"""Ephemeral containers: the lease id of the server process running its command (`sandbox.process_lease`);
+"""Ephemeral containers: the lease id of the server process running its command (`sandbox.coordination.process_lease`);
 a sweep removes only containers whose owner process is dead. Session containers have none: any process may use them."""
 
 NO_ENTRYPOINT = [""]

@@ -6,7 +6,7 @@ thread's sandboxes (`server.thread_cleanup`, the reconciler), but if anything is
 still there under the id when another user's first call arrives (a clean-up that
 failed, a server that was down), that user must never see it. So the first user
 to prepare a workspace is recorded as its owner in `<workspaces>.owners/<thread_id>`
-(outside anything a sandbox can see or write), and `sandbox.workspace` discards a
+(outside anything a sandbox can see or write), and `sandbox.disks.workspace` discards a
 workspace recorded for someone else before its new owner's first use.
 
 A workspace from before owners were recorded has no record: its next user is
@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.thread_ids import storage_name
+from sandbox.disks.thread_ids import storage_name
 
 OWNERS_SUFFIX = ".owners"
 

@@ -19,8 +19,8 @@ import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import memories_disk, release_quota_disk
-from sandbox.workspace import folder_names, prepare_quota_folder
+from sandbox.disks.disk_quota import memories_disk, release_quota_disk
+from sandbox.disks.workspace import folder_names, prepare_quota_folder
 
 MEMORIES_MOUNT = "/memories"
 """Where a user's memory folder appears to the file tools and the shell."""
@@ -57,7 +57,7 @@ def memories_path(settings: SandboxSettings, user_id: str) -> Path:
 def prepare_memories(settings: SandboxSettings, user_id: str, *, create: bool) -> Path:
     """Return the user's memory folder, mounted (quotas on) or created (`create`) as needed.
 
-    Like a workspace (`sandbox.workspace.prepare_workspace`): with disk quotas on it
+    Like a workspace (`sandbox.disks.workspace.prepare_workspace`): with disk quotas on it
     is its own `SANDBOX_MEMORIES_QUOTA` ext4 image; otherwise a plain 0o700 folder
     of the sandbox user. With `create=False` a missing folder stays missing, so a
     user without memories reads as "not found".

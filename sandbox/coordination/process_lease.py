@@ -36,7 +36,7 @@ from functools import cache
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.locks import lock_subdir, locks_dir, open_lock, try_lock
+from sandbox.coordination.locks import lock_subdir, locks_dir, open_lock, try_lock
 
 logger = logging.getLogger(__name__)
 

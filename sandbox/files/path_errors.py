@@ -11,7 +11,7 @@ import logging
 
 from deepagents.backends.protocol import FILE_NOT_FOUND, INVALID_PATH, IS_DIRECTORY, PERMISSION_DENIED
 
-from sandbox.errors import SandboxError
+from sandbox.runs.errors import SandboxError
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Run one command in a sandbox: a fresh container (ephemeral) or an exec (session).
 
-Both paths run the same in-container wrapper (`sandbox.command_wrapper`), so the
+Both paths run the same in-container wrapper (`sandbox.containers.command_wrapper`), so the
 timeout and output cap behave identically; only the transport differs. Both read
 Docker's output stream while the command runs, so its output can reach a
 `LiveOutput` as it is produced; the result is still the whole (capped) output.
@@ -23,11 +23,11 @@ import docker
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from sandbox.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult, host_deadline, wrapped_argv
-from sandbox.container_spec import WORKSPACE_MOUNT, container_kwargs, sandbox_environment
-from sandbox.deployment import SandboxDeployment
-from sandbox.live_output import LiveOutput
-from sandbox.workspace import ThreadRef
+from sandbox.containers.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult, host_deadline, wrapped_argv
+from sandbox.containers.container_spec import WORKSPACE_MOUNT, container_kwargs, sandbox_environment
+from sandbox.containers.deployment import SandboxDeployment
+from sandbox.disks.workspace import ThreadRef
+from sandbox.runs.live_output import LiveOutput
 
 logger = logging.getLogger(__name__)
 

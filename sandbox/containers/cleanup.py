@@ -21,14 +21,14 @@ from typing import Any
 from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
-from sandbox import thread_use
-from sandbox.artifacts import artifact_thread_ids
-from sandbox.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
-from sandbox.deployment import forget_thread_everywhere
-from sandbox.disk_quota import image_names, image_path
-from sandbox.docker_api import engine_id
-from sandbox.thread_ids import storage_name
-from sandbox.workspace import remove_workspace, workspace_thread_ids
+from sandbox.containers.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
+from sandbox.containers.deployment import forget_thread_everywhere
+from sandbox.containers.docker_api import engine_id
+from sandbox.coordination import thread_use
+from sandbox.disks.artifacts import artifact_thread_ids
+from sandbox.disks.disk_quota import image_names, image_path
+from sandbox.disks.thread_ids import storage_name
+from sandbox.disks.workspace import remove_workspace, workspace_thread_ids
 
 logger = logging.getLogger(__name__)
 

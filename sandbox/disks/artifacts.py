@@ -11,7 +11,7 @@ folder of its own per thread (`<SANDBOX_WORKSPACES_DIR>.artifacts/<thread_id>/`)
 mounted read-write in the thread's containers and reached by the file tools like
 `/workspace`, so both the agent and the shell read it back. With disk quotas on
 it is its own ext4 image of `SANDBOX_ARTIFACTS_QUOTA`, like a workspace. Every
-write the backend makes there is audited (`sandbox.audit`, event `artifact`).
+write the backend makes there is audited (`sandbox.runs.audit`, event `artifact`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disk_quota import artifacts_disk, release_quota_disk
-from sandbox.thread_ids import storage_name
-from sandbox.workspace import folder_names, prepare_quota_folder, validate_thread_id
+from sandbox.disks.disk_quota import artifacts_disk, release_quota_disk
+from sandbox.disks.thread_ids import storage_name
+from sandbox.disks.workspace import folder_names, prepare_quota_folder, validate_thread_id
 
 ARTIFACTS_MOUNT = "/artifacts"
 """Where the thread's artifacts folder is, for the shell and the file tools alike."""

@@ -1,0 +1,10 @@
+"""Containers: connecting to Docker, building a sandbox container, running a command in one, removing leftovers.
+
+- `docker_api`: the engine's connection (local engines only) and image pulls.
+- `container_spec`: one container's mounts, limits, identity and labels, for both modes.
+- `command_wrapper`: the in-container `sh` wrapper (timeout, output cap) and its result.
+- `runner`: one command, in a fresh container (ephemeral mode) or an exec (session mode).
+- `deployment`: `SandboxDeployment`, the engine connection and what both modes share;
+  `ephemeral` and `sessions` hold each mode's own container lifecycle.
+- `cleanup`: listing and removing what threads leave behind, by Docker label.
+"""

@@ -1,0 +1,157 @@
+"""`SandboxDeployment`: the Docker connection and the containers this server starts or shares.
+
+This is the "deployment" half of the sandbox; running a command in a container
+is `sandbox.containers.runner`, and file access is `sandbox.files.file_tools`.
+What each mode keeps is its own module: `sandbox.containers.sessions` (session
+mode: one container per thread) and `sandbox.containers.ephemeral` (per-command
+mode: the sweep of leftovers of dead processes).
+
+Any number of server processes, on one host or several, may share the Docker
+engine and the workspaces folder, so nothing that matters lives in one process's
+memory: containers are found from Docker's labels, and what processes must agree
+on is kept in lock files (`sandbox.coordination`, protocol in `docs/locks.md`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+
+import docker
+
+from config.sandbox import SandboxSettings
+from sandbox.containers.docker_api import ImageGate, connect, engine_id
+from sandbox.containers.ephemeral import sweep_leftovers
+from sandbox.containers.sessions import SessionContainers
+from sandbox.coordination.fair_pool import FairPool
+from sandbox.coordination.process_lease import ProcessLease, process_lease
+from sandbox.coordination.user_caps import running_cap_error
+from sandbox.runs.errors import SandboxError
+
+logger = logging.getLogger(__name__)
+
+FILE_THREADS = 8
+"""Threads for the host-side file tools and file routes: their calls are short, but a grep over a
+large workspace or a big upload is not, and they must not wait behind commands or hold the server's own."""
+FILE_SHARE = 4
+"""Of `FILE_THREADS`, most one user's file calls hold at once; more wait for their own to finish."""
+
+
+class SandboxDeployment(SessionContainers):
+    """Owns the Docker connection and the containers this server starts or shares.
+
+    Built without touching Docker, so importing the graph never blocks or fails.
+    `start()` is the one place that connects, takes this process's lease, sweeps
+    what dead server processes left behind and starts the housekeeper (idle stops
+    in session mode, periodic sweeps); every operation that needs Docker calls it
+    first, and only the first successful call does work.
+    """
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.images = ImageGate(settings.image, settings.allowed_images)
+        self._api: docker.APIClient | None = None
+        self._engine = ""
+        """The engine's id (`start()`): use files and the start lock are per engine, as its containers are."""
+        self._connect_lock = threading.Lock()
+        self._housekeeper: threading.Thread | None = None
+        self._closed = threading.Event()
+        self.commands = FairPool(
+            "sandbox-command",
+            threads=settings.command_pool_threads,
+            share=settings.max_running_per_user,
+            refuse=lambda user, share: running_cap_error(settings, user, share),
+        )
+        """Where commands' Docker I/O runs (`sandbox.coordination.fair_pool`), never on the server's default executor."""
+        self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
+        """Where the host-side file tools run, apart from commands and from the server's default executor."""
+        _LIVE_DEPLOYMENTS.add(self)
+
+    # -- connection and startup ------------------------------------------------
+
+    def start(self) -> docker.APIClient:
+        """Connect, take the lease, sweep leftovers and start the housekeeper, once; return the client.
+
+        Later calls only return the client. A failed connection raises
+        `DockerUnavailableError` (or `RemoteDockerError`) and the next call tries
+        again, so a server started before Docker recovers once Docker is up.
+        """
+        if self._api is not None:
+            return self._api
+        with self._connect_lock:
+            if self._api is None:
+                api = connect(self.settings.max_timeout_seconds)
+                self._engine = engine_id(api)
+                process_lease(self.settings)  # before the sweep: it must count this process as alive
+                self.sweep_leftovers(api)
+                self._api = api
+                self._start_housekeeper()
+        return self._api
+
+    @property
+    def api(self) -> docker.APIClient:
+        """The client `start()` connected; never connects by itself."""
+        if self._api is None:
+            msg = "SandboxDeployment.start() has not connected to Docker yet"
+            raise SandboxError(msg)
+        return self._api
+
+    @property
+    def lease(self) -> ProcessLease:
+        """The lease of this process on the workspaces folder: its id labels the containers it runs."""
+        return process_lease(self.settings)
+
+    def sweep_leftovers(self, api: docker.APIClient | None = None) -> list[str]:
+        """Remove ephemeral containers no live server process runs a command in; their ids (`ephemeral.sweep_leftovers`)."""
+        return sweep_leftovers(self.settings, api or self.api)
+
+    def ensure_image(self, image: str) -> None:
+        """Refuse an image off the allow-list; check (and, for `SANDBOX_IMAGE` only, at most once pull) it before a container uses it."""
+        self.images.ensure(self.start(), image)
+
+    def _start_housekeeper(self) -> None:
+        """Idle stops (session mode) and periodic sweeps, in a daemon thread, until `close()`."""
+        session = self.settings.mode == "session"
+        sweep_every = self.settings.lease_ttl_seconds
+        interval = max(1.0, min(30.0, sweep_every / 2, self.settings.idle_ttl_seconds / 4 if session else 30.0))
+
+        def loop() -> None:
+            last_sweep = time.monotonic()
+            while not self._closed.wait(interval):
+                try:
+                    if session:
+                        self.reap_idle()
+                    if time.monotonic() - last_sweep >= sweep_every:
+                        last_sweep = time.monotonic()
+                        self.sweep_leftovers()
+                except Exception:  # the housekeeper must outlive a Docker hiccup
+                    logger.exception("Sandbox housekeeping failed; retrying")
+
+        self._housekeeper = threading.Thread(target=loop, name="sandbox-housekeeper", daemon=True)
+        self._housekeeper.start()
+
+    def close(self, *, remove_sessions: bool = False) -> None:
+        """Stop the housekeeper and the pools; optionally remove this scope's session containers (tests, benchmarks)."""
+        self._closed.set()
+        self.commands.shutdown()
+        self.file_work.shutdown()
+        if remove_sessions:
+            self.remove_sessions()
+
+
+_LIVE_DEPLOYMENTS: weakref.WeakSet[SandboxDeployment] = weakref.WeakSet()
+"""Every deployment of this process (the graph's, tests'), so the server can reach them on stop or delete."""
+
+
+def stop_all_sessions() -> list[str]:
+    """A graceful stop: every deployment in this process stops the session containers it used last; their thread ids."""
+    return [tid for deployment in list(_LIVE_DEPLOYMENTS) for tid in deployment.stop_sessions()]
+
+
+def forget_thread_everywhere(thread_id: str) -> None:
+    """Every deployment in this process drops its cached container of a deleted thread (others find it gone)."""
+    for deployment in list(_LIVE_DEPLOYMENTS):
+        deployment.forget_thread(thread_id)

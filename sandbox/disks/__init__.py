@@ -1,0 +1,10 @@
+"""Disks: where a thread's and a user's data lives on the host, and how much of it may.
+
+- `thread_ids`: the one spelling of a thread id that may name a folder, image or container.
+- `workspace`: `ThreadRef`, and a thread's `/workspace` folder: prepared before use, removed once.
+- `workspace_owner`: which user a workspace was first prepared for.
+- `artifacts`: a thread's `/artifacts`, where deepagents writes on its own.
+- `memories`: each user's `/memories` folder.
+- `disk_quota`: a folder as its own loop-mounted ext4 image (create, mount, remove);
+  `disk_budget`: what all images may add up to, in total and per user.
+"""
