@@ -26,10 +26,9 @@ from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
 from agent.model_errors import ModelErrorMiddleware
 from agent.prompts import SYSTEM_PROMPT
-from config.env import load_project_dotenv
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
-from sandbox import DockerSandbox, SandboxDeployment
+from sandbox import DockerSandbox, SandboxDeployment, sandbox_process
 from sandbox.containers.docker_api import require_local_engine
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT
 from sandbox.disks.memories import MEMORY_FILE
@@ -125,15 +124,17 @@ def build_agent(
     engine on another machine. Docker itself is first contacted by the first
     sandbox call (`SandboxDeployment.start()`), so the server starts while Docker is down.
     """
-    require_local_engine(os.environ.get("DOCKER_HOST"))
-    sandbox_settings = sandbox_settings or SandboxSettings.from_env()
+    if sandbox_settings is None:  # the served graph: the process's one deployment, shared with the server's routes
+        deployment = sandbox_process().deployment
+        sandbox_settings = deployment.settings
+    else:
+        deployment = SandboxDeployment(sandbox_settings)
+    require_local_engine(os.environ.get("DOCKER_HOST"))  # after reading settings, which loads `.env`
     # Operators read the startup log to see which image (chosen by them or by
     # scripts/start.sh) every sandbox of this server will run.
     logger.info("Sandboxes use image %s (SANDBOX_IMAGE), mode %s", sandbox_settings.image, sandbox_settings.mode)
-    deployment = SandboxDeployment(sandbox_settings)
     backend = CompositeBackend(default=DockerSandbox.for_runs(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
     return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output)
 
 
-load_project_dotenv()
 agent = build_agent()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.env import SettingsError, at_least, env_optional_str, env_path, env_raw, load_project_dotenv, read_settings, setting
+from config.env import SettingsError, at_least, env_optional_str, env_path, env_raw, read_settings, setting
 from config.identity import SINGLE_USER_ID, USER_ID, is_reserved_user_id
 
 MIN_SECRET_LENGTH = 32
@@ -114,6 +114,5 @@ class AuthSettings:
 
     @classmethod
     def from_env(cls) -> AuthSettings:
-        """Read `AUTH_*` (after the project's `.env`); raise `SettingsError` naming a bad variable."""
-        load_project_dotenv()
+        """Read `AUTH_*` (and the project's `.env`, `config.env`); raise `SettingsError` naming a bad variable."""
         return read_settings(cls)

@@ -5,6 +5,10 @@ and a docstring under it. `read_settings(cls)` fills every such field from the
 environment, so adding a setting never means touching a second function, and
 `env_vars(cls)` lists the variables (tests check them against `.env.example` and
 the README table).
+
+`.env` is read here and nowhere else: `read_settings` loads it (variables already
+set win) before every read, so whichever of the graph, the auth module or the
+HTTP app reads settings first, each sees the same values.
 """
 
 from __future__ import annotations
@@ -141,6 +145,7 @@ def env_vars(cls: type) -> list[str]:
 
 def read_settings[S](cls: type[S], overrides: Mapping[str, Any] | None = None) -> S:
     """Build `cls` from the environment; raise `SettingsError` naming the first bad variable."""
+    _load_project_dotenv()
     values: dict[str, Any] = {}
     for f in _env_fields(cls):
         default = f.default_factory() if f.default_factory is not MISSING else f.default
@@ -148,6 +153,6 @@ def read_settings[S](cls: type[S], overrides: Mapping[str, Any] | None = None) -
     return cls(**(values | dict(overrides or {})))
 
 
-def load_project_dotenv() -> None:
+def _load_project_dotenv() -> None:
     """Read `.env` from the project root into the environment; variables already set win."""
     load_dotenv(PROJECT_ROOT / ".env")

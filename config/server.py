@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.env import env_float, load_project_dotenv, read_settings, setting
+from config.env import env_float, read_settings, setting
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,5 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls) -> ServerSettings:
-        """Read the settings (after the project's `.env`); raise `SettingsError` naming a bad variable."""
-        load_project_dotenv()
+        """Read the settings (and the project's `.env`, `config.env`); raise `SettingsError` naming a bad variable."""
         return read_settings(cls)

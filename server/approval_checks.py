@@ -33,7 +33,6 @@ same images again (`sandbox.containers.docker_api.ImageGate`), whatever path a r
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from langgraph_sdk import Auth
 from agent.approval_policy import ApprovalPolicy
 from agent.decisions import Decision, DecisionError, check_resume
 from config.sandbox import SandboxSettings
+from sandbox.coordination.process_state import sandbox_process
 from server.engine import StoredThread, read_thread
 
 POLICY_KEYS = ("approval_tools", "auto_approved_commands")
@@ -76,9 +76,8 @@ IMAGE_KEY = "sandbox_image"
 """The context key that picks a run's image (`agent.context.AgentContext`)."""
 
 
-@functools.cache
 def _sandbox_settings() -> SandboxSettings:
-    return SandboxSettings.from_env()
+    return sandbox_process().settings
 
 
 def refuse_disallowed_image(*sources: object) -> None:

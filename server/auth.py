@@ -21,14 +21,13 @@ LangGraph Platform, Aegra) loads this file unchanged.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from langgraph_sdk import Auth
 
-from config.sandbox import SandboxSettings
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
 from sandbox.runs.audit import AuditLog, audit_log
 from sandbox.runs.errors import InvalidThreadIdError
@@ -53,10 +52,9 @@ logger.warning("Auth: %s", SETTINGS.describe())
 auth = Auth()
 
 
-@functools.cache
 def approval_audit() -> AuditLog:
-    """The audit log (`SANDBOX_AUDIT_LOG`) approval decisions are appended to."""
-    return audit_log(SandboxSettings.from_env().audit_log)
+    """The audit log (`SANDBOX_AUDIT_LOG`) approval decisions are appended to (one writer per process and file)."""
+    return audit_log(sandbox_process().settings.audit_log)
 
 
 @auth.authenticate

@@ -24,14 +24,14 @@ import asyncio
 import os
 import posixpath
 from collections.abc import AsyncIterator
-from functools import lru_cache
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
+from sandbox import DockerSandbox, SandboxDeployment
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.disk_budget import human_size
 from sandbox.files.path_errors import error_code
 from sandbox.files.staged_upload import StagedUpload
@@ -55,10 +55,9 @@ FileRouteError = ThreadAccessError
 """A refusal with its HTTP status; the message is shown to the user as is."""
 
 
-@lru_cache(maxsize=1)
 def _deployment() -> SandboxDeployment:
-    """One deployment for file access; built lazily (after the graph loaded `.env`), never touches Docker."""
-    return SandboxDeployment(SandboxSettings.from_env())
+    """The process's deployment (the graph's too): one set of worker pools; built lazily, never touches Docker."""
+    return sandbox_process().deployment
 
 
 def _workspace_path(raw: str | None) -> str:

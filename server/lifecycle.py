@@ -24,15 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from config.sandbox import SandboxSettings
 from sandbox.containers.cleanup import discard_thread, list_containers, remove_expired_sessions, storage_ages
-from sandbox.containers.deployment import stop_all_sessions
-from sandbox.containers.docker_api import connect
+from sandbox.containers.deployment import SandboxDeployment, stop_all_sessions
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.thread_ids import is_alias, uuid_form
 from server import engine
 from server.engine import ThreadExists
@@ -42,21 +40,16 @@ logger = logging.getLogger(__name__)
 
 
 class ThreadSandboxes:
-    """The server's handle on sandboxes: one Docker client, used from worker threads."""
+    """The server's handle on sandboxes: the process's deployment and its Docker client, used from worker threads."""
 
-    def __init__(self, settings: SandboxSettings) -> None:
-        self.settings = settings
-        self._api: Any = None
-        self._connect_lock = threading.Lock()
+    def __init__(self, deployment: SandboxDeployment) -> None:
+        self.deployment = deployment
+        self.settings = deployment.settings
 
     @property
     def api(self) -> Any:
-        """The Docker client, connected on first use; it blocks, so only worker threads touch it."""
-        if self._api is None:
-            with self._connect_lock:
-                if self._api is None:
-                    self._api = connect(self.settings.max_timeout_seconds)
-        return self._api
+        """The deployment's Docker client, connected on first use; it blocks, so only worker threads touch it."""
+        return self.deployment.start()
 
     def _discard(self, thread_id: str) -> tuple[int, bool]:
         return discard_thread(self.api, self.settings, thread_id)
@@ -124,15 +117,9 @@ class Reconciler:
             await asyncio.sleep(self.sandboxes.settings.reconcile_interval_seconds)
 
 
-_sandboxes: ThreadSandboxes | None = None
-
-
 def thread_sandboxes() -> ThreadSandboxes:
-    """The process's `ThreadSandboxes`, built from `SANDBOX_*` on first use."""
-    global _sandboxes  # noqa: PLW0603 - one per server process, built lazily so importing never reads Docker
-    if _sandboxes is None:
-        _sandboxes = ThreadSandboxes(SandboxSettings.from_env())
-    return _sandboxes
+    """The server's handle on the process's deployment (`sandbox_process()`); importing never reads Docker."""
+    return ThreadSandboxes(sandbox_process().deployment)
 
 
 @contextlib.asynccontextmanager

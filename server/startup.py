@@ -6,12 +6,10 @@ loop never blocks.
 
 from __future__ import annotations
 
-from config.env import load_project_dotenv
-from config.sandbox import SandboxSettings
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.disk_quota import quota_problem
 
 
 def report_disk_quotas() -> None:
     """Probe (and log) whether workspace disk quotas hold on this host: on, or OFF and why."""
-    load_project_dotenv()
-    quota_problem(SandboxSettings.from_env())
+    quota_problem(sandbox_process().settings)

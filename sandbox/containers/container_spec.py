@@ -30,7 +30,7 @@ LABEL_OWNER = f"{LABEL_PREFIX}.owner"
 """Ephemeral containers: the lease id of the server process running its command (`sandbox.coordination.process_lease`);
 a sweep removes only containers whose owner process is dead. Session containers have none: any process may use them."""
 
-NO_ENTRYPOINT = [""]
+NO_ENTRYPOINT = ("",)
 """Docker's way to drop an image's ENTRYPOINT: every container runs our wrapper (and its caps), never
 whatever an image's author made it run, which could ignore the command and its output cap."""
 
@@ -115,7 +115,7 @@ def container_kwargs(
         labels[LABEL_OWNER] = owner
     return {
         "image": image,
-        "entrypoint": NO_ENTRYPOINT,
+        "entrypoint": list(NO_ENTRYPOINT),
         "command": command,
         "user": f"{settings.uid}:{settings.gid}",
         "working_dir": WORKSPACE_MOUNT,

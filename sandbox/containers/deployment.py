@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 
 import docker
 
@@ -27,6 +26,7 @@ from sandbox.containers.ephemeral import sweep_leftovers
 from sandbox.containers.sessions import SessionContainers
 from sandbox.coordination.fair_pool import FairPool
 from sandbox.coordination.process_lease import ProcessLease, process_lease
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.coordination.user_caps import running_cap_error
 from sandbox.runs.errors import SandboxError
 
@@ -68,7 +68,7 @@ class SandboxDeployment(SessionContainers):
         """Where commands' Docker I/O runs (`sandbox.coordination.fair_pool`), never on the server's default executor."""
         self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
         """Where the host-side file tools run, apart from commands and from the server's default executor."""
-        _LIVE_DEPLOYMENTS.add(self)
+        sandbox_process().deployments.add(self)
 
     # -- connection and startup ------------------------------------------------
 
@@ -142,16 +142,12 @@ class SandboxDeployment(SessionContainers):
             self.remove_sessions()
 
 
-_LIVE_DEPLOYMENTS: weakref.WeakSet[SandboxDeployment] = weakref.WeakSet()
-"""Every deployment of this process (the graph's, tests'), so the server can reach them on stop or delete."""
-
-
 def stop_all_sessions() -> list[str]:
     """A graceful stop: every deployment in this process stops the session containers it used last; their thread ids."""
-    return [tid for deployment in list(_LIVE_DEPLOYMENTS) for tid in deployment.stop_sessions()]
+    return [tid for deployment in list(sandbox_process().deployments) for tid in deployment.stop_sessions()]
 
 
 def forget_thread_everywhere(thread_id: str) -> None:
     """Every deployment in this process drops its cached container of a deleted thread (others find it gone)."""
-    for deployment in list(_LIVE_DEPLOYMENTS):
+    for deployment in list(sandbox_process().deployments):
         deployment.forget_thread(thread_id)

@@ -47,7 +47,7 @@ from sandbox.runs.errors import UserCapError
 
 logger = logging.getLogger(__name__)
 
-SESSION_KEEPALIVE = ["sleep", "infinity"]
+SESSION_KEEPALIVE = ("sleep", "infinity")
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ class SessionContainers:
                 user_id=ref.user_id,
                 mode="session",
                 image=image,
-                command=SESSION_KEEPALIVE,
+                command=list(SESSION_KEEPALIVE),
                 name=session_container_name(self.settings, thread_id),
             )
             try:

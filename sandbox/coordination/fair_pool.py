@@ -23,13 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import os
 import threading
-import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from sandbox.coordination.process_state import sandbox_process
 
 
 @dataclass(eq=False)
@@ -59,10 +59,10 @@ class FairPool:
         self.share = max(1, min(share, threads - 1))
         """Most threads one user holds: their asked share, but never the whole pool."""
         self._refuse = refuse
-        self._start_empty()
-        _POOLS.add(self)
+        self.start_empty()
+        sandbox_process().pools.add(self)
 
-    def _start_empty(self) -> None:
+    def start_empty(self) -> None:
         """No threads, nothing held, nobody waiting: a new pool, or a forked child's copy."""
         self._lock = threading.Lock()
         self._held: Counter[str] = Counter()
@@ -148,16 +148,3 @@ class FairPool:
                 continue
             self._held[waiter.user] += 1
             self._busy += 1
-
-
-_POOLS: weakref.WeakSet[FairPool] = weakref.WeakSet()
-"""Every pool of this process, so a forked child can start them empty."""
-
-
-def _after_fork_in_child() -> None:
-    """A forked child has none of its parent's threads, running work or waiters: its pools start empty."""
-    for pool in list(_POOLS):
-        pool._start_empty()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

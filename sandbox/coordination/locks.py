@@ -16,10 +16,12 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
+from sandbox.coordination.process_state import sandbox_process
 
 
 def locks_dir(settings: SandboxSettings) -> Path:
@@ -56,10 +58,24 @@ def try_lock(fd: int, operation: int) -> bool:
 
 @contextlib.contextmanager
 def exclusive_file_lock(path: Path) -> Iterator[None]:
-    """Hold `path`'s exclusive lock for the `with` block, waiting for it (all processes, all hosts)."""
-    fd = open_lock(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the last fd releases the flock
+    """Hold `path`'s exclusive lock for the `with` block, waiting for it (all threads, all processes, all hosts).
+
+    `flock` belongs to the open file, and on NFS to the process, so two threads of
+    one process would not exclude each other through it: a thread lock per path
+    comes first. The fd is registered while held, so a child forked meanwhile
+    closes its copy instead of holding the lock after this block lets it go.
+    """
+    state = sandbox_process()
+    with state.file_locks_lock:
+        thread_lock = state.file_locks.setdefault(path, threading.Lock())
+    with thread_lock:
+        fd = open_lock(path)
+        with state.file_locks_lock:
+            state.file_lock_fds.add(fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            with state.file_locks_lock:
+                state.file_lock_fds.discard(fd)
+            os.close(fd)  # closing the last fd releases the flock

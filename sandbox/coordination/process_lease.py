@@ -32,11 +32,11 @@ import secrets
 import socket
 import threading
 import time
-from functools import cache
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import lock_subdir, locks_dir, open_lock, try_lock
+from sandbox.coordination.process_state import sandbox_process
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,16 @@ LEASE_SUFFIX = ".lease"
 _ID = re.compile(r"^(?P<kernel>[0-9a-f]{12})-(?P<pid>[0-9]{1,10})-(?P<token>[0-9a-f]{8})$")
 
 
-@cache
 def kernel_tag() -> str:
     """12 hex digits naming the running kernel (its boot id), shared by every process on this host."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip().replace("-", "")
-    except OSError:  # no procfs: the host name is the next best thing
-        boot = hashlib.sha256(socket.gethostname().encode()).hexdigest()
-    return boot[:12].lower()
+    state = sandbox_process()
+    if state.kernel is None:
+        try:
+            boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip().replace("-", "")
+        except OSError:  # no procfs: the host name is the next best thing
+            boot = hashlib.sha256(socket.gethostname().encode()).hexdigest()
+        state.kernel = boot[:12].lower()
+    return state.kernel
 
 
 def leases_dir(settings: SandboxSettings) -> Path:
@@ -99,7 +101,7 @@ class ProcessLease:
             self.path.unlink()
         os.close(self._fd)
 
-    def _drop_in_forked_child(self) -> None:
+    def drop_in_forked_child(self) -> None:
         """A forked child is another process: it must not keep its parent's lease alive."""
         self._released = threading.Event()  # a fresh one: the parent's may have been mid-wait at the fork
         self._released.set()
@@ -107,44 +109,30 @@ class ProcessLease:
             os.close(self._fd)  # the child's copy; the parent's lock stays
 
 
-_leases: dict[Path, ProcessLease] = {}
-"""This process's leases, by locks folder (one per workspaces folder it serves)."""
-_leases_lock = threading.Lock()
-
-
 def process_lease(settings: SandboxSettings) -> ProcessLease:
     """The lease of this process for `settings`' workspaces folder, taken on first use (then a dict lookup)."""
-    key = locks_dir(settings)
-    with _leases_lock:
-        lease = _leases.get(key)
+    key, state = locks_dir(settings), sandbox_process()
+    with state.leases_lock:
+        lease = state.leases.get(key)
         if lease is None or lease._released.is_set():
-            lease = _leases[key] = ProcessLease(settings)
+            lease = state.leases[key] = ProcessLease(settings)
         return lease
 
 
 def _my_lease_id(settings: SandboxSettings) -> str | None:
-    with _leases_lock:
-        lease = _leases.get(locks_dir(settings))
+    state = sandbox_process()
+    with state.leases_lock:
+        lease = state.leases.get(locks_dir(settings))
     return None if lease is None else lease.id
 
 
 def release_lease(settings: SandboxSettings) -> None:
     """Give up this process's lease on `settings`' folder (tests: what a clean exit would leave)."""
-    with _leases_lock:
-        lease = _leases.pop(locks_dir(settings), None)
+    state = sandbox_process()
+    with state.leases_lock:
+        lease = state.leases.pop(locks_dir(settings), None)
     if lease is not None:
         lease.release()
-
-
-def _after_fork_in_child() -> None:
-    global _leases_lock  # noqa: PLW0603 - the parent's lock may have been held at the fork
-    _leases_lock = threading.Lock()
-    for lease in _leases.values():
-        lease._drop_in_forked_child()
-    _leases.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def owner_alive(settings: SandboxSettings, owner: str, *, age: float) -> bool | None:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import digest, lock_subdir, locks_dir, open_lock, try_lock
+from sandbox.coordination.process_state import sandbox_process
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class LastUse:
 
 
 @dataclass
-class _Entry:
+class UseHold:
     """The hold of this process on one use file."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -55,11 +56,14 @@ class _Entry:
     """Commands of this process running in the container; they share `fd`'s shared lock."""
     fd: int = -1
     pins: int = 0
-    """Callers inside `using`/`unused` for this file; the entry is dropped when none are."""
+    """Callers inside `using`/`unused` for this file; the hold is dropped when none are."""
 
-
-_entries: dict[Path, _Entry] = {}
-_entries_lock = threading.Lock()
+    def drop_in_forked_child(self) -> None:
+        """A forked child runs none of its parent's commands: close its copy of the shared lock's fd."""
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = -1
 
 
 def use_file(settings: SandboxSettings, engine: str, thread_id: str) -> Path:
@@ -68,17 +72,18 @@ def use_file(settings: SandboxSettings, engine: str, thread_id: str) -> Path:
 
 
 @contextlib.contextmanager
-def _pinned(path: Path) -> Iterator[_Entry]:
-    with _entries_lock:
-        entry = _entries.setdefault(path, _Entry())
+def _pinned(path: Path) -> Iterator[UseHold]:
+    state = sandbox_process()
+    with state.use_lock:
+        entry = state.use_holds.setdefault(path, UseHold())
         entry.pins += 1
     try:
         yield entry
     finally:
-        with _entries_lock:
+        with state.use_lock:
             entry.pins -= 1
-            if not entry.pins and _entries.get(path) is entry:
-                del _entries[path]
+            if not entry.pins and state.use_holds.get(path) is entry:
+                del state.use_holds[path]
 
 
 @contextlib.contextmanager
@@ -166,17 +171,3 @@ def forget(settings: SandboxSettings, thread_id: str) -> None:
     """Delete a deleted thread's use files, on every engine's side."""
     for path in (locks_dir(settings) / "threads").glob(f"*/{digest(thread_id)}.use"):
         path.unlink(missing_ok=True)
-
-
-def _after_fork_in_child() -> None:
-    """A forked child uses none of its parent's containers: close its copies, start empty."""
-    global _entries_lock  # noqa: PLW0603 - the parent's lock may have been held at the fork
-    _entries_lock = threading.Lock()
-    for entry in _entries.values():
-        if entry.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(entry.fd)
-    _entries.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

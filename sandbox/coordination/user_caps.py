@@ -18,12 +18,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import digest, lock_subdir, open_lock, try_lock
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.runs.errors import UserCapError
 
 
@@ -32,17 +32,13 @@ def _user_dir(settings: SandboxSettings, user_id: str) -> Path:
     return lock_subdir(settings, digest(user_id))
 
 
-_HELD_HERE: dict[Path, int] = {}
-"""Slot files this process holds: it never opens one twice (see `sandbox.coordination.locks` on per-process locks)."""
-_HELD_LOCK = threading.Lock()
-
-
 def _try_slot(folder: Path, cap: int) -> tuple[Path, int] | None:
     """One free slot (its path and an fd holding its lock), or None when all `cap` slots are held."""
+    state = sandbox_process()
     for index in range(cap):
         path = folder / f"running-{index}.lock"
-        with _HELD_LOCK:
-            if path in _HELD_HERE:
+        with state.slots_lock:  # a slot this process holds is never opened twice (locks are per process on NFS)
+            if path in state.running_slots:
                 continue
             fd = open_lock(path)
             try:
@@ -51,7 +47,7 @@ def _try_slot(folder: Path, cap: int) -> tuple[Path, int] | None:
                 os.close(fd)
                 raise
             if taken:
-                _HELD_HERE[path] = fd
+                state.running_slots[path] = fd
                 return path, fd
             os.close(fd)
     return None
@@ -65,12 +61,14 @@ def running_slot(settings: SandboxSettings, user_id: str) -> Iterator[None]:
     if slot is None:
         raise running_cap_error(settings, user_id, cap)
     path, fd = slot
+    state = sandbox_process()
     try:
         yield
     finally:
-        with _HELD_LOCK:
+        with state.slots_lock:
+            if state.running_slots.get(path) == fd:  # else a fork emptied the registry: fd is not ours to close twice
+                state.running_slots.pop(path)
             os.close(fd)  # closing the last fd releases the flock
-            _HELD_HERE.pop(path, None)
 
 
 def running_cap_error(settings: SandboxSettings, user_id: str, running: int) -> UserCapError:
@@ -88,20 +86,3 @@ def running_cap_error(settings: SandboxSettings, user_id: str, running: int) -> 
         f"({which}); this command did not run. Wait for one to finish, then try again."
     )
     return UserCapError(msg)
-
-
-def _forget_parent_slots() -> None:
-    """A forked child holds none of its parent's slots: its copies of their fds are closed.
-
-    Closing a copy never releases the parent's lock, but a child that kept one
-    would hold the slot after the parent's command had finished.
-    """
-    global _HELD_LOCK  # noqa: PLW0603 - the parent's lock may have been held at the fork
-    _HELD_LOCK = threading.Lock()
-    for fd in _HELD_HERE.values():
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    _HELD_HERE.clear()
-
-
-os.register_at_fork(after_in_child=_forget_parent_slots)

@@ -25,7 +25,6 @@ once and keeps working with plain, unbounded workspace directories.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -36,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
+from sandbox.coordination.locks import exclusive_file_lock
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.disk_budget import (
     IMAGE_SUFFIX,
     check_total,
@@ -53,10 +54,6 @@ logger = logging.getLogger(__name__)
 MOUNT_OPTIONS = "loop,nosuid,nodev,noatime"
 _COMMAND_TIMEOUT = 120
 _PROBE_BYTES = 4 * 1024**2
-
-_support: dict[Path, str | None] = {}
-_support_lock = threading.Lock()
-_dir_locks: dict[Path, threading.Lock] = {}
 
 
 def image_path(settings: SandboxSettings, thread_id: str) -> Path:
@@ -180,10 +177,11 @@ def quota_problem(settings: SandboxSettings) -> str | None:
     if settings.disk_quota_bytes == 0:
         return "SANDBOX_DISK_QUOTA=0 turns workspace quotas off"
     images_dir = settings.disk_images_dir
-    with _support_lock:
-        if images_dir not in _support:
+    state = sandbox_process()
+    with state.disk_probe_lock:
+        if images_dir not in state.disk_probes:
             problem = _probe(images_dir)
-            _support[images_dir] = problem
+            state.disk_probes[images_dir] = problem
             if problem is None:
                 budget = user_budget(settings)
                 logger.info(
@@ -200,7 +198,7 @@ def quota_problem(settings: SandboxSettings) -> str | None:
                     "Run the server as root on a host with loop devices and e2fsprogs to enforce SANDBOX_DISK_QUOTA.",
                     problem,
                 )
-        return _support[images_dir]
+        return state.disk_probes[images_dir]
 
 
 def quotas_enforced(settings: SandboxSettings) -> bool:
@@ -211,16 +209,9 @@ def quotas_enforced(settings: SandboxSettings) -> bool:
 @contextlib.contextmanager
 def _locked(images_dir: Path) -> Iterator[None]:
     """Exclusive across this process's threads and across server processes sharing the dir."""
-    with _support_lock:
-        lock = _dir_locks.setdefault(images_dir, threading.Lock())
-    with lock:
-        images_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(images_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    images_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with exclusive_file_lock(images_dir / ".lock"):
+        yield
 
 
 def _prepare_mount_point(workspace: Path) -> None:

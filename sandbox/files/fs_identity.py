@@ -20,21 +20,22 @@ from collections.abc import Iterator
 logger = logging.getLogger(__name__)
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.setfsuid.argtypes = [ctypes.c_uint]
-_libc.setfsgid.argtypes = [ctypes.c_uint]
+_libc.setfsuid.argtypes = (ctypes.c_uint,)
+_libc.setfsgid.argtypes = (ctypes.c_uint,)
 _libc.syscall.restype = ctypes.c_long
 _QUERY_ID = 0xFFFFFFFF
 """An invalid id: `setfsuid(-1)` changes nothing and returns the current fsuid."""
-_SYS_SETGROUPS = {"x86_64": 116, "aarch64": 159, "arm64": 159, "riscv64": 159}.get(platform.machine())
-"""Raw syscall number: glibc's `setgroups()` would apply the change to every thread."""
+_SYS_SETGROUPS = (("x86_64", 116), ("aarch64", 159), ("arm64", 159), ("riscv64", 159))
+"""Raw syscall number by machine: glibc's `setgroups()` would apply the change to every thread."""
 
 
 def _set_thread_groups(groups: list[int]) -> None:
-    if _SYS_SETGROUPS is None:
+    number = next((n for machine, n in _SYS_SETGROUPS if machine == platform.machine()), None)
+    if number is None:
         msg = f"cannot set per-thread groups on {platform.machine()}"
         raise PermissionError(errno.EPERM, msg)
     array = (ctypes.c_uint * max(len(groups), 1))(*groups)
-    if _libc.syscall(ctypes.c_long(_SYS_SETGROUPS), ctypes.c_long(len(groups)), array) != 0:
+    if _libc.syscall(ctypes.c_long(number), ctypes.c_long(len(groups)), array) != 0:
         err = ctypes.get_errno()
         raise PermissionError(err, f"setgroups failed: {os.strerror(err)}")
 

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.coordination.process_state import sandbox_process
+
 logger = logging.getLogger(__name__)
 
 MAX_COMMAND_CHARS = 16_384
@@ -100,13 +102,10 @@ class AuditLog:
         self.append(record)
 
 
-_logs: dict[Path, AuditLog] = {}
-_logs_lock = threading.Lock()
-
-
 def audit_log(path: Path) -> AuditLog:
     """The process's writer for `path` (one lock per file)."""
-    with _logs_lock:
-        if path not in _logs:
-            _logs[path] = AuditLog(path)
-        return _logs[path]
+    state = sandbox_process()
+    with state.audit_lock:
+        if path not in state.audit_logs:
+            state.audit_logs[path] = AuditLog(path)
+        return state.audit_logs[path]

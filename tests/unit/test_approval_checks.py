@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from langgraph_sdk import Auth
 
+from config.sandbox import SandboxSettings
 from server import approval_checks
 from server.engine import StoredThread
 from tests.support.pending_thread import INTERRUPT_ID, STORED, read_pending_thread
@@ -163,10 +164,8 @@ def test_an_image_off_the_allow_list_is_422(source: dict[str, Any]) -> None:
 def test_the_servers_own_image_and_listed_ones_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SANDBOX_IMAGE", "own:1")
     monkeypatch.setenv("SANDBOX_ALLOWED_IMAGES", " node:22 , own:1,node:22")
-    approval_checks._sandbox_settings.cache_clear()
-    try:
-        assert approval_checks._sandbox_settings().allowed_images == ("node:22", "own:1")
-        for image in ("own:1", "node:22", None):
-            approval_checks.refuse_disallowed_image({"context": {"sandbox_image": image}}, {"config": {"configurable": {}}})
-    finally:
-        approval_checks._sandbox_settings.cache_clear()
+    # The process's settings are read once; this test reads them afresh from the environment it set.
+    monkeypatch.setattr(approval_checks, "_sandbox_settings", SandboxSettings.from_env)
+    assert approval_checks._sandbox_settings().allowed_images == ("node:22", "own:1")
+    for image in ("own:1", "node:22", None):
+        approval_checks.refuse_disallowed_image({"context": {"sandbox_image": image}}, {"config": {"configurable": {}}})
