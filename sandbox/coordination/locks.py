@@ -8,6 +8,9 @@ lock taken. Across hosts this needs a filesystem whose `flock` spans them (a
 local disk on one host; NFSv4, where Linux maps `flock` onto byte-range locks).
 On such filesystems locks are owned per process, not per open file, so callers
 keep at most one open file per lock file per process (see `sandbox.coordination.thread_use`).
+
+Which lock guards what, the order they are taken in, who may unlink a lock file
+and what a forked child holds: `docs/locks.md`.
 """
 
 from __future__ import annotations
@@ -54,6 +57,62 @@ def try_lock(fd: int, operation: int) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether `path` still names the file `fd` is open on (not unlinked or replaced since it was opened)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def lock_named(path: Path, operation: int, *, wait: bool = True) -> int | None:
+    """An fd holding `operation` (`LOCK_SH`/`LOCK_EX`) on the file `path` names now; None if `wait` is off and it is held.
+
+    A lock file may be unlinked by `unlink_unheld` between our `open` and our
+    `flock`; a lock on the unlinked file guards nothing, since the next caller
+    creates a new one. So the lock is checked, once taken, to be on the file the
+    path still names, and taken again on the new file when it is not.
+    """
+    while True:
+        fd = open_lock(path)
+        try:
+            if wait:
+                fcntl.flock(fd, operation)
+            elif not try_lock(fd, operation):
+                os.close(fd)
+                return None
+            if _still_named(fd, path):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def unlink_unheld(path: Path) -> bool:
+    """Delete the lock file `path` only while holding it exclusively; False (kept) when anyone holds it.
+
+    Deleting a held lock file would let the next caller create a fresh one and
+    take it at once, beside the holder. Holding it while unlinking, together with
+    `lock_named`'s re-check, means nobody can hold a lock on a file nobody can open.
+    Callers must not hold `path` themselves through another fd (see the module docstring).
+    """
+    try:
+        fd = open_lock(path, create=False)
+    except FileNotFoundError:
+        return True
+    try:
+        if not try_lock(fd, fcntl.LOCK_EX):
+            return False
+        if _still_named(fd, path):
+            path.unlink()
+        return True
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.coordination.locks import digest, lock_subdir, locks_dir, open_lock, try_lock
+from sandbox.coordination.locks import digest, lock_named, lock_subdir, locks_dir, unlink_unheld
 from sandbox.coordination.process_state import sandbox_process
 
 logger = logging.getLogger(__name__)
@@ -96,12 +96,8 @@ def using(settings: SandboxSettings, engine: str, thread_id: str, user: str) -> 
     with _pinned(path) as entry:
         with entry.lock:
             if not entry.users:
-                fd = open_lock(path)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_SH)
-                except BaseException:
-                    os.close(fd)
-                    raise
+                fd = lock_named(path, fcntl.LOCK_SH)
+                assert fd is not None
                 entry.fd = fd
             entry.users += 1
         try:
@@ -142,11 +138,11 @@ def unused(settings: SandboxSettings, engine: str, thread_id: str) -> Iterator[L
             if entry.users:
                 yield None
                 return
-            fd = open_lock(path)
+            fd = lock_named(path, fcntl.LOCK_EX, wait=False)
+            if fd is None:
+                yield None  # another process runs a command there
+                return
             try:
-                if not try_lock(fd, fcntl.LOCK_EX):
-                    yield None  # another process runs a command there
-                    return
                 yield _read(fd)
             finally:
                 os.close(fd)
@@ -168,6 +164,12 @@ def last_used(settings: SandboxSettings, engine: str, thread_id: str) -> float |
 
 
 def forget(settings: SandboxSettings, thread_id: str) -> None:
-    """Delete a deleted thread's use files, on every engine's side."""
+    """Delete a deleted thread's use files, on every engine's side, except those a command still holds.
+
+    A held one stays (`unlink_unheld`): the container it guards is still in use, and
+    a stop must keep seeing that. What stays is a few bytes in the locks folder.
+    """
+    held_here = sandbox_process().use_holds
     for path in (locks_dir(settings) / "threads").glob(f"*/{digest(thread_id)}.use"):
-        path.unlink(missing_ok=True)
+        if path not in held_here:  # this process's own hold: a second fd on it would drop the lock on NFS
+            unlink_unheld(path)

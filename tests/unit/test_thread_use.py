@@ -108,3 +108,25 @@ def test_a_command_waits_while_another_process_stops_the_container(settings: San
         kill(holder)  # the stop is over (here: the stopping process died, which releases it too)
     assert entered.wait(30), "the command never started after the stop"
     worker.join(30)
+
+
+def test_forgetting_a_thread_never_frees_a_use_file_a_command_holds(settings: SandboxSettings, tmp_path: Path) -> None:
+    """A thread deleted while a command still runs in its container: the use file must stay held.
+
+    Unlinking a held use file would let the next `unused` create a fresh file, lock it
+    at once and stop the container under the running command.
+    """
+    script = """\
+    from sandbox.coordination import thread_use
+    with thread_use.using(settings, "engine-a", "t-1", "the-other"):
+        ready()
+        time.sleep(120)
+    """
+    holder, _ = hold(tmp_path, script)
+    try:
+        thread_use.forget(settings, "t-1")
+        assert not _is_unused(settings, "t-1"), "a forgotten use file was unlinked under a running command"
+    finally:
+        kill(holder)
+    thread_use.forget(settings, "t-1")  # nobody holds it now: it goes
+    assert thread_use.last_used(settings, ENGINE, "t-1") is None
