@@ -63,8 +63,8 @@ from benchmarks.turns import (
     served_workspaces_dir,
 )
 from sandbox import SandboxSettings
-from sandbox.containers.cleanup import remove_all_workspaces
 from sandbox.containers.container_spec import LABEL_MODE, LABEL_SCOPE, scope_of
+from sandbox.containers.removal import remove_all_workspaces
 from tests.support.scripted_llm import ScriptedLLM
 
 DEFAULT_IMAGE = "deepagents-sandbox:offline"

@@ -1,6 +1,6 @@
 """Model settings: any OpenAI-compatible endpoint, GLM-4.7 on Zhipu by default.
 
-The seed's variables work as written (`ZHIPUAI_API_KEY`, `ZHIPUAI_API_BASE`); the
+Zhipu's own variable names work as they are (`ZHIPUAI_API_KEY`, `ZHIPUAI_API_BASE`); the
 model name and GLM's thinking switch are overridable so the same graph runs
 against vLLM or Ollama on an intranet.
 """

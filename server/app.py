@@ -13,7 +13,7 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   authenticated and ownership-checked through the API itself;
 - middleware (`server.thread_streams`): a v2 thread stream opened before its
   thread exists waits for it and is then served to its owner only;
-- middleware (`server.thread_cleanup`) and lifespan (`server.lifecycle`): a deleted
+- middleware (`server.thread_removal`) and lifespan (`server.lifecycle`): a deleted
   or pruned thread's sandboxes are removed, a reconciler removes orphans and expired
   containers, and a graceful stop stops this server's session containers;
 - middleware around the server's own routes: `/docs`, `/openapi.json` and
@@ -37,7 +37,7 @@ from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
 from server.state_writes import StateWriteGuard
-from server.thread_cleanup import ThreadCleanup
+from server.thread_removal import ThreadRemoval
 from server.thread_streams import ThreadStreamGate
 
 inmem_fixes.apply()
@@ -46,7 +46,7 @@ routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes]
 
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.
-    Middleware(ThreadCleanup, sandboxes=thread_sandboxes),
+    Middleware(ThreadRemoval, sandboxes=thread_sandboxes),
     # Sees a v2 subscription before the server does, so one that arrives before its thread waits for it.
     Middleware(ThreadStreamGate, settings=ServerSettings.from_env()),
     # With auth on, the server's documentation and metrics answer only to a token (metrics: an admin's).

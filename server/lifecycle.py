@@ -1,7 +1,7 @@
-"""A thread's sandboxes live as long as the thread: cleanup on delete, a reconciler, a graceful stop.
+"""A thread's sandboxes live as long as the thread: removal on delete, a reconciler, a graceful stop.
 
-- `ThreadSandboxes.discard` is the one removal of a gone thread's containers,
-  workspace and disk image; `server.thread_cleanup.ThreadCleanup` (middleware
+- `ThreadSandboxes.remove` is the one removal of a gone thread's containers,
+  workspace and disk image; `server.thread_removal.ThreadRemoval` (middleware
   around `DELETE /threads/{id}` and `POST /threads/prune`) and the reconciler use it.
 - `Reconciler` runs at startup and every `SANDBOX_RECONCILE_INTERVAL` seconds:
   containers, workspaces and disk images older than `SANDBOX_ORPHAN_GRACE` whose
@@ -28,8 +28,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sandbox.containers.cleanup import discard_thread, list_containers, remove_expired_sessions, storage_ages
 from sandbox.containers.deployment import SandboxDeployment, stop_all_sessions
+from sandbox.containers.removal import list_containers, remove_expired_sessions, remove_thread, storage_ages
 from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.thread_ids import is_alias, uuid_form
 from server import engine
@@ -51,17 +51,17 @@ class ThreadSandboxes:
         """The deployment's Docker client, connected on first use; it blocks, so only worker threads touch it."""
         return self.deployment.start()
 
-    def _discard(self, thread_id: str) -> tuple[int, bool]:
-        return discard_thread(self.api, self.settings, thread_id)
+    def _remove(self, thread_id: str) -> tuple[int, bool]:
+        return remove_thread(self.api, self.settings, thread_id)
 
     def remove_expired(self) -> list[str]:
         """Remove session containers stopped longer than `SANDBOX_RETENTION` (blocking)."""
         return remove_expired_sessions(self.api, self.settings)
 
-    async def discard(self, thread_id: str) -> None:
+    async def remove(self, thread_id: str) -> None:
         """Remove a deleted thread's containers and workspace; errors are logged (the reconciler retries)."""
         try:
-            containers, workspace = await asyncio.to_thread(self._discard, thread_id)
+            containers, workspace = await asyncio.to_thread(self._remove, thread_id)
         except Exception:
             logger.exception("Could not remove the sandboxes of deleted thread %s; the reconciler will retry", thread_id)
             return
@@ -100,7 +100,7 @@ class Reconciler:
                 logger.info("Reconciler: thread %s no longer exists; removing its sandboxes", name)
             else:
                 continue
-            await self.sandboxes.discard(name)
+            await self.sandboxes.remove(name)
             removed.append(name)
         expired = await asyncio.to_thread(self.sandboxes.remove_expired)
         if expired:

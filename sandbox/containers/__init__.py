@@ -6,5 +6,5 @@
 - `runner`: one command, in a fresh container (ephemeral mode) or an exec (session mode).
 - `deployment`: `SandboxDeployment`, the engine connection and what both modes share;
   `ephemeral` and `sessions` hold each mode's own container lifecycle.
-- `cleanup`: listing and removing what threads leave behind, by Docker label.
+- `removal`: listing and removing what threads leave behind, by Docker label.
 """

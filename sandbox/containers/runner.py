@@ -55,7 +55,7 @@ def run_ephemeral(
     live: LiveOutput | None = None,
     live_channel: LiveChannel = "stdout",
 ) -> RawResult:
-    """Create → attach → start → stream until exit → remove: the seed's per-command container.
+    """Create → attach → start → stream until exit → remove: one fresh container per command (ephemeral mode).
 
     Attaching before the start means no output is missed and every byte reaches
     `live` as the container writes it.

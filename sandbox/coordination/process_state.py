@@ -83,7 +83,7 @@ class SandboxProcess:
 
     @property
     def deployment(self) -> SandboxDeployment:
-        """The deployment the graph, the file routes and the server's clean-up share; built lazily, never touching Docker."""
+        """The deployment the graph, the file routes and the server's removal share; built lazily, never touching Docker."""
         settings = self.settings
         with self.lock:
             if self._deployment is None:

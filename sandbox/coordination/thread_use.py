@@ -163,7 +163,7 @@ def last_used(settings: SandboxSettings, engine: str, thread_id: str) -> float |
         return None
 
 
-def forget(settings: SandboxSettings, thread_id: str) -> None:
+def remove_use_files(settings: SandboxSettings, thread_id: str) -> None:
     """Delete a deleted thread's use files, on every engine's side, except those a command still holds.
 
     A held one stays (`unlink_unheld`): the container it guards is still in use, and

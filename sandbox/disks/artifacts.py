@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disks.disk_quota import artifacts_disk, release_quota_disk
+from sandbox.disks.disk_quota import artifacts_disk, remove_quota_disk
 from sandbox.disks.thread_ids import storage_name
 from sandbox.disks.workspace import folder_names, prepare_quota_folder, validate_thread_id
 
@@ -61,7 +61,7 @@ def remove_artifacts(settings: SandboxSettings, thread_id: str) -> bool:
     """
     name = storage_name(thread_id)
     folder = settings.artifacts_dir / name
-    had_disk = release_quota_disk(settings, artifacts_disk(settings, name))
+    had_disk = remove_quota_disk(settings, artifacts_disk(settings, name))
     if folder.is_symlink() or folder.is_file():
         folder.unlink()
         return True

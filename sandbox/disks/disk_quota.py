@@ -324,16 +324,16 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
     return workspace
 
 
-def release_disk(settings: SandboxSettings, thread_id: str) -> bool:
+def remove_disk(settings: SandboxSettings, thread_id: str) -> bool:
     """Unmount `thread_id`'s image (if mounted) and delete it; False when it had none.
 
-    The emptied mount point is left for the caller (`sandbox.containers.cleanup.remove_workspace`)
+    The emptied mount point is left for the caller (`sandbox.containers.removal.remove_workspace`)
     to delete with the rest of the workspace folder.
     """
-    return release_quota_disk(settings, workspace_disk(settings, thread_id))
+    return remove_quota_disk(settings, workspace_disk(settings, thread_id))
 
 
-def release_quota_disk(settings: SandboxSettings, disk: QuotaDisk) -> bool:
+def remove_quota_disk(settings: SandboxSettings, disk: QuotaDisk) -> bool:
     """Unmount `disk`'s image (if mounted) and delete it; False when it had none. The mount point stays."""
     workspace, image = disk.mount_point, disk.image
     if not image.exists() and not os.path.ismount(workspace) and not owner_path(image).exists():
@@ -348,7 +348,7 @@ def release_quota_disk(settings: SandboxSettings, disk: QuotaDisk) -> bool:
         owner_path(image).unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError):
             staging.rmdir()
-    logger.info("Released the disk of %s", disk.what)
+    logger.info("Removed the disk of %s", disk.what)
     return had_disk
 
 

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disks.disk_quota import memories_disk, release_quota_disk
+from sandbox.disks.disk_quota import memories_disk, remove_quota_disk
 from sandbox.disks.workspace import folder_names, prepare_quota_folder
 
 MEMORIES_MOUNT = "/memories"
@@ -78,7 +78,7 @@ def memory_folder_names(settings: SandboxSettings) -> set[str]:
 def remove_memory_folder(settings: SandboxSettings, folder_name: str) -> None:
     """Delete one memory folder for good (its disk image too); only once no container of that user runs."""
     disk = memories_disk(settings, folder_name)
-    release_quota_disk(settings, disk)  # unmount and delete its quota image first
+    remove_quota_disk(settings, disk)  # unmount and delete its quota image first
     if disk.mount_point.is_symlink() or disk.mount_point.is_file():
         disk.mount_point.unlink()
     elif disk.mount_point.exists():

@@ -11,7 +11,7 @@ one in the message. Names that are not UUIDs at all (a script's
 `DockerSandbox("my-thread", ...)`, Aegra's client-chosen ids) are kept as they
 are when they are safe as one path component and one container name.
 
-Removal (`sandbox.containers.cleanup`) uses `storage_name` instead: what is already on disk
+Removal (`sandbox.containers.removal`) uses `storage_name` instead: what is already on disk
 or in Docker under a non-canonical name must still be removable.
 """
 

@@ -9,7 +9,7 @@ A workspace's life: `prepare_workspace` runs before the container builder or the
 file tools touch `workspaces/<thread_id>/` (with disk quotas on it mounts the
 thread's image, see `sandbox.disks.disk_quota`; otherwise it creates a plain dir), and
 `remove_workspace` (here) is the one way to delete it (unmounting and
-deleting the image too), called by the clean-up after a delete or prune, the reconciler, and when
+deleting the image too), called by the removal after a delete or prune, the reconciler, and when
 a reused thread id reaches a workspace recorded for another user.
 """
 
@@ -35,11 +35,11 @@ from sandbox.disks.disk_quota import (
     mount_disk,
     mount_workspace,
     quotas_enforced,
-    release_disk,
+    remove_disk,
     thread_ids_with_disks,
 )
 from sandbox.disks.thread_ids import canonical_thread_id, storage_name
-from sandbox.disks.workspace_owner import forget_owner, record_owner, recorded_owner
+from sandbox.disks.workspace_owner import record_owner, recorded_owner, remove_owner
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool
     `user_id` is the thread's owner: a new workspace counts towards their disk budget.
     With `create=False` a missing workspace stays missing (reads report "not
     found"), but an existing image is mounted again, e.g. after a reboot.
-    A workspace recorded for another user is discarded first (`sandbox.disks.workspace_owner`).
+    A workspace recorded for another user is removed first (`sandbox.disks.workspace_owner`).
     Raises `WorkspaceDiskError` when a new workspace would pass `SANDBOX_DISK_PER_USER`
     or `SANDBOX_DISK_TOTAL`.
     """
@@ -142,7 +142,7 @@ def prepare_workspace(settings: SandboxSettings, thread_id: str, *, create: bool
 
 
 def claim_workspace(settings: SandboxSettings, thread_id: str, user_id: str, *, create: bool) -> None:
-    """Make `user_id` the workspace's recorded owner, discarding one recorded for another user first.
+    """Make `user_id` the workspace's recorded owner, removing one recorded for another user first.
 
     The common case (already theirs) reads one small file and takes no lock.
     """
@@ -153,7 +153,7 @@ def claim_workspace(settings: SandboxSettings, thread_id: str, user_id: str, *, 
         if owner == user_id:
             return
         if owner is not None:
-            logger.warning("Thread id %s is used again by another user: discarding the previous owner's workspace", thread_id)
+            logger.warning("Thread id %s is used again by another user: removing the previous owner's workspace", thread_id)
             remove_workspace(settings, thread_id)
         if create or (settings.workspaces_dir / thread_id).exists() or image_path(settings, thread_id).exists():
             record_owner(settings, thread_id, user_id)
@@ -187,8 +187,8 @@ def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
 
     workspace = settings.workspaces_dir / storage_name(thread_id)
     had_artifacts = remove_artifacts(settings, thread_id)  # deepagents' own files go with the thread
-    had_disk = release_disk(settings, thread_id) or had_artifacts  # unmount and delete its quota image first
-    forget_owner(settings, thread_id)
+    had_disk = remove_disk(settings, thread_id) or had_artifacts  # unmount and delete its quota image first
+    remove_owner(settings, thread_id)
     if not workspace.exists() and not workspace.is_symlink():
         return had_disk
     if workspace.is_symlink() or not workspace.is_dir():

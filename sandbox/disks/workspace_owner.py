@@ -2,15 +2,15 @@
 
 A thread id is unique only while its thread exists: once it is deleted, pruned or
 expired, anyone may create a thread with the same id. The server removes a gone
-thread's sandboxes (`server.thread_cleanup`, the reconciler), but if anything is
-still there under the id when another user's first call arrives (a clean-up that
+thread's sandboxes (`server.thread_removal`, the reconciler), but if anything is
+still there under the id when another user's first call arrives (a removal that
 failed, a server that was down), that user must never see it. So the first user
 to prepare a workspace is recorded as its owner in `<workspaces>.owners/<thread_id>`
-(outside anything a sandbox can see or write), and `sandbox.disks.workspace` discards a
+(outside anything a sandbox can see or write), and `sandbox.disks.workspace` removes a
 workspace recorded for someone else before its new owner's first use.
 
 A workspace from before owners were recorded has no record: its next user is
-recorded as its owner (the server's clean-up on delete and prune, and the
+recorded as its owner (the server's removal on delete and prune, and the
 reconciler, are what keep such a workspace from outliving its thread).
 """
 
@@ -52,7 +52,7 @@ def record_owner(settings: SandboxSettings, thread_id: str, user_id: str) -> Non
     os.replace(staging, record)
 
 
-def forget_owner(settings: SandboxSettings, thread_id: str) -> None:
+def remove_owner(settings: SandboxSettings, thread_id: str) -> None:
     """Drop the record with the workspace it describes."""
     with contextlib.suppress(FileNotFoundError):
         _record(settings, thread_id).unlink()

@@ -4,7 +4,7 @@ Aegra with two processes (Redis), authentication on (HS256 and a JWKS file), eph
 a fast reconciler. What is checked here is what `server/` does differently per
 server (`server/engine.py`, the create_run value's shape, FastAPI mounting):
 the resume refusal before a run is stored, the approval audit, thread-delete
-cleanup, the reconciler's "does this thread exist", the workspace file routes
+removal, the reconciler's "does this thread exist", the workspace file routes
 with ownership, live `execute` output on the `custom` stream mode, and the
 web client's stream and join calls.
 """

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.containers.cleanup import discard_thread
+from sandbox.containers.removal import remove_thread
 
 
 def _execute(deployment: SandboxDeployment, thread_id: str, command: str, user_id: str) -> tuple[int | None, str]:
@@ -31,7 +31,7 @@ _OPERATIONS: dict[str, Callable[..., Any]] = {
     "execute": _execute,
     "reap_idle": lambda d, now: d.reap_idle(now=now),
     "stop_sessions": lambda d: d.stop_sessions(),
-    "discard": lambda d, thread_id: discard_thread(d.start(), d.settings, thread_id),
+    "remove": lambda d, thread_id: remove_thread(d.start(), d.settings, thread_id),
 }
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import docker
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.containers.cleanup import discard_thread, list_containers, remove_expired_sessions, remove_workspace
 from sandbox.containers.deployment import stop_all_sessions
+from sandbox.containers.removal import list_containers, remove_expired_sessions, remove_thread, remove_workspace
 from sandbox.disks.workspace import workspace_path
 
 
@@ -35,18 +35,18 @@ def test_a_workspace_the_sandbox_locked_up_is_still_removed(session_deployment: 
 def test_discarding_a_thread_removes_its_container_and_the_thread_can_start_over(
     session_deployment: SandboxDeployment, settings: SandboxSettings, docker_api: docker.APIClient
 ) -> None:
-    box = DockerSandbox("discarded", session_deployment)
+    box = DockerSandbox("removed", session_deployment)
     assert box.execute("echo one > one.txt").exit_code == 0
-    [container] = list_containers(docker_api, settings, thread_id="discarded")
+    [container] = list_containers(docker_api, settings, thread_id="removed")
     assert container.running
     assert container.mode == "session"
 
-    assert discard_thread(docker_api, settings, "discarded") == (1, True)
-    assert list_containers(docker_api, settings, thread_id="discarded") == []
-    assert not workspace_path(settings, "discarded").exists()
+    assert remove_thread(docker_api, settings, "removed") == (1, True)
+    assert list_containers(docker_api, settings, thread_id="removed") == []
+    assert not workspace_path(settings, "removed").exists()
     # The deployment forgot the removed container: the next command starts a new one.
     assert box.execute("ls").exit_code == 0
-    assert len(list_containers(docker_api, settings, thread_id="discarded")) == 1
+    assert len(list_containers(docker_api, settings, thread_id="removed")) == 1
 
 
 def test_stopping_all_sessions_stops_this_process_containers(session_deployment: SandboxDeployment, docker_api: docker.APIClient) -> None:

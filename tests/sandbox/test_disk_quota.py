@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.containers.cleanup import remove_workspace
+from sandbox.containers.removal import remove_workspace
 from sandbox.disks.disk_quota import image_path, quota_problem
 from sandbox.disks.workspace import prepare_workspace, workspace_thread_ids
 from sandbox.runs.errors import WorkspaceDiskError

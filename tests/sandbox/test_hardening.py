@@ -221,7 +221,7 @@ def test_docker_unreachable_gives_clear_error(settings: SandboxSettings, monkeyp
 
 def test_missing_image_names_the_setting_and_the_offline_script(settings: SandboxSettings) -> None:
     """The server's own image is the one that may be pulled; when that fails, the way out is named."""
-    missing = "127.0.0.1:9/no-such-image-xyz:never"  # nothing answers on the discard port
+    missing = "127.0.0.1:9/no-such-image-xyz:never"  # nothing answers on the remove port
     deployment = SandboxDeployment(settings.with_overrides(image=missing))
     try:
         result = DockerSandbox("t1", deployment).execute("echo hi")

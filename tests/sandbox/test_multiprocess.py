@@ -15,8 +15,8 @@ import docker
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.containers.cleanup import discard_thread
 from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
+from sandbox.containers.removal import remove_thread
 from sandbox.disks.workspace import workspace_path
 from tests.sandbox.server_process import ServerProcess
 
@@ -185,9 +185,9 @@ def test_a_thread_deleted_through_one_process_is_gone_for_all(
     assert other.call("execute", "deleted", "echo kept > kept.txt", "local").result(PATIENCE)[0] == 0
     [before] = _containers(docker_api, session_settings, "deleted", "session")
 
-    # Served by this process; the other process happens to discard the same thread at once (two reconcilers).
-    there = other.call("discard", "deleted")
-    here = discard_thread(docker_api, session_settings, "deleted")
+    # Served by this process; the other process happens to remove the same thread at once (two reconcilers).
+    there = other.call("remove", "deleted")
+    here = remove_thread(docker_api, session_settings, "deleted")
     elsewhere = there.result(PATIENCE)
     assert here[0] + elsewhere[0] == 1, (here, elsewhere)
     assert here[1] or elsewhere[1]

@@ -2,7 +2,7 @@
 
 The server removes a gone thread's sandboxes (delete, prune, reconciler); this is
 the layer below it: whatever is still there under the id, if it belongs to another
-user, is discarded before the new owner's first use.
+user, is removed before the new owner's first use.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import uuid
 import docker
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.containers.cleanup import list_containers
 from sandbox.containers.container_spec import LABEL_USER
+from sandbox.containers.removal import list_containers
 
 
 def test_a_workspace_left_by_another_user_is_discarded_before_the_new_owner_uses_it(deployment: SandboxDeployment) -> None:
@@ -25,7 +25,7 @@ def test_a_workspace_left_by_another_user_is_discarded_before_the_new_owner_uses
     assert bob.read("/workspace/secret.txt").error is not None, "the next owner read the previous owner's file"
     assert [e["path"] for e in bob.ls("/workspace").entries or []] == []
     assert bob.write("/workspace/mine.txt", "bob's").error is None
-    # Bob's use of his workspace never discards it again.
+    # Bob's use of his workspace never removes it again.
     assert bob.read("/workspace/mine.txt").file_data is not None
 
 

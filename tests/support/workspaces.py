@@ -2,7 +2,7 @@
 
 A workspace with a disk quota is a loop-mounted image, which pytest's tmp-dir
 clean-up can neither unmount nor delete; tests remove them the way the server
-does, with `sandbox.containers.cleanup.remove_workspace` and `sandbox.disks.memories.remove_memory_folder`.
+does, with `sandbox.containers.removal.remove_workspace` and `sandbox.disks.memories.remove_memory_folder`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbox import SandboxSettings
-from sandbox.containers.cleanup import remove_all_workspaces as remove_workspaces
+from sandbox.containers.removal import remove_all_workspaces as remove_workspaces
 from sandbox.disks.memories import memory_folder_names, remove_memory_folder
 
 __all__ = ["mounts_under", "remove_all_workspaces", "remove_workspaces_under"]

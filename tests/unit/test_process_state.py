@@ -139,7 +139,7 @@ def test_the_checker_sees_each_kind_of_state(tmp_path: Path) -> None:
 
 
 def test_one_state_object_per_process_shared_by_every_import_path() -> None:
-    """The graph's, the file routes' and the server's clean-up see one deployment and one set of settings."""
+    """The graph's, the file routes' and the server's removal see one deployment and one set of settings."""
     code = textwrap.dedent(
         """
         import os

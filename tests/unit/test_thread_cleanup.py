@@ -8,7 +8,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.thread_cleanup import deleted_thread_id, is_prune, named_thread_ids, stored_spelling
+from server.thread_removal import deleted_thread_id, is_prune, named_thread_ids, stored_spelling
 
 
 def _scope(method: str, path: str) -> dict[str, object]:

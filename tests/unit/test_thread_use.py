@@ -61,7 +61,7 @@ def test_the_last_use_and_user_are_recorded_when_the_command_ends(settings: Sand
         assert last.by == "me-22"
     with thread_use.using(settings, "engine-b", "t", "me-on-b"):
         pass
-    thread_use.forget(settings, "t")  # a deleted thread: its use files on every engine's side go
+    thread_use.remove_use_files(settings, "t")  # a deleted thread: its use files on every engine's side go
     assert thread_use.last_used(settings, ENGINE, "t") is None
     assert thread_use.last_used(settings, "engine-b", "t") is None
 
@@ -124,9 +124,9 @@ def test_forgetting_a_thread_never_frees_a_use_file_a_command_holds(settings: Sa
     """
     holder, _ = hold(tmp_path, script)
     try:
-        thread_use.forget(settings, "t-1")
+        thread_use.remove_use_files(settings, "t-1")
         assert not _is_unused(settings, "t-1"), "a forgotten use file was unlinked under a running command"
     finally:
         kill(holder)
-    thread_use.forget(settings, "t-1")  # nobody holds it now: it goes
+    thread_use.remove_use_files(settings, "t-1")  # nobody holds it now: it goes
     assert thread_use.last_used(settings, ENGINE, "t-1") is None

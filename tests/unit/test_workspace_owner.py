@@ -1,4 +1,4 @@
-"""A workspace's recorded owner: any user id round-trips, and another user's first use discards what was there."""
+"""A workspace's recorded owner: any user id round-trips, and another user's first use removes what was there."""
 
 from __future__ import annotations
 

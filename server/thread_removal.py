@@ -1,7 +1,7 @@
-"""One clean-up for every request that removes threads: `DELETE /threads/{id}` and `POST /threads/prune`.
+"""One removal for every request that removes threads: `DELETE /threads/{id}` and `POST /threads/prune`.
 
 Neither server has a hook after a thread is gone (the auth handler runs before,
-also for refused attempts), so `ThreadCleanup`, ASGI middleware of our `http.app`,
+also for refused attempts), so `ThreadRemoval`, ASGI middleware of our `http.app`,
 wraps both requests:
 
 1. before the server sees the request, it works out which threads the request
@@ -14,7 +14,7 @@ wraps both requests:
    later with the same id, by anyone, starts empty.
 
 Whatever else makes a thread disappear (Aegra's TTL sweeper, a stateless run's
-temporary thread, a crash between the delete and the clean-up) is left to the
+temporary thread, a crash between the delete and the removal) is left to the
 reconciler (`server.lifecycle.Reconciler`), which removes the same way.
 """
 
@@ -43,10 +43,10 @@ MAX_PRUNE_BODY = 1024**2
 """A prune body larger than this is passed on unread; its threads are left to the reconciler."""
 
 
-class Discards(Protocol):
+class RemovesThreads(Protocol):
     """What the middleware needs of `server.lifecycle.ThreadSandboxes`."""
 
-    async def discard(self, thread_id: str) -> None:
+    async def remove(self, thread_id: str) -> None:
         """Remove a gone thread's containers, workspace and disk image."""
         ...
 
@@ -94,11 +94,11 @@ def named_thread_ids(body: bytes) -> list[str]:
     return sorted({name for name in map(stored_spelling, ids) if name is not None})
 
 
-class ThreadCleanup:
+class ThreadRemoval:
     """ASGI middleware: after a successful delete or prune, remove the removed threads' sandboxes."""
 
     def __init__(
-        self, app: ASGIApp, sandboxes: Callable[[], Discards], thread_exists: ThreadExists = engine.thread_exists_or_unknown
+        self, app: ASGIApp, sandboxes: Callable[[], RemovesThreads], thread_exists: ThreadExists = engine.thread_exists_or_unknown
     ) -> None:
         self.app = app
         self.sandboxes = sandboxes
@@ -126,14 +126,14 @@ class ThreadCleanup:
             return []
 
     async def _run_then_clean(self, scope: Scope, receive: Receive, send: Send, threads: Iterable[str]) -> None:
-        async def send_after_cleanup(message: Message) -> None:
+        async def send_after_removal(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= int(message["status"]) < 300:
-                await self._discard_gone(threads)
+                await self._remove_gone(threads)
             await send(message)
 
-        await self.app(scope, receive, send_after_cleanup)
+        await self.app(scope, receive, send_after_removal)
 
-    async def _discard_gone(self, threads: Iterable[str]) -> None:
+    async def _remove_gone(self, threads: Iterable[str]) -> None:
         """Remove the sandboxes of those `threads` the server no longer has.
 
         Asked even after a delete: on Aegra, `DELETE /threads/<ID>` in capitals
@@ -144,4 +144,4 @@ class ThreadCleanup:
         for thread_id in threads:
             if await self.thread_exists(thread_id) is not False:
                 continue  # still there (a prune may skip a thread), or unknown: the reconciler decides later
-            await self.sandboxes().discard(thread_id)
+            await self.sandboxes().remove(thread_id)

@@ -165,7 +165,7 @@ def remove_expired_sessions(api: Any, settings: SandboxSettings, now: float | No
     return removed
 
 
-def discard_thread(api: Any, settings: SandboxSettings, thread_id: str) -> tuple[int, bool]:
+def remove_thread(api: Any, settings: SandboxSettings, thread_id: str) -> tuple[int, bool]:
     """Remove a thread's containers, then its workspace: (containers removed, workspace removed).
 
     Works from any server process: containers are found by label, in use or not
@@ -175,5 +175,5 @@ def discard_thread(api: Any, settings: SandboxSettings, thread_id: str) -> tuple
     """
     forget_thread_everywhere(thread_id)
     containers = remove_thread_containers(api, settings, thread_id)
-    thread_use.forget(settings, thread_id)
+    thread_use.remove_use_files(settings, thread_id)
     return containers, remove_workspace(settings, thread_id)
