@@ -13,6 +13,13 @@ from sandbox.coordination import thread_use
 from tests.unit.lock_holder import hold, kill
 
 ENGINE = "engine-a"
+RUNNING_IN_T1 = """\
+from sandbox.coordination import thread_use
+with thread_use.using(settings, "engine-a", "t-1", "the-other"):
+    ready()
+    time.sleep(120)
+"""
+"""Another process with a command running in thread t-1's container on engine-a."""
 
 
 @pytest.fixture
@@ -26,13 +33,7 @@ def _is_unused(settings: SandboxSettings, thread_id: str, engine: str = "engine-
 
 
 def test_a_command_in_another_process_blocks_stops_until_that_process_dies(settings: SandboxSettings, tmp_path: Path) -> None:
-    script = """\
-    from sandbox.coordination import thread_use
-    with thread_use.using(settings, "engine-a", "t-1", "the-other"):
-        ready()
-        time.sleep(120)
-    """
-    holder, _ = hold(tmp_path, script)
+    holder, _ = hold(tmp_path, RUNNING_IN_T1)
     try:
         assert not _is_unused(settings, "t-1")
         assert _is_unused(settings, "t-2"), "another thread's container is not affected"
@@ -116,13 +117,7 @@ def test_forgetting_a_thread_never_frees_a_use_file_a_command_holds(settings: Sa
     Unlinking a held use file would let the next `unused` create a fresh file, lock it
     at once and stop the container under the running command.
     """
-    script = """\
-    from sandbox.coordination import thread_use
-    with thread_use.using(settings, "engine-a", "t-1", "the-other"):
-        ready()
-        time.sleep(120)
-    """
-    holder, _ = hold(tmp_path, script)
+    holder, _ = hold(tmp_path, RUNNING_IN_T1)
     try:
         thread_use.remove_use_files(settings, "t-1")
         assert not _is_unused(settings, "t-1"), "a forgotten use file was unlinked under a running command"
