@@ -1,7 +1,7 @@
 """Model settings: any OpenAI-compatible endpoint, GLM-4.7 on Zhipu by default.
 
-The seed's variables work as written (`ZHIPUAI_API_KEY`, `ZHIPUAI_API_BASE`); the
-model name and GLM's thinking switch are overridable so the same graph runs
+Zhipu's own variable names (`ZHIPUAI_API_KEY`, `ZHIPUAI_API_BASE`) are kept, so an existing
+Zhipu `.env` works unchanged; the model name and GLM's thinking switch are overridable so the same graph runs
 against vLLM or Ollama on an intranet.
 """
 

@@ -60,7 +60,7 @@ def test_page_and_assets_are_public_with_a_strict_policy(server: LangGraphServer
 
 
 def hello_world_flow(page: Page, scripted_llm: ScriptedLLM, paths: E2EPaths, shoot, tmp_path: Path) -> str:
-    """The issue's main flow, from an open client to a downloaded hello.py; returns the thread id."""
+    """A person's first task, from an open client to a downloaded hello.py; returns the thread id."""
     scripted_llm.add_scenario(
         HELLO_PROMPT,
         call("write_file", file_path="/workspace/hello.py", content=HELLO_SOURCE),
