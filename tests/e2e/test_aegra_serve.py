@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import make_e2e_paths, server_env
 from tests.support.aegra_server import SERVE_SCRIPT, connection_env, data_dir, remove_leftovers, run_aegra
 from tests.support.agent_client import last_ai_text, sdk_client, stream_run, thread_state, user_input
+from tests.support.e2e_servers import make_e2e_paths, server_env
 from tests.support.langgraph_server import REPO_ROOT, E2EPaths, free_port
 from tests.support.langgraph_server import server_env as process_env
 from tests.support.scripted_llm import ScriptedLLM, say

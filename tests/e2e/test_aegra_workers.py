@@ -21,7 +21,6 @@ import pytest
 
 from config.sandbox import SandboxSettings
 from sandbox.container_spec import LABEL_OWNER, label_filter, labels_for
-from tests.e2e.conftest import make_e2e_paths, server_env
 from tests.support.aegra_server import run_aegra
 from tests.support.agent_client import (
     RunOutcome,
@@ -33,6 +32,7 @@ from tests.support.agent_client import (
     tool_messages,
     user_input,
 )
+from tests.support.e2e_servers import make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, message_text, say
 from tests.support.workspaces import remove_workspaces_under

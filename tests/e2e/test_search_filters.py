@@ -15,8 +15,8 @@ import uuid
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import GRAPH_ID, user_input
+from tests.support.e2e_servers import AuthServer
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.scripted_llm import ScriptedLLM, say
 
