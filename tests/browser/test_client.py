@@ -29,7 +29,7 @@ from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, calls, echo_last_tool_output, say
 from tests.support.tcp_proxy import CuttableProxy
 
-pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+pytestmark = [pytest.mark.docker]
 
 
 def test_page_and_assets_are_public_with_a_strict_policy(server: LangGraphServer) -> None:

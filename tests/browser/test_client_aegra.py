@@ -21,7 +21,7 @@ from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM
 from tests.support.workspaces import remove_workspaces_under
 
-pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+pytestmark = [pytest.mark.docker]
 
 
 @pytest.fixture(scope="module")

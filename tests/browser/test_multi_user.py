@@ -12,7 +12,7 @@ from tests.support.browser_flows import LONG, composer, current_thread_id, hello
 from tests.support.e2e_servers import AuthServer
 from tests.support.scripted_llm import ScriptedLLM
 
-pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+pytestmark = [pytest.mark.docker]
 
 
 def sign_in(page: Page, auth_server: AuthServer, token: str) -> None:
