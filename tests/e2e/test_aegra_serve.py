@@ -2,7 +2,7 @@
 
 Every test runs the script itself (through `tests.support.aegra_server` or directly)
 on Debian's PostgreSQL and Redis, with the scripted model, and checks what a user of
-the README's command relies on: it gets ready on every worker, serves the agent
+the production command (docs/deployment.md) relies on: it gets ready on every worker, serves the agent
 through `langgraph-sdk`, keeps the data for the next start, uses given
 `DATABASE_URL` / `REDIS_URL` instead of starting its own, says clearly what failed,
 and leaves nothing running or mounted once stopped.

@@ -29,7 +29,7 @@ HELLO_COMMAND = "cd /workspace && python3 hello.py"
 
 
 async def write_then_execute_with_approvals(engine_client: LangGraphClient, scripted_llm: ScriptedLLM, engine_paths: E2EPaths) -> None:
-    """The README's first task over the API: write hello.py, run it, each step approved; asserts every pause and result."""
+    """The README's first run over the API: write hello.py, run it, each step approved; asserts every pause and result."""
     scripted_llm.add_scenario(
         HELLO_PROMPT,
         call("write_file", file_path="/workspace/hello.py", content=HELLO_SOURCE),

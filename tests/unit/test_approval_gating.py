@@ -117,7 +117,7 @@ def test_policy_lists_agree_with_the_issue() -> None:
 
 def test_every_tool_that_changes_files_or_runs_code_is_gated(served_graph: CompiledStateGraph) -> None:
     tools = offered_tools(served_graph)
-    # The served graph offers the tools the README says pause; a new tool fails below until it is classified.
+    # The served graph offers the tools the docs say pause (docs/approvals.md); a new tool fails below until it is classified.
     assert {"execute", "write_file", "edit_file", "delete", "task", "write_todos"} <= set(tools), sorted(tools)
     assert_gated_like_the_policy(served_graph, set())
 
