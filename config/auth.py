@@ -76,7 +76,7 @@ class AuthSettings:
     jwks_file: Path | None = setting("AUTH_JWKS_FILE", env_optional_path, None)
     """JSON Web Key Set file of a single sign-on provider (RS256/ES256; works offline; re-read on change)."""
     jwks_url: str | None = setting("AUTH_JWKS_URL", env_url, None)
-    """The provider's JWKS URL instead of a file."""
+    """The provider's JWKS URL instead of a file (not both)."""
     jwks_cache_seconds: int = setting("AUTH_JWKS_CACHE_SECONDS", at_least(1), 300)
     """Seconds keys fetched from `AUTH_JWKS_URL` are reused."""
     admin_users: frozenset[str] = setting("AUTH_ADMIN_USERS", env_user_ids, frozenset())

@@ -220,7 +220,7 @@ class SandboxSettings:
     """Most the workspace, artifacts and memory quotas of one user's threads may add up to, so one user cannot take
     the whole `SANDBOX_DISK_TOTAL` from the others; a new thread past it is refused. `auto`: a quarter
     of the total when authentication is on (at least four users always fit), the whole total in single-user
-    mode (one user has nobody to leave room for). 0 = no per-user budget."""
+    mode (one user has nobody to leave room for). 0 = no per-user budget. The refusal names this setting and what the user holds."""
     memories_quota_bytes: int = setting(
         "SANDBOX_MEMORIES_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), MIN_DISK_QUOTA, shown="16m"
     )
@@ -234,7 +234,7 @@ class SandboxSettings:
     (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
 
     max_running_per_user: int = setting("SANDBOX_MAX_RUNNING_PER_USER", at_least(1), 8)
-    """Most commands one user may have running at once, across all their threads; more are refused."""
+    """Most commands one user may have running at once, across all their threads; more are refused with a message naming this setting."""
     command_threads: int = setting("SANDBOX_COMMAND_THREADS", _env_command_threads, 0, shown="auto")
     """Threads of the pool that runs sandbox commands (Docker calls that last as long as a command),
     apart from asyncio's default executor, which the server's own requests need. `auto` (0): four
