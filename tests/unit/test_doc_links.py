@@ -19,17 +19,22 @@ LINK = re.compile(r"!?\[(?:[^\]\[]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"
 EXTERNAL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 
 
-def _prose(text: str) -> str:
-    """The text outside fenced code blocks and inline code, where a link is a link."""
-    outside: list[str] = []
+def _outside_fences(text: str) -> list[str]:
+    """The lines outside fenced code blocks."""
+    kept: list[str] = []
     fenced = False
     for line in text.splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
             continue
         if not fenced:
-            outside.append(re.sub(r"`[^`]*`", "", line))
-    return "\n".join(outside)
+            kept.append(line)
+    return kept
+
+
+def _prose(text: str) -> str:
+    """The text outside fenced code blocks and inline code, where a link is a link."""
+    return "\n".join(re.sub(r"`[^`]*`", "", line) for line in _outside_fences(text))
 
 
 def slug(heading: str) -> str:
@@ -43,7 +48,7 @@ def anchors(page: Path) -> set[str]:
     """Every heading anchor of a Markdown page, with GitHub's `-1`, `-2` suffixes for repeats."""
     found: set[str] = set()
     counts: dict[str, int] = {}
-    for line in _prose_keep_code_spans(page.read_text(encoding="utf-8")).splitlines():
+    for line in _outside_fences(page.read_text(encoding="utf-8")):  # a heading's inline code counts for its anchor
         match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
         if match:
             base = slug(match.group(1))
@@ -51,19 +56,6 @@ def anchors(page: Path) -> set[str]:
             counts[base] = n + 1
             found.add(base if n == 0 else f"{base}-{n}")
     return found
-
-
-def _prose_keep_code_spans(text: str) -> str:
-    """Lines outside fenced blocks (headings may hold inline code, which counts for their anchor)."""
-    kept: list[str] = []
-    fenced = False
-    for line in text.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-            continue
-        if not fenced:
-            kept.append(line)
-    return "\n".join(kept)
 
 
 def broken_links(page: Path) -> list[str]:
