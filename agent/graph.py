@@ -39,7 +39,7 @@ type AgentGraph = CompiledStateGraph[Any, Any, Any, Any]
 """What `create_deep_agent` returns; its state types are deepagents' own generics."""
 
 SKILLS_SOURCE = "/shared/skills/"
-"""Skill folders (`<name>/SKILL.md`) shared by every thread, read-only; see the README's Skills section.
+"""Skill folders (`<name>/SKILL.md`) shared by every thread, read-only; see docs/skills.md.
 
 deepagents lists them once per thread, at its first run, so a skill added while the
 server runs reaches every new thread without a restart."""

@@ -19,7 +19,7 @@ class MissingApiKeyError(RuntimeError):
 
 
 def build_chat_model(settings: ModelSettings) -> ChatOpenAI:
-    """A `ChatOpenAI` client for the configured endpoint (temperature 0: the same prompt gives the same tool calls)."""
+    """A `ChatOpenAI` client for the configured endpoint (temperature 0, so the same prompt gives the same tool calls)."""
     extra_body: dict[str, Any] = {"response_format": {"type": "text"}}
     if settings.thinking:
         extra_body["thinking"] = {"type": "enabled"}

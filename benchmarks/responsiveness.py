@@ -1,6 +1,6 @@
 """Section 7: the API answers another user promptly while one user runs as many long commands as allowed.
 
-One auth-enabled `langgraph dev`, started with the README's flags (`--n-jobs-per-worker
+One auth-enabled `langgraph dev`, started with scripts/start.sh's flags (`--n-jobs-per-worker
 32`) and the default caps, ephemeral mode. User A pauses `SANDBOX_MAX_RUNNING_PER_USER`
 threads at an `execute` of a long `sleep`, approves them all at once and waits until
 every command runs. Meanwhile user B, in turn, searches threads, lists a file
@@ -50,7 +50,7 @@ class _Served:
 
 @contextlib.contextmanager
 def _serve(config: FleetConfig) -> Iterator[_Served]:
-    """The README's server (`langgraph dev --n-jobs-per-worker 32`) with authentication on and the default caps."""
+    """The server `scripts/start.sh` starts (`langgraph dev --n-jobs-per-worker 32`) with authentication on and the default caps."""
     workspaces = served_workspaces_dir(config.root, WORKSPACES)
     memories = config.root / f"memories-{WORKSPACES}"
     keys = AuthKeys(jwks_file=config.root / "responsiveness-jwks.json")

@@ -11,7 +11,7 @@ on `LocalShellBackend`, (5) 1-32 concurrent threads on `langgraph dev`, Aegra wi
 process and Aegra with two processes and Redis, (6) live `execute` output:
 first-chunk latency to an SDK client and the cost of streaming, (7) another user's
 `threads.search`, file listing and `/ok` latency while one user runs as many long commands
-as their caps allow, on an auth-enabled server started with the README's flags. Each ratio compares medians
+as their caps allow, on an auth-enabled server started with scripts/start.sh's flags. Each ratio compares medians
 measured interleaved in this run, because this machine is too noisy for absolute
 numbers to carry over. Everything talks to 127.0.0.1 (and the local Docker
 Engine), and every container and temp dir is removed at the end.

@@ -67,7 +67,8 @@ class AuthSettings:
     """Who may call the server; build with `AuthSettings.from_env()`."""
 
     jwt_secret: str | None = setting("AUTH_JWT_SECRET", env_secret, None)
-    """Shared HS256 secret (at least 32 characters); set it to require bearer tokens."""
+    """Shared HS256 secret (at least 32 characters) for bearer tokens; set, it turns multi-user mode on.
+    Unset (and no JWKS): single-user mode."""
     jwt_issuer: str | None = setting("AUTH_JWT_ISSUER", env_optional_str, None)
     """When set, a token's `iss` must equal it."""
     jwt_audience: str | None = setting("AUTH_JWT_AUDIENCE", env_optional_str, None)
@@ -75,11 +76,12 @@ class AuthSettings:
     jwks_file: Path | None = setting("AUTH_JWKS_FILE", env_optional_path, None)
     """JSON Web Key Set file of a single sign-on provider (RS256/ES256; works offline; re-read on change)."""
     jwks_url: str | None = setting("AUTH_JWKS_URL", env_url, None)
-    """The provider's JWKS URL instead of a file."""
+    """The provider's JWKS URL instead of a file (not both)."""
     jwks_cache_seconds: int = setting("AUTH_JWKS_CACHE_SECONDS", at_least(1), 300)
     """Seconds keys fetched from `AUTH_JWKS_URL` are reused."""
     admin_users: frozenset[str] = setting("AUTH_ADMIN_USERS", env_user_ids, frozenset())
-    """User ids (comma-separated) whose assistants every user sees and uses, and who may read `/metrics`."""
+    """User ids (comma-separated) of admins: assistants they create are seen and used by every user
+    (everyone else's are private to their creator), and they may read `/metrics`. Reserved ids are refused."""
     metrics_token: str | None = setting("METRICS_TOKEN", env_secret, None)
     """A bearer token (at least 32 characters) that reads `/metrics` and nothing else, for a scraper without a user."""
 

@@ -3,8 +3,8 @@
 A setting is one dataclass field declared with `setting("VAR", parser, default)`
 and a docstring under it. `read_settings(cls)` fills every such field from the
 environment, so adding a setting never means touching a second function, and
-`env_vars(cls)` lists the variables (tests check them against `.env.example` and
-the README table).
+`env_vars(cls)` lists the variables (tests check them against `.env.example`);
+`python -m config.docs` writes docs/settings.md from the same fields and docstrings.
 
 `.env` is read here and nowhere else: `read_settings` loads it (variables already
 set win) before every read, so whichever of the graph, the auth module or the
@@ -123,12 +123,24 @@ def env_choice(*choices: str) -> Parser[str]:
     return parse
 
 
-def setting[T](env: str, parse: Parser[T], default: T | None = None, *, default_factory: Callable[[], T] | None = None) -> T:
+def setting[T](
+    env: str,
+    parse: Parser[T],
+    default: T | None = None,
+    *,
+    default_factory: Callable[[], T] | None = None,
+    shown: str | None = None,
+) -> T:
     """Declare a dataclass field read from environment variable `env` by `parse`.
 
     Give `default` or `default_factory` (evaluated per instance, e.g. for paths).
+    `shown` is the default as an operator would write it (`1g`, `auto`) when the
+    value itself reads badly in docs/settings.md; a unit test checks that `parse`
+    turns it back into the default.
     """
-    metadata = {"env": env, "parse": parse}
+    metadata: dict[str, object] = {"env": env, "parse": parse}
+    if shown is not None:
+        metadata["shown"] = shown
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=metadata)
     return cast("T", field(default=default, metadata=metadata))

@@ -1,7 +1,7 @@
 """Model settings: any OpenAI-compatible endpoint, GLM-4.7 on Zhipu by default.
 
-Zhipu's own variable names work as they are (`ZHIPUAI_API_KEY`, `ZHIPUAI_API_BASE`); the
-model name and GLM's thinking switch are overridable so the same graph runs
+Zhipu's own variable names (`ZHIPUAI_API_KEY`, `ZHIPUAI_API_BASE`) are kept, so an existing
+Zhipu `.env` works unchanged; the model name and GLM's thinking switch are overridable so the same graph runs
 against vLLM or Ollama on an intranet.
 """
 
@@ -21,9 +21,11 @@ class ModelSettings:
     """Model configuration; build with `ModelSettings.from_env()`."""
 
     api_key: str | None = setting(API_KEY_VARIABLE, env_optional_str, None)
-    """API key of the endpoint. Unset: the server starts, but each run fails naming this variable."""
+    """API key of the endpoint. Unset: the server starts, but each run fails naming this variable.
+    Any non-empty value for a keyless vLLM or Ollama."""
     api_base: str = setting("ZHIPUAI_API_BASE", env_str, DEFAULT_API_BASE)
-    """OpenAI-compatible base URL (Zhipu by default; vLLM or Ollama on an intranet)."""
+    """OpenAI-compatible base URL (Zhipu by default; vLLM or Ollama on an intranet, e.g.
+    `http://vllm.internal:8000/v1`, `http://ollama.internal:11434/v1`)."""
     model: str = setting("LLM_MODEL", env_str, DEFAULT_MODEL)
     """Model name at that endpoint."""
     thinking: bool = setting("LLM_THINKING", env_bool, True)  # noqa: FBT003

@@ -1,8 +1,8 @@
 """Sandbox settings: every `SANDBOX_*` variable, each with a safe default.
 
 Every hardening knob has exactly one setting here, so an operator can see the
-whole security posture in `.env.example` and the README table (a unit test keeps
-the three in step).
+whole security posture in `.env.example` and docs/settings.md, which is generated
+from these fields and their docstrings (unit tests keep the three in step).
 """
 
 from __future__ import annotations
@@ -161,11 +161,13 @@ class SandboxSettings:
     """Everything the sandbox needs to know; build with `SandboxSettings.from_env()`."""
 
     image: str = setting("SANDBOX_IMAGE", env_str, "python:3.13-slim")
-    """Image for sandboxes; it must have `sh`, `timeout` and `head` (Debian/Ubuntu images do)."""
+    """Image for sandboxes; it must have `sh`, `timeout`, `head`, `tee`, and `stdbuf` for live output
+    (Debian/Ubuntu images do). Left empty, `scripts/start.sh` chooses one and passes it on."""
     allowed_images: tuple[str, ...] = setting("SANDBOX_ALLOWED_IMAGES", _env_images, ())
     """Images a run (its context's `sandbox_image`) may use besides `SANDBOX_IMAGE`, exactly as named here
-    (comma-separated). They must already be on the host: only `SANDBOX_IMAGE` is ever pulled, so no
-    request makes the Docker engine contact a registry, and no other image on the host can be run."""
+    (comma-separated); a run, assistant or cron naming another gets 422. They must already be on the host:
+    only `SANDBOX_IMAGE` is ever pulled, so no request makes the Docker engine contact a registry, and no
+    other image on the host can be run. An image's ENTRYPOINT is ignored."""
     mode: SandboxMode = setting("SANDBOX_MODE", _env_mode, "ephemeral")
     """`ephemeral`: a fresh container per command. `session`: one warm container per thread."""
     workspaces_dir: Path = setting("SANDBOX_WORKSPACES_DIR", env_path, default_factory=lambda: PROJECT_ROOT / "workspaces")
@@ -179,15 +181,16 @@ class SandboxSettings:
     id could name a user's memory folder, inside shared every sandbox could read it."""
     network: bool = setting("SANDBOX_NETWORK", env_bool, False)  # noqa: FBT003
     """Give sandboxes a network (off by default)."""
-    memory_bytes: int = setting("SANDBOX_MEMORY", env_memory, 1024**3)
+    memory_bytes: int = setting("SANDBOX_MEMORY", env_memory, 1024**3, shown="1g")
     """Memory limit per container (`512m`, `1g`, bytes); swap is disabled."""
     cpus: float = setting("SANDBOX_CPUS", env_float, 1.0)
     """CPU limit per container."""
     pids_limit: int = setting("SANDBOX_PIDS_LIMIT", at_least(8), 256)
     """Process limit per container (stops fork bombs)."""
-    uid: int = setting("SANDBOX_USER", _env_uid, default_factory=lambda: default_user()[0])
-    """uid inside the sandbox (`SANDBOX_USER=uid[:gid]` or `auto`); never 0."""
-    gid: int = setting("SANDBOX_USER", _env_gid, default_factory=lambda: default_user()[1])
+    uid: int = setting("SANDBOX_USER", _env_uid, default_factory=lambda: default_user()[0], shown="auto")
+    """`uid[:gid]` inside the sandbox; `auto` = the server's uid/gid, or 65534 when the server runs as root.
+    Never 0. Another uid than the server's needs a root server, which hands new workspaces to that uid."""
+    gid: int = setting("SANDBOX_USER", _env_gid, default_factory=lambda: default_user()[1], shown="auto")
     """gid inside the sandbox (from the same `SANDBOX_USER`)."""
     timeout_seconds: int = setting("SANDBOX_TIMEOUT", at_least(1), 120)
     """Seconds per command when the agent asks for none."""
@@ -207,28 +210,32 @@ class SandboxSettings:
     """Seconds between the server's passes over orphaned and expired sandboxes (one runs at startup)."""
     audit_log: Path = setting("SANDBOX_AUDIT_LOG", env_path, default_factory=lambda: PROJECT_ROOT / "logs" / "audit.jsonl")
     """JSON-lines file every executed command and approval decision is appended to (created 0600)."""
-    disk_quota_bytes: int = setting("SANDBOX_DISK_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 2 * 1024**3)
+    disk_quota_bytes: int = setting("SANDBOX_DISK_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 2 * 1024**3, shown="2g")
     """Most a thread's `/workspace` may hold: each workspace is its own loop-mounted ext4 image
     (needs a root server, loop devices and e2fsprogs; otherwise startup logs that quotas are off). 0 = no quota."""
-    disk_total_bytes: int | None = setting("SANDBOX_DISK_TOTAL", _env_disk_total, None)
-    """Most all workspace quotas may add up to (`auto`/None: 90% of the disk's free space plus what
+    disk_total_bytes: int | None = setting("SANDBOX_DISK_TOTAL", _env_disk_total, None, shown="auto")
+    """Most all workspace quotas may add up to (`auto`: 90% of the disk's free space plus what
     the images already use); sparse images overcommit, so a new thread past it is refused."""
-    disk_per_user_bytes: int | None = setting("SANDBOX_DISK_PER_USER", _env_disk_per_user, None)
+    disk_per_user_bytes: int | None = setting("SANDBOX_DISK_PER_USER", _env_disk_per_user, None, shown="auto")
     """Most the workspace, artifacts and memory quotas of one user's threads may add up to, so one user cannot take
-    the whole `SANDBOX_DISK_TOTAL` from the others; a new thread past it is refused. `auto`/None: a quarter
+    the whole `SANDBOX_DISK_TOTAL` from the others; a new thread past it is refused. `auto`: a quarter
     of the total when authentication is on (at least four users always fit), the whole total in single-user
-    mode (one user has nobody to leave room for). 0 = no per-user budget."""
-    memories_quota_bytes: int = setting("SANDBOX_MEMORIES_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), MIN_DISK_QUOTA)
+    mode (one user has nobody to leave room for). 0 = no per-user budget. The refusal names this setting and what the user holds."""
+    memories_quota_bytes: int = setting(
+        "SANDBOX_MEMORIES_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), MIN_DISK_QUOTA, shown="16m"
+    )
     """Most a user's `/memories` may hold, as its own loop-mounted ext4 image like a workspace's
     (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
-    artifacts_quota_bytes: int = setting("SANDBOX_ARTIFACTS_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 128 * 1024**2)
+    artifacts_quota_bytes: int = setting(
+        "SANDBOX_ARTIFACTS_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 128 * 1024**2, shown="128m"
+    )
     """Most a thread's `/artifacts` (deepagents' own files: evicted large tool results, conversation
     history, captured command output) may hold, as its own loop-mounted ext4 image like a workspace's
     (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
 
     max_running_per_user: int = setting("SANDBOX_MAX_RUNNING_PER_USER", at_least(1), 8)
-    """Most commands one user may have running at once, across all their threads; more are refused."""
-    command_threads: int = setting("SANDBOX_COMMAND_THREADS", _env_command_threads, 0)
+    """Most commands one user may have running at once, across all their threads; more are refused with a message naming this setting."""
+    command_threads: int = setting("SANDBOX_COMMAND_THREADS", _env_command_threads, 0, shown="auto")
     """Threads of the pool that runs sandbox commands (Docker calls that last as long as a command),
     apart from asyncio's default executor, which the server's own requests need. `auto` (0): four
     users' `SANDBOX_MAX_RUNNING_PER_USER`. One user holds at most their cap and never every thread;
@@ -239,9 +246,9 @@ class SandboxSettings:
     """Several server processes may share the workspaces folder and the Docker engine: each holds a
     lease (a kernel lock, and a heartbeat file touched every TTL/4 seconds). A process on another host
     whose heartbeat is older than this counts as dead, and its leftover containers are removed."""
-    tmpfs_bytes: int = setting("SANDBOX_TMPFS_SIZE", env_size(1024**2), 256 * 1024**2)
+    tmpfs_bytes: int = setting("SANDBOX_TMPFS_SIZE", env_size(1024**2), 256 * 1024**2, shown="256m")
     """Size of the in-memory `/tmp` (also `HOME`) of each sandbox; the rest of its root filesystem is read-only."""
-    file_transfer_max_bytes: int = setting("SANDBOX_FILE_TRANSFER_MAX", env_size(1024**2), 64 * 1024**2)
+    file_transfer_max_bytes: int = setting("SANDBOX_FILE_TRANSFER_MAX", env_size(1024**2), 64 * 1024**2, shown="64m")
     """Largest file the workspace file routes take in one upload or serve in one download; both are
     streamed in pieces (never held whole in memory) and anything larger gets 413, leaving no partial file."""
 

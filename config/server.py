@@ -16,7 +16,7 @@ class ServerSettings:
 
     The SDK's `threads.stream()` makes up the thread id and may subscribe before
     `run.start` creates the thread; the subscription is answered at once and its
-    events start when the thread appears. Past this wait it ends with an error frame.
+    events start when the thread appears. Past this wait it ends with a "not found" error frame.
     """
 
     @classmethod

@@ -1,4 +1,8 @@
-"""Fixtures every Docker-backed test shares: the engine and the sandbox image.
+"""The test tiers, and the fixtures every Docker-backed test shares: the engine and the sandbox image.
+
+Every test belongs to exactly one tier (`tests/README.md`), given as a marker by
+`tier_of`: plain `uv run pytest` runs only the fast `unit` tier, and
+`uv run pytest -m "unit or sandbox or e2e or browser"` (the README's and CI's command) runs them all.
 
 Tests that need Docker skip when it is missing, unless `SANDBOX_REQUIRE_DOCKER=1`
 (as in CI), where a missing engine or image is a failure, not a skip.
@@ -10,14 +14,39 @@ import os
 import subprocess
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
 
 from sandbox.containers.docker_api import OFFLINE_IMAGE_SCRIPT
+from tests.support.tiers import ALL_TIERS, tier_of
 from tests.support.workspaces import mounts_under
 
 DEFAULT_TEST_IMAGE = "deepagents-sandbox:offline"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier (and `aegra` when Aegra serves it); a bare `pytest` keeps only the unit tier."""
+    tests_root = Path(__file__).resolve().parent
+    for item in items:
+        relative = item.path.resolve().relative_to(tests_root).as_posix()
+        item.add_marker(tier_of(relative, {mark.name for mark in item.iter_markers()}))
+        if "aegra" in item.nodeid.lower():
+            item.add_marker(pytest.mark.aegra)
+    if config.args_source is pytest.Config.ArgsSource.TESTPATHS and not config.option.markexpr:
+        kept = [item for item in items if item.get_closest_marker("unit")]
+        dropped = [item for item in items if not item.get_closest_marker("unit")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say when the other tiers were left out, and how to run them."""
+    if config.args_source is pytest.Config.ArgsSource.TESTPATHS and not config.option.markexpr:
+        return f'unit tier only; every tier: uv run pytest -m "{ALL_TIERS}" (tests/README.md)'
+    return None
 
 
 def _require_docker() -> bool:

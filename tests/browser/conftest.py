@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
 from tests.support.auth_keys import AuthKeys
+from tests.support.e2e_servers import AuthServer, make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM
 from tests.support.workspaces import remove_workspaces_under

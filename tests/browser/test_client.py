@@ -11,38 +11,25 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.browser_flows import (
+    LONG,
+    answer_pending,
+    approval_items,
+    approve_pending,
+    composer,
+    current_thread_id,
+    hello_world_flow,
+    open_client,
+    reload_rejoins_a_running_command,
+    send,
+    the_terminal_shows_output_while_the_command_runs,
+    wait_idle,
+)
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, calls, echo_last_tool_output, say
 from tests.support.tcp_proxy import CuttableProxy
 
-pytestmark = [pytest.mark.e2e, pytest.mark.docker]
-
-HELLO_PROMPT = "创建一个hello.py文件，输出'Hello World'"
-HELLO_SOURCE = "print('Hello World')\n"
-HELLO_COMMAND = "cd /workspace && python3 hello.py"
-LONG = 90_000
-"""Milliseconds to wait for a run step: the machine is shared and each step is a queued run."""
-
-
-def composer(page: Page):
-    return page.get_by_test_id("composer").locator("textarea:not([aria-hidden])")
-
-
-def open_client(page: Page, server: LangGraphServer) -> None:
-    page.goto(f"{server.url}/app/")
-    expect(composer(page)).to_be_visible()
-
-
-def send(page: Page, text: str) -> None:
-    box = composer(page)
-    box.fill(text)
-    box.press("Enter")
-
-
-def current_thread_id(page: Page) -> str:
-    match = re.search(r"thread=([^&]+)", page.url)
-    assert match, page.url
-    return match.group(1)
+pytestmark = [pytest.mark.docker]
 
 
 def test_page_and_assets_are_public_with_a_strict_policy(server: LangGraphServer) -> None:
@@ -59,88 +46,12 @@ def test_page_and_assets_are_public_with_a_strict_policy(server: LangGraphServer
         assert "immutable" in response.headers["Cache-Control"]
 
 
-def hello_world_flow(page: Page, scripted_llm: ScriptedLLM, paths: E2EPaths, shoot, tmp_path: Path) -> str:
-    """The issue's main flow, from an open client to a downloaded hello.py; returns the thread id."""
-    scripted_llm.add_scenario(
-        HELLO_PROMPT,
-        call("write_file", file_path="/workspace/hello.py", content=HELLO_SOURCE),
-        call("execute", command=HELLO_COMMAND),
-        say(echo_last_tool_output("执行结果：")),
-    )
-    send(page, HELLO_PROMPT)
-
-    # write_file waits for approval; the card shows the new file.
-    card = page.get_by_test_id("approval-card")
-    expect(card).to_be_visible(timeout=LONG)
-    expect(card.get_by_test_id("approval-item")).to_have_attribute("data-tool", "write_file")
-    expect(card).to_contain_text("hello.py")
-    expect(card).to_contain_text("Hello World")
-    thread_id = current_thread_id(page)
-    assert not (paths.workspace(thread_id) / "hello.py").exists()
-    shoot(page, "1-approve-write")
-    card.get_by_test_id("decision-approve").click()
-
-    # execute waits next.
-    expect(card.get_by_test_id("approval-item")).to_have_attribute("data-tool", "execute", timeout=LONG)
-    expect(card).to_contain_text("python3 hello.py")
-    shoot(page, "2-approve-execute")
-    card.get_by_test_id("decision-approve").click()
-
-    # The terminal shows the output, then the answer does.
-    terminal = page.get_by_test_id("terminal")
-    expect(terminal).to_contain_text("Hello World", timeout=LONG)
-    answer = page.get_by_test_id("ai-message").last
-    expect(answer).to_contain_text("执行结果：", timeout=LONG)
-    expect(answer).to_contain_text("Hello World")
-    wait_idle(page)
-    expect(page.get_by_test_id("approval-card")).to_have_count(0)
-
-    # The thread is listed, titled from its first message.
-    expect(page.get_by_test_id("thread-item").first).to_contain_text("创建一个hello.py文件")
-
-    # hello.py is in the workspace panel and downloads with its content.
-    panel = page.get_by_test_id("workspace-panel")
-    expect(panel.get_by_test_id("file-hello.py")).to_be_visible(timeout=LONG)
-    shoot(page, "3-answer-and-workspace")
-    with page.expect_download() as download_info:
-        panel.get_by_test_id("download-hello.py").click()
-    download = download_info.value
-    assert download.suggested_filename == "hello.py"
-    saved = tmp_path / "hello.py"
-    download.save_as(saved)
-    assert saved.read_text(encoding="utf-8") == HELLO_SOURCE
-    return thread_id
-
-
 def test_hello_world_with_two_approvals(
     page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths, shoot, tmp_path: Path
 ) -> None:
     open_client(page, server)
     expect(page.get_by_test_id("sign-out")).to_have_count(0)  # single-user mode: nobody signs in
     hello_world_flow(page, scripted_llm, browser_paths, shoot, tmp_path)
-
-
-def approval_items(page: Page):
-    return page.get_by_test_id("approval-card").get_by_test_id("approval-item")
-
-
-def wait_idle(page: Page) -> None:
-    expect(page.get_by_test_id("working")).to_have_count(0, timeout=LONG)
-
-
-def approve_pending(page: Page, tool: str) -> None:
-    """Wait until `tool` waits for approval, then approve it with the mouse."""
-    expect(approval_items(page)).to_have_attribute("data-tool", tool, timeout=LONG)
-    approval_items(page).get_by_test_id("decision-approve").click()
-
-
-def answer_pending(page: Page, tool: str, decision: str, message: str) -> None:
-    """Wait until `tool` waits for approval, then reject or respond to it with `message`, by mouse and keyboard."""
-    item = approval_items(page)
-    expect(item).to_have_attribute("data-tool", tool, timeout=LONG)
-    item.get_by_test_id(f"decision-{decision}").click()
-    item.get_by_test_id("decision-message").locator("textarea:not([aria-hidden])").fill(message)
-    page.get_by_test_id("submit-decisions").click()
 
 
 def test_reject_with_a_message(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, browser_paths: E2EPaths) -> None:
@@ -288,20 +199,7 @@ def test_english_at_phone_width_and_by_keyboard(browser, server: LangGraphServer
 
 
 def test_reload_rejoins_a_running_command(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
-    prompt = "运行一个慢命令然后刷新"
-    command = "sleep 6; echo slow-done"
-    scripted_llm.add_scenario(prompt, call("execute", command=command), say(echo_last_tool_output("慢命令：")))
-    open_client(page, server)
-    send(page, prompt)
-    expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
-    approval_items(page).get_by_test_id("decision-approve").click()
-    expect(page.get_by_test_id("approval-card")).to_have_count(0)
-    page.reload()
-    # Back on the page while the command still runs: the client re-joins the run by itself,
-    # and its answer arrives without any further action.
-    expect(page.get_by_test_id("working")).to_be_visible(timeout=LONG)
-    expect(page.get_by_test_id("ai-message").last).to_contain_text("slow-done", timeout=LONG)
-    wait_idle(page)
+    reload_rejoins_a_running_command(page, server, scripted_llm)
 
 
 def _model_breaks(messages: list[dict]) -> str:
@@ -369,20 +267,7 @@ def test_new_and_delete_conversations(page: Page, server: LangGraphServer, scrip
 
 
 def test_the_terminal_shows_output_while_the_command_runs(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
-    prompt = "运行一个逐行输出的命令"
-    command = "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 1; done"
-    scripted_llm.add_scenario(prompt, call("execute", command=command), say(echo_last_tool_output("逐行：")))
-    open_client(page, server)
-    send(page, prompt)
-    expect(approval_items(page)).to_have_attribute("data-tool", "execute", timeout=LONG)
-    approval_items(page).get_by_test_id("decision-approve").click()
-    live = page.get_by_test_id("terminal-live")
-    expect(live).to_contain_text("tick-1", timeout=LONG)
-    # The first lines are on screen while the command is still running.
-    expect(page.get_by_test_id("terminal-result")).to_have_count(0)
-    shoot(page, "live-terminal")
-    expect(page.get_by_test_id("terminal-result")).to_contain_text("tick-6", timeout=LONG)
-    expect(page.get_by_test_id("ai-message").last).to_contain_text("逐行：", timeout=LONG)
+    the_terminal_shows_output_while_the_command_runs(page, server, scripted_llm, shoot)
 
 
 def test_stop_by_mouse_ends_the_run_and_marks_it_stopped(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import test_client as flows
-from tests.e2e.conftest import make_e2e_paths, server_env
+from tests.support import browser_flows as flows
 from tests.support.aegra_server import run_aegra
+from tests.support.e2e_servers import make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM
 from tests.support.workspaces import remove_workspaces_under
 
-pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+pytestmark = [pytest.mark.docker]
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def test_hello_world_with_two_approvals_on_aegra(
 def test_the_terminal_shows_output_while_the_command_runs_on_aegra(
     page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM, shoot
 ) -> None:
-    flows.test_the_terminal_shows_output_while_the_command_runs(page, aegra, scripted_llm, shoot)
+    flows.the_terminal_shows_output_while_the_command_runs(page, aegra, scripted_llm, shoot)
 
 
 def test_reload_rejoins_a_running_command_on_aegra(page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
-    flows.test_reload_rejoins_a_running_command(page, aegra, scripted_llm)
+    flows.reload_rejoins_a_running_command(page, aegra, scripted_llm)

@@ -6,11 +6,8 @@ import os
 import uuid
 
 import httpx
-import pytest
 
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
-
-pytestmark = [pytest.mark.e2e]
 
 
 def new_thread(server: LangGraphServer) -> str:

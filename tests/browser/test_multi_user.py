@@ -8,11 +8,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_client import LONG, composer, current_thread_id, hello_world_flow
-from tests.e2e.conftest import AuthServer
+from tests.support.browser_flows import LONG, composer, current_thread_id, hello_world_flow
+from tests.support.e2e_servers import AuthServer
 from tests.support.scripted_llm import ScriptedLLM
 
-pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+pytestmark = [pytest.mark.docker]
 
 
 def sign_in(page: Page, auth_server: AuthServer, token: str) -> None:

@@ -24,7 +24,6 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 
 from agent.live_output import EXECUTE_OUTPUT_EVENT
-from tests.e2e.conftest import make_e2e_paths, server_env
 from tests.support.aegra_server import run_aegra
 from tests.support.agent_client import (
     approve,
@@ -37,6 +36,7 @@ from tests.support.agent_client import (
     user_input,
 )
 from tests.support.auth_keys import AuthKeys
+from tests.support.e2e_servers import make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 

@@ -2,7 +2,7 @@
 
 Every test runs the script itself (through `tests.support.aegra_server` or directly)
 on Debian's PostgreSQL and Redis, with the scripted model, and checks what a user of
-the README's command relies on: it gets ready on every worker, serves the agent
+the production command (docs/deployment.md) relies on: it gets ready on every worker, serves the agent
 through `langgraph-sdk`, keeps the data for the next start, uses given
 `DATABASE_URL` / `REDIS_URL` instead of starting its own, says clearly what failed,
 and leaves nothing running or mounted once stopped.
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import make_e2e_paths, server_env
 from tests.support.aegra_server import SERVE_SCRIPT, connection_env, data_dir, remove_leftovers, run_aegra
 from tests.support.agent_client import last_ai_text, sdk_client, stream_run, thread_state, user_input
+from tests.support.e2e_servers import make_e2e_paths, server_env
 from tests.support.langgraph_server import REPO_ROOT, E2EPaths, free_port
 from tests.support.langgraph_server import server_env as process_env
 from tests.support.scripted_llm import ScriptedLLM, say

@@ -1,11 +1,10 @@
 """Four Aegra processes share one Docker engine: no process's sweep removes a command another is running.
 
-Issue 14 found that with 4 worker processes, one process's startup sweep removed
-the ephemeral containers other processes were running commands in (3 of 8
-concurrent threads lost their command): the sandbox assumed one server process
-per workspaces folder. Here a fresh Aegra (`deploy/aegra/serve.sh`, 4 processes,
-PostgreSQL and Redis) runs 8 threads' approved `execute` commands at once, each a
-few seconds long. Every process sweeps at its first command and then every
+With 4 worker processes, one process's startup sweep used to remove the ephemeral
+containers other processes were running commands in (3 of 8 concurrent threads lost
+their command), because the sandbox assumed one server process per workspaces folder.
+Here a fresh Aegra (`deploy/aegra/serve.sh`, 4 processes, PostgreSQL and Redis) runs
+8 threads' approved `execute` commands at once, each a few seconds long. Every process sweeps at its first command and then every
 `SANDBOX_LEASE_TTL` (4 s here), so sweeps overlap other processes' running
 commands; every command must still finish and its output reach its thread.
 """
@@ -22,7 +21,6 @@ import pytest
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
-from tests.e2e.conftest import make_e2e_paths, server_env
 from tests.support.aegra_server import run_aegra
 from tests.support.agent_client import (
     RunOutcome,
@@ -34,6 +32,7 @@ from tests.support.agent_client import (
     tool_messages,
     user_input,
 )
+from tests.support.e2e_servers import make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, message_text, say
 from tests.support.workspaces import remove_workspaces_under
@@ -41,9 +40,9 @@ from tests.support.workspaces import remove_workspaces_under
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
 WORKERS = 4
-"""Aegra server processes, as in the issue's report."""
+"""Aegra server processes: the count at which one process's sweep once removed the others' containers."""
 THREADS = 8
-"""Concurrent threads, as in the issue's report."""
+"""Concurrent threads: enough that every process runs some while the others sweep."""
 COMMAND_SECONDS = 4
 """How long each command runs: long enough that other processes' sweeps happen meanwhile."""
 LEASE_TTL = 4

@@ -20,7 +20,6 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import (
     pending_interrupt_values,
     reject,
@@ -29,6 +28,7 @@ from tests.support.agent_client import (
     thread_state,
     user_input,
 )
+from tests.support.e2e_servers import AuthServer
 from tests.support.langgraph_server import E2EPaths
 from tests.support.scripted_llm import ScriptedLLM, call, say
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import approve, content_text, resume, stream_run, thread_state, tool_messages, user_input
+from tests.support.e2e_servers import AuthServer
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, say
 

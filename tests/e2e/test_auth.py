@@ -10,10 +10,10 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import AuthServer
-from tests.e2e.test_hitl import test_write_then_execute_with_approvals as hello_flow
 from tests.support.agent_client import sdk_client
 from tests.support.auth_keys import ISSUER, claims, ec_key, rsa_key, sign_hs256, sign_with
+from tests.support.e2e_servers import AuthServer
+from tests.support.hello_flow import write_then_execute_with_approvals as hello_flow
 from tests.support.langgraph_server import REPO_ROOT, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM
 

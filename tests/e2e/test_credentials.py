@@ -12,9 +12,9 @@ import httpx
 import jwt
 import pytest
 
-from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import GRAPH_ID, user_input
 from tests.support.auth_keys import claims, sign_hs256
+from tests.support.e2e_servers import AuthServer
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.scripted_llm import ScriptedLLM, say
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import AuthServer, auth_server_with
 from tests.support.agent_client import approve, content_text, resume, stream_run, thread_state, tool_messages, user_input
+from tests.support.e2e_servers import AuthServer, auth_server_with
 from tests.support.engines import CONTRACT_ENGINES
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say

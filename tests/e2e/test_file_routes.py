@@ -17,8 +17,8 @@ import pytest
 from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
 from sandbox.disks.memories import memories_path
-from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
 from tests.support.auth_keys import AuthKeys
+from tests.support.e2e_servers import AuthServer, make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM
 from tests.support.workspaces import remove_workspaces_under

@@ -32,8 +32,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import Case
 from schemathesis.schemas import APIOperation
 
-from tests.e2e.conftest import AuthServer, _auth_server
 from tests.support.agent_client import GRAPH_ID
+from tests.support.e2e_servers import AuthServer, auth_server_with
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.scripted_llm import ScriptedLLM
 
@@ -65,7 +65,7 @@ class Victim:
 @pytest.fixture(scope="module")
 def fuzz_server(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[AuthServer]:
     """An auth-enabled `langgraph dev` of the fuzzer's own."""
-    with _auth_server(LANGGRAPH_DEV, scripted_llm, tmp_path_factory, sandbox_image) as server:
+    with auth_server_with(LANGGRAPH_DEV, scripted_llm, tmp_path_factory, sandbox_image) as server:
         yield server
 
 

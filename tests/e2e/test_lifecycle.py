@@ -19,9 +19,9 @@ from langgraph_sdk.client import LangGraphClient
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import label_filter, labels_for
 from sandbox.runs.audit import arguments_digest
-from tests.e2e.conftest import AuthServer, make_e2e_paths, server_env
 from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
 from tests.support.auth_keys import AuthKeys
+from tests.support.e2e_servers import AuthServer, make_e2e_paths, server_env
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM, call, say

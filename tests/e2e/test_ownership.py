@@ -11,7 +11,6 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import (
     GRAPH_ID,
     approve,
@@ -21,6 +20,7 @@ from tests.support.agent_client import (
     thread_state,
     user_input,
 )
+from tests.support.e2e_servers import AuthServer
 from tests.support.scripted_llm import ScriptedLLM, call, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import approve, resume, stream_run, user_input
+from tests.support.e2e_servers import AuthServer
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import CONTRACT_USER, AuthServer
 from tests.support.agent_client import approve, pending_interrupt_values, resume, stream_run, thread_state, user_input
+from tests.support.e2e_servers import CONTRACT_USER, AuthServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]

@@ -9,8 +9,8 @@ import docker
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import SHARED_FILE_NAME, SHARED_FILE_TEXT
 from tests.support.agent_client import approve, content_text, resume, stream_run, thread_state, tool_messages, user_input
+from tests.support.e2e_servers import SHARED_FILE_NAME, SHARED_FILE_TEXT
 from tests.support.langgraph_server import E2EPaths
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 

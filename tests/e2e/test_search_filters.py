@@ -4,7 +4,7 @@ A thread created with `threads.create` has no values until its first run. On
 `langgraph dev` a search or count filtered on values then failed with a 500 for
 every caller who owned such a thread (found by the API fuzzer); now it answers
 with the threads whose values contain the filter, as PostgreSQL's `@>` does.
-Aegra answers 200 but ignores a `values` filter, and has no count route (README:
+Aegra answers 200 but ignores a `values` filter, and has no count route (docs/deployment.md:
 where the servers differ).
 """
 
@@ -15,8 +15,8 @@ import uuid
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import GRAPH_ID, user_input
+from tests.support.e2e_servers import AuthServer
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.scripted_llm import ScriptedLLM, say
 

@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from agent.live_output import EXECUTE_OUTPUT_EVENT
-from tests.e2e.conftest import CONTRACT_USER, AuthServer
 from tests.support.agent_client import GRAPH_ID, RUN_TIMEOUT, approve, last_ai_text, resume, stream_run, user_input
 from tests.support.connections import connection_holders
+from tests.support.e2e_servers import CONTRACT_USER, AuthServer
 from tests.support.engines import AEGRA, CONTRACT_AEGRA_WORKERS
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 

@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.conftest import AuthServer
+from tests.support.e2e_servers import AuthServer
 from tests.support.engines import LANGGRAPH_DEV
 
 pytestmark = [pytest.mark.e2e]

@@ -15,8 +15,8 @@ from langgraph_sdk.client import LangGraphClient
 from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
 from sandbox.disks.memories import memories_path
-from tests.e2e.conftest import AuthServer
 from tests.support.agent_client import approve, content_text, resume, stream_run, thread_state, tool_messages, user_input
+from tests.support.e2e_servers import AuthServer
 from tests.support.langgraph_server import E2EPaths
 from tests.support.scripted_llm import ScriptedLLM, call, calls, say
 

@@ -29,8 +29,8 @@ from langgraph_sdk.stream.transport.base import EventStreamHandle
 from langgraph_sdk.stream.transport.http import ProtocolSseTransport
 from langgraph_sdk.stream.transport.ws import ProtocolWebSocketTransport
 
-from tests.e2e.conftest import CONTRACT_USER, AuthServer
 from tests.support.agent_client import GRAPH_ID, RUN_TIMEOUT, approve, user_input
+from tests.support.e2e_servers import CONTRACT_USER, AuthServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]

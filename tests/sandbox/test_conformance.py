@@ -12,7 +12,7 @@ import pytest
 from langchain_tests.integration_tests import SandboxIntegrationTests
 
 from sandbox import DockerSandbox, SandboxDeployment
-from tests.sandbox.conftest import make_settings
+from tests.support.sandbox_settings import make_settings
 from tests.support.workspaces import remove_all_workspaces
 
 # langchain-tests 1.1.9 predates deepagents 0.7's protocol, which these cases contradict.

@@ -20,7 +20,7 @@ from sandbox.containers.removal import remove_workspace
 from sandbox.disks.disk_quota import image_path, quota_problem
 from sandbox.disks.workspace import prepare_workspace, workspace_thread_ids
 from sandbox.runs.errors import WorkspaceDiskError
-from tests.sandbox.conftest import TEST_ARTIFACTS_QUOTA, TEST_DISK_QUOTA
+from tests.support.sandbox_settings import TEST_ARTIFACTS_QUOTA, TEST_DISK_QUOTA
 from tests.support.workspaces import mounts_under
 
 MiB = 1024**2
@@ -120,7 +120,7 @@ def test_file_tools_stop_at_quota_without_partial_files(box: DockerSandbox, sett
 
 
 def test_disk_total_refuses_a_workspace_past_it(tmp_path: Path, sandbox_image: str) -> None:
-    from tests.sandbox.conftest import make_settings  # noqa: PLC0415
+    from tests.support.sandbox_settings import make_settings  # noqa: PLC0415
     from tests.support.workspaces import remove_all_workspaces  # noqa: PLC0415
 
     settings = make_settings(tmp_path, sandbox_image, disk_total_bytes=100 * MiB)
@@ -248,7 +248,7 @@ def _usage_of(settings: SandboxSettings, user_id: str) -> int:
 @pytest.mark.parametrize("mode", ["ephemeral", "session"])
 def test_one_user_past_their_budget_is_refused_and_others_are_not(tmp_path: Path, sandbox_image: str, mode: str) -> None:
     """Two threads (a 64 MiB workspace and 16 MiB of artifacts each) and the memories (16 MiB) fit 192 MiB; a third does not."""
-    from tests.sandbox.conftest import make_settings  # noqa: PLC0415
+    from tests.support.sandbox_settings import make_settings  # noqa: PLC0415
     from tests.support.workspaces import remove_all_workspaces  # noqa: PLC0415
 
     settings = make_settings(tmp_path, sandbox_image, disk_per_user_bytes=192 * MiB, mode=mode)

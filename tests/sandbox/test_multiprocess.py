@@ -1,7 +1,7 @@
 """Many server processes, one Docker engine, one workspaces folder (real processes, real Docker).
 
 Each "other process" is a spawned Python process with its own `SandboxDeployment`
-(`tests/sandbox/server_process.py`); the test process is one more. They share only
+(`tests/support/server_process.py`); the test process is one more. They share only
 what separate servers share: the workspaces folder with its lock files, and the engine.
 """
 
@@ -18,7 +18,7 @@ from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
 from sandbox.containers.removal import remove_thread
 from sandbox.disks.workspace import workspace_path
-from tests.sandbox.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 pytestmark = pytest.mark.docker
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from tests.support.langgraph_server import REPO_ROOT, LangGraphServer, free_port, isolated_config, serve, server_env
 
 SERVE_SCRIPT = REPO_ROOT / "deploy" / "aegra" / "serve.sh"
-"""The README's production-style command."""
+"""The production-style command (docs/deployment.md)."""
 
 READY_MARKER = "] ready: Aegra serves"
 """What serve.sh prints once `/info` answers on every worker."""

@@ -25,7 +25,7 @@ from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 
 EXPECTED_READ_ONLY = {"ls", "read_file", "glob", "grep"}
-"""Said explicitly, as the issue asks: these only read, so they never pause by default."""
+"""Listed by name, so adding a tool here is a visible decision: these only read, so they never pause by default."""
 
 SAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "execute": {"command": "rm -rf /workspace/x"},
@@ -117,7 +117,7 @@ def test_policy_lists_agree_with_the_issue() -> None:
 
 def test_every_tool_that_changes_files_or_runs_code_is_gated(served_graph: CompiledStateGraph) -> None:
     tools = offered_tools(served_graph)
-    # The served graph offers what the issue describes; a new tool fails below until it is classified.
+    # The served graph offers the tools the docs say pause (docs/approvals.md); a new tool fails below until it is classified.
     assert {"execute", "write_file", "edit_file", "delete", "task", "write_todos"} <= set(tools), sorted(tools)
     assert_gated_like_the_policy(served_graph, set())
 

@@ -20,7 +20,7 @@ from sandbox.coordination.process_lease import (
     release_lease,
     sweep_dead_leases,
 )
-from tests.unit.lock_holder import hold, kill
+from tests.support.lock_holder import hold, kill
 
 TTL = 8
 

@@ -1,39 +1,25 @@
-"""Settings: parsing, errors that name the variable, and no drift from `.env.example` or the README."""
+"""Settings: parsing, errors that name the variable, and no drift from `.env.example` or docs/settings.md."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 import os
-import pkgutil
 import re
 from pathlib import Path
 
 import pytest
 
-import config
+from config import docs as config_docs
+from config.docs import settings_classes
 from config.env import PROJECT_ROOT, SettingsError, env_vars
 from config.model import DEFAULT_API_BASE, ModelSettings
 from config.sandbox import UNPRIVILEGED_UID, SandboxSettings
 
-
-def _settings_classes() -> list[type]:
-    """Every dataclass in the `config` package that reads an environment variable."""
-    found: list[type] = []
-    for info in pkgutil.iter_modules(config.__path__):
-        module = importlib.import_module(f"config.{info.name}")
-        for _, obj in inspect.getmembers(module, inspect.isclass):
-            if obj.__module__ == module.__name__ and dataclasses.is_dataclass(obj) and env_vars(obj):
-                found.append(obj)
-    return found
-
-
-ALL_VARS = sorted({var for cls in _settings_classes() for var in env_vars(cls)})
+ALL_VARS = sorted({var for cls in settings_classes() for var in env_vars(cls)})
 
 
 def test_the_settings_classes_are_found() -> None:
-    assert {SandboxSettings, ModelSettings} <= set(_settings_classes())
+    assert {SandboxSettings, ModelSettings} <= set(settings_classes())
     assert "SANDBOX_MEMORY" in ALL_VARS
     assert "ZHIPUAI_API_KEY" in ALL_VARS
 
@@ -43,10 +29,9 @@ def _env_example_vars() -> set[str]:
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
 
 
-def _readme_table_vars() -> set[str]:
-    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
+def _settings_doc_vars() -> set[str]:
+    text = (PROJECT_ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", text, flags=re.MULTILINE))
 
 
 @pytest.mark.parametrize("var", ALL_VARS)
@@ -55,23 +40,61 @@ def test_every_setting_is_in_env_example(var: str) -> None:
 
 
 @pytest.mark.parametrize("var", ALL_VARS)
-def test_every_setting_is_in_the_readme_table(var: str) -> None:
-    assert var in _readme_table_vars(), f"{var} is a setting but the README's configuration table does not list it"
+def test_every_setting_is_in_the_settings_doc(var: str) -> None:
+    assert var in _settings_doc_vars(), f"{var} is a setting but docs/settings.md does not list it"
 
 
-def test_env_example_and_readme_list_no_unknown_settings() -> None:
-    ours = re.compile(r"^(SANDBOX|AUTH|LLM|ZHIPUAI)_")
-    listed = {v for v in _env_example_vars() | _readme_table_vars() if ours.match(v)}
-    assert listed <= set(ALL_VARS), f"documented but not a setting: {sorted(listed - set(ALL_VARS))}"
+def test_the_settings_doc_is_what_the_generator_writes() -> None:
+    """docs/settings.md is generated from the settings classes; edit them and run `uv run python -m config.docs`."""
+    assert (PROJECT_ROOT / "docs" / "settings.md").read_text(encoding="utf-8") == config_docs.render(), (
+        "docs/settings.md is stale: run `uv run python -m config.docs`"
+    )
+    assert config_docs.main(["--check"]) == 0
+
+
+def test_the_generator_notices_a_stale_doc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stale = tmp_path / "settings.md"
+    stale.write_text(config_docs.render().replace("SANDBOX_MEMORIES_QUOTA", "SANDBOX_MEMORIES_QUOTA_OLD"), encoding="utf-8")
+    monkeypatch.setattr(config_docs, "OUTPUT", stale)
+    assert config_docs.main(["--check"]) == 1
+    assert config_docs.main([]) == 0
+    assert stale.read_text(encoding="utf-8") == config_docs.render()
+
+
+def _fields_with_env() -> list[tuple[type, dataclasses.Field[object]]]:
+    return [(cls, f) for cls in settings_classes() for f in dataclasses.fields(cls) if "env" in f.metadata]
+
+
+@pytest.mark.parametrize(("cls", "field"), _fields_with_env(), ids=lambda v: getattr(v, "name", getattr(v, "__name__", "")))
+def test_the_documented_default_reads_back_as_the_default(
+    cls: type, field: dataclasses.Field[object], clean_env: pytest.MonkeyPatch
+) -> None:
+    """Each default the doc shows, written into the environment, gives the field its default value."""
+    shown = config_docs.shown_default(field)
+    default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+    if shown.startswith("*("):
+        assert default in (None, (), frozenset()), (field.name, default)
+        return
+    written = shown.strip("`")
+    if isinstance(default, Path):
+        written = str(PROJECT_ROOT / written)
+    clean_env.setenv(field.metadata["env"], written)
+    assert field.metadata["parse"](field.metadata["env"], default) == default, f"{field.metadata['env']}={written}"
 
 
 def test_every_setting_field_has_a_docstring() -> None:
-    for cls in _settings_classes():
-        source = inspect.getsource(cls)
+    """The docstring under a field is its meaning in docs/settings.md."""
+    for cls in settings_classes():
+        docs = config_docs.field_docstrings(cls)
         for field in dataclasses.fields(cls):
             if "env" in field.metadata:
-                pattern = rf"\n    {field.name}: [^\n]*\n    \"\"\""
-                assert re.search(pattern, source), f"{cls.__name__}.{field.name} needs a docstring under it"
+                assert docs.get(field.name), f"{cls.__name__}.{field.name} has no docstring for docs/settings.md"
+
+
+def test_env_example_and_settings_doc_list_no_unknown_settings() -> None:
+    ours = re.compile(r"^(SANDBOX|AUTH|LLM|ZHIPUAI)_")
+    listed = {v for v in _env_example_vars() | _settings_doc_vars() if ours.match(v)}
+    assert listed <= set(ALL_VARS), f"documented but not a setting: {sorted(listed - set(ALL_VARS))}"
 
 
 # --- parsing -------------------------------------------------------------------------

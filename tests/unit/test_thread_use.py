@@ -10,7 +10,7 @@ import pytest
 
 from config.sandbox import SandboxSettings
 from sandbox.coordination import thread_use
-from tests.unit.lock_holder import hold, kill
+from tests.support.lock_holder import hold, kill
 
 ENGINE = "engine-a"
 RUNNING_IN_T1 = """\

@@ -389,7 +389,7 @@ function handleEvent({ event, data }) {
 }
 
 // Live command output from `execute` (custom stream events carrying the tool call id).
-// Shape (README, "Live command output"): {"type": "execute_output", "tool_call_id": ..., "chunk": ...}.
+// Shape (docs/api.md, "Live command output"): {"type": "execute_output", "tool_call_id": ..., "chunk": ...}.
 function liveOutput(data) {
   if (!data || typeof data !== 'object') return
   if (data.type && data.type !== 'execute_output') return
