@@ -216,30 +216,33 @@ def assert_all_gone(workdir: Path, port: int, how: str) -> None:
 
 def test_sigterm_sigkill_and_parent_death_each_leave_nothing_running(tmp_path: Path, aegra_env: dict[str, str]) -> None:
     port = free_port()
+    try:
+        # SIGTERM to the entry point alone (as systemd sends it): it stops everything, in order.
+        with started(tmp_path, aegra_env, port) as server:
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=150) == 143, server.log_tail()
+        assert_all_gone(tmp_path, port, "SIGTERM")
+        stopped = (tmp_path / "server.log").read_text()
+        for part in ("server", "redis", "postgresql"):
+            assert f"{part}: stopping" in stopped, stopped
 
-    # SIGTERM to the entry point alone (as systemd sends it): it stops everything, in order.
-    with started(tmp_path, aegra_env, port) as server:
-        server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=150) == 143, server.log_tail()
-    assert_all_gone(tmp_path, port, "SIGTERM")
-    stopped = (tmp_path / "server.log").read_text()
-    for part in ("server", "redis", "postgresql"):
-        assert f"{part}: stopping" in stopped, stopped
+        # SIGKILL of the entry point: it cannot stop anything itself; what it started ends anyway.
+        with started(tmp_path, aegra_env, port) as server:
+            server.process.kill()
+            server.process.wait(timeout=10)
+            assert_all_gone(tmp_path, port, "SIGKILL of the entry point")
 
-    # SIGKILL of the entry point: it cannot stop anything itself; what it started ends anyway.
-    with started(tmp_path, aegra_env, port) as server:
-        server.process.kill()
-        server.process.wait(timeout=10)
-        assert_all_gone(tmp_path, port, "SIGKILL of the entry point")
+        # Its parent killed: the entry point notices and stops everything, then exits.
+        parent = ["bash", "-c", '"$@" & wait', "parent"]
+        with started(tmp_path, aegra_env, port, parent=parent) as server:
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+            assert_all_gone(tmp_path, port, "SIGKILL of the entry point's parent")
 
-    # Its parent killed: the entry point notices and stops everything, then exits.
-    parent = ["bash", "-c", '"$@" & wait', "parent"]
-    with started(tmp_path, aegra_env, port, parent=parent) as server:
-        os.kill(server.process.pid, signal.SIGKILL)
-        server.process.wait(timeout=10)
-        assert_all_gone(tmp_path, port, "SIGKILL of the entry point's parent")
-
-    # The data folder starts again, and this last stop leaves nothing running or mounted.
-    with run_aegra(workdir=tmp_path, env=aegra_env, port=port, workers=2):
-        log = (tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")
-        assert log.count("postgresql: creating a cluster") == 1, "a restart made a new database"
+        # The data folder starts again, and this last stop leaves nothing running or mounted.
+        with run_aegra(workdir=tmp_path, env=aegra_env, port=port, workers=2):
+            log = (tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")
+            assert log.count("postgresql: creating a cluster") == 1, "a restart made a new database"
+    finally:
+        # A failed check must not leave the deployment running for the tests after it.
+        remove_leftovers(data_dir(tmp_path), port)
