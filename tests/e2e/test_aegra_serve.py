@@ -5,26 +5,37 @@ on Debian's PostgreSQL and Redis, with the scripted model, and checks what a use
 the production command (docs/deployment.md) relies on: it gets ready on every worker, serves the agent
 through `langgraph-sdk`, keeps the data for the next start, uses given
 `DATABASE_URL` / `REDIS_URL` instead of starting its own, says clearly what failed,
-and leaves nothing running or mounted once stopped.
+and leaves nothing running or mounted once stopped, or running once killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
+import time
 import urllib.request
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.support.aegra_server import SERVE_SCRIPT, connection_env, data_dir, remove_leftovers, run_aegra
+from tests.support.aegra_server import (
+    SERVE_SCRIPT,
+    connection_env,
+    data_dir,
+    deployment_processes,
+    remove_leftovers,
+    run_aegra,
+    start_aegra,
+)
 from tests.support.agent_client import last_ai_text, sdk_client, stream_run, thread_state, user_input
 from tests.support.e2e_servers import make_e2e_paths, server_env
-from tests.support.langgraph_server import REPO_ROOT, E2EPaths, free_port
+from tests.support.langgraph_server import REPO_ROOT, E2EPaths, LangGraphServer, free_port
 from tests.support.langgraph_server import server_env as process_env
 from tests.support.scripted_llm import ScriptedLLM, say
 from tests.support.workspaces import remove_workspaces_under
@@ -172,3 +183,66 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     assert "--port PORT is required" in result.stderr, result.stderr
     assert not (tmp_path / ".data").exists()
     assert os.listdir(tmp_path) == []
+
+
+# --- Stopping: SIGTERM, SIGKILL and the death of its parent each leave nothing running ---------
+# The entry point (what serve.sh execs, the process an operator or systemd signals) starts
+# PostgreSQL, Redis and the workers. However it ends, none of them may go on running: a
+# leftover PostgreSQL holds the data folder (the next start refuses), a leftover worker the
+# port. One data folder is started four times, each start being the "starts again" check of
+# the previous way of ending (each start takes most of a minute).
+
+GONE_WITHIN = 30.0
+"""Seconds everything may take to end after the entry point or its parent is killed."""
+
+
+@contextlib.contextmanager
+def started(workdir: Path, env: dict[str, str], port: int, parent: Sequence[str] = ()) -> Iterator[LangGraphServer]:
+    """serve.sh with two workers (under the `parent` command when given) until ready; the caller ends it its own way."""
+    with start_aegra(workdir=workdir, env=env, port=port, workers=2, parent=parent) as server:
+        running = " ".join(deployment_processes(data_dir(workdir), port))
+        for part in ("the entry point", "Aegra server processes", "PostgreSQL", "Redis"):
+            assert part in running, f"{part} should run: {running}"
+        yield server
+
+
+def assert_all_gone(workdir: Path, port: int, how: str) -> None:
+    """Within `GONE_WITHIN` seconds no process of the deployment in `workdir` on `port` runs."""
+    deadline = time.monotonic() + GONE_WITHIN
+    while (left := deployment_processes(data_dir(workdir), port)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"after {how}, still running: {left}"
+
+
+def test_sigterm_sigkill_and_parent_death_each_leave_nothing_running(tmp_path: Path, aegra_env: dict[str, str]) -> None:
+    port = free_port()
+    try:
+        # SIGTERM to the entry point alone (as systemd sends it): it stops everything, in order.
+        with started(tmp_path, aegra_env, port) as server:
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=150) == 143, server.log_tail()
+        assert_all_gone(tmp_path, port, "SIGTERM")
+        stopped = (tmp_path / "server.log").read_text()
+        for part in ("server", "redis", "postgresql"):
+            assert f"{part}: stopping" in stopped, stopped
+
+        # SIGKILL of the entry point: it cannot stop anything itself; what it started ends anyway.
+        with started(tmp_path, aegra_env, port) as server:
+            server.process.kill()
+            server.process.wait(timeout=10)
+            assert_all_gone(tmp_path, port, "SIGKILL of the entry point")
+
+        # Its parent killed: the entry point notices and stops everything, then exits.
+        parent = ["bash", "-c", '"$@" & wait', "parent"]
+        with started(tmp_path, aegra_env, port, parent=parent) as server:
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+            assert_all_gone(tmp_path, port, "SIGKILL of the entry point's parent")
+
+        # The data folder starts again, and this last stop leaves nothing running or mounted.
+        with run_aegra(workdir=tmp_path, env=aegra_env, port=port, workers=2):
+            log = (tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")
+            assert log.count("postgresql: creating a cluster") == 1, "a restart made a new database"
+    finally:
+        # A failed check must not leave the deployment running for the tests after it.
+        remove_leftovers(data_dir(tmp_path), port)

@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tests.support.langgraph_server import REPO_ROOT, LangGraphServer, free_port, isolated_config, serve, server_env
@@ -68,6 +68,54 @@ def connection_env(workdir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def start_aegra(
+    *,
+    workdir: Path,
+    env: Mapping[str, str],
+    port: int,
+    workers: int,
+    parent: Sequence[str] = (),
+    startup_timeout: float = 600.0,
+    stop_timeout: float = 150.0,
+) -> Iterator[LangGraphServer]:
+    """serve.sh as `run_aegra` runs it, without its check that nothing is left: for tests that end it their own way.
+
+    `parent`, when given, is a command that runs serve.sh (appended to it) as its child,
+    so that a test can kill the entry point's parent; the yielded process is then that parent.
+    """
+    with serve(
+        "deploy/aegra/serve.sh",
+        [*parent, *serve_command(workdir, port, workers)],
+        cwd=REPO_ROOT,
+        env=serve_env(env),
+        workdir=workdir,
+        port=port,
+        ready_path="/info",
+        ready_marker=READY_MARKER,
+        startup_timeout=startup_timeout,
+        stop_timeout=stop_timeout,
+    ) as server:
+        yield server
+
+
+def serve_command(workdir: Path, port: int, workers: int) -> list[str]:
+    """The serve.sh command line for a test server in `workdir` (which it creates, with its config copy)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = isolated_config(REPO_ROOT / "langgraph.json", workdir)
+    return [
+        "bash",
+        str(SERVE_SCRIPT),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+        *("--data-dir", str(data_dir(workdir)), "--config", str(config)),
+    ]
+
+
+def serve_env(env: Mapping[str, str]) -> dict[str, str]:
+    """serve.sh's environment: this process's, without Aegra's settings (`NOT_INHERITED`), `env` on top."""
+    return server_env({**dict.fromkeys(NOT_INHERITED, ""), **env})
+
+
+@contextlib.contextmanager
 def run_aegra(
     *,
     workdir: Path,
@@ -95,28 +143,10 @@ def run_aegra(
         ServerStartError: The script exited or did not get ready in time.
         LeftBehindError: On exit, something the script started was still running or mounted.
     """
-    workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    config = isolated_config(REPO_ROOT / "langgraph.json", workdir)
-    command = [
-        "bash",
-        str(SERVE_SCRIPT),
-        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
-        *("--data-dir", str(data_dir(workdir)), "--config", str(config)),
-    ]
-    child_env = server_env({**dict.fromkeys(NOT_INHERITED, ""), **env})
     try:
-        with serve(
-            "deploy/aegra/serve.sh",
-            command,
-            cwd=REPO_ROOT,
-            env=child_env,
-            workdir=workdir,
-            port=port,
-            ready_path="/info",
-            ready_marker=READY_MARKER,
-            startup_timeout=startup_timeout,
-            stop_timeout=stop_timeout,
+        with start_aegra(
+            workdir=workdir, env=env, port=port, workers=workers, startup_timeout=startup_timeout, stop_timeout=stop_timeout
         ) as server:
             yield server
     except BaseException:
@@ -133,21 +163,14 @@ def run_aegra(
 def remove_leftovers(folder: Path, port: int) -> list[str]:
     """Stop whatever serve.sh started for `folder` / `port` that still runs or is mounted; say what it was."""
     left: list[str] = []
-    server_pids = _uvicorn_pids(port)
-    if server_pids:
-        left.append(f"Aegra server processes {server_pids} on port {port}")
-        for pid in server_pids:
+    running = deployment_processes(folder, port)
+    for what, pids in running.items():
+        left.append(f"{what} (pids {pids})")
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    for name, pid_file, stop_signal in (
-        ("PostgreSQL", folder / "pg" / "data" / "postmaster.pid", signal.SIGQUIT),  # SIGQUIT: immediate shutdown
-        ("Redis", folder / "redis" / "redis.pid", signal.SIGTERM),
-    ):
-        running = _running_pid(pid_file)
-        if running is not None:
-            left.append(f"{name} (pid {running}, {pid_file})")
-            os.kill(running, stop_signal)
-            _wait_gone(running, timeout=30)
+    for pid in (pid for pids in running.values() for pid in pids):
+        _wait_gone(pid, timeout=30)
     marker = folder / "mounted-at"
     if marker.exists():
         mount_point = marker.read_text(encoding="utf-8").strip()
@@ -159,34 +182,61 @@ def remove_leftovers(folder: Path, port: int) -> list[str]:
     return left
 
 
-def _running_pid(pid_file: Path) -> int | None:
-    """The pid in the first line of `pid_file` when that process runs (None when the file is gone or stale)."""
+def deployment_processes(folder: Path, port: int) -> dict[str, list[int]]:
+    """What of the deployment with data folder `folder` on `port` still runs, by part (parts with none left out).
+
+    Found by what each process is, not by who its parent was, so processes orphaned
+    by a killed entry point count too: the entry point by its command line, the
+    server processes (uvicorn's supervisor and its workers, also prepare.py and
+    wait_ready.py) by the `PORT` and `AEGRA_CONFIG` they were given, and every
+    PostgreSQL and Redis process by its working directory, which each keeps in its
+    data folder (through the bind mount too: same device and inode).
+    """
+    found: dict[str, list[int]] = {}
+    folder_arg, port_env = str(folder).encode(), f"PORT={port}".encode()
+    pg_data, redis_dir = _dir_id(folder / "pg" / "data"), _dir_id(folder / "redis")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        part = None
+        if any(arg.endswith(b"deploy/aegra/serve.py") for arg in argv) and folder_arg in argv:
+            part = "the entry point serve.py"
+        elif port_env in environ and any(item.startswith(b"AEGRA_CONFIG=") for item in environ):
+            part = f"Aegra server processes on port {port}"
+        else:
+            cwd = _dir_id(entry / "cwd")
+            if cwd is not None and cwd == pg_data:
+                part = f"PostgreSQL of {folder}"
+            elif cwd is not None and cwd == redis_dir:
+                part = f"Redis of {folder}"
+        if part is not None and (entry / "stat").exists() and not _zombie(entry):
+            found.setdefault(part, []).append(int(entry.name))
+    return found
+
+
+def _dir_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the directory `path` leads to; None when it cannot be read."""
     try:
-        pid = int(pid_file.read_text(encoding="utf-8").split()[0])
-    except (FileNotFoundError, IndexError, ValueError):
+        stat = path.stat()
+    except OSError:
         return None
-    return pid if Path(f"/proc/{pid}").exists() else None
+    return stat.st_dev, stat.st_ino
+
+
+def _zombie(entry: Path) -> bool:
+    """Whether the process of `/proc/<pid>` `entry` has exited and waits to be reaped."""
+    try:
+        return entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while Path(f"/proc/{pid}").exists() and not _zombie(Path(f"/proc/{pid}")) and time.monotonic() < deadline:
         time.sleep(0.2)
-
-
-def _uvicorn_pids(port: int) -> list[int]:
-    """Processes running `uvicorn aegra_api.main:app ... --port <port>` (and their workers, by parent)."""
-    servers: list[int] = []
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if b"aegra_api.main:app" in argv and str(port).encode() in argv:
-            servers.append(int(entry.name))
-    workers = [pid for pid, parent in parents.items() if parent in servers]
-    return sorted({*servers, *workers})
