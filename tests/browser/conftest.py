@@ -9,7 +9,6 @@ browser download is never used. Screenshots of the main states are written to
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.support.auth_keys import AuthKeys
+from tests.support.browser_flows import DESKTOP, chromium_path
 from tests.support.e2e_servers import AuthServer, make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM
@@ -31,19 +31,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-
-
-def chromium_path() -> str | None:
-    """Debian's Chromium (`CHROMIUM_PATH` overrides)."""
-    explicit = os.environ.get("CHROMIUM_PATH", "").strip()
-    if explicit:
-        return explicit
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from tests.support.browser_flows import (
     composer,
     current_thread_id,
     hello_world_flow,
+    model_breaks,
     open_client,
     reload_rejoins_a_running_command,
     send,
@@ -202,13 +203,9 @@ def test_reload_rejoins_a_running_command(page: Page, server: LangGraphServer, s
     reload_rejoins_a_running_command(page, server, scripted_llm)
 
 
-def _model_breaks(messages: list[dict]) -> str:
-    raise RuntimeError("the scripted model fails on purpose")
-
-
 def test_a_failed_run_is_shown(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
     prompt = "这一轮模型会出错"
-    scripted_llm.add_scenario(prompt, say(_model_breaks))
+    scripted_llm.add_scenario(prompt, say(model_breaks))
     open_client(page, server)
     send(page, prompt)
     error = page.get_by_test_id("run-error")
@@ -340,7 +337,7 @@ def test_on_a_phone_enter_makes_a_newline_and_send_is_tapped(browser, server: La
 
 def test_a_failed_run_keeps_its_specific_error_after_reload(page: Page, server: LangGraphServer, scripted_llm: ScriptedLLM, shoot) -> None:
     prompt = "这一轮模型端点断开连接"
-    scripted_llm.add_scenario(prompt, say(_model_breaks))  # the endpoint drops every connection without an answer
+    scripted_llm.add_scenario(prompt, say(model_breaks))  # the endpoint drops every connection without an answer
     open_client(page, server)
     send(page, prompt)
     error = page.get_by_test_id("run-error")

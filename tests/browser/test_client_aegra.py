@@ -3,7 +3,8 @@
 Aegra refuses the thread list's projection, has no `/ok`, and answers errors in
 its own shape; the client handles both servers. These are the flows that touch
 those differences: the main two-approval flow (thread list and title, files),
-live terminal output, and re-joining a run after a reload.
+live terminal output, re-joining a run after a reload, and the thread list's order,
+statuses and rename (Aegra's own thread search and PATCH).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support import browser_flows as flows
+from tests.support import thread_flows as threads
 from tests.support.aegra_server import run_aegra
+from tests.support.browser_flows import DESKTOP
 from tests.support.e2e_servers import make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM
@@ -53,8 +56,18 @@ def test_hello_world_with_two_approvals_on_aegra(
 def test_the_terminal_shows_output_while_the_command_runs_on_aegra(
     page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM, shoot
 ) -> None:
-    flows.the_terminal_shows_output_while_the_command_runs(page, aegra, scripted_llm, shoot)
+    flows.test_the_terminal_shows_output_while_the_command_runs(page, aegra, scripted_llm, shoot)
 
 
 def test_reload_rejoins_a_running_command_on_aegra(page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
     flows.reload_rejoins_a_running_command(page, aegra, scripted_llm)
+
+
+def test_threads_follow_last_activity_and_show_their_status_on_aegra(
+    page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM, shoot
+) -> None:
+    threads.threads_follow_last_activity_and_show_their_status(page, aegra, scripted_llm, shoot)
+
+
+def test_rename_and_search_threads_on_aegra(browser: Browser, aegra: LangGraphServer, shoot) -> None:
+    threads.rename_and_search_threads(browser, aegra, DESKTOP, shoot)

@@ -8,17 +8,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser_flows import LONG, composer, current_thread_id, hello_world_flow
+from tests.support.browser_flows import LONG, composer, current_thread_id, hello_world_flow, sign_in
 from tests.support.e2e_servers import AuthServer
 from tests.support.scripted_llm import ScriptedLLM
 
 pytestmark = [pytest.mark.docker]
-
-
-def sign_in(page: Page, auth_server: AuthServer, token: str) -> None:
-    page.goto(f"{auth_server.url}/app/")
-    page.get_by_test_id("token-input").locator("input").fill(token)
-    page.get_by_test_id("sign-in").click()
 
 
 def test_sign_in_refuses_a_bad_token_then_runs_the_hello_flow(

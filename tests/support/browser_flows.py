@@ -7,12 +7,15 @@ against Aegra, `test_multi_user.py` with sign-in; they live here so no test modu
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
+from tests.support.e2e_servers import AuthServer
 from tests.support.hello_flow import HELLO_COMMAND, HELLO_PROMPT, HELLO_SOURCE
 from tests.support.langgraph_server import E2EPaths, LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
@@ -24,6 +27,31 @@ type Shoot = Callable[[Page, str], Path]
 
 LONG = 90_000
 """Milliseconds to wait for a run step: the machine is shared and each step is a queued run."""
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (`CHROMIUM_PATH` overrides)."""
+    explicit = os.environ.get("CHROMIUM_PATH", "").strip()
+    if explicit:
+        return explicit
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def sign_in(page: Page, auth_server: AuthServer, token: str) -> None:
+    page.goto(f"{auth_server.url}/app/")
+    page.get_by_test_id("token-input").locator("input").fill(token)
+    page.get_by_test_id("sign-in").click()
+
+
+def model_breaks(messages: list[dict[str, object]]) -> str:
+    """A scripted model turn that fails, as an unreachable or broken endpoint would."""
+    raise RuntimeError("the scripted model fails on purpose")
 
 
 def composer(page: Page) -> Locator:

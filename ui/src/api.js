@@ -69,8 +69,9 @@ async function request(method, path, { body, token, raw = false, what = '' } = {
 // client asks with the projection, and after one 422 asks without it.
 let projectSearch = true
 
+// Newest activity first: a thread moves up whenever a run or an edit touches it.
 export async function searchThreads({ limit = 100, token } = {}) {
-  const body = { limit, sort_by: 'created_at', sort_order: 'desc' }
+  const body = { limit, sort_by: 'updated_at', sort_order: 'desc' }
   if (projectSearch) {
     const projection = {
       select: ['thread_id', 'created_at', 'updated_at', 'status', 'metadata'],
@@ -89,6 +90,9 @@ export async function searchThreads({ limit = 100, token } = {}) {
 // The title goes into the thread's metadata, which both servers store and list.
 export const createThread = (title = '') =>
   request('POST', '/threads', { body: title ? { metadata: { title } } : {}, what: 'create' })
+// PATCH merges the metadata: only the title changes, the owner stays (the server re-stamps it).
+export const renameThread = (id, title) =>
+  request('PATCH', `/threads/${id}`, { body: { metadata: { title } }, what: 'rename' })
 export const deleteThread = (id) => request('DELETE', `/threads/${id}`, { what: 'delete' })
 export const getThread = (id) => request('GET', `/threads/${id}`, { what: 'thread' })
 export const getState = (id) => request('GET', `/threads/${id}/state`, { what: 'state' })

@@ -106,12 +106,31 @@ export function titleOf(thread) {
   return text ? text.split('\n')[0].slice(0, 60) : t('untitled')
 }
 
+// Last activity first, whatever order the server answered in.
+const activity = (thread) => Date.parse(thread?.updated_at || thread?.created_at || '') || 0
+
 export async function loadThreads() {
   try {
-    store.threads = (await api.searchThreads()) || []
+    const threads = (await api.searchThreads()) || []
+    store.threads = threads.sort((a, b) => activity(b) - activity(a))
   } catch (exc) {
     handleError(exc)
   }
+}
+
+// Whether the server took the new title (the list is re-read from it either way).
+export async function renameThread(id, title) {
+  const text = title.trim()
+  if (!text) return false
+  try {
+    await api.renameThread(id, text)
+  } catch (exc) {
+    handleError(exc)
+    return false
+  } finally {
+    await loadThreads()
+  }
+  return true
 }
 
 function rememberThread(id) {
@@ -264,7 +283,7 @@ async function startRun(threadId, payload) {
   let runId = null
   let accepted = false
   await follow(threadId, null, () =>
-    api.streamRun(threadId, payload, { signal, onAccepted: () => { accepted = true }, onRunId: (rid) => { runId = rid; store.runId = rid } }),
+    api.streamRun(threadId, payload, { signal, onAccepted: () => { accepted = true; loadThreads() }, onRunId: (rid) => { runId = rid; store.runId = rid } }),
   () => runId)
   return accepted
 }
@@ -332,6 +351,7 @@ async function follow(threadId, knownRunId, open, currentRunId = () => knownRunI
       }
       await refreshState()
       store.filesVersion++
+      if (store.phase === 'ready') loadThreads() // the thread's status and last activity changed
       for (const term of Object.values(store.terminals)) term.done = true
     }
   }
