@@ -38,6 +38,8 @@ from sandbox.files.staged_upload import StagedUpload
 from server.thread_access import ThreadAccessError, resolve_caller_thread
 
 WORKSPACE = "/workspace"
+MAX_PATH_CHARS = 4096
+"""Linux's PATH_MAX: a longer path cannot name anything, so it is refused before any file access."""
 PIECE_BYTES = 256 * 1024
 """Downloads are read and sent this much at a time."""
 
@@ -62,6 +64,8 @@ def _deployment() -> SandboxDeployment:
 
 def _workspace_path(raw: str | None) -> str:
     """Normalise a client path and refuse anything outside `/workspace`."""
+    if raw is not None and len(raw) > MAX_PATH_CHARS:
+        raise FileRouteError(400, f"the path is longer than {MAX_PATH_CHARS} characters")
     path = posixpath.normpath(raw or WORKSPACE)
     if path.startswith("//"):
         path = "/" + path.lstrip("/")

@@ -2,6 +2,7 @@
 
 - `file_tools`: `HostFiles`, one thread's tools (`ls`, `read`, `write`, `edit`, `delete`, up/download);
   `file_search`: its `glob` and `grep`.
+- `file_rename`: the thread owner's rename, through the same walk and rules as the file tools.
 - `file_protocol`: deepagents' `BackendProtocol` on top of `HostFiles`, off the event loop.
 - `fd_walk`: the race-free walk from directory fds that every path goes through.
 - `fs_identity`: the sandbox user's filesystem identity for the calling thread only.

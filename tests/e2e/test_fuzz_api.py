@@ -13,6 +13,11 @@ runs never reach other tests. Bounded: `FUZZ_EXAMPLES` examples per operation
 (default 6), derandomized so CI runs the same requests each time; set
 `FUZZ_SEED` to explore other ones, `FUZZ_ONLY` (a regular expression) to
 fuzz only the operations whose label matches it.
+
+The project's own workspace file routes (`/files/...`) are not in the server's
+schema; `FILE_ROUTES` describes them, and they are fuzzed the same way, on the
+attacker's own thread (so generated paths reach the file layer) and on the
+victim's, whose file must come through untouched.
 """
 
 from __future__ import annotations
@@ -117,13 +122,15 @@ def read_bounded(response: requests.Response, *, long_lived: bool) -> str:
     return body.decode("utf-8", "replace")
 
 
-def check_one(operation: APIOperation, server: AuthServer, victim: Victim, findings: list[str], statuses: Counter[int]) -> None:
-    """Send `EXAMPLES` generated requests for one operation, count their statuses, and note every 5xx or leak."""
+def check_one(
+    operation: APIOperation, server: AuthServer, victim: Victim, findings: list[str], statuses: Counter[int], examples: int = EXAMPLES
+) -> None:
+    """Send `examples` generated requests for one operation, count their statuses, and note every 5xx or leak."""
     token = server.keys.token(ATTACKER)
     long_lived = any(part in operation.path for part in LONG_LIVED)
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=SEED is None,
         database=None,
@@ -161,3 +168,67 @@ def test_no_generated_request_gets_a_5xx_or_another_users_data(fuzz_server: Auth
     accepted = sorted(label for label, statuses in answered.items() if any(200 <= code < 300 for code in statuses))
     assert len(accepted) >= len(answered) // 3, {label: dict(statuses) for label, statuses in answered.items()}
     assert not any(401 in statuses for statuses in answered.values()), answered
+
+
+FILE_EXAMPLES = EXAMPLES * 8
+"""The file routes are few and fast, and their inputs are paths: more examples each."""
+VICTIM_FILE = "/workspace/victim.txt"
+
+
+def _workspace_path_schema() -> dict[str, object]:
+    """Mostly paths under /workspace (traversal, NUL, long names, existing entries), sometimes any string."""
+    near = {"type": "string", "pattern": r"^/workspace(/(\.\.|\.|[a-z]{1,3}|victim\.txt|\x00|n{200,300}|sub)){0,4}/?$"}
+    return {"anyOf": [near, {"type": "string"}, {"type": "string", "enum": ["/workspace", "/shared", "/etc/passwd", "/workspace/sh/x"]}]}
+
+
+def file_routes_schema(thread_ids: list[str]) -> dict[str, object]:
+    """An OpenAPI description of `server.file_routes` and `server.file_edits`, for schemathesis."""
+    thread = {"name": "thread_id", "in": "path", "required": True, "schema": {"type": "string", "enum": thread_ids}}
+
+    def query(name: str) -> dict[str, object]:
+        return {"name": name, "in": "query", "required": False, "schema": _workspace_path_schema()}
+
+    answers = {"default": {"description": "any answer"}}
+    body = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "workspace file routes", "version": "1"},
+        "paths": {
+            "/files/{thread_id}/list": {"get": {"parameters": [thread, query("path")], "responses": answers}},
+            "/files/{thread_id}/content": {
+                "get": {"parameters": [thread, query("path")], "responses": answers},
+                "put": {"parameters": [thread, query("path")], "requestBody": body, "responses": answers},
+                "delete": {"parameters": [thread, query("path")], "responses": answers},
+            },
+            "/files/{thread_id}/rename": {"post": {"parameters": [thread, query("path"), query("to")], "responses": answers}},
+        },
+    }
+
+
+def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: AuthServer, victim: Victim) -> None:
+    with httpx.Client(base_url=fuzz_server.url, timeout=60) as http:
+        as_victim = {"Authorization": f"Bearer {fuzz_server.keys.token(VICTIM)}"}
+        victims = http.post("/threads", json={}, headers=as_victim).raise_for_status().json()["thread_id"]
+        http.put(f"/files/{victims}/content", params={"path": VICTIM_FILE}, content=victim.marker, headers=as_victim).raise_for_status()
+        as_attacker = {"Authorization": f"Bearer {fuzz_server.keys.token(ATTACKER)}"}
+        own = http.post("/threads", json={}, headers=as_attacker).raise_for_status().json()["thread_id"]
+        for name in ("victim.txt", "sub/a", "b"):
+            http.put(f"/files/{own}/content", params={"path": f"/workspace/{name}"}, content=b"x", headers=as_attacker).raise_for_status()
+    os.symlink("/shared", fuzz_server.paths.workspace(own) / "sh")  # a way into the read-only /shared, as `ln -s` leaves it
+    victim.secrets.add(victims)
+    schema = schemathesis.openapi.from_dict(file_routes_schema([own, victims]))
+    findings: list[str] = []
+    answered: dict[str, Counter[int]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        answered[operation.label] = Counter()
+        check_one(operation, fuzz_server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
+    assert not findings, "\n".join(findings)
+    assert len(answered) == 5, answered
+    # Not a vacuous pass: generated requests reach the handlers, and some succeed.
+    assert sum(statuses[200] + statuses[201] for statuses in answered.values()) > 0, answered
+    assert not any(401 in statuses for statuses in answered.values()), answered
+    with httpx.Client(base_url=fuzz_server.url, timeout=60, headers=as_victim) as http:
+        kept = http.get(f"/files/{victims}/content", params={"path": VICTIM_FILE})
+    assert kept.status_code == 200, kept.text
+    assert kept.text == victim.marker, "the attacker changed the victim's file"

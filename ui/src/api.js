@@ -205,3 +205,9 @@ export async function fetchFile(threadId, path) {
 
 export const uploadFile = (threadId, path, blob) =>
   request('PUT', filePath(threadId, 'content', path), { body: blob, what: 'upload' })
+
+export const deleteFile = (threadId, path) =>
+  request('DELETE', filePath(threadId, 'content', path), { what: 'deleteFile' })
+
+export const renameFile = (threadId, path, to) =>
+  request('POST', `/files/${threadId}/rename?${new URLSearchParams({ path, to })}`, { what: 'rename' })
