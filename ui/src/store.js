@@ -5,6 +5,7 @@ import { reactive } from 'vue'
 import * as api from './api.js'
 import { kindOf, pendingInterrupts, textOf } from './messages.js'
 import { t } from './i18n.js'
+import { errorText } from './errorText.js'
 
 export const store = reactive({
   phase: 'loading', // loading | signin | ready
@@ -152,8 +153,7 @@ function taskError(state) {
   for (const task of state?.tasks || []) {
     const error = task?.error
     if (!error) continue
-    if (typeof error === 'string') return error
-    return error.message || error.error || JSON.stringify(error)
+    return errorText(error)
   }
   return ''
 }
@@ -383,8 +383,7 @@ function handleEvent({ event, data }) {
       store.runStopped = true
       return
     }
-    const detail = typeof data === 'string' ? data : data?.message || data?.error || JSON.stringify(data)
-    store.runError = t('runFailed', { detail })
+    store.runError = t('runFailed', { detail: errorText(data) })
   }
 }
 
