@@ -157,6 +157,7 @@ export async function* streamRun(threadId, payload, { signal, onRunId, onAccepte
         assistant_id: 'agent',
         stream_mode: STREAM_MODES,
         stream_resumable: true,
+        stream_subgraphs: true, // a subagent's steps, shown under its task call (subagents.js)
         on_disconnect: 'continue',
         ...payload,
       }),

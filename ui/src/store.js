@@ -6,6 +6,7 @@ import * as api from './api.js'
 import { kindOf, pendingInterrupts, textOf } from './messages.js'
 import { t } from './i18n.js'
 import { errorText } from './errorText.js'
+import { subagentEvent } from './subagents.js'
 
 export const store = reactive({
   phase: 'loading', // loading | signin | ready
@@ -21,6 +22,7 @@ export const store = reactive({
   runStopped: false,
   connectionLost: false,
   terminals: {}, // tool_call_id -> { output, done }
+  subagents: {}, // task tool_call_id -> the subagent's messages (see subagents.js)
   notices: [],
   filesVersion: 0,
 })
@@ -357,7 +359,8 @@ function appendChunk(chunk) {
 }
 
 function handleEvent({ event, data }) {
-  const name = String(event).split('|')[0]
+  const [name, namespace] = String(event).split('|')
+  if (subagentEvent(store, name, namespace, data)) return
   if (name === 'metadata' && data?.run_id) store.runId = data.run_id
   else if (name === 'messages') {
     const [message] = Array.isArray(data) ? data : [data]
