@@ -93,6 +93,7 @@ export const deleteThread = (id) => request('DELETE', `/threads/${id}`, { what: 
 export const getThread = (id) => request('GET', `/threads/${id}`, { what: 'thread' })
 export const getState = (id) => request('GET', `/threads/${id}/state`, { what: 'state' })
 export const listRuns = (id) => request('GET', `/threads/${id}/runs?limit=10`, { what: 'runs' })
+export const getHistory = (id, limit = 500) => request('POST', `/threads/${id}/history`, { body: { limit }, what: 'state' })
 export const cancelRun = (id, runId) =>
   request('POST', `/threads/${id}/runs/${runId}/cancel?action=interrupt`, { what: 'cancel' })
 
