@@ -20,12 +20,10 @@ recomputes the description then but does not show it to anyone.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from deepagents.backends.protocol import BackendProtocol, FileDownloadResponse
 from langchain.agents.middleware import AgentMiddleware
@@ -33,49 +31,19 @@ from langchain.agents.middleware.types import ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, ToolCall
 from langgraph.config import get_config
 
+from agent.approval_details import Details, details_of
+from agent.path_snapshot import MAX_DESCRIPTION_CHARS, PathSnapshot, snapshot_of, unified_diff
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import WORKSPACE_MOUNT
 from sandbox.files.text_ops import replace_text
 
+__all__ = ["MAX_DESCRIPTION_CHARS", "ApprovalPreviewMiddleware", "ApprovalPreviews", "PathSnapshot", "snapshot_of", "unified_diff"]
+
 FILE_TOOLS = ("write_file", "edit_file", "delete")
 """Gated tools whose description depends on what is on disk now."""
 
-MAX_DESCRIPTION_CHARS = 20_000
-"""Longer diffs are cut (with a note): a description travels in every state read."""
-
 MAX_REMEMBERED_CALLS = 2_048
 """Prepared descriptions kept per process; each is only needed until its interrupt is raised."""
-
-MAX_DIFF_INPUT_BYTES = 1_000_000
-"""Files larger than this are summarised instead of diffed (difflib is quadratic at worst)."""
-
-Kind = Literal["file", "directory", "missing", "unreadable"]
-
-
-@dataclass(frozen=True)
-class PathSnapshot:
-    """What a path held when the model asked to change it."""
-
-    kind: Kind
-    text: str | None = None
-    """The file's text (None for binary or non-files)."""
-    size: int = 0
-    problem: str = ""
-    """Why it could not be read (kind `unreadable`)."""
-
-
-def snapshot_of(response: FileDownloadResponse) -> PathSnapshot:
-    """Classify one `download_files` answer."""
-    if response.content is not None:
-        try:
-            return PathSnapshot("file", response.content.decode("utf-8"), len(response.content))
-        except UnicodeDecodeError:
-            return PathSnapshot("file", None, len(response.content))
-    if response.error == "is_directory":
-        return PathSnapshot("directory")
-    if response.error == "file_not_found":
-        return PathSnapshot("missing")
-    return PathSnapshot("unreadable", problem=str(response.error))
 
 
 def _plural(count: int, word: str) -> str:
@@ -88,25 +56,6 @@ def _cut(text: str) -> str:
     kept = text[:MAX_DESCRIPTION_CHARS]
     hidden = text[MAX_DESCRIPTION_CHARS:].count("\n")
     return f"{kept}\n... (description cut: {_plural(hidden, 'more line')} not shown)"
-
-
-def unified_diff(path: str, old: str | None, new: str) -> tuple[str, int, int]:
-    """A unified diff (`/dev/null` as the old side of a new file) and its +/- line counts."""
-    if len(old or "") + len(new) > MAX_DIFF_INPUT_BYTES:
-        old_lines, new_lines = len((old or "").splitlines()), len(new.splitlines())
-        return f"(too large to diff here: {old_lines} lines before, {new_lines} after)\n", new_lines, old_lines
-    lines = list(
-        difflib.unified_diff(
-            (old or "").splitlines(keepends=True),
-            new.splitlines(keepends=True),
-            fromfile="/dev/null" if old is None else f"a{path}",
-            tofile=f"b{path}",
-        )
-    )
-    added = sum(1 for line in lines if line.startswith("+") and not line.startswith("+++"))
-    removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
-    text = "".join(line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n" for line in lines)
-    return text, added, removed
 
 
 def describe_write(path: str, content: str, before: PathSnapshot | None) -> str:
@@ -206,7 +155,7 @@ class ApprovalPreviews:
         self.backend = backend
         self.sandbox_settings = sandbox_settings
         """Tells `execute` descriptions the effective timeout (None: an unsandboxed backend)."""
-        self._prepared: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._prepared: OrderedDict[tuple[str, str], tuple[str, Details]] = OrderedDict()
         self._lock = threading.Lock()
 
     def text(self, tool_call: ToolCall, before: PathSnapshot | None) -> str:
@@ -227,10 +176,13 @@ class ApprovalPreviews:
     # -- preparing (after the model call, off the event loop) -------------------
 
     def _prepare(self, thread_id: str, calls: list[ToolCall], answers: list[FileDownloadResponse]) -> None:
-        texts = {str(call["id"]): self.text(call, snapshot_of(answer)) for call, answer in zip(calls, answers, strict=False)}
+        prepared = {}
+        for call, answer in zip(calls, answers, strict=False):
+            before = snapshot_of(answer)
+            prepared[str(call["id"])] = (self.text(call, before), details_of(call, before, self.sandbox_settings))
         with self._lock:
-            for call_id, text in texts.items():
-                self._prepared[thread_id, call_id] = text
+            for call_id, both in prepared.items():
+                self._prepared[thread_id, call_id] = both
             while len(self._prepared) > MAX_REMEMBERED_CALLS:
                 self._prepared.popitem(last=False)
 
@@ -247,14 +199,21 @@ class ApprovalPreviews:
 
     # -- describing (HITL's sync callable: on the loop, no I/O) -----------------
 
+    def _recall(self, tool_call: ToolCall) -> tuple[str, Details] | None:
+        if tool_call["name"] not in FILE_TOOLS:
+            return None
+        with self._lock:
+            return self._prepared.get((_thread_id(), str(tool_call.get("id"))))
+
     def describe(self, tool_call: ToolCall, state: object = None, runtime: object = None) -> str:  # noqa: ARG002 - HITL's signature
         """`InterruptOnConfig.description`: the prepared text, or one built without reading files."""
-        if tool_call["name"] in FILE_TOOLS:
-            with self._lock:
-                prepared = self._prepared.get((_thread_id(), str(tool_call.get("id"))))
-            if prepared is not None:
-                return prepared
-        return self.text(tool_call, None)
+        prepared = self._recall(tool_call)
+        return prepared[0] if prepared is not None else self.text(tool_call, None)
+
+    def details(self, tool_call: ToolCall) -> Details:
+        """The description's facts as data (`agent.approval_details`): prepared, or built without reading files."""
+        prepared = self._recall(tool_call)
+        return prepared[1] if prepared is not None else details_of(tool_call, None, self.sandbox_settings)
 
     def middleware(self) -> ApprovalPreviewMiddleware:
         """The middleware that prepares file descriptions after each model call."""

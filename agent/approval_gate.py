@@ -26,10 +26,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, NotRequired, cast
 
 from langchain.agents.middleware import HumanInTheLoopMiddleware
-from langchain.agents.middleware.human_in_the_loop import Action
+from langchain.agents.middleware.human_in_the_loop import Action, ActionRequest, InterruptOnConfig, ReviewConfig
 from langchain.agents.middleware.types import AgentState, PrivateStateAttr, ToolCallRequest
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langgraph.runtime import Runtime
@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 APPROVED_KEY = "approved_tool_calls"
 """State key: `{tool_call_id: digest}` of the calls the approval node let through this turn."""
+
+DetailsOf = Callable[[ToolCall], dict[str, Any]]
+"""Structured facts about a gated call, added to its action request (see `ApprovalGate`)."""
 
 REFUSAL = (
     "Refused: {name} needs a reviewer's approval and this call has none on record, so it did not run. "
@@ -84,9 +87,28 @@ def passed_calls(state: Mapping[str, Any], update: Mapping[str, Any] | None) -> 
 
 
 class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
-    """`HumanInTheLoopMiddleware` that also refuses, in the tools node, any gated call the approval step did not pass."""
+    """`HumanInTheLoopMiddleware` that also refuses, in the tools node, any gated call the approval step did not pass.
+
+    With `details`, every action request also carries `details`: the facts of
+    its description as data, for clients that word them in their own language
+    (`agent.approval_details`). HITL's own fields stay, so other clients see
+    the standard shape.
+    """
 
     state_schema = ApprovalGateState
+
+    def __init__(self, *, interrupt_on: Mapping[str, Any], details: DetailsOf | None = None) -> None:
+        super().__init__(interrupt_on=dict(interrupt_on))
+        self.details = details
+
+    def _create_action_and_config(
+        self, tool_call: ToolCall, config: InterruptOnConfig, state: AgentState[Any], runtime: Runtime[Any]
+    ) -> tuple[ActionRequest, ReviewConfig]:
+        action, review = super()._create_action_and_config(tool_call, config, state, runtime)
+        if self.details is not None:
+            # `ActionRequest` is a TypedDict without this key; clients that do not know it ignore it.
+            action = cast("ActionRequest", {**action, "details": self.details(tool_call)})
+        return action, review
 
     @property
     def name(self) -> str:

@@ -88,7 +88,7 @@ def assemble_agent(
     # deepagents from adding a plain HITL beside it.
     general_purpose: SubAgent = {
         **GENERAL_PURPOSE_SUBAGENT,
-        "middleware": [model_errors, previews.middleware(), changes, ApprovalGate(interrupt_on=gates)],
+        "middleware": [model_errors, previews.middleware(), changes, ApprovalGate(interrupt_on=gates, details=previews.details)],
         "skills": [SKILLS_SOURCE],
         "interrupt_on": {},
     }
@@ -107,7 +107,7 @@ def assemble_agent(
             previews.middleware(),
             changes,
             *([LiveOutputMiddleware()] if live_output else []),
-            ApprovalGate(interrupt_on=gates),
+            ApprovalGate(interrupt_on=gates, details=previews.details),
         ],
         subagents=[general_purpose],
         context_schema=AgentContext,

@@ -8,6 +8,12 @@ an internal error, in the stream and in the thread's saved state. This
 middleware, on the main agent and on its subagent, re-raises them as
 `ModelEndpointError` with a message that names the kind of failure and its
 cause, never the endpoint's address or key.
+
+The servers pass on an error as its type's name and its message, nothing else.
+So the kind of failure is the type (`ModelTimeoutError`, `ModelUnreachableError`,
+`ModelRefusedError`): a code the web client words in the reader's language,
+reading the values (seconds, HTTP status, cause) from the fixed English sentences
+below (`ui/src/errorText.js`); other clients show the English message as it is.
 """
 
 from __future__ import annotations
@@ -22,7 +28,19 @@ _MAX_DETAIL = 300
 
 
 class ModelEndpointError(RuntimeError):
-    """The model endpoint refused, timed out or was unreachable (the message says which)."""
+    """The model endpoint refused, timed out or was unreachable (the type and the message say which)."""
+
+
+class ModelTimeoutError(ModelEndpointError):
+    """No answer within `LLM_TIMEOUT` seconds."""
+
+
+class ModelUnreachableError(ModelEndpointError):
+    """No connection to the endpoint (or it dropped the connection)."""
+
+
+class ModelRefusedError(ModelEndpointError):
+    """The endpoint answered with an HTTP error status."""
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -41,20 +59,26 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
 
 
-def describe_model_failure(exc: BaseException, timeout_seconds: float) -> str | None:
-    """A user-facing sentence for an openai client error, or None for any other exception."""
+def model_failure(exc: BaseException, timeout_seconds: float) -> ModelEndpointError | None:
+    """The error to raise for an openai client error, or None for any other exception."""
     if isinstance(exc, openai.APITimeoutError):
-        return f"The model endpoint did not answer within {timeout_seconds:g} s (LLM_TIMEOUT)."
+        return ModelTimeoutError(f"The model endpoint did not answer within {timeout_seconds:g} s (LLM_TIMEOUT).")
     if isinstance(exc, openai.APIConnectionError):
         cause = _root_cause(exc)
         detail = str(cause) if cause is not exc and str(cause) else type(cause).__name__
-        return f"The model endpoint could not be reached: {_short(detail)}"
+        return ModelUnreachableError(f"The model endpoint could not be reached: {_short(detail)}")
     if isinstance(exc, openai.APIStatusError):
         body = exc.body
         said = body.get("message") if isinstance(body, dict) else None
         detail = f": {_short(str(said))}" if said else ""
-        return f"The model endpoint refused the request with HTTP {exc.status_code}{detail}"
+        return ModelRefusedError(f"The model endpoint refused the request with HTTP {exc.status_code}{detail}")
     return None
+
+
+def describe_model_failure(exc: BaseException, timeout_seconds: float) -> str | None:
+    """A user-facing sentence for an openai client error, or None for any other exception."""
+    failure = model_failure(exc, timeout_seconds)
+    return None if failure is None else str(failure)
 
 
 class ModelErrorMiddleware(AgentMiddleware):
@@ -65,8 +89,7 @@ class ModelErrorMiddleware(AgentMiddleware):
         self._timeout = timeout_seconds
 
     def _translate(self, exc: Exception) -> ModelEndpointError | None:
-        message = describe_model_failure(exc, self._timeout)
-        return None if message is None else ModelEndpointError(message)
+        return model_failure(exc, self._timeout)
 
     @override
     def wrap_model_call(self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]) -> Any:

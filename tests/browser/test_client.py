@@ -341,13 +341,15 @@ def test_a_failed_run_keeps_its_specific_error_after_reload(page: Page, server: 
     open_client(page, server)
     send(page, prompt)
     error = page.get_by_test_id("run-error")
-    expect(error).to_contain_text("model endpoint", timeout=LONG)
-    expect(error).to_contain_text("without sending a response")  # what actually went wrong, in the HTTP client's words
+    # The kind of failure in the reader's language (a Chinese browser here), the cause in the HTTP client's words.
+    expect(error).to_contain_text("无法连接模型端点：", timeout=LONG)
+    expect(error).to_contain_text("without sending a response")
     expect(error).not_to_contain_text("internal error")
+    expect(error).not_to_contain_text("model endpoint")
     wait_idle(page)
     page.reload()
     expect(page.get_by_test_id("human-message")).to_contain_text(prompt, timeout=LONG)
-    expect(error).to_contain_text("model endpoint", timeout=LONG)
+    expect(error).to_contain_text("无法连接模型端点：", timeout=LONG)
     expect(error).to_contain_text("without sending a response")
     shoot(page, "failed-run-after-reload")
 

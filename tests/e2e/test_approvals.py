@@ -70,6 +70,7 @@ async def test_delete_description_says_directory(client: LangGraphClient, script
     first = await stream_run(client, thread_id, input=user_input(f"remove build ({trigger})"))
     [action] = first.action_requests
     assert action["description"] == "delete /workspace/build: a DIRECTORY, removed with everything in it", action
+    assert action["details"] == {"tool": "delete", "path": "/workspace/build", "state": "directory", "size": 0}, action
     second = await stream_run(client, thread_id, command=resume(reject()))
     assert not second.errors, second.describe()
     assert (e2e_paths.workspace(thread_id) / "build" / "sub" / "more.o").exists()
@@ -134,4 +135,23 @@ async def test_edit_file_description_is_a_diff_and_execute_shows_command_and_tim
         "execute in the sandbox\n\ncommand: python3 app.py\nworking directory: /workspace\n"
         "timeout: 99999 s requested, runs with at most 1800 s"
     ), execute
+    # The same facts as data, for clients that word them in their own language; the text stays for the others.
+    details = [a["details"] for a in first.action_requests]
+    assert {k: details[0][k] for k in ("tool", "path", "state", "replacements", "added", "removed")} == {
+        "tool": "edit_file",
+        "path": "/workspace/app.py",
+        "state": "ok",
+        "replacements": 1,
+        "added": 2,
+        "removed": 1,
+    }, details[0]
+    assert edit.endswith(details[0]["diff"]), details[0]
+    assert details[1]["state"] == "fails", details[1]
+    assert "not there" in details[1]["problem"], details[1]
+    assert details[2] == {
+        "tool": "execute",
+        "command": "python3 app.py",
+        "cwd": "/workspace",
+        "timeout": {"requested": 99999, "effective": 1800, "valid": True},
+    }, details[2]
     await stream_run(client, thread_id, command=resume(reject(), reject(), reject()))

@@ -12,7 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import openai
 import pytest
 
-from agent.model_errors import ModelEndpointError, describe_model_failure
+from agent.model_errors import (
+    ModelEndpointError,
+    ModelRefusedError,
+    ModelTimeoutError,
+    ModelUnreachableError,
+    describe_model_failure,
+    model_failure,
+)
 
 
 class _Endpoint(BaseHTTPRequestHandler):
@@ -79,3 +86,14 @@ def test_other_errors_are_left_alone_and_the_new_one_passes_the_servers_filter()
     assert describe_model_failure(ValueError("x"), 1) is None
     # langgraph-api shows the message of RuntimeError's subclasses and hides everything else's.
     assert issubclass(ModelEndpointError, RuntimeError)
+
+
+def test_the_kind_of_failure_is_the_error_type(endpoint: str) -> None:
+    """The servers pass on only the type's name and the message: the type is the code clients localize."""
+    refused = model_failure(_failure(f"{endpoint}/v1"), 600)
+    timed_out = model_failure(_failure(f"{endpoint}/slow/v1", timeout=0.3), 0.3)
+    unreachable = model_failure(_failure(f"http://127.0.0.1:{_closed_port()}/v1"), 600)
+    assert type(refused) is ModelRefusedError
+    assert type(timed_out) is ModelTimeoutError
+    assert type(unreachable) is ModelUnreachableError
+    assert model_failure(ValueError("x"), 1) is None

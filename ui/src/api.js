@@ -97,6 +97,7 @@ export const deleteThread = (id) => request('DELETE', `/threads/${id}`, { what: 
 export const getThread = (id) => request('GET', `/threads/${id}`, { what: 'thread' })
 export const getState = (id) => request('GET', `/threads/${id}/state`, { what: 'state' })
 export const listRuns = (id) => request('GET', `/threads/${id}/runs?limit=10`, { what: 'runs' })
+export const getHistory = (id, limit = 500) => request('POST', `/threads/${id}/history`, { body: { limit }, what: 'state' })
 export const cancelRun = (id, runId) =>
   request('POST', `/threads/${id}/runs/${runId}/cancel?action=interrupt`, { what: 'cancel' })
 
@@ -161,6 +162,7 @@ export async function* streamRun(threadId, payload, { signal, onRunId, onAccepte
         assistant_id: 'agent',
         stream_mode: STREAM_MODES,
         stream_resumable: true,
+        stream_subgraphs: true, // a subagent's steps, shown under its task call (subagents.js)
         on_disconnect: 'continue',
         ...payload,
       }),

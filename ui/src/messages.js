@@ -49,6 +49,7 @@ export function reviewItems(interrupts) {
           name: action.name,
           args: action.args || {},
           description: action.description || value.description || '',
+          details: action.details || null,
           allowed: config.allowed_decisions || ['approve', 'edit', 'reject'],
         })
       })

@@ -5,6 +5,8 @@ import { reactive } from 'vue'
 import * as api from './api.js'
 import { kindOf, pendingInterrupts, textOf } from './messages.js'
 import { t } from './i18n.js'
+import { errorText } from './errorText.js'
+import { subagentEvent } from './subagents.js'
 
 export const store = reactive({
   phase: 'loading', // loading | signin | ready
@@ -20,6 +22,9 @@ export const store = reactive({
   runStopped: false,
   connectionLost: false,
   terminals: {}, // tool_call_id -> { output, done }
+  subagents: {}, // task tool_call_id -> the subagent's messages (see subagents.js)
+  history: [], // the thread's checkpoints, newest first (branches.js)
+  shownCheckpoint: null, // the branch shown when it is not the thread's latest one
   notices: [],
   filesVersion: 0,
 })
@@ -139,7 +144,7 @@ function rememberThread(id) {
 
 export async function openThread(id) {
   stopStreaming()
-  Object.assign(store, { threadId: id, messages: [], interrupts: [], terminals: {}, runError: '', runStopped: false, running: false, runId: null })
+  Object.assign(store, { threadId: id, messages: [], interrupts: [], history: [], shownCheckpoint: null, terminals: {}, runError: '', runStopped: false, running: false, runId: null })
   rememberThread(id)
   await refreshState()
   await showLastOutcome(id)
@@ -149,7 +154,7 @@ export async function openThread(id) {
 
 export function newThread() {
   stopStreaming()
-  Object.assign(store, { threadId: null, messages: [], interrupts: [], terminals: {}, runError: '', runStopped: false, running: false, runId: null })
+  Object.assign(store, { threadId: null, messages: [], interrupts: [], history: [], shownCheckpoint: null, terminals: {}, runError: '', runStopped: false, running: false, runId: null })
   rememberThread(null)
 }
 
@@ -171,8 +176,7 @@ function taskError(state) {
   for (const task of state?.tasks || []) {
     const error = task?.error
     if (!error) continue
-    if (typeof error === 'string') return error
-    return error.message || error.error || JSON.stringify(error)
+    return errorText(error)
   }
   return ''
 }
@@ -185,10 +189,40 @@ async function refreshState() {
     if (store.threadId !== id) return
     store.messages = state?.values?.messages || []
     store.interrupts = pendingInterrupts(state)
+    store.shownCheckpoint = null
     lastStateError = taskError(state)
+    const history = store.messages.length ? await api.getHistory(id) : []
+    if (store.threadId === id) store.history = history || []
   } catch (exc) {
     handleError(exc)
   }
+}
+
+// ---- branches (branches.js) -------------------------------------------------------
+
+// Show another version of a past message: the newest checkpoint of that branch.
+export async function showBranch(leaf) {
+  if (store.running || !leaf) return
+  if (leaf.checkpoint?.checkpoint_id === store.history[0]?.checkpoint?.checkpoint_id) {
+    await refreshState()
+    return
+  }
+  Object.assign(store, { shownCheckpoint: leaf.checkpoint.checkpoint_id, messages: leaf.values?.messages || [], interrupts: [] })
+  Object.assign(store, { runError: '', runStopped: false })
+}
+
+// Send `text` in place of a past message: a new run from the checkpoint that message's run began at.
+export async function editMessage(messageId, forkFrom, text) {
+  const content = text.trim()
+  if (!content || store.running || !store.threadId) return false
+  const at = store.messages.findIndex((m) => m.id === messageId)
+  if (at < 0) return false
+  const before = store.messages
+  store.messages = [...before.slice(0, at), { type: 'human', content, id: `local-${Date.now()}` }]
+  store.interrupts = []
+  const started = await startRun(store.threadId, { input: { messages: [{ role: 'user', content }] }, checkpoint_id: forkFrom })
+  if (!started) store.messages = before
+  return started
 }
 
 // How the thread's last run ended, from the server's record of it, so a reload still
@@ -250,7 +284,9 @@ export async function send(text) {
   if (!id) return false
   const local = { type: 'human', content, id: `local-${Date.now()}` }
   store.messages = [...store.messages, local]
-  const started = await startRun(id, { input: { messages: [{ role: 'user', content }] } })
+  // On an older branch, the message continues that branch.
+  const from = store.shownCheckpoint ? { checkpoint_id: store.shownCheckpoint } : {}
+  const started = await startRun(id, { input: { messages: [{ role: 'user', content }] }, ...from })
   if (!started) store.messages = store.messages.filter((m) => m !== local && m.id !== local.id)
   if (store.phase === 'ready') await loadThreads()
   return started
@@ -377,7 +413,8 @@ function appendChunk(chunk) {
 }
 
 function handleEvent({ event, data }) {
-  const name = String(event).split('|')[0]
+  const [name, namespace] = String(event).split('|')
+  if (subagentEvent(store, name, namespace, data)) return
   if (name === 'metadata' && data?.run_id) store.runId = data.run_id
   else if (name === 'messages') {
     const [message] = Array.isArray(data) ? data : [data]
@@ -403,8 +440,7 @@ function handleEvent({ event, data }) {
       store.runStopped = true
       return
     }
-    const detail = typeof data === 'string' ? data : data?.message || data?.error || JSON.stringify(data)
-    store.runError = t('runFailed', { detail })
+    store.runError = t('runFailed', { detail: errorText(data) })
   }
 }
 
