@@ -56,7 +56,7 @@ def test_hello_world_with_two_approvals_on_aegra(
 def test_the_terminal_shows_output_while_the_command_runs_on_aegra(
     page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM, shoot
 ) -> None:
-    flows.test_the_terminal_shows_output_while_the_command_runs(page, aegra, scripted_llm, shoot)
+    flows.the_terminal_shows_output_while_the_command_runs(page, aegra, scripted_llm, shoot)
 
 
 def test_reload_rejoins_a_running_command_on_aegra(page: Page, aegra: LangGraphServer, scripted_llm: ScriptedLLM) -> None:
