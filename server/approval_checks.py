@@ -44,7 +44,7 @@ from agent.approval_policy import ApprovalPolicy
 from agent.decisions import Decision, DecisionError, check_resume
 from config.sandbox import SandboxSettings
 from sandbox.coordination.process_state import sandbox_process
-from server.engine import StoredThread, read_thread
+from server.engine import StoredThread, has_checkpoint, read_thread
 
 POLICY_KEYS = ("approval_tools", "auto_approved_commands")
 """Context keys that only an assistant may set."""
@@ -112,6 +112,8 @@ class RunRequest:
     command: Mapping[str, Any] | None
     config: Mapping[str, Any]
     context: Mapping[str, Any]
+    checkpoint_id: str | None = None
+    """The top-level checkpoint the run starts from (a fork or time travel), or None for the thread's head."""
 
     @property
     def resume(self) -> Any:
@@ -179,19 +181,39 @@ def run_request(value: Mapping[str, Any]) -> tuple[RunRequest, bool]:
         command, only_if_paused = _v2_command(value.get("method"), params)
         assistant_id = params.get("assistant_id")
         config, context = _mapping(params.get("config")), _mapping(params.get("context"))
-        return RunRequest(thread_id, str(assistant_id) if assistant_id else None, command, config, context), only_if_paused
+        checkpoint = _start_checkpoint(params, config)
+        return RunRequest(thread_id, str(assistant_id) if assistant_id else None, command, config, context, checkpoint), only_if_paused
     else:
         body = value
     assistant_id = value.get("assistant_id")
     command = body.get("command")
+    config = _mapping(body.get("config"))
     request = RunRequest(
         thread_id,
         str(assistant_id) if assistant_id else None,
         command if isinstance(command, Mapping) else None,
-        _mapping(body.get("config")),
+        config,
         _mapping(body.get("context")),
+        _start_checkpoint(body, config),
     )
     return request, False
+
+
+def _start_checkpoint(body: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:
+    """The top-level checkpoint a run starts from, in every spelling the servers accept.
+
+    langgraph_api folds `checkpoint_id` into `config.configurable` before its
+    handler runs; Aegra passes the body, where `checkpoint` (a dict) wins over
+    `checkpoint_id`. A checkpoint inside a subgraph (`checkpoint_ns`) is not checked here.
+    """
+    checkpoint = _mapping(body.get("checkpoint"))
+    configurable = _mapping(config.get("configurable"))
+    for source in (checkpoint, body, configurable):
+        if source.get("checkpoint_ns"):
+            return None
+        if (found := source.get("checkpoint_id")) is not None:
+            return str(found)
+    return None
 
 
 GRAPH_ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -229,13 +251,18 @@ async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _e
     refuse_run_level_policy({"context": request.context, "config": request.config})
     refuse_state_command(request.command)
     refuse_disallowed_image({"context": request.context, "config": request.config})
-    if request.resume is None:
+    if request.resume is None and request.checkpoint_id is None:
         return []
     if request.thread_id is None:
-        raise _refuse(400, "a resume needs a thread")
+        raise _refuse(400, "a resume or a start from a checkpoint needs a thread")
     thread = await read_thread(request.thread_id)
     if thread is None or not may_see(thread):
         return []  # not found, or not the caller's: the server answers 404 as for any other request
+    if request.checkpoint_id is not None and not await has_checkpoint(request.thread_id, request.checkpoint_id):
+        msg = f"run refused, nothing was run: thread {request.thread_id} has no checkpoint {request.checkpoint_id}"
+        raise _refuse(404, msg)
+    if request.resume is None:
+        return []
     if only_if_paused and not thread.pending:
         return []  # a new turn, not an answer
     paused_by = thread.metadata.get("assistant_id")

@@ -6,6 +6,8 @@ ownership themselves, from `StoredThread.owner`):
 - `read_thread(thread_id)`: the stored thread, its owner, and the interrupts it
   waits on (the resume check and the approval audit need them);
 - `thread_exists(thread_id)`: for the reconciler, which runs outside any request;
+- `has_checkpoint(thread_id, checkpoint_id)`: whether a run may start from that
+  checkpoint (a made-up id would otherwise start a run that fails with nothing to do);
 - `expired_thread_ids(user_id)`: threads a `POST /threads/prune` of that user may
   remove without naming them (Aegra prunes the caller's expired TTL threads;
   `langgraph dev` prunes only the ids in the request, so it has none).
@@ -77,6 +79,10 @@ class Engine(Protocol):
         """Whether the server has the thread; raises when it cannot tell."""
         ...
 
+    async def has_checkpoint(self, thread_id: str, checkpoint_id: str) -> bool:
+        """Whether the thread's history holds that (top-level) checkpoint."""
+        ...
+
     async def expired_thread_ids(self, user_id: str) -> list[str]:
         """The user's threads a prune that names no ids would remove now."""
         ...
@@ -121,6 +127,20 @@ class LangGraphApiEngine:
     async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
         return await self._get(thread_id) is not None
 
+    async def has_checkpoint(self, thread_id: str, checkpoint_id: str) -> bool:  # noqa: D102
+        from langgraph_sdk import get_client  # noqa: PLC0415 - binds to the running server's app
+
+        client = get_client(url=None)
+        try:
+            state = await client.threads.get_state(thread_id, checkpoint_id=checkpoint_id)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code in {404, 422}:
+                return False
+            raise
+        finally:
+            await client.aclose()
+        return saved_checkpoint(state.get("created_at"), state.get("metadata"))
+
     async def expired_thread_ids(self, user_id: str) -> list[str]:  # noqa: ARG002, D102 - its prune takes explicit ids only
         return []
 
@@ -164,6 +184,18 @@ class AegraEngine:
     async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
         return await self._row(thread_id) is not None
 
+    async def has_checkpoint(self, thread_id: str, checkpoint_id: str) -> bool:  # noqa: D102
+        row = await self._row(thread_id)
+        graph_id = dict(row.metadata_json or {}).get("graph_id") if row is not None else None
+        if not isinstance(graph_id, str) or not graph_id:
+            return False  # no run yet, so no checkpoint either
+        from aegra_api.services.langgraph_service import get_langgraph_service  # noqa: PLC0415 - only inside Aegra
+
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
+        async with get_langgraph_service().get_graph(graph_id, config=config, access_context="threads.read") as graph:
+            snapshot = await graph.aget_state(config)
+        return saved_checkpoint(getattr(snapshot, "created_at", None), getattr(snapshot, "metadata", None))
+
     async def expired_thread_ids(self, user_id: str) -> list[str]:
         """The user's threads whose TTL has run out: what Aegra's `POST /threads/prune` removes."""
         from aegra_api.core.orm import Thread, ThreadTTL, _get_session_maker  # noqa: PLC0415 - only inside Aegra
@@ -176,6 +208,16 @@ class AegraEngine:
         )
         async with _get_session_maker()() as session:
             return [str(thread_id) for thread_id in await session.scalars(query)]
+
+
+def saved_checkpoint(created_at: object, metadata: object) -> bool:
+    """Whether a state read at a checkpoint id found a saved checkpoint.
+
+    LangGraph answers a read at an id it has never saved with an empty state that
+    echoes the requested id back in its config, so the id alone proves nothing:
+    only a saved checkpoint has a creation time and metadata.
+    """
+    return created_at is not None and metadata is not None
 
 
 def serving_engine() -> Engine:
@@ -196,6 +238,11 @@ async def read_thread(thread_id: str) -> StoredThread | None:
 async def thread_exists(thread_id: str) -> bool:
     """Whether the serving engine has the thread; raises when it cannot tell."""
     return await serving_engine().thread_exists(thread_id)
+
+
+async def has_checkpoint(thread_id: str, checkpoint_id: str) -> bool:
+    """Whether the serving engine has that checkpoint in the thread's history."""
+    return await serving_engine().has_checkpoint(thread_id, checkpoint_id)
 
 
 async def thread_exists_or_unknown(thread_id: str) -> bool | None:

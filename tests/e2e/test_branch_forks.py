@@ -104,7 +104,6 @@ async def test_another_user_cannot_fork_or_read_the_history_of_a_thread(engine_s
         assert markers_in(engine_server.paths, marker) == []
 
 
-@pytest.mark.xfail(strict=True, reason="an unknown checkpoint_id starts a run that fails (EmptyInputError) instead of a 4xx")
 async def test_a_fork_from_an_unknown_checkpoint_is_refused(engine_client: LangGraphClient, scripted_llm: ScriptedLLM) -> None:
     thread_id, _, _ = await paused(engine_client, scripted_llm)
     result = await outcome(engine_client.runs.wait(thread_id, GRAPH_ID, input=None, checkpoint_id=str(uuid.uuid4())))

@@ -169,3 +169,42 @@ def test_the_servers_own_image_and_listed_ones_pass(monkeypatch: pytest.MonkeyPa
     assert approval_checks._sandbox_settings().allowed_images == ("node:22", "own:1")
     for image in ("own:1", "node:22", None):
         approval_checks.refuse_disallowed_image({"context": {"sandbox_image": image}}, {"config": {"configurable": {}}})
+
+
+KNOWN_CHECKPOINT = "1f0c0ffe-0000-6000-8000-000000000001"
+
+
+@pytest.fixture
+def one_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def has_checkpoint(thread_id: str, checkpoint_id: str) -> bool:
+        return (thread_id, checkpoint_id) == ("t1", KNOWN_CHECKPOINT)
+
+    monkeypatch.setattr(approval_checks, "has_checkpoint", has_checkpoint)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"thread_id": "t1", "kwargs": {"input": {}, "config": {"configurable": {"checkpoint_id": "unknown"}}}},
+        {"thread_id": "t1", "assistant_id": "agent", "checkpoint_id": "unknown"},
+        {"thread_id": "t1", "assistant_id": "agent", "checkpoint": {"checkpoint_id": "unknown"}, "checkpoint_id": KNOWN_CHECKPOINT},
+        {"thread_id": "t1", "method": "run.start", "params": {"input": {}, "config": {"configurable": {"checkpoint_id": "unknown"}}}},
+    ],
+    ids=["langgraph-api", "aegra-short-form", "aegra-checkpoint-wins", "v2-run-start"],
+)
+@pytest.mark.usefixtures("one_checkpoint")
+async def test_a_run_from_a_checkpoint_the_thread_never_saved_is_404(value: dict[str, Any]) -> None:
+    with pytest.raises(Auth.exceptions.HTTPException) as refused:
+        await approval_checks.refuse_bad_resume(value)  # type: ignore[arg-type]
+    assert refused.value.status_code == 404
+    assert "nothing was run" in str(refused.value.detail)
+
+
+@pytest.mark.usefixtures("one_checkpoint")
+async def test_runs_from_a_saved_checkpoint_from_a_subgraph_or_on_an_invisible_thread_pass() -> None:
+    saved = {"thread_id": "t1", "kwargs": {"input": {}, "config": {"configurable": {"checkpoint_id": KNOWN_CHECKPOINT}}}}
+    assert await approval_checks.refuse_bad_resume(saved) == []  # type: ignore[arg-type]
+    subgraph = {"thread_id": "t1", "checkpoint": {"checkpoint_id": "unknown", "checkpoint_ns": "tools:1"}}
+    assert await approval_checks.refuse_bad_resume(subgraph) == []  # type: ignore[arg-type]
+    elsewhere = {"thread_id": "t-unknown", "checkpoint_id": "unknown"}
+    assert await approval_checks.refuse_bad_resume(elsewhere) == []  # type: ignore[arg-type]
