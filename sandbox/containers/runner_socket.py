@@ -180,7 +180,7 @@ class CommandRunners:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.settimeout(HANDSHAKE_SECONDS)
         try:
-            _connect_unix(conn, target.socket_path)
+            connect_unix(conn, target.socket_path)
             _pid, uid, _gid = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
             if uid != 0:
                 logger.warning("A process of uid %d, not the runner, listens on %s; not using it", uid, target.socket_path)
@@ -289,7 +289,7 @@ class CommandRunners:
         return removed
 
 
-def _connect_unix(conn: socket.socket, path: str) -> None:
+def connect_unix(conn: socket.socket, path: str) -> None:
     """Connect to a socket path longer than `sun_path` holds through its folder's descriptor."""
     if len(path.encode()) < _MAX_UNIX_PATH:
         conn.connect(path)

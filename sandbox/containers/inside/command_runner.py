@@ -127,7 +127,7 @@ class Runner:
                 env=self.env,
                 start_new_session=True,
             )
-        except (OSError, subprocess.SubprocessError) as exc:
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:  # ValueError: a NUL or unencodable text
             with contextlib.suppress(OSError):
                 _send(conn, b"F", str(exc).encode()[:1000])
             return
