@@ -217,6 +217,11 @@ class CommandRunners:
 
     # -- starting -----------------------------------------------------------------
 
+    def container_started(self, api: docker.APIClient, container_id: str) -> None:
+        """A session container (re)started: start its runner in the background, whatever an earlier start did."""
+        self.forget(container_id)
+        self.start_soon(api, container_id)
+
     def start_soon(self, api: docker.APIClient, container_id: str, *, replace: bool = False) -> None:
         """Start the runner in the background, unless a start is under way or one failed lately."""
         with self._lock:

@@ -218,7 +218,7 @@ class SessionContainers:
         container_id = str(container_id)
         api.start(container_id)
         if self.settings.command_runner:
-            self.runners.start_soon(api, container_id)  # the first command may still find it starting: docker exec
+            self.runners.container_started(api, container_id)  # a command that comes before it is up uses docker exec
         logger.info("Session sandbox for thread %s is %s", thread_id, container_id[:12])
         return container_id
 

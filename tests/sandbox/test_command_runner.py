@@ -23,9 +23,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.containers.container_spec import sandbox_environment
+from sandbox.containers.container_spec import LABEL_RUNNER, sandbox_environment
 from sandbox.containers.runner_socket import connect_unix
-from sandbox.containers.runner_spec import RUNNER_MOUNT, SOCKET_NAME, runner_secret
+from sandbox.containers.runner_spec import RUNNER_MOUNT, SOCKET_NAME, runner_secret, runners_root
 from sandbox.runs.live_output import streaming_to
 
 pytestmark = pytest.mark.docker
@@ -441,3 +441,22 @@ def test_any_argv_with_the_secret_is_run_or_refused_in_words(runner_socket: tupl
     assert kind in (b"S", b"F"), answer[:100]
     if kind == b"S":
         assert b"X" in answer  # it ran and exited, whatever it was
+
+
+def test_a_removed_containers_runner_folder_is_swept_and_a_live_ones_kept(
+    session_deployment: SandboxDeployment, docker_api: docker.APIClient
+) -> None:
+    live = DockerSandbox("runner-live", session_deployment)
+    gone = DockerSandbox("runner-gone", session_deployment)
+    assert live.execute("true").exit_code == 0
+    assert gone.execute("true").exit_code == 0
+    folders = {}
+    for box in (live, gone):
+        labels = docker_api.inspect_container(_container(box))["Config"]["Labels"]
+        folders[box.thread_id] = runners_root(session_deployment.settings) / labels[LABEL_RUNNER]
+        assert (folders[box.thread_id] / SOCKET_NAME).exists() or _wait_for_runner(session_deployment, _container(box))
+    docker_api.remove_container(_container(gone), force=True)
+    assert session_deployment.runners.sweep_folders(docker_api, grace_seconds=0) == [folders["runner-gone"].name]
+    assert not folders["runner-gone"].exists()
+    assert folders["runner-live"].is_dir()
+    assert live.execute("echo kept").output == "kept\n"
