@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Literal
 
 import docker
@@ -172,18 +173,19 @@ def _run_via_runner(
         deployment.runners.start_soon(api, container_id)
 
     started_at = time.monotonic()
-    limit = _read_limit(deployment.settings.max_output_bytes)
-    try:
-        with _Deadline(host_deadline(timeout), stop) as deadline:
-            output = _collect(command.frames(), live, live_channel, limit=limit, on_flood=deadline.flood)
-    finally:
-        command.close()
-    if deadline.flooded:
-        logger.warning("Command in session sandbox %s wrote past the output cap; restarted the container", container_id[:12])
-        return RawResult.timed(started_at, output, KILLED_EXIT_CODE, flooded=True)
-    if deadline.fired:
-        logger.warning("Command in session sandbox %s outlived its timeout; restarted the container", container_id[:12])
-        return RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
+    output, stopped = _stream_session(
+        deployment,
+        container_id,
+        command.frames(),
+        close=command.close,
+        timeout=timeout,
+        started_at=started_at,
+        stop=stop,
+        live=live,
+        live_channel=live_channel,
+    )
+    if stopped is not None:
+        return stopped
     exit_code = command.exit_code
     if exit_code is None:  # the stream ended without the runner's exit frame
         if _container_went(api, container_id, settle_seconds=1.0, stopped_counts=True):
@@ -213,18 +215,20 @@ def _run_exec(
     api = deployment.api
     started_at = time.monotonic()
     frames = api.exec_start(exec_id, stream=True, demux=True)
-    limit = _read_limit(deployment.settings.max_output_bytes)
-    try:
-        with _Deadline(host_deadline(timeout), lambda: deployment.restart_session(container_id)) as deadline:
-            output = _collect(frames, live, live_channel, limit=limit, on_flood=deadline.flood)
-    finally:
-        frames.close()
-    if deadline.flooded:
-        logger.warning("Command in session sandbox %s wrote past the output cap; restarted the container", container_id[:12])
-        return RawResult.timed(started_at, output, KILLED_EXIT_CODE, flooded=True)
-    if deadline.fired:
-        logger.warning("Command in session sandbox %s outlived its timeout; restarted the container", container_id[:12])
-        return RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
+    restart = partial(deployment.restart_session, container_id)
+    output, stopped = _stream_session(
+        deployment,
+        container_id,
+        frames,
+        close=frames.close,
+        timeout=timeout,
+        started_at=started_at,
+        stop=restart,
+        live=live,
+        live_channel=live_channel,
+    )
+    if stopped is not None:
+        return stopped
     try:
         exit_code = api.exec_inspect(exec_id).get("ExitCode")
     except NotFound:  # the container went, and its execs with it
@@ -232,6 +236,38 @@ def _run_exec(
     # The exec can die before Docker shows the container leaving; an OOM-killed command's stays up.
     removed = exit_code == KILLED_EXIT_CODE and _container_went(api, container_id, settle_seconds=1.0, stopped_counts=True)
     return RawResult.timed(started_at, output, exit_code, container_removed=removed)
+
+
+def _stream_session(
+    deployment: SandboxDeployment,
+    container_id: str,
+    frames: Iterable[tuple[bytes | None, bytes | None]],
+    *,
+    close: Callable[[], object],
+    timeout: int,
+    started_at: float,
+    stop: Callable[[], object],
+    live: LiveOutput | None,
+    live_channel: LiveChannel,
+) -> tuple[bytes, RawResult | None]:
+    """Read a session command's streams under its deadline (`stop` restarts the container).
+
+    Both transports (runner and exec) share it, so deadline and flood stay one behaviour: returns
+    the output, and the result already when the deadline or an output flood stopped the command.
+    """
+    limit = _read_limit(deployment.settings.max_output_bytes)
+    try:
+        with _Deadline(host_deadline(timeout), stop) as deadline:
+            output = _collect(frames, live, live_channel, limit=limit, on_flood=deadline.flood)
+    finally:
+        close()
+    if deadline.flooded:
+        logger.warning("Command in session sandbox %s wrote past the output cap; restarted the container", container_id[:12])
+        return output, RawResult.timed(started_at, output, KILLED_EXIT_CODE, flooded=True)
+    if deadline.fired:
+        logger.warning("Command in session sandbox %s outlived its timeout; restarted the container", container_id[:12])
+        return output, RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
+    return output, None
 
 
 def _container_went(api: docker.APIClient, container_id: str, *, settle_seconds: float = 0.0, stopped_counts: bool = False) -> bool:
