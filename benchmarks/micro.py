@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ ECHO_COMMAND = "echo hi"
 
 EPHEMERAL_TARGET = Target(1.15)
 SESSION_TARGET = Target(1.3)
+RUNNER_TARGET = Target(0.5)
 FILE_TARGET = Target(1.5)
 
 BIG_FILE_BYTES = 100 * 1024
@@ -68,9 +70,9 @@ def run_container(api: docker.APIClient, kwargs: dict[str, Any]) -> bytes:
         api.remove_container(container_id, force=True)
 
 
-def exec_in(api: docker.APIClient, container_id: str, argv: list[str]) -> tuple[bytes, int | None]:
+def exec_in(api: docker.APIClient, container_id: str, argv: list[str], *, user: str = "") -> tuple[bytes, int | None]:
     """The textbook `docker exec`: create, start (collecting output), inspect for the exit code."""
-    exec_id = api.exec_create(container_id, argv)["Id"]
+    exec_id = api.exec_create(container_id, argv, user=user)["Id"]
     output = api.exec_start(exec_id)
     return output, api.exec_inspect(exec_id).get("ExitCode")
 
@@ -91,12 +93,35 @@ def _checked_container(api: docker.APIClient, kwargs: dict[str, Any]) -> Callabl
     return run
 
 
-def _checked_exec(api: docker.APIClient, container_id: str) -> Callable[[], None]:
+def _checked_exec(api: docker.APIClient, container_id: str, user: str) -> Callable[[], None]:
     def run() -> None:
-        output, code = exec_in(api, container_id, ECHO_ARGV)
+        output, code = exec_in(api, container_id, ECHO_ARGV, user=user)
         _check(code == 0 and output.strip() == b"hi", f"floor exec returned {code} {output!r}")
 
     return run
+
+
+def _checked_true(box: DockerSandbox) -> Callable[[], None]:
+    def run() -> None:
+        response = box.execute("true")
+        _check(response.exit_code == 0 and response.output == "", f"execute returned {response!r}")
+
+    return run
+
+
+def _checked_exec_true(api: docker.APIClient, container_id: str, user: str) -> Callable[[], None]:
+    def run() -> None:
+        output, code = exec_in(api, container_id, ["true"], user=user)
+        _check(code == 0 and output == b"", f"floor exec returned {code} {output!r}")
+
+    return run
+
+
+def _wait_for_runner(deployment: SandboxDeployment, container_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while not deployment.runners.ping(deployment.api, container_id):
+        _check(time.monotonic() < deadline, "the session container's command runner did not come up")
+        time.sleep(0.05)
 
 
 def _spread(samples: Samples, name: str) -> str:
@@ -157,7 +182,7 @@ def bench_execute_ephemeral(settings: SandboxSettings, *, iterations: int, warmu
 
 
 def bench_execute_session(settings: SandboxSettings, *, iterations: int, warmup: int) -> SectionResult:
-    """Section 2: `docker exec` into the thread's warm container, against a bare exec into the same one."""
+    """Section 2: a command in the thread's warm container (through its command runner), against bare execs into the same one."""
     deployment = SandboxDeployment(settings.with_overrides(mode="session"))
     try:
         thread_id = "bench-session"
@@ -165,11 +190,23 @@ def bench_execute_session(settings: SandboxSettings, *, iterations: int, warmup:
         _checked_execute(box)()  # starts the session container outside the timing
         with deployment.session_container(box.thread()) as container_id:
             pass
+        _wait_for_runner(deployment, container_id)
+        fell_back = deployment.runners.fell_back
+        sandbox_user = f"{settings.uid}:{settings.gid}"
         samples = interleaved(
-            {"ours": _checked_execute(box), "floor exec": _checked_exec(deployment.api, container_id)},
+            {"ours": _checked_execute(box), "floor exec": _checked_exec(deployment.api, container_id, sandbox_user)},
             iterations=iterations,
             warmup=warmup,
         )
+        samples |= {
+            f"{name} true": values
+            for name, values in interleaved(
+                {"ours": _checked_true(box), "floor exec": _checked_exec_true(deployment.api, container_id, sandbox_user)},
+                iterations=iterations,
+                warmup=warmup,
+            ).items()
+        }
+        _check(deployment.runners.fell_back == fell_back, "a timed command went through docker exec, not the runner")
     finally:
         deployment.close(remove_sessions=True)
     result = SectionResult()
@@ -183,10 +220,21 @@ def bench_execute_session(settings: SandboxSettings, *, iterations: int, warmup:
             target=SESSION_TARGET,
         )
     )
+    result.rows.append(
+        ratio_row(
+            "2",
+            "execute `true`, session (command runner) vs raw `docker exec true` in same container",
+            samples["ours true"],
+            samples["floor exec true"],
+            unit="ms",
+            target=RUNNER_TARGET,
+        )
+    )
     result.details.extend(_spread(samples, name) for name in samples)
     result.details.append(
-        "Ours adds the in-container timeout/output-cap wrapper (sh + timeout + head) "
-        "and user/workdir/env on the exec; the floor is a bare exec of `sh -c 'echo hi'`."
+        "Ours runs through the container's command runner (a unix socket, then a fork inside the container) "
+        "with the in-container timeout/output-cap wrapper (sh + timeout + head); the floors are bare execs "
+        "of `sh -c 'echo hi'` and of `true` (as the sandbox user)."
     )
     return result
 

@@ -4,6 +4,8 @@
 - `container_spec`: one container's mounts, limits, identity and labels, for both modes.
 - `command_wrapper`: the in-container `sh` wrapper (timeout, output cap) and its result.
 - `runner`: one command, in a fresh container (ephemeral mode) or an exec (session mode).
+- `runner_spec`, `runner_socket`, `inside/command_runner.py`: session mode's in-container command runner
+  (what a container needs for it, the host's client, the runner itself); `docker exec` is its fallback.
 - `deployment`: `SandboxDeployment`, the engine connection and what both modes share;
   `ephemeral` and `sessions` hold each mode's own container lifecycle.
 - `removal`: listing and removing what threads leave behind, by Docker label.

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from config.sandbox import SandboxMode, SandboxSettings
+from sandbox.containers.runner_spec import RUNNER_CAPS, RUNNER_USER, new_runner_folder, runner_binds
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
 from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
 from sandbox.disks.workspace import ensure_workspace
@@ -29,6 +30,8 @@ LABEL_USER = f"{LABEL_PREFIX}.user"
 LABEL_OWNER = f"{LABEL_PREFIX}.owner"
 """Ephemeral containers: the lease id of the server process running its command (`sandbox.coordination.process_lease`);
 a sweep removes only containers whose owner process is dead. Session containers have none: any process may use them."""
+LABEL_RUNNER = f"{LABEL_PREFIX}.runner"
+"""Session containers with a command runner: the token naming its socket folder (`sandbox.containers.runner_spec`)."""
 
 NO_ENTRYPOINT = ("",)
 """Docker's way to drop an image's ENTRYPOINT: every container runs our wrapper (and its caps), never
@@ -96,6 +99,9 @@ def container_kwargs(
     }
     if settings.shared_dir.is_dir():
         binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}
+    runner = new_runner_folder(settings) if mode == "session" and settings.command_runner else None
+    if runner is not None:
+        binds.update(runner_binds(runner))
     host_config = api.create_host_config(
         binds=binds,
         network_mode="bridge" if settings.network else "none",
@@ -104,6 +110,7 @@ def container_kwargs(
         nano_cpus=int(settings.cpus * 1e9),
         pids_limit=settings.pids_limit,
         cap_drop=["ALL"],
+        cap_add=list(RUNNER_CAPS) if runner is not None else None,
         security_opt=["no-new-privileges"],
         init=True,
         read_only=True,
@@ -113,11 +120,13 @@ def container_kwargs(
     labels = labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id)
     if owner is not None:
         labels[LABEL_OWNER] = owner
+    if runner is not None:
+        labels[LABEL_RUNNER] = runner.token
     return {
         "image": image,
         "entrypoint": list(NO_ENTRYPOINT),
         "command": command,
-        "user": f"{settings.uid}:{settings.gid}",
+        "user": RUNNER_USER if runner is not None else f"{settings.uid}:{settings.gid}",
         "working_dir": WORKSPACE_MOUNT,
         "environment": sandbox_environment(),
         "labels": labels,

@@ -23,6 +23,7 @@ import docker
 from config.sandbox import SandboxSettings
 from sandbox.containers.docker_api import ImageGate, connect, engine_id
 from sandbox.containers.ephemeral import sweep_leftovers
+from sandbox.containers.runner_socket import CommandRunners
 from sandbox.containers.sessions import SessionContainers
 from sandbox.coordination.fair_pool import FairPool
 from sandbox.coordination.process_lease import ProcessLease, process_lease
@@ -66,6 +67,8 @@ class SandboxDeployment(SessionContainers):
             refuse=lambda user, share: running_cap_error(settings, user, share),
         )
         """Where commands' Docker I/O runs (`sandbox.coordination.fair_pool`), never on the server's default executor."""
+        self.runners = CommandRunners(settings)
+        """The command runners inside session containers (`sandbox.containers.runner_socket`)."""
         self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
         """Where the host-side file tools run, apart from commands and from the server's default executor."""
         sandbox_process().deployments.add(self)
@@ -105,8 +108,13 @@ class SandboxDeployment(SessionContainers):
         return process_lease(self.settings)
 
     def sweep_leftovers(self, api: docker.APIClient | None = None) -> list[str]:
-        """Remove ephemeral containers no live server process runs a command in; their ids (`ephemeral.sweep_leftovers`)."""
-        return sweep_leftovers(self.settings, api or self.api)
+        """Remove ephemeral containers no live server process runs a command in; their ids (`ephemeral.sweep_leftovers`).
+
+        Runner folders of containers that are gone go too (`CommandRunners.sweep_folders`).
+        """
+        api = api or self.api
+        self.runners.sweep_folders(api)
+        return sweep_leftovers(self.settings, api)
 
     def ensure_image(self, image: str) -> None:
         """Refuse an image off the allow-list; check (and, for `SANDBOX_IMAGE` only, at most once pull) it before a container uses it."""

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Literal
 
 import docker
@@ -26,7 +27,9 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from sandbox.containers.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult, host_deadline, wrapped_argv
 from sandbox.containers.container_spec import WORKSPACE_MOUNT, container_kwargs, sandbox_environment
 from sandbox.containers.deployment import SandboxDeployment
+from sandbox.containers.runner_socket import RunnerCommand, RunnerUnavailable
 from sandbox.disks.workspace import ThreadRef
+from sandbox.runs.errors import RunnerLostError
 from sandbox.runs.live_output import LiveOutput
 
 logger = logging.getLogger(__name__)
@@ -119,11 +122,17 @@ def run_in_session(
     live: LiveOutput | None = None,
     live_channel: LiveChannel = "stdout",
 ) -> RawResult:
-    """`docker exec` into the thread's long-lived container (started again once if it vanished), streaming its output."""
+    """Run in the thread's long-lived container (started again once if it vanished), streaming its output.
+
+    Through the container's command runner when it takes the command, else a `docker exec`.
+    """
     settings = deployment.settings
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
     for attempt in range(2):
         with deployment.session_container(ref) as container_id:
+            started = _runner_command(deployment, container_id, argv)
+            if started is not None:
+                return _run_via_runner(deployment, container_id, started, timeout, live=live, live_channel=live_channel)
             try:
                 exec_id = _create_exec(deployment, container_id, argv)
             except APIError as exc:  # 404: removed, 409: stopped, behind our back
@@ -135,6 +144,57 @@ def run_in_session(
             return _run_exec(deployment, container_id, exec_id, timeout, live=live, live_channel=live_channel)
     msg = "unreachable: the second attempt either returns or raises"
     raise AssertionError(msg)
+
+
+def _runner_command(deployment: SandboxDeployment, container_id: str, argv: list[str]) -> RunnerCommand | None:
+    """The command started by the container's runner, or None when `docker exec` must run it (runner off, gone or stuck)."""
+    if not deployment.settings.command_runner:
+        return None
+    try:
+        return deployment.runners.open(deployment.api, container_id, argv)
+    except RunnerUnavailable:
+        return None
+
+
+def _run_via_runner(
+    deployment: SandboxDeployment,
+    container_id: str,
+    command: RunnerCommand,
+    timeout: int,
+    *,
+    live: LiveOutput | None,
+    live_channel: LiveChannel,
+) -> RawResult:
+    """`_run_exec`'s twin for a command the runner started: the same deadline, caps and exit codes."""
+    api = deployment.api
+
+    def stop() -> None:  # as for an exec: restart the container, and with it the runner
+        deployment.restart_session(container_id)
+        deployment.runners.start_soon(api, container_id)
+
+    started_at = time.monotonic()
+    output, stopped = _stream_session(
+        deployment,
+        container_id,
+        command.frames(),
+        close=command.close,
+        timeout=timeout,
+        started_at=started_at,
+        stop=stop,
+        live=live,
+        live_channel=live_channel,
+    )
+    if stopped is not None:
+        return stopped
+    exit_code = command.exit_code
+    if exit_code is None:  # the stream ended without the runner's exit frame
+        if _container_went(api, container_id, settle_seconds=1.0, stopped_counts=True):
+            return RawResult.timed(started_at, output, KILLED_EXIT_CODE, container_removed=True)
+        deployment.runners.start_soon(api, container_id)
+        msg = "the sandbox's command runner stopped while the command ran, so its exit status is unknown; it is being restarted"
+        raise RunnerLostError(msg)
+    removed = exit_code == KILLED_EXIT_CODE and _container_went(api, container_id, settle_seconds=1.0, stopped_counts=True)
+    return RawResult.timed(started_at, output, exit_code, container_removed=removed)
 
 
 def _create_exec(deployment: SandboxDeployment, container_id: str, argv: list[str]) -> str:
@@ -155,18 +215,20 @@ def _run_exec(
     api = deployment.api
     started_at = time.monotonic()
     frames = api.exec_start(exec_id, stream=True, demux=True)
-    limit = _read_limit(deployment.settings.max_output_bytes)
-    try:
-        with _Deadline(host_deadline(timeout), lambda: deployment.restart_session(container_id)) as deadline:
-            output = _collect(frames, live, live_channel, limit=limit, on_flood=deadline.flood)
-    finally:
-        frames.close()
-    if deadline.flooded:
-        logger.warning("Command in session sandbox %s wrote past the output cap; restarted the container", container_id[:12])
-        return RawResult.timed(started_at, output, KILLED_EXIT_CODE, flooded=True)
-    if deadline.fired:
-        logger.warning("Command in session sandbox %s outlived its timeout; restarted the container", container_id[:12])
-        return RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
+    restart = partial(deployment.restart_session, container_id)
+    output, stopped = _stream_session(
+        deployment,
+        container_id,
+        frames,
+        close=frames.close,
+        timeout=timeout,
+        started_at=started_at,
+        stop=restart,
+        live=live,
+        live_channel=live_channel,
+    )
+    if stopped is not None:
+        return stopped
     try:
         exit_code = api.exec_inspect(exec_id).get("ExitCode")
     except NotFound:  # the container went, and its execs with it
@@ -174,6 +236,38 @@ def _run_exec(
     # The exec can die before Docker shows the container leaving; an OOM-killed command's stays up.
     removed = exit_code == KILLED_EXIT_CODE and _container_went(api, container_id, settle_seconds=1.0, stopped_counts=True)
     return RawResult.timed(started_at, output, exit_code, container_removed=removed)
+
+
+def _stream_session(
+    deployment: SandboxDeployment,
+    container_id: str,
+    frames: Iterable[tuple[bytes | None, bytes | None]],
+    *,
+    close: Callable[[], object],
+    timeout: int,
+    started_at: float,
+    stop: Callable[[], object],
+    live: LiveOutput | None,
+    live_channel: LiveChannel,
+) -> tuple[bytes, RawResult | None]:
+    """Read a session command's streams under its deadline (`stop` restarts the container).
+
+    Both transports (runner and exec) share it, so deadline and flood stay one behaviour: returns
+    the output, and the result already when the deadline or an output flood stopped the command.
+    """
+    limit = _read_limit(deployment.settings.max_output_bytes)
+    try:
+        with _Deadline(host_deadline(timeout), stop) as deadline:
+            output = _collect(frames, live, live_channel, limit=limit, on_flood=deadline.flood)
+    finally:
+        close()
+    if deadline.flooded:
+        logger.warning("Command in session sandbox %s wrote past the output cap; restarted the container", container_id[:12])
+        return output, RawResult.timed(started_at, output, KILLED_EXIT_CODE, flooded=True)
+    if deadline.fired:
+        logger.warning("Command in session sandbox %s outlived its timeout; restarted the container", container_id[:12])
+        return output, RawResult.timed(started_at, output, TIMEOUT_EXIT_CODE)
+    return output, None
 
 
 def _container_went(api: docker.APIClient, container_id: str, *, settle_seconds: float = 0.0, stopped_counts: bool = False) -> bool:

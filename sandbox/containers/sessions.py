@@ -39,6 +39,7 @@ from sandbox.containers.container_spec import (
     labels_for,
     session_container_name,
 )
+from sandbox.containers.runner_socket import CommandRunners
 from sandbox.coordination import thread_use
 from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.coordination.process_lease import ProcessLease
@@ -68,6 +69,7 @@ class SessionContainers:
     """Session mode's containers: find, start within the caps, stop when idle or on a graceful stop."""
 
     settings: SandboxSettings
+    runners: CommandRunners
     _engine: str
     _api: docker.APIClient | None
 
@@ -215,6 +217,8 @@ class SessionContainers:
                 container_id = api.inspect_container(kwargs["name"])["Id"]
         container_id = str(container_id)
         api.start(container_id)
+        if self.settings.command_runner:
+            self.runners.container_started(api, container_id)  # a command that comes before it is up uses docker exec
         logger.info("Session sandbox for thread %s is %s", thread_id, container_id[:12])
         return container_id
 

@@ -29,3 +29,7 @@ class WorkspaceDiskError(SandboxError):
 
 class UserCapError(SandboxError):
     """A user is at one of their per-user caps; other users are unaffected."""
+
+
+class RunnerLostError(SandboxError):
+    """A session container's command runner stopped under a running command, so its exit status is unknown."""
