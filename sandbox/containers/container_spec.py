@@ -94,6 +94,28 @@ def container_kwargs(
         str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
         str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
     }
+    labels = labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id)
+    if owner is not None:
+        labels[LABEL_OWNER] = owner
+    return hardened_kwargs(settings, api=api, binds=binds, labels=labels, image=image, command=command, name=name)
+
+
+def hardened_kwargs(
+    settings: SandboxSettings,
+    *,
+    api: Any,
+    binds: dict[str, dict[str, str]],
+    labels: dict[str, str],
+    image: str,
+    command: list[str],
+    name: str | None,
+) -> dict[str, Any]:
+    """`create_container` arguments around the given binds and labels: every container's one hardening.
+
+    Shared by thread containers and pooled ones (`sandbox.containers.warm_pool`), which receive
+    their folders later; `/shared` is added here for both.
+    """
+    binds = dict(binds)
     if settings.shared_dir.is_dir():
         binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}
     host_config = api.create_host_config(
@@ -110,9 +132,6 @@ def container_kwargs(
         tmpfs={TMP_MOUNT: f"rw,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
         log_config={"type": "json-file", "config": {"max-size": str(settings.max_output_bytes * 2 + 65536)}},
     )
-    labels = labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id)
-    if owner is not None:
-        labels[LABEL_OWNER] = owner
     return {
         "image": image,
         "entrypoint": list(NO_ENTRYPOINT),

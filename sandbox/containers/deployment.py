@@ -24,6 +24,7 @@ from config.sandbox import SandboxSettings
 from sandbox.containers.docker_api import ImageGate, connect, engine_id
 from sandbox.containers.ephemeral import sweep_leftovers
 from sandbox.containers.sessions import SessionContainers
+from sandbox.containers.warm_pool import WarmPool, sweep_pool
 from sandbox.coordination.fair_pool import FairPool
 from sandbox.coordination.process_lease import ProcessLease, process_lease
 from sandbox.coordination.process_state import sandbox_process
@@ -68,6 +69,8 @@ class SandboxDeployment(SessionContainers):
         """Where commands' Docker I/O runs (`sandbox.coordination.fair_pool`), never on the server's default executor."""
         self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
         """Where the host-side file tools run, apart from commands and from the server's default executor."""
+        self.pool = WarmPool(settings, self.ensure_image)
+        """Session containers started ahead for new threads (`SANDBOX_POOL_SIZE`), filled once `start()` connects."""
         sandbox_process().deployments.add(self)
 
     # -- connection and startup ------------------------------------------------
@@ -89,6 +92,7 @@ class SandboxDeployment(SessionContainers):
                 self.sweep_leftovers(api)
                 self._api = api
                 self._start_housekeeper()
+                self.pool.start(api, self.lease.id)
         return self._api
 
     @property
@@ -105,8 +109,13 @@ class SandboxDeployment(SessionContainers):
         return process_lease(self.settings)
 
     def sweep_leftovers(self, api: docker.APIClient | None = None) -> list[str]:
-        """Remove ephemeral containers no live server process runs a command in; their ids (`ephemeral.sweep_leftovers`)."""
-        return sweep_leftovers(self.settings, api or self.api)
+        """Remove ephemeral containers no live server process runs a command in; their ids (`ephemeral.sweep_leftovers`).
+
+        Pooled containers of dead processes go too (`warm_pool.sweep_pool`).
+        """
+        api = api or self.api
+        sweep_pool(self.settings, api)
+        return sweep_leftovers(self.settings, api)
 
     def ensure_image(self, image: str) -> None:
         """Refuse an image off the allow-list; check (and, for `SANDBOX_IMAGE` only, at most once pull) it before a container uses it."""
@@ -136,6 +145,7 @@ class SandboxDeployment(SessionContainers):
     def close(self, *, remove_sessions: bool = False) -> None:
         """Stop the housekeeper and the pools; optionally remove this scope's session containers (tests, benchmarks)."""
         self._closed.set()
+        self.pool.close()
         self.commands.shutdown()
         self.file_work.shutdown()
         if remove_sessions:
@@ -145,6 +155,12 @@ class SandboxDeployment(SessionContainers):
 def stop_all_sessions() -> list[str]:
     """A graceful stop: every deployment in this process stops the session containers it used last; their thread ids."""
     return [tid for deployment in list(sandbox_process().deployments) for tid in deployment.stop_sessions()]
+
+
+def drain_all_pools() -> None:
+    """A graceful stop: every deployment in this process removes its untaken pooled containers."""
+    for deployment in list(sandbox_process().deployments):
+        deployment.pool.close()
 
 
 def forget_thread_everywhere(thread_id: str) -> None:
