@@ -39,6 +39,7 @@ import docker
 from docker.errors import NotFound
 
 from benchmarks.engines import engine_section, run_levels, server_errors, wait_seconds
+from benchmarks.first_command import bench_first_command
 from benchmarks.live import bench_live
 from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops
 from benchmarks.responsiveness import WORKSPACES as RESPONSIVENESS_WORKSPACES
@@ -80,6 +81,8 @@ class Plan:
     execute_ephemeral: int
     execute_session: int
     execute_warmup: int
+    first_commands: int
+    """Section 2b: first commands of new threads, with and without the pool, each."""
     file_ops: int
     file_warmup: int
     turns: int
@@ -104,6 +107,7 @@ FULL = Plan(
     execute_ephemeral=30,
     execute_session=60,
     execute_warmup=3,
+    first_commands=30,
     file_ops=200,
     file_warmup=10,
     turns=10,
@@ -122,6 +126,7 @@ QUICK = Plan(
     execute_ephemeral=8,
     execute_session=15,
     execute_warmup=2,
+    first_commands=8,
     file_ops=30,
     file_warmup=3,
     turns=3,
@@ -183,6 +188,7 @@ def micro_sections(settings: SandboxSettings, plan: Plan, clock: Clock, failures
     benches = [
         ("1. execute, ephemeral mode", bench_execute_ephemeral, plan.execute_ephemeral, plan.execute_warmup),
         ("2. execute, session mode", bench_execute_session, plan.execute_session, plan.execute_warmup),
+        ("2b. first command of a new thread, warm pool", bench_first_command, plan.first_commands, plan.execute_warmup),
         ("3. file tools", bench_file_ops, plan.file_ops, plan.file_warmup),
     ]
     return [

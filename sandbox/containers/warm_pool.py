@@ -7,7 +7,9 @@ labelled with a slot (`sandbox.containers.pool_claims.LABEL_POOL`) and its
 process's lease id. A thread's first command claims one (atomically, across
 processes), binds the thread's workspace and artifacts and the user's memories
 onto its mount points, and from then on it is that thread's session container
-for every reader of ownership. A background thread refills the pool; `drain`
+for every reader of ownership. The filler also keeps spare workspace and
+artifacts images formatted ahead (`sandbox.disks.spare_images`), so the thread's
+new disks skip `mkfs.ext4` too. A background thread refills the pool; `drain`
 removes this process's untaken containers when the server stops, and `sweep`
 removes those of processes that died (at startup and with the periodic sweeps).
 
@@ -45,7 +47,9 @@ from sandbox.containers.pool_claims import (
 from sandbox.containers.sessions import SESSION_KEEPALIVE
 from sandbox.coordination.process_lease import owner_alive
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
+from sandbox.disks.disk_quota import QuotaDisk, artifacts_disk, quotas_enforced, stock_spare, workspace_disk
 from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
+from sandbox.disks.spare_images import remove_spares, spares
 from sandbox.disks.workspace import ThreadRef, ensure_workspace
 from sandbox.runs.errors import SandboxError
 
@@ -56,6 +60,8 @@ TARGETS = {"workspace": WORKSPACE_MOUNT, "memories": MEMORIES_MOUNT, "artifacts"
 
 REFILL_EVERY = 30.0
 """Seconds between refill checks when nothing took a container (a removed one is replaced then)."""
+REFILL_DELAY = 1.0
+"""Seconds the filler waits after being woken, so a replacement is not created while the first command runs."""
 ORPHAN_SLOT_GRACE = 120.0
 """A slot's mount points without a container are removed once this old (a container may be being created)."""
 
@@ -152,6 +158,9 @@ class WarmPool:
                 self._closed.wait(5.0)
             self._wake.wait(REFILL_EVERY)
             self._wake.clear()
+            # After a take, let the thread's first command run before creating its replacement:
+            # on a small host both compete for the same CPUs and the same Docker daemon.
+            self._closed.wait(REFILL_DELAY)
 
     def untaken(self) -> list[dict[str, Any]]:
         """Running pooled containers of this process that nobody claimed."""
@@ -161,12 +170,26 @@ class WarmPool:
         return [item for item in mine if read_claim(self.settings, item["Labels"][LABEL_POOL]) is None]
 
     def refill(self) -> int:
-        """Start containers until this process has `SANDBOX_POOL_SIZE` untaken ones; how many were started."""
+        """Start containers until this process has `SANDBOX_POOL_SIZE` untaken ones, then make spare disks; how many were started."""
         started = 0
         while not self._closed.is_set() and len(self.untaken()) < self.settings.pool_size:
             self._create()
             started += 1
+        for disk in self._spare_disks():
+            while not self._closed.is_set() and stock_spare(self.settings, disk, keep=self.settings.pool_size):
+                pass
         return started
+
+    def full(self) -> bool:
+        """Whether the pool holds `SANDBOX_POOL_SIZE` untaken containers and, with disk quotas, as many spare disks of each kind."""
+        size = self.settings.pool_size
+        if len(self.untaken()) < size:
+            return False
+        return not quotas_enforced(self.settings) or all(len(spares(d.image.parent, d.size)) >= size for d in self._spare_disks())
+
+    def _spare_disks(self) -> list[QuotaDisk]:
+        """The disks every new thread makes (its workspace and artifacts), as templates for spares of their size."""
+        return [workspace_disk(self.settings, "spare"), artifacts_disk(self.settings, "spare")]
 
     def _create(self) -> str:
         api = self._api
@@ -226,6 +249,8 @@ class WarmPool:
         except (APIError, OSError):
             logger.exception("Could not drain the sandbox pool; the next sweep removes what is left")
             return
+        for disk in self._spare_disks():
+            remove_spares(disk.image.parent)
         if drained:
             logger.info("Removed %d untaken pooled sandbox container(s)", drained)
 
