@@ -16,24 +16,27 @@ from collections.abc import Callable
 
 from benchmarks.stats import Row, SectionResult, Target, format_seconds, median, percentile, rotations
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.containers.removal import remove_all_workspaces
+from sandbox.containers.removal import remove_all_workspaces, remove_thread
 
 FIRST_COMMAND_TARGET = Target(150.0)
 """Milliseconds: the p50 the pool must reach (pooled sandboxes elsewhere start in 90-150 ms)."""
 POOL_SIZE = 2
+DISK_QUOTA = 64 * 1024**2
+"""The served benchmarks' workspace quota: each sampled thread is deleted again, so budgets never run out."""
 REFILL_PATIENCE = 60.0
 
 
-def _first_command(deployment: SandboxDeployment, prefix: str) -> Callable[[], None]:
-    """Each call runs `true` as the first command of a fresh thread."""
+def _first_command(deployment: SandboxDeployment, prefix: str) -> Callable[[], str]:
+    """Each call runs `true` as the first command of a fresh thread; the thread's id."""
     counter = itertools.count()
 
-    def run() -> None:
+    def run() -> str:
         box = DockerSandbox(f"{prefix}-{next(counter)}", deployment)
         result = box.execute("true")
         if result.exit_code != 0:
             msg = f"first command failed: {result.output[:200]}"
             raise RuntimeError(msg)
+        return box.thread_id
 
     return run
 
@@ -56,18 +59,20 @@ def _samples(pooled: SandboxDeployment, plain: SandboxDeployment, *, iterations:
             if name == "pool":
                 _wait_for_full_pool(pooled)
             started = time.perf_counter()
-            variants[name]()
+            thread_id = variants[name]()
             if iteration >= warmup:
                 samples[name].append(time.perf_counter() - started)
+            deployment = pooled if name == "pool" else plain
+            remove_thread(deployment.api, deployment.settings, thread_id)  # untimed: a deleted thread frees its disk budget
     return samples
 
 
 def bench_first_command(settings: SandboxSettings, *, iterations: int, warmup: int) -> SectionResult:
     """Interleave first commands of new threads with and without the pool (separate scopes, same image)."""
-    plain = SandboxDeployment(settings.with_overrides(mode="session", workspaces_dir=settings.workspaces_dir.with_name("first-plain")))
-    pooled = SandboxDeployment(
-        settings.with_overrides(mode="session", pool_size=POOL_SIZE, workspaces_dir=settings.workspaces_dir.with_name("first-pooled"))
-    )
+    session = settings.with_overrides(mode="session", disk_quota_bytes=DISK_QUOTA)
+    folder = settings.workspaces_dir
+    plain = SandboxDeployment(session.with_overrides(workspaces_dir=folder.with_name("first-plain")))
+    pooled = SandboxDeployment(session.with_overrides(pool_size=POOL_SIZE, workspaces_dir=folder.with_name("first-pooled")))
     try:
         plain.start()
         pooled.start()
