@@ -153,6 +153,7 @@ class SessionContainers:
         found = self._running_sessions(thread_id=ref.thread_id, user_id=ref.user_id)
         if found:
             return found[0].container_id
+        self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
         with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
             running = self._running_sessions()
             for container in running:

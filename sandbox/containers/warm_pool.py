@@ -143,6 +143,15 @@ class WarmPool:
         self._wake.set()
         return None
 
+    def prepare(self, ref: ThreadRef) -> None:
+        """Make (or mount) the folders `take` will bind, before the session start lock, when the pool may serve `ref`.
+
+        Formatting and mounting disks is the slow part of a first command; done here,
+        concurrent first commands of several threads do it at once instead of in turn.
+        """
+        if self._api is not None and ref.image == self.settings.image:
+            folders_of(self.settings, ref)
+
     def reattach(self, slot: str, ref: ThreadRef) -> None:
         """Bind the thread's folders again before its stopped pooled container starts (after a reboot they are gone)."""
         attach(self.settings, slot, folders_of(self.settings, ref))
