@@ -69,7 +69,7 @@ class SandboxDeployment(SessionContainers):
         """Where commands' Docker I/O runs (`sandbox.coordination.fair_pool`), never on the server's default executor."""
         self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
         """Where the host-side file tools run, apart from commands and from the server's default executor."""
-        self.pool = WarmPool(settings, self.ensure_image)
+        self.pool = WarmPool(settings, self.ensure_image, busy=lambda: self.commands.busy() > 0)
         """Session containers started ahead for new threads (`SANDBOX_POOL_SIZE`), filled once `start()` connects."""
         sandbox_process().deployments.add(self)
 

@@ -61,7 +61,9 @@ TARGETS = {"workspace": WORKSPACE_MOUNT, "memories": MEMORIES_MOUNT, "artifacts"
 REFILL_EVERY = 30.0
 """Seconds between refill checks when nothing took a container (a removed one is replaced then)."""
 REFILL_DELAY = 1.0
-"""Seconds the filler waits after being woken, so a replacement is not created while the first command runs."""
+"""Seconds without a take (and without a running command) before the filler creates replacements."""
+REFILL_DEFER_MAX = 30.0
+"""Longest a refill waits for such a quiet moment."""
 ORPHAN_SLOT_GRACE = 120.0
 """A slot's mount points without a container are removed once this old (a container may be being created)."""
 
@@ -85,9 +87,11 @@ def folders_of(settings: SandboxSettings, ref: ThreadRef) -> dict[str, Path]:
 class WarmPool:
     """The pooled containers of one process: fill, hand out, refill, drain; and the sweep of dead processes' ones."""
 
-    def __init__(self, settings: SandboxSettings, ensure_image: Callable[[str], None]) -> None:
+    def __init__(self, settings: SandboxSettings, ensure_image: Callable[[str], None], busy: Callable[[], bool] = lambda: False) -> None:
         self.settings = settings
         self._ensure_image = ensure_image
+        self._busy = busy
+        """Whether commands run in this process now: a refill waits for a quiet moment (at most `REFILL_DEFER_MAX`)."""
         self._api: docker.APIClient | None = None
         self._owner = ""
         self._wake = threading.Event()
@@ -165,11 +169,23 @@ class WarmPool:
             except Exception:  # the filler must outlive a Docker hiccup
                 logger.exception("Could not refill the sandbox pool; retrying")
                 self._closed.wait(5.0)
-            self._wake.wait(REFILL_EVERY)
+            if self._wake.wait(REFILL_EVERY):
+                self._wait_for_quiet()
+
+    def _wait_for_quiet(self) -> None:
+        """After a take, wait until takes stop and no command runs, before creating replacements.
+
+        Creating containers and formatting disks compete with the burst's commands for the
+        same CPUs and the same Docker daemon; a server that never goes quiet still
+        refills after `REFILL_DEFER_MAX` seconds.
+        """
+        deadline = time.monotonic() + REFILL_DEFER_MAX
+        while not self._closed.is_set() and time.monotonic() < deadline:
             self._wake.clear()
-            # After a take, let the thread's first command run before creating its replacement:
-            # on a small host both compete for the same CPUs and the same Docker daemon.
-            self._closed.wait(REFILL_DELAY)
+            if self._wake.wait(REFILL_DELAY):
+                continue  # another thread took one: the burst goes on
+            if not self._busy():
+                return
 
     def untaken(self) -> list[dict[str, Any]]:
         """Running pooled containers of this process that nobody claimed."""
