@@ -54,7 +54,6 @@ _MS_REC = 16384
 _MS_SHARED = 1 << 20
 _MNT_DETACH = 2
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_shared_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ def ensure_shared_mounts(settings: SandboxSettings) -> Path:
     """
     root = mounts_dir(settings)
     root.mkdir(parents=True, exist_ok=True, mode=0o755)
-    with _shared_lock, exclusive_file_lock(lock_subdir(settings, "pool") / "shared.lock"):
+    with exclusive_file_lock(lock_subdir(settings, "pool") / "shared.lock"):
         if _is_shared_mount(root):
             return root
         try:

@@ -55,7 +55,7 @@ from sandbox.runs.errors import SandboxError
 
 logger = logging.getLogger(__name__)
 
-TARGETS = {"workspace": WORKSPACE_MOUNT, "memories": MEMORIES_MOUNT, "artifacts": ARTIFACTS_MOUNT}
+TARGETS = (("workspace", WORKSPACE_MOUNT), ("memories", MEMORIES_MOUNT), ("artifacts", ARTIFACTS_MOUNT))
 """Where each of a pooled container's mount points appears inside it."""
 
 REFILL_EVERY = 30.0
@@ -224,7 +224,7 @@ class WarmPool:
         self._ensure_image(self.settings.image)
         slot = secrets.token_hex(8)
         points = prepare_slot(self.settings, slot)
-        binds = {str(points[name]): {"bind": target, "mode": "rw,rslave"} for name, target in TARGETS.items()}
+        binds = {str(points[name]): {"bind": target, "mode": "rw,rslave"} for name, target in TARGETS}
         labels = {**labels_for(self.settings, mode="session"), LABEL_POOL: slot, LABEL_OWNER: self._owner}
         kwargs = hardened_kwargs(
             self.settings,
