@@ -1,8 +1,12 @@
-"""Section 5: the same turns under load on each engine.
+"""Section 5: the same turns under load on each engine, and on deepagents' unsandboxed `LocalShellBackend`.
 
-`langgraph dev` (one process, in-memory runtime), Aegra with one process
+The floor is the same graph on `LocalShellBackend` under `langgraph dev`: what
+the turns cost with no sandbox at all. Ours runs on `langgraph dev` in session
+mode with the warm pool (`SANDBOX_POOL_SIZE`, refilled between levels: the
+benchmark waits, untimed, until the pool is full again, as a pool refilled in
+the background is between bursts) and without it; Aegra with one process
 (PostgreSQL) and Aegra with two processes sharing PostgreSQL and Redis serve the
-same graph in session mode. At each level, N threads at once each do one turn
+same graph in session mode without a pool, for information. At each level, N threads at once each do one turn
 with two approvals (`turns.agent_turn`: write_file, approve, execute, approve,
 answer); levels and engines are interleaved, and every level is repeated
 `rounds` times, so the engines see the same machine load. The one user of these
@@ -23,20 +27,31 @@ from dataclasses import dataclass
 
 from langgraph_sdk import get_client
 
-from benchmarks.stats import Row, SectionResult, count_row, format_seconds, median, percentile, ratio_row
-from benchmarks.turns import AEGRA_1, AEGRA_2, SESSION, ZERO, LoadResult, ServedBackend, load_level
+from benchmarks.pool_state import wait_for_served_pool
+from benchmarks.stats import Row, SectionResult, Target, count_row, format_seconds, median, percentile, ratio_row
+from benchmarks.turns import AEGRA_1, AEGRA_2, LOCAL_SHELL, POOLED, SESSION, ZERO, LoadResult, ServedBackend, load_level
 from tests.support.agent_client import GRAPH_ID, user_input
 from tests.support.scripted_llm import ScriptedLLM, say
 
-ENGINE_BACKENDS = (SESSION, AEGRA_1, AEGRA_2)
+ENGINE_BACKENDS = (LOCAL_SHELL, POOLED, SESSION, AEGRA_1, AEGRA_2)
 """Section 5's servers; the first is every ratio's floor."""
-LABELS = {SESSION: "langgraph dev", AEGRA_1: "Aegra, 1 process", AEGRA_2: "Aegra, 2 processes + Redis"}
+FLOOR = LOCAL_SHELL
+LABELS = {
+    LOCAL_SHELL: "LocalShellBackend (langgraph dev)",
+    POOLED: "ours, langgraph dev + pool",
+    SESSION: "ours, langgraph dev",
+    AEGRA_1: "ours, Aegra 1 process",
+    AEGRA_2: "ours, Aegra 2 processes + Redis",
+}
+THROUGHPUT_TARGET = Target(0.9, "at_least")
+P50_TARGET = Target(1.15)
+"""Ours with the pool at the top level, against `LocalShellBackend`; the other servers are for information."""
 
 SERVER_ERROR = re.compile(r'"level": "(error|critical)"|\[(error|critical)\s*\]')
 """An error line in Aegra's JSON log or in `langgraph dev`'s."""
 
 ENGINE_TABLE_HEADER = (
-    "| threads | engine | turns ok | turns/s | p50 | p95 | errors | leaks | turns/s vs langgraph dev | p50 vs langgraph dev |\n"
+    "| threads | server | turns ok | turns/s | p50 | p95 | errors | leaks | turns/s vs LocalShellBackend | p50 vs LocalShellBackend |\n"
     "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
@@ -74,6 +89,8 @@ async def run_levels(fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, level
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for threads in levels:
             for name in order:
+                if name == POOLED:
+                    await wait_for_served_pool(fleet[name])
                 runs.setdefault((name, threads), []).append(await load_level(fleet[name], llm, threads=threads, turns_per_thread=1))
     return [EngineLoad(name, threads, _merge(runs[(name, threads)])) for threads in levels for name in names if (name, threads) in runs]
 
@@ -102,7 +119,8 @@ async def wait_seconds(fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, sam
 def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> SectionResult:
     """Rows (errors, leaks, ratios at the top level, the `runs.wait` floor) and the per-level table."""
     section = SectionResult()
-    floor = {load.threads: load for load in loads if load.backend == SESSION}
+    floor = {load.threads: load for load in loads if load.backend == FLOOR}
+    top = max((load.threads for load in loads), default=0)
     for name in dict.fromkeys(load.backend for load in loads):
         mine = [load for load in loads if load.backend == name]
         span = f"{min(m.threads for m in mine)}-{max(m.threads for m in mine)} threads"
@@ -114,25 +132,33 @@ def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> Se
         )
     for load in loads:
         base = floor.get(load.threads)
-        if load.backend == SESSION or base is None or not load.result.latencies or not base.result.latencies:
+        if load.backend == FLOOR or base is None or not load.result.latencies or not base.result.latencies:
             continue
+        if load.threads != top and load.backend != POOLED:
+            continue  # below the top level only ours with the pool gets rows; the table has the rest
+        targeted = load.backend == POOLED and load.threads == top
         section.rows.append(
             ratio_row(
                 "5",
-                f"turn p50 at {load.threads} threads, {LABELS[load.backend]} vs langgraph dev",
+                f"turn p50 at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend",
                 load.result.latencies,
                 base.result.latencies,
                 unit="s",
-                target=None,
+                target=P50_TARGET if targeted else None,
             )
         )
-        section.rows.append(_throughput_row(load, base))
-    if SESSION in waits:
+        section.rows.append(_throughput_row(load, base, THROUGHPUT_TARGET if targeted else None))
+    if FLOOR in waits:
         for name, values in waits.items():
-            if name != SESSION and values:
+            if name != FLOOR and values:
                 section.rows.append(
                     ratio_row(
-                        "5", f"runs.wait of a one-reply run, {LABELS[name]} vs langgraph dev", values, waits[SESSION], unit="s", target=None
+                        "5",
+                        f"runs.wait of a one-reply run, {LABELS[name]} vs LocalShellBackend",
+                        values,
+                        waits[FLOOR],
+                        unit="s",
+                        target=None,
                     )
                 )
     section.details.append(ENGINE_TABLE_HEADER)
@@ -148,16 +174,16 @@ def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> Se
     return section
 
 
-def _throughput_row(load: EngineLoad, base: EngineLoad) -> Row:
+def _throughput_row(load: EngineLoad, base: EngineLoad, target: Target | None) -> Row:
     ratio = load.throughput / base.throughput if base.throughput else float("nan")
     return Row(
         section="5",
-        measure=f"throughput at {load.threads} threads, {LABELS[load.backend]} vs langgraph dev (turns/s)",
+        measure=f"throughput at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend (turns/s)",
         ours=f"{load.throughput:.2f}/s",
         floor=f"{base.throughput:.2f}/s",
         value=ratio,
         value_text=f"{ratio:.2f}x",
-        target=None,
+        target=target,
     )
 
 
@@ -165,7 +191,7 @@ def _table_row(load: EngineLoad, base: EngineLoad | None) -> str:
     r = load.result
     lat = r.latencies
     versus_tps = versus_p50 = "—"
-    if base is not None and load.backend != SESSION and base.throughput and lat and base.result.latencies:
+    if base is not None and load.backend != FLOOR and base.throughput and lat and base.result.latencies:
         versus_tps = f"{load.throughput / base.throughput:.2f}x"
         versus_p50 = f"{median(lat) / median(base.result.latencies):.2f}x"
     cells = [

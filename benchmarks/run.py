@@ -3,6 +3,7 @@
     uv run python -m benchmarks.run            # full run (about 10 minutes on 2 cores)
     uv run python -m benchmarks.run --quick    # short run (under 3 minutes)
     uv run python -m benchmarks.run --only micro|turn|concurrency|live|responsiveness
+    uv run python -m benchmarks.run --only concurrency --engine-levels 32 --engine-rounds 4
 
 Sections: (1) `execute` in ephemeral mode vs a raw docker-py container round trip,
 (2) `execute` in session mode vs a raw `docker exec`, (3) file tools vs deepagents'
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -39,6 +41,7 @@ import docker
 from docker.errors import NotFound
 
 from benchmarks.engines import engine_section, run_levels, server_errors, wait_seconds
+from benchmarks.first_command import bench_first_command
 from benchmarks.live import bench_live
 from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops
 from benchmarks.responsiveness import WORKSPACES as RESPONSIVENESS_WORKSPACES
@@ -50,6 +53,7 @@ from benchmarks.turns import (
     EPHEMERAL,
     LOAD_TABLE_HEADER,
     LOCAL_SHELL,
+    POOLED,
     QUIET_SESSION,
     QUIET_WORKSPACES,
     SESSION,
@@ -80,6 +84,8 @@ class Plan:
     execute_ephemeral: int
     execute_session: int
     execute_warmup: int
+    first_commands: int
+    """Section 2b: first commands of new threads, with and without the pool, each."""
     file_ops: int
     file_warmup: int
     turns: int
@@ -104,6 +110,7 @@ FULL = Plan(
     execute_ephemeral=30,
     execute_session=60,
     execute_warmup=3,
+    first_commands=30,
     file_ops=200,
     file_warmup=10,
     turns=10,
@@ -122,6 +129,7 @@ QUICK = Plan(
     execute_ephemeral=8,
     execute_session=15,
     execute_warmup=2,
+    first_commands=8,
     file_ops=30,
     file_warmup=3,
     turns=3,
@@ -183,6 +191,7 @@ def micro_sections(settings: SandboxSettings, plan: Plan, clock: Clock, failures
     benches = [
         ("1. execute, ephemeral mode", bench_execute_ephemeral, plan.execute_ephemeral, plan.execute_warmup),
         ("2. execute, session mode", bench_execute_session, plan.execute_session, plan.execute_warmup),
+        ("2b. first command of a new thread, warm pool", bench_first_command, plan.first_commands, plan.execute_warmup),
         ("3. file tools", bench_file_ops, plan.file_ops, plan.file_warmup),
     ]
     return [
@@ -192,11 +201,11 @@ def micro_sections(settings: SandboxSettings, plan: Plan, clock: Clock, failures
 
 
 def server_names(sections: tuple[str, ...]) -> list[str]:
-    """Servers to start: the LocalShellBackend floor only matters for the single-turn section."""
+    """Servers to start: the LocalShellBackend floor serves the single-turn and the concurrency sections."""
     names = [SESSION, EPHEMERAL]
     if "concurrency" in sections:
-        names.extend([AEGRA_1, AEGRA_2])
-    if "turn" in sections:
+        names.extend([POOLED, AEGRA_1, AEGRA_2])
+    if "turn" in sections or "concurrency" in sections:
         names.append(LOCAL_SHELL)
     if "live" in sections:
         names.append(QUIET_SESSION)
@@ -336,7 +345,7 @@ def report(
         "Floors: (1) docker-py create/start/wait/logs/remove with our hardened kwargs from `container_kwargs` (b) — the target's floor — "
         "and a plain container (a); (2) exec_create/exec_start/exec_inspect in our own session container; (3) deepagents "
         "`FilesystemBackend(virtual_mode=True)` on the same directory; (4) the same graph on deepagents' `LocalShellBackend`; "
-        "(5) `langgraph dev` at the same concurrency (ephemeral mode: the same backend with 1 thread); "
+        "(5) the same graph on deepagents' `LocalShellBackend` at the same concurrency (ephemeral mode: the same backend with 1 thread); "
         "(6) latency has no floor (target p50 ≤ 250 ms), cost is vs the same server "
         "without live output; (7) the same calls of the other user before the load (target: p95 under load ≤ 1 s).",
         "",
@@ -358,6 +367,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer iterations (under 3 minutes)")
     parser.add_argument("--only", choices=SECTIONS, help="run a single group of sections")
     parser.add_argument(
+        "--engine-levels", type=lambda raw: tuple(int(n) for n in raw.split(",")), help="section 5's levels, e.g. 32 or 1,8,32"
+    )
+    parser.add_argument("--engine-rounds", type=int, help="how often section 5 repeats each level on each server")
+    parser.add_argument(
         "--image", default=os.environ.get("SANDBOX_IMAGE") or DEFAULT_IMAGE, help=f"sandbox image (default {DEFAULT_IMAGE})"
     )
     return parser.parse_args(argv)
@@ -368,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     plan = QUICK if args.quick else FULL
+    if args.engine_levels:
+        plan = dataclasses.replace(plan, engine_levels=args.engine_levels)
+    if args.engine_rounds:
+        plan = dataclasses.replace(plan, engine_rounds=args.engine_rounds)
     sections = (args.only,) if args.only else SECTIONS
     clock = Clock(plan.budget_seconds)
     failures: list[str] = []
@@ -377,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = micro_settings(root, args.image)
         scopes = [scope_of(settings)] + [
             scope_of(SandboxSettings(workspaces_dir=served_workspaces_dir(root, m)))
-            for m in ("session", "ephemeral", QUIET_WORKSPACES, AEGRA_1, AEGRA_2, RESPONSIVENESS_WORKSPACES)
+            for m in ("session", "ephemeral", QUIET_WORKSPACES, POOLED, AEGRA_1, AEGRA_2, RESPONSIVENESS_WORKSPACES)
         ]
         try:
             if "micro" in sections:

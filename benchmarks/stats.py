@@ -33,7 +33,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def _rotations(names: list[str], iteration: int) -> list[str]:
+def rotations(names: list[str], iteration: int) -> list[str]:
     """Start each round with a different variant, so none always runs first (or after the slowest)."""
     shift = iteration % len(names)
     return names[shift:] + names[:shift]
@@ -47,7 +47,7 @@ def interleaved(variants: Mapping[str, Callable[[], object]], *, iterations: int
             variants[name]()
     samples: Samples = {name: [] for name in names}
     for iteration in range(iterations):
-        for name in _rotations(names, iteration):
+        for name in rotations(names, iteration):
             started = time.perf_counter()
             variants[name]()
             samples[name].append(time.perf_counter() - started)
@@ -62,7 +62,7 @@ async def ainterleaved(variants: Mapping[str, Callable[[], Awaitable[object]]], 
             await variants[name]()
     samples: Samples = {name: [] for name in names}
     for iteration in range(iterations):
-        for name in _rotations(names, iteration):
+        for name in rotations(names, iteration):
             started = time.perf_counter()
             await variants[name]()
             samples[name].append(time.perf_counter() - started)

@@ -47,6 +47,10 @@ SPEEDUP_TARGET = Target(4.0, "at_least")
 ZERO = Target(0)
 
 EPHEMERAL, SESSION, LOCAL_SHELL = "ours-ephemeral", "ours-session", "local-shell"
+POOLED = "ours-session-pool"
+"""Our session-mode server with a warm pool of `POOL_SIZE` containers (section 5)."""
+POOL_SIZE = 32
+"""Enough for the top level's 32 new threads; the benchmark waits for the refill between levels."""
 QUIET_SESSION = "ours-session-quiet"
 """Our session-mode server without live `execute` output (section 6's floor)."""
 QUIET_WORKSPACES = "session-quiet"
@@ -141,6 +145,18 @@ def _serve(config: FleetConfig, name: str) -> Iterator[ServedBackend]:
         workspaces = config.workspaces_dir(QUIET_WORKSPACES)  # its own container scope
         env = {**config.model_env(), **config.sandbox_env("session"), "SANDBOX_WORKSPACES_DIR": str(workspaces)}
         with run_langgraph_dev(workdir=workdir, env=env, config=QUIET_CONFIG, n_jobs_per_worker=N_JOBS_PER_WORKER) as server:
+            yield ServedBackend(name=name, server=server, file_root="/workspace", workspaces=workspaces)
+        return
+    if name == POOLED:
+        workspaces = config.workspaces_dir(POOLED)  # its own container scope
+        env = {
+            **config.model_env(),
+            **config.sandbox_env("session"),
+            "SANDBOX_WORKSPACES_DIR": str(workspaces),
+            "SANDBOX_MEMORIES_DIR": str(config.root / f"memories-{POOLED}"),
+            "SANDBOX_POOL_SIZE": str(POOL_SIZE),
+        }
+        with run_langgraph_dev(workdir=workdir, env=env, n_jobs_per_worker=N_JOBS_PER_WORKER) as server:
             yield ServedBackend(name=name, server=server, file_root="/workspace", workspaces=workspaces)
         return
     if name in AEGRA_WORKERS:

@@ -248,6 +248,11 @@ class SandboxSettings:
     when the pool is full, other users' commands wait for a thread in arrival order."""
     max_containers_per_user: int = setting("SANDBOX_MAX_CONTAINERS_PER_USER", at_least(1), 8)
     """Session mode: most containers one user may have running; their idle ones are stopped first, then new ones refused."""
+    pool_size: int = setting("SANDBOX_POOL_SIZE", at_least(0), 0)
+    """Session mode: hardened containers of `SANDBOX_IMAGE` each server process keeps started ahead, so a new
+    thread's first command takes one (its workspace and memories are mounted into it then) instead of creating
+    one. Refilled in the background, removed when the server stops; they count as nobody's until a thread takes
+    one. Needs a root server (it mounts folders into them); 0 = no pool."""
     lease_ttl_seconds: int = setting("SANDBOX_LEASE_TTL", at_least(4), 60)
     """Several server processes may share the workspaces folder and the Docker engine: each holds a
     lease (a kernel lock, and a heartbeat file touched every TTL/4 seconds). A process on another host

@@ -12,7 +12,8 @@
   their workspace.
 - `lifespan` starts the reconciler and, on a graceful stop, stops the session
   containers this process used last and no command runs in (they start again on
-  the thread's next command; other server processes keep theirs).
+  the thread's next command; other server processes keep theirs) and removes
+  this process's untaken pooled containers.
 
 Thread existence is asked of the server running this process through
 `server.engine` (langgraph_api's in-process client, or Aegra's database), past
@@ -28,7 +29,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sandbox.containers.deployment import SandboxDeployment, stop_all_sessions
+from sandbox.containers.deployment import SandboxDeployment, drain_all_pools, stop_all_sessions
 from sandbox.containers.removal import list_containers, remove_expired_sessions, remove_thread, storage_ages
 from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.thread_ids import is_alias, uuid_form
@@ -136,3 +137,4 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         stopped = await asyncio.to_thread(stop_all_sessions)
         if stopped:
             logger.info("Server stopping: stopped %d session sandbox container(s)", len(stopped))
+        await asyncio.to_thread(drain_all_pools)

@@ -9,4 +9,6 @@
 - `deployment`: `SandboxDeployment`, the engine connection and what both modes share;
   `ephemeral` and `sessions` hold each mode's own container lifecycle.
 - `removal`: listing and removing what threads leave behind, by Docker label.
+- `warm_pool`: session containers started ahead that new threads take (`SANDBOX_POOL_SIZE`);
+  `pool_claims`: which thread took a pooled container, and the host mounts that give it its folders.
 """

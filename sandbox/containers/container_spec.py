@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from config.sandbox import SandboxMode, SandboxSettings
-from sandbox.containers.runner_spec import RUNNER_CAPS, RUNNER_USER, new_runner_folder, runner_binds
+from sandbox.containers.runner_spec import RUNNER_CAPS, RUNNER_USER, RunnerFolder, new_runner_folder, runner_binds
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
 from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
 from sandbox.disks.workspace import ensure_workspace
@@ -97,11 +97,38 @@ def container_kwargs(
         str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
         str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
     }
+    labels = labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id)
+    if owner is not None:
+        labels[LABEL_OWNER] = owner
+    runner = new_runner_folder(settings) if mode == "session" and settings.command_runner else None
+    return hardened_kwargs(settings, api=api, binds=binds, labels=labels, image=image, command=command, name=name, runner=runner)
+
+
+def hardened_kwargs(
+    settings: SandboxSettings,
+    *,
+    api: Any,
+    binds: dict[str, dict[str, str]],
+    labels: dict[str, str],
+    image: str,
+    command: list[str],
+    name: str | None,
+    runner: RunnerFolder | None = None,
+) -> dict[str, Any]:
+    """`create_container` arguments around the given binds and labels: every container's one hardening.
+
+    Shared by thread containers and pooled ones (`sandbox.containers.warm_pool`), which receive
+    their folders later; `/shared` is added here for both. With a `runner` folder the
+    container's own processes are root with `RUNNER_CAPS` only, so its command runner can start
+    commands as the sandbox user (`sandbox.containers.runner_spec`).
+    """
+    binds = dict(binds)
     if settings.shared_dir.is_dir():
         binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}
-    runner = new_runner_folder(settings) if mode == "session" and settings.command_runner else None
+    labels = dict(labels)
     if runner is not None:
         binds.update(runner_binds(runner))
+        labels[LABEL_RUNNER] = runner.token
     host_config = api.create_host_config(
         binds=binds,
         network_mode="bridge" if settings.network else "none",
@@ -117,11 +144,6 @@ def container_kwargs(
         tmpfs={TMP_MOUNT: f"rw,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
         log_config={"type": "json-file", "config": {"max-size": str(settings.max_output_bytes * 2 + 65536)}},
     )
-    labels = labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id)
-    if owner is not None:
-        labels[LABEL_OWNER] = owner
-    if runner is not None:
-        labels[LABEL_RUNNER] = runner.token
     return {
         "image": image,
         "entrypoint": list(NO_ENTRYPOINT),

@@ -25,6 +25,7 @@ from sandbox.containers.docker_api import ImageGate, connect, engine_id
 from sandbox.containers.ephemeral import sweep_leftovers
 from sandbox.containers.runner_socket import CommandRunners
 from sandbox.containers.sessions import SessionContainers
+from sandbox.containers.warm_pool import WarmPool, sweep_pool
 from sandbox.coordination.fair_pool import FairPool
 from sandbox.coordination.process_lease import ProcessLease, process_lease
 from sandbox.coordination.process_state import sandbox_process
@@ -71,6 +72,13 @@ class SandboxDeployment(SessionContainers):
         """The command runners inside session containers (`sandbox.containers.runner_socket`)."""
         self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
         """Where the host-side file tools run, apart from commands and from the server's default executor."""
+        self.pool = WarmPool(
+            settings,
+            self.ensure_image,
+            busy=lambda: self.commands.busy() > 0,
+            started=self.runners.container_started if settings.command_runner else None,
+        )
+        """Session containers started ahead for new threads (`SANDBOX_POOL_SIZE`), filled once `start()` connects."""
         sandbox_process().deployments.add(self)
 
     # -- connection and startup ------------------------------------------------
@@ -92,6 +100,7 @@ class SandboxDeployment(SessionContainers):
                 self.sweep_leftovers(api)
                 self._api = api
                 self._start_housekeeper()
+                self.pool.start(api, self.lease.id)
         return self._api
 
     @property
@@ -110,9 +119,11 @@ class SandboxDeployment(SessionContainers):
     def sweep_leftovers(self, api: docker.APIClient | None = None) -> list[str]:
         """Remove ephemeral containers no live server process runs a command in; their ids (`ephemeral.sweep_leftovers`).
 
-        Runner folders of containers that are gone go too (`CommandRunners.sweep_folders`).
+        Runner folders of containers that are gone go too (`CommandRunners.sweep_folders`), and
+        pooled containers of dead processes (`warm_pool.sweep_pool`).
         """
         api = api or self.api
+        sweep_pool(self.settings, api)
         self.runners.sweep_folders(api)
         return sweep_leftovers(self.settings, api)
 
@@ -144,6 +155,7 @@ class SandboxDeployment(SessionContainers):
     def close(self, *, remove_sessions: bool = False) -> None:
         """Stop the housekeeper and the pools; optionally remove this scope's session containers (tests, benchmarks)."""
         self._closed.set()
+        self.pool.close()
         self.commands.shutdown()
         self.file_work.shutdown()
         if remove_sessions:
@@ -153,6 +165,12 @@ class SandboxDeployment(SessionContainers):
 def stop_all_sessions() -> list[str]:
     """A graceful stop: every deployment in this process stops the session containers it used last; their thread ids."""
     return [tid for deployment in list(sandbox_process().deployments) for tid in deployment.stop_sessions()]
+
+
+def drain_all_pools() -> None:
+    """A graceful stop: every deployment in this process removes its untaken pooled containers."""
+    for deployment in list(sandbox_process().deployments):
+        deployment.pool.close()
 
 
 def forget_thread_everywhere(thread_id: str) -> None:

@@ -21,9 +21,10 @@ from typing import Any
 from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
-from sandbox.containers.container_spec import LABEL_MODE, LABEL_THREAD, label_filter, labels_for
+from sandbox.containers.container_spec import LABEL_MODE, label_filter, labels_for
 from sandbox.containers.deployment import forget_thread_everywhere
 from sandbox.containers.docker_api import engine_id
+from sandbox.containers.pool_claims import LABEL_POOL, identity, release, remove_pool_mounts
 from sandbox.coordination import thread_use
 from sandbox.disks.artifacts import artifact_thread_ids
 from sandbox.disks.disk_quota import image_names, image_path
@@ -43,21 +44,37 @@ class SandboxContainer:
     running: bool
     created: float
     """Seconds since the epoch."""
+    slot: str = ""
+    """A pooled container's slot: its thread comes from its claim ("" while nobody took it), its folders are bound by the pool."""
 
 
 def list_containers(api: Any, settings: SandboxSettings, *, thread_id: str | None = None) -> list[SandboxContainer]:
-    """Every container of this workspaces scope (optionally of one thread), running or not."""
-    found = api.containers(all=True, filters=label_filter(labels_for(settings, thread_id=thread_id)))
-    return [
-        SandboxContainer(
+    """Every container of this workspaces scope (optionally of one thread), running or not.
+
+    A pooled container counts for the thread that took it (`sandbox.containers.pool_claims`).
+    """
+    found = []
+    for item in api.containers(all=True, filters=label_filter(labels_for(settings))):
+        labels = item.get("Labels") or {}
+        container = SandboxContainer(
             container_id=item["Id"],
-            thread_id=(item.get("Labels") or {}).get(LABEL_THREAD, ""),
-            mode=(item.get("Labels") or {}).get(LABEL_MODE, ""),
+            thread_id=identity(settings, labels)[0],
+            mode=labels.get(LABEL_MODE, ""),
             running=item.get("State") == "running",
             created=float(item.get("Created") or 0),
+            slot=labels.get(LABEL_POOL, ""),
         )
-        for item in found
-    ]
+        if thread_id is None or container.thread_id == thread_id:
+            found.append(container)
+    return found
+
+
+def remove_sandbox_container(api: Any, settings: SandboxSettings, container: SandboxContainer) -> bool:
+    """`remove_container`, and for a pooled one unbinding its folders after it (before its workspace may go)."""
+    removed = remove_container(api, container.container_id)
+    if container.slot:
+        release(settings, container.slot)
+    return removed
 
 
 def remove_container(api: Any, container_id: str) -> bool:
@@ -76,11 +93,12 @@ def remove_container(api: Any, container_id: str) -> bool:
 def remove_thread_containers(api: Any, settings: SandboxSettings, thread_id: str) -> int:
     """Remove every container of `thread_id` (both modes, running or not); how many were removed."""
     storage_name(thread_id)
-    return sum(remove_container(api, c.container_id) for c in list_containers(api, settings, thread_id=thread_id))
+    return sum(remove_sandbox_container(api, settings, c) for c in list_containers(api, settings, thread_id=thread_id))
 
 
 def remove_all_workspaces(settings: SandboxSettings) -> None:
     """`remove_workspace` for every workspace (folder or disk image) under `settings` (tests, benchmarks)."""
+    remove_pool_mounts(settings)  # a bind left in a pooled container's slot would keep a disk image busy
     for thread_id in sorted(workspace_thread_ids(settings) | artifact_thread_ids(settings)):
         remove_workspace(settings, thread_id)
 
@@ -141,7 +159,7 @@ def remove_expired_sessions(api: Any, settings: SandboxSettings, now: float | No
     """
     now = time.time() if now is None else now
     removed: list[str] = []
-    stopped = [c for c in list_containers(api, settings) if c.mode == "session" and not c.running]
+    stopped = [c for c in list_containers(api, settings) if c.mode == "session" and not c.running and c.thread_id]
     if not stopped:
         return removed
     engine = engine_id(api)
@@ -153,7 +171,7 @@ def remove_expired_sessions(api: Any, settings: SandboxSettings, now: float | No
             if stopped_at is None or now - stopped_at < settings.retention_seconds:
                 continue
             try:
-                if remove_container(api, container.container_id):
+                if remove_sandbox_container(api, settings, container):
                     logger.info(
                         "Removed session sandbox %s of thread %s: stopped longer than SANDBOX_RETENTION",
                         container.container_id[:12],

@@ -382,7 +382,13 @@ class _Deadline:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Once the stream has ended, a flood's stop has finished too, so the thread's next command finds a settled container."""
+        """Once the stream has ended, a stop (the deadline's or a flood's) has finished too.
+
+        So the thread's next command finds a settled container: the stream ends as
+        soon as the container is killed, while a restart is still starting it again.
+        """
         self._timer.cancel()
+        if self.fired:
+            self._timer.join(FLOOD_STOP_WAIT_SECONDS)
         if self._flood_stop is not None:
             self._flood_stop.join(FLOOD_STOP_WAIT_SECONDS)

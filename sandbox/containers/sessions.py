@@ -25,26 +25,28 @@ from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import (
-    LABEL_THREAD,
-    LABEL_USER,
     container_kwargs,
     label_filter,
     labels_for,
     session_container_name,
 )
+from sandbox.containers.pool_claims import LABEL_POOL, identity, release
 from sandbox.containers.runner_socket import CommandRunners
 from sandbox.coordination import thread_use
 from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.coordination.process_lease import ProcessLease
 from sandbox.disks.workspace import ThreadRef
 from sandbox.runs.errors import UserCapError
+
+if TYPE_CHECKING:
+    from sandbox.containers.warm_pool import WarmPool
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +60,14 @@ class _Running:
     thread_id: str
     container_id: str
     user_id: str
+    slot: str = ""
+    """A pooled container's slot (`sandbox.containers.pool_claims`): its thread and user come from its claim."""
 
     @classmethod
-    def of(cls, item: dict[str, Any]) -> _Running:
+    def of(cls, item: dict[str, Any], settings: SandboxSettings) -> _Running:
         labels = item.get("Labels") or {}
-        return cls(thread_id=labels.get(LABEL_THREAD, ""), container_id=str(item["Id"]), user_id=labels.get(LABEL_USER, ""))
+        thread_id, user_id = identity(settings, labels)
+        return cls(thread_id=thread_id, container_id=str(item["Id"]), user_id=user_id, slot=labels.get(LABEL_POOL, ""))
 
 
 class SessionContainers:
@@ -72,6 +77,7 @@ class SessionContainers:
     runners: CommandRunners
     _engine: str
     _api: docker.APIClient | None
+    pool: WarmPool
 
     def __init__(self) -> None:
         self._sessions: dict[tuple[str, str], str] = {}
@@ -122,10 +128,22 @@ class SessionContainers:
             for key in [key for key, cached in self._sessions.items() if key[0] == thread_id and cached == container_id]:
                 del self._sessions[key]
 
-    def _running_sessions(self, **labels: str) -> list[_Running]:
-        """Running session containers of this workspaces folder (of one thread or user), from labels."""
-        filters = label_filter(labels_for(self.settings, mode="session", **labels))
-        return [_Running.of(item) for item in self.api.containers(filters=filters)]
+    def _sessions_of(self, *, thread_id: str | None = None, user_id: str | None = None, everything: bool = False) -> list[dict[str, Any]]:
+        """Session containers of this scope (running, or all) of one thread or user, from labels and pool claims.
+
+        A pooled container nobody took is nobody's, so it is never listed here.
+        """
+        filters = label_filter(labels_for(self.settings, mode="session"))
+        found = []
+        for item in self.api.containers(all=everything, filters=filters):
+            running = _Running.of(item, self.settings)
+            if running.thread_id and thread_id in (None, running.thread_id) and user_id in (None, running.user_id):
+                found.append(item)
+        return found
+
+    def _running_sessions(self, *, thread_id: str | None = None, user_id: str | None = None) -> list[_Running]:
+        """Running session containers of this workspaces folder (of one thread or user), pooled ones included once taken."""
+        return [_Running.of(item, self.settings) for item in self._sessions_of(thread_id=thread_id, user_id=user_id)]
 
     def _find_or_start(self, ref: ThreadRef) -> str:
         """The thread's running container, else start or create one within the caps.
@@ -137,6 +155,7 @@ class SessionContainers:
         found = self._running_sessions(thread_id=ref.thread_id, user_id=ref.user_id)
         if found:
             return found[0].container_id
+        self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
         with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
             running = self._running_sessions()
             for container in running:
@@ -191,12 +210,16 @@ class SessionContainers:
         """Start this thread's stopped container (even one from before a restart), else create it."""
         thread_id, image = ref.thread_id, ref.image
         api = self.api
-        found = api.containers(all=True, filters=label_filter(labels_for(self.settings, thread_id=thread_id, mode="session")))
-        found = self._without_foreign(found, ref)
+        found = self._without_foreign(self._sessions_of(thread_id=thread_id, everything=True), ref)
         if found:
             container_id = found[0]["Id"]
             for duplicate in found[1:]:
-                api.remove_container(duplicate["Id"], force=True)
+                self._remove_session(duplicate)
+            slot = (found[0].get("Labels") or {}).get(LABEL_POOL)
+            if slot:
+                self.pool.reattach(slot, ref)
+        elif (taken := self.pool.take(ref)) is not None:
+            return taken
         else:
             self.ensure_image(image)
             kwargs = container_kwargs(
@@ -230,13 +253,20 @@ class SessionContainers:
         """
         kept: list[dict[str, Any]] = []
         for item in found:
-            if _Running.of(item).user_id == ref.user_id:
+            if _Running.of(item, self.settings).user_id == ref.user_id:
                 kept.append(item)
                 continue
             logger.warning("Thread id %s is used again by another user: removing the previous owner's container", ref.thread_id)
-            with contextlib.suppress(NotFound):
-                self.api.remove_container(item["Id"], force=True)
+            self._remove_session(item)
         return kept
+
+    def _remove_session(self, item: dict[str, Any]) -> None:
+        """Remove a session container; a pooled one's folders are unbound and its claim dropped after it."""
+        with contextlib.suppress(NotFound):
+            self.api.remove_container(item["Id"], force=True)
+        slot = (item.get("Labels") or {}).get(LABEL_POOL)
+        if slot:
+            release(self.settings, slot)
 
     def restart_session(self, container_id: str) -> None:
         """Last resort when a command outlived even the in-container timeout."""
@@ -294,7 +324,6 @@ class SessionContainers:
             return
         filters = label_filter(labels_for(self.settings, mode="session"))
         for container in self._api.containers(all=True, filters=filters):
-            with contextlib.suppress(NotFound):
-                self._api.remove_container(container["Id"], force=True)
+            self._remove_session(container)
         with self._sessions_lock:
             self._sessions.clear()

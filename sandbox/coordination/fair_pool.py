@@ -75,6 +75,11 @@ class FairPool:
         with self._lock:
             return self._held[user]
 
+    def busy(self) -> int:
+        """Threads holding work now (running, or about to): the warm pool refills while this is 0."""
+        with self._lock:
+            return self._busy
+
     def waiting(self) -> int:
         """Callers waiting for a thread now."""
         with self._lock:

@@ -47,6 +47,7 @@ from sandbox.disks.disk_budget import (
     user_budget,
     write_owner,
 )
+from sandbox.disks.spare_images import new_spare_name, spares, take_spare
 from sandbox.runs.errors import WorkspaceDiskError
 
 logger = logging.getLogger(__name__)
@@ -296,7 +297,8 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
             try:
                 image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 write_owner(image, user_id)
-                _make_filesystem(image, disk.size, owner)
+                if not take_spare(image.parent, disk.size, image):
+                    _make_filesystem(image, disk.size, owner)
             except (OSError, subprocess.SubprocessError) as exc:
                 image.unlink(missing_ok=True)
                 owner_path(image).unlink(missing_ok=True)
@@ -322,6 +324,20 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
             raise WorkspaceDiskError(msg) from exc
     logger.info("Mounted the disk of %s (%s)", disk.what, human_size(image.stat().st_size))
     return workspace
+
+
+def stock_spare(settings: SandboxSettings, disk: QuotaDisk, *, keep: int) -> bool:
+    """Make one spare image for disks like `disk` unless `keep` are ready (`sandbox.disks.spare_images`); whether one was made."""
+    images_dir = disk.image.parent
+    if not disk.size or not quotas_enforced(settings) or len(spares(images_dir, disk.size)) >= keep:
+        return False
+    making, ready = new_spare_name(images_dir, disk.size)
+    try:
+        _make_filesystem(making, disk.size, (settings.uid, settings.gid))
+        os.rename(making, ready)
+    finally:
+        making.unlink(missing_ok=True)
+    return True
 
 
 def remove_disk(settings: SandboxSettings, thread_id: str) -> bool:

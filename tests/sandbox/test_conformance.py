@@ -12,6 +12,7 @@ import pytest
 from langchain_tests.integration_tests import SandboxIntegrationTests
 
 from sandbox import DockerSandbox, SandboxDeployment
+from tests.support.pool import take_from_pool
 from tests.support.sandbox_settings import make_settings
 from tests.support.workspaces import remove_all_workspaces
 
@@ -45,6 +46,7 @@ def _mark_protocol_conflicts(request: pytest.FixtureRequest) -> None:
 
 class _Conformance(SandboxIntegrationTests):
     mode = "ephemeral"
+    pool_size = 0
 
     @property
     def sandbox_root_dir(self) -> str:
@@ -52,10 +54,14 @@ class _Conformance(SandboxIntegrationTests):
 
     @pytest.fixture(scope="class")
     def sandbox(self, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[DockerSandbox]:
-        settings = make_settings(tmp_path_factory.mktemp(f"conformance-{self.mode}"), sandbox_image, mode=self.mode)
+        root = tmp_path_factory.mktemp(f"conformance-{self.mode}-{self.pool_size}")
+        settings = make_settings(root, sandbox_image, mode=self.mode, pool_size=self.pool_size)
         deployment = SandboxDeployment(settings)
         try:
-            yield DockerSandbox("conformance-thread", deployment)
+            box = DockerSandbox("conformance-thread", deployment)
+            if self.pool_size:
+                take_from_pool(box)  # every case then runs in a container the thread took from the pool
+            yield box
         finally:
             deployment.close(remove_sessions=True)
             remove_all_workspaces(settings)
@@ -67,3 +73,8 @@ class TestEphemeralConformance(_Conformance):
 
 class TestSessionConformance(_Conformance):
     mode = "session"
+
+
+class TestPooledSessionConformance(_Conformance):
+    mode = "session"
+    pool_size = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -13,17 +14,33 @@ import pytest
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
 from sandbox.coordination.process_lease import kernel_tag
+from tests.support.pool import take_from_pool
 
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture
-def box(deployment: SandboxDeployment) -> DockerSandbox:
-    return DockerSandbox("attacker", deployment)
+@pytest.fixture(params=["per-command", "pooled-session"])
+def box(request: pytest.FixtureRequest, deployment: SandboxDeployment, settings: SandboxSettings) -> Iterator[DockerSandbox]:
+    """The attacker's sandbox: a container per command, or a session container the thread took from the warm pool."""
+    if request.param == "per-command":
+        yield DockerSandbox("attacker", deployment)
+        return
+    pooled = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1))
+    try:
+        box = DockerSandbox("attacker", pooled)
+        take_from_pool(box)
+        yield box
+    finally:
+        pooled.close(remove_sessions=True)
 
 
 def _our_containers(api: docker.APIClient, settings: SandboxSettings) -> list[dict]:
     return api.containers(all=True, filters=label_filter(labels_for(settings)))
+
+
+def _leftover_command_containers(api: docker.APIClient, settings: SandboxSettings) -> list[dict]:
+    """Per-command containers still there (a session container, pooled or not, stays by design)."""
+    return api.containers(all=True, filters=label_filter(labels_for(settings, mode="ephemeral")))
 
 
 # -- filesystem escapes -------------------------------------------------------------
@@ -165,7 +182,7 @@ def test_timeout_kills_the_process_and_leaves_no_container(
     assert elapsed < 20
     assert result.exit_code == 124
     assert "timed out" in result.output
-    assert _our_containers(docker_api, settings) == []
+    assert _leftover_command_containers(docker_api, settings) == []
 
 
 def test_output_flood_is_capped_and_server_stays_healthy(box: DockerSandbox, settings: SandboxSettings) -> None:
@@ -190,7 +207,7 @@ def test_fork_bomb_is_contained(box: DockerSandbox, settings: SandboxSettings, d
     # The host still forks, and the thread's next command works.
     assert subprocess.run(["true"], check=False).returncode == 0
     assert box.execute("echo after-bomb").output.strip() == "after-bomb"
-    assert _our_containers(docker_api, settings) == []
+    assert _leftover_command_containers(docker_api, settings) == []
 
 
 # -- lifecycle and failure modes ------------------------------------------------------

@@ -1,0 +1,252 @@
+"""Who a pooled container belongs to, and the host mounts that give it a thread's folders.
+
+Docker cannot change a container's labels after it is created, so a container
+started ahead of time (`sandbox.containers.warm_pool`) carries a slot label
+(`LABEL_POOL`) instead of thread and user labels. When a thread takes it, the
+assignment is a claim file `<workspaces>.pool/claims/<slot>` holding the thread
+and user ids. Every reader of ownership (caps, idle stops, thread removal, the
+reconciler) goes through `identity`, so an assigned pooled container counts
+exactly like a container labelled for that thread, and an unassigned one for nobody.
+
+A claim is made with `link(2)` of a complete temporary file onto the claim's
+name: it either appears whole or fails because it exists, in any number of
+processes at once, so two claimers never share a container. Removing a pooled
+container that nobody took (a drain or a sweep) claims it first as `DRAINING`,
+so it cannot be handed to a thread while it is being removed.
+
+The folders reach the container after its creation through mount propagation:
+each pooled container bind-mounts `<workspaces>.pool/mounts/<slot>/<name>` (an
+empty folder) at `/workspace`, `/memories` and `/artifacts` with `rslave`
+propagation, and `<workspaces>.pool/mounts` is a shared mount of itself. Binding
+the thread's folders (mounted disk images or plain folders) onto those points on
+the host makes them appear inside the container; the file tools keep using the
+same host folders, so both see one tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.sandbox import SandboxSettings
+from sandbox.containers.container_spec import LABEL_PREFIX, LABEL_THREAD, LABEL_USER
+from sandbox.coordination.locks import exclusive_file_lock, lock_subdir
+from sandbox.runs.errors import SandboxError
+
+LABEL_POOL = f"{LABEL_PREFIX}.pool"
+"""A pooled container's slot name: the key of its claim file and of its mount points."""
+
+POOL_MOUNTS = ("workspace", "memories", "artifacts")
+"""The per-thread and per-user folders a pooled container receives after creation."""
+
+DRAINING = ("", "")
+"""The (thread, user) claim of a pooled container being removed: nobody's, and nobody may take it."""
+
+_MS_BIND = 4096
+_MS_REC = 16384
+_MS_SHARED = 1 << 20
+_MNT_DETACH = 2
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The thread a pooled container was handed to, and its owner."""
+
+    thread_id: str
+    user_id: str
+
+
+def pool_dir(settings: SandboxSettings) -> Path:
+    """`<workspaces>.pool/`: next to `workspaces/`, never inside anything a sandbox mounts."""
+    return settings.workspaces_dir.with_name(settings.workspaces_dir.name + ".pool")
+
+
+def claims_dir(settings: SandboxSettings) -> Path:
+    """Where claim files live (0700: only the server reads them)."""
+    folder = pool_dir(settings) / "claims"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def mounts_dir(settings: SandboxSettings) -> Path:
+    """The shared mount under which every pooled container's mount points live."""
+    return pool_dir(settings) / "mounts"
+
+
+def mount_point(settings: SandboxSettings, slot: str, name: str) -> Path:
+    """The host folder bound at `/<name>` in the pooled container `slot`."""
+    return mounts_dir(settings) / slot / name
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str, target: str, flags: int) -> None:
+    _call(_libc.mount(source.encode(), target.encode(), None, flags, None), f"mount {source} on {target}")
+
+
+def _mount_fields(path: Path) -> list[str] | None:
+    """The last `/proc/self/mountinfo` entry mounted on `path` (split), or None.
+
+    `os.path.ismount` cannot tell a bind of a folder on the same filesystem from a
+    plain folder, and the pool binds plain folders when disk quotas are off.
+    """
+    target = str(path).replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
+    found = None
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.split()
+            if fields[4] == target:
+                found = fields
+    return found
+
+
+def _is_mount(path: Path) -> bool:
+    return _mount_fields(path) is not None
+
+
+def _is_shared_mount(path: Path) -> bool:
+    """Whether `path` is itself a mount point with shared propagation."""
+    fields = _mount_fields(path)
+    return fields is not None and any(field.startswith("shared:") for field in fields[6 : fields.index("-")])
+
+
+def ensure_shared_mounts(settings: SandboxSettings) -> Path:
+    """Make `<workspaces>.pool/mounts` a shared bind mount of itself, once per host; return it.
+
+    Docker refuses `rslave` propagation on a source whose mount is private (as `/`
+    is on many hosts), and without a shared peer group a later host mount would
+    never reach the container. Raises `SandboxError` when this process may not mount.
+    """
+    root = mounts_dir(settings)
+    root.mkdir(parents=True, exist_ok=True, mode=0o755)
+    with exclusive_file_lock(lock_subdir(settings, "pool") / "shared.lock"):
+        if _is_shared_mount(root):
+            return root
+        try:
+            if not _is_mount(root):
+                _mount(str(root), str(root), _MS_BIND)
+            _mount("none", str(root), _MS_SHARED | _MS_REC)
+        except OSError as exc:
+            msg = f"the container pool needs a server that may mount folders (root): {exc}"
+            raise SandboxError(msg) from exc
+    return root
+
+
+def prepare_slot(settings: SandboxSettings, slot: str) -> dict[str, Path]:
+    """Create the empty mount points of a new pooled container (root-owned 0755: nothing writes there unassigned)."""
+    ensure_shared_mounts(settings)
+    points = {}
+    for name in POOL_MOUNTS:
+        point = mount_point(settings, slot, name)
+        point.mkdir(parents=True, exist_ok=True, mode=0o755)
+        points[name] = point
+    return points
+
+
+def attach(settings: SandboxSettings, slot: str, sources: dict[str, Path]) -> None:
+    """Bind each source folder onto the slot's mount point (skipping one already bound): they appear in the container."""
+    for name, source in sources.items():
+        point = mount_point(settings, slot, name)
+        point.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if _is_mount(point):
+            continue
+        _mount(str(source), str(point), _MS_BIND | _MS_REC)
+
+
+def detach(settings: SandboxSettings, slot: str) -> None:
+    """Unmount whatever is bound on the slot's mount points and delete them (the container is gone or going).
+
+    A workspace's disk image can only be released once no bind of it is left, so
+    this runs before `remove_workspace` whenever a pooled container goes.
+    """
+    folder = mounts_dir(settings) / slot
+    for name in POOL_MOUNTS:
+        point = folder / name
+        while _is_mount(point):
+            if _libc.umount2(str(point).encode(), 0) != 0:
+                err = ctypes.get_errno()
+                if err in (errno.EINVAL, errno.ENOENT):
+                    break
+                _call(_libc.umount2(str(point).encode(), _MNT_DETACH), f"umount {point}")
+        with contextlib.suppress(FileNotFoundError, OSError):
+            point.rmdir()
+    with contextlib.suppress(FileNotFoundError, OSError):
+        folder.rmdir()
+
+
+def claim(settings: SandboxSettings, slot: str, thread_id: str, user_id: str) -> bool:
+    """Record that `slot` is (`thread_id`, `user_id`)'s; False when another claimer has it already.
+
+    Atomic across processes: a complete file is linked onto the name, which fails if it exists.
+    """
+    folder = claims_dir(settings)
+    temporary = folder / f".{slot}.{os.getpid()}.{threading.get_ident()}"
+    temporary.write_text(json.dumps({"thread": thread_id, "user": user_id}), encoding="utf-8")
+    try:
+        os.link(temporary, folder / slot)
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    return True
+
+
+def read_claim(settings: SandboxSettings, slot: str) -> Claim | None:
+    """The claim on `slot`, or None while nobody took it."""
+    try:
+        record = json.loads((pool_dir(settings) / "claims" / slot).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return Claim(thread_id=str(record.get("thread", "")), user_id=str(record.get("user", "")))
+
+
+def forget_claim(settings: SandboxSettings, slot: str) -> None:
+    """Delete the claim of a removed pooled container."""
+    (pool_dir(settings) / "claims" / slot).unlink(missing_ok=True)
+
+
+def release(settings: SandboxSettings, slot: str) -> None:
+    """After a pooled container is removed: unbind its folders and drop its claim."""
+    detach(settings, slot)
+    forget_claim(settings, slot)
+
+
+def identity(settings: SandboxSettings, labels: dict[str, str]) -> tuple[str, str]:
+    """(thread id, user id) of a container: from its labels, or from its claim when it is pooled ("" when nobody's)."""
+    slot = labels.get(LABEL_POOL)
+    if not slot:
+        return labels.get(LABEL_THREAD, ""), labels.get(LABEL_USER, "")
+    found = read_claim(settings, slot)
+    if found is None:
+        return "", ""
+    return found.thread_id, found.user_id
+
+
+def remove_pool_mounts(settings: SandboxSettings) -> None:
+    """Unbind every slot and unmount the shared root (tests, benchmarks: after their containers are removed)."""
+    for slot in known_slots(settings):
+        release(settings, slot)
+    root = mounts_dir(settings)
+    while _is_mount(root):
+        _call(_libc.umount2(str(root).encode(), _MNT_DETACH), f"umount {root}")
+
+
+def known_slots(settings: SandboxSettings) -> set[str]:
+    """Slots that have mount points or a claim on this host (for the sweep of ones whose container is gone)."""
+    found: set[str] = set()
+    for folder in (mounts_dir(settings), pool_dir(settings) / "claims"):
+        with contextlib.suppress(FileNotFoundError):
+            found.update(entry.name for entry in os.scandir(folder) if not entry.name.startswith("."))
+    return found

@@ -1,0 +1,191 @@
+"""The warm pool (real Docker): new threads take pooled containers, see only their own folders, and caps count them.
+
+Pooled containers are hardened session containers started ahead with no thread;
+a thread's first command claims one and its folders are bound into it on the host
+(mount propagation). These tests check the claim from the outside (labels and claim
+files), and the folders from inside the container, where the agent's shell runs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Iterator
+
+import docker
+import pytest
+
+from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
+from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
+from sandbox.containers.pool_claims import LABEL_POOL, Claim, claim, pool_dir, read_claim
+from sandbox.containers.removal import remove_thread
+from sandbox.containers.warm_pool import pool_filter
+from tests.support.server_process import ServerProcess
+from tests.support.workspaces import mounts_under
+
+pytestmark = pytest.mark.docker
+
+PATIENCE = 120.0
+
+
+def _wait_for(condition: Callable[[], object], what: str, timeout: float = PATIENCE) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _untaken(api: docker.APIClient, settings: SandboxSettings) -> list[dict]:
+    return [c for c in api.containers(filters=pool_filter(settings)) if read_claim(settings, c["Labels"][LABEL_POOL]) is None]
+
+
+@pytest.fixture
+def pooled(settings: SandboxSettings, docker_api: docker.APIClient) -> Iterator[SandboxDeployment]:
+    """A session deployment with a pool of two, filled."""
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=2))
+    deployment.start()
+    _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 2, "the pool to fill")
+    yield deployment
+    deployment.close(remove_sessions=True)
+    for container in docker_api.containers(all=True, filters=label_filter(labels_for(deployment.settings))):
+        docker_api.remove_container(container["Id"], force=True)
+
+
+def _container_of(box: DockerSandbox, api: docker.APIClient) -> dict:
+    """The one running session container of `box`'s thread (the test asks Docker, not the deployment's cache)."""
+    settings = box.deployment.settings
+    found = [
+        c
+        for c in api.containers(filters=label_filter(labels_for(settings, mode="session")))
+        if (c["Labels"].get(LABEL_POOL) and read_claim(settings, c["Labels"][LABEL_POOL]) == Claim(box.thread_id, box.thread().user_id))
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_first_command_takes_a_pooled_container_with_its_own_folders(pooled: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    settings = pooled.settings
+    before = {c["Id"] for c in _untaken(docker_api, settings)}
+    alice = DockerSandbox("pool-alice", pooled, user_id="alice")
+    bob = DockerSandbox("pool-bob", pooled, user_id="bob")
+    assert alice.write("/workspace/from-tools.txt", "alice's file\n").error is None
+    assert alice.write("/memories/AGENTS.md", "alice remembers\n").error is None
+
+    result = alice.execute("cat /workspace/from-tools.txt /memories/AGENTS.md; echo shell > /workspace/from-shell.txt; pwd; id -u")
+    assert result.exit_code == 0, result.output
+    assert "alice's file" in result.output
+    assert "alice remembers" in result.output
+    assert f"/workspace\n{settings.uid}" in result.output
+    container = _container_of(alice, docker_api)
+    assert container["Id"] in before  # taken from the pool, not created
+    assert alice.read("/workspace/from-shell.txt").error is None  # the file tools see what the shell wrote
+
+    other = bob.execute("ls -A /workspace /memories")
+    assert other.exit_code == 0, other.output
+    assert "from-tools.txt" not in other.output
+    assert "AGENTS.md" not in other.output
+    assert _container_of(bob, docker_api)["Id"] in before
+    assert _container_of(bob, docker_api)["Id"] != container["Id"]
+
+
+def test_pool_refills_and_drains_on_close(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1))
+    try:
+        deployment.start()
+        _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the pool to fill")
+        first = _untaken(docker_api, deployment.settings)[0]["Id"]
+        box = DockerSandbox("refilled", deployment, user_id="carol")
+        assert box.execute("true").exit_code == 0
+        _wait_for(lambda: [c["Id"] for c in _untaken(docker_api, deployment.settings)] not in ([], [first]), "a refill")
+        deployment.pool.close()
+        assert _untaken(docker_api, deployment.settings) == []  # drained
+        assert docker_api.inspect_container(first)["State"]["Running"]  # the taken one is the thread's: kept
+    finally:
+        deployment.close(remove_sessions=True)
+    assert docker_api.containers(all=True, filters=pool_filter(deployment.settings)) == []
+    assert mounts_under(pool_dir(deployment.settings)) == [str(pool_dir(deployment.settings) / "mounts")]
+
+
+def test_caps_count_a_taken_container_for_its_user_and_an_untaken_one_for_nobody(
+    settings: SandboxSettings, docker_api: docker.APIClient
+) -> None:
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=2, max_containers_per_user=1))
+    try:
+        deployment.start()
+        _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 2, "the pool to fill")
+        assert deployment.running_session_threads() == []  # untaken containers are nobody's
+        first = DockerSandbox("capped-1", deployment, user_id="dave")
+        assert first.execute("true").exit_code == 0
+        first_id = _container_of(first, docker_api)["Id"]
+        assert deployment.running_session_threads() == ["capped-1"]
+        second = DockerSandbox("capped-2", deployment, user_id="dave")
+        assert second.execute("true").exit_code == 0  # dave's cap of one: his idle first container is stopped
+        assert not docker_api.inspect_container(first_id)["State"]["Running"]
+        assert deployment.running_session_threads() == ["capped-2"]
+        assert first.execute("echo again").output.strip() == "again"  # and it starts again with its folders
+    finally:
+        deployment.close(remove_sessions=True)
+
+
+def test_removing_a_thread_removes_its_pooled_container_and_unbinds_its_folders(
+    pooled: SandboxDeployment, docker_api: docker.APIClient
+) -> None:
+    box = DockerSandbox("pool-removed", pooled, user_id="erin")
+    assert box.execute("echo x > /workspace/x").exit_code == 0
+    container = _container_of(box, docker_api)
+    slot = container["Labels"][LABEL_POOL]
+    removed, workspace = remove_thread(pooled.api, pooled.settings, "pool-removed")
+    assert (removed, workspace) == (1, True)
+    assert read_claim(pooled.settings, slot) is None
+    assert not (pool_dir(pooled.settings) / "mounts" / slot).exists()
+    with pytest.raises(docker.errors.NotFound):
+        docker_api.inspect_container(container["Id"])
+
+
+def test_a_dead_processes_untaken_containers_are_swept(
+    settings: SandboxSettings, docker_api: docker.APIClient, pooled: SandboxDeployment
+) -> None:
+    process = ServerProcess(pooled.settings)
+    try:
+        process.call("start").result(PATIENCE)
+        _wait_for(lambda: len(_untaken(docker_api, pooled.settings)) == 4, "the other process's pool to fill")
+        theirs = [c for c in _untaken(docker_api, pooled.settings) if c["Labels"][LABEL_OWNER] != pooled.lease.id]
+        assert len(theirs) == 2
+        process.kill()
+        pooled.sweep_leftovers()
+        assert {c["Id"] for c in _untaken(docker_api, pooled.settings)}.isdisjoint({c["Id"] for c in theirs})
+        assert len(_untaken(docker_api, pooled.settings)) == 2  # ours stay
+    finally:
+        process.close()
+
+
+def _claim_all(settings: SandboxSettings, slots: list[str], who: str, start_at: float) -> list[str]:
+    time.sleep(max(0.0, start_at - time.time()))
+    return [slot for slot in slots if claim(settings, slot, f"thread-{who}", who)]
+
+
+def test_processes_claiming_at_once_never_share_a_slot(settings: SandboxSettings) -> None:
+    slots = [f"slot{i:03d}" for i in range(200)]
+    start_at = time.time() + 3.0
+    with multiprocessing.get_context("spawn").Pool(4) as workers:
+        results = workers.starmap(_claim_all, [(settings, slots, f"p{n}", start_at) for n in range(4)])
+    won = [slot for result in results for slot in result]
+    assert sorted(won) == slots  # every slot claimed exactly once
+    for who, result in zip((f"p{n}" for n in range(4)), results, strict=True):
+        for slot in result:
+            assert read_claim(settings, slot) == Claim(f"thread-{who}", who)
+
+
+def test_two_processes_first_commands_take_different_containers(pooled: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    other = ServerProcess(pooled.settings)
+    try:
+        other.call("start").result(PATIENCE)
+        _wait_for(lambda: len(_untaken(docker_api, pooled.settings)) == 4, "the other process's pool to fill")
+        futures = [other.call("execute", f"race-{n}", "cat /proc/1/cgroup >/dev/null; hostname", f"user-{n}") for n in range(3)]
+        mine = [DockerSandbox(f"race-{n}", pooled, user_id=f"user-{n}").execute("hostname") for n in range(3, 6)]
+        theirs = [future.result(PATIENCE) for future in futures]
+        hostnames = [output.strip() for _, output in theirs] + [result.output.strip() for result in mine]
+        assert len(set(hostnames)) == 6, hostnames
+    finally:
+        other.close()
