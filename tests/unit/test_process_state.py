@@ -23,6 +23,7 @@ SANDBOX = PROJECT_ROOT / "sandbox"
 IMMUTABLE_FACTORIES = {
     "logging.getLogger": "logging's own registry hands out the logger; we keep nothing in it",
     "re.compile": "a compiled pattern cannot change",
+    "struct.Struct": "a compiled binary format cannot change",
     "frozenset": "immutable",
     "tuple": "immutable",
     "ContextVar": "each task and thread sees its own value: nothing is shared process-wide",
