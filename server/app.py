@@ -14,6 +14,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   delete and rename there (`server.file_edits`) follow the agent's file rules;
 - middleware (`server.thread_streams`): a v2 thread stream opened before its
   thread exists waits for it and is then served to its owner only;
+- middleware (`server.thread_copy`): a copied thread (`POST /threads/{id}/copy`) gets
+  the source's workspace and snapshots, which its checkpoints restore;
 - middleware (`server.thread_removal`) and lifespan (`server.lifecycle`): a deleted
   or pruned thread's sandboxes are removed, a reconciler removes orphans and expired
   containers, and a graceful stop stops this server's session containers;
@@ -38,6 +40,7 @@ from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
 from server.state_writes import StateWriteGuard
+from server.thread_copy import ThreadCopy, process_snapshots
 from server.thread_removal import ThreadRemoval
 from server.thread_streams import ThreadStreamGate
 
@@ -48,6 +51,8 @@ routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.r
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.
     Middleware(ThreadRemoval, sandboxes=thread_sandboxes),
+    # Sees a thread copy's answer, so the copy has the source's workspace and snapshots before the client hears back.
+    Middleware(ThreadCopy, snapshots=process_snapshots),
     # Sees a v2 subscription before the server does, so one that arrives before its thread waits for it.
     Middleware(ThreadStreamGate, settings=ServerSettings.from_env()),
     # With auth on, the server's documentation and metrics answer only to a token (metrics: an admin's).

@@ -122,8 +122,15 @@ class SnapshotStore:
         return is_snapshot_id(snapshot_id) and self.manifest_path(snapshot_id).is_file()
 
     def load(self, snapshot_id: str) -> Manifest:
-        """A snapshot's manifest (shared and cached: `.copy()` it before changing it)."""
+        """A snapshot's manifest (shared and cached: `.copy()` it before changing it).
+
+        The cache never answers for a manifest that is gone from the store, so a
+        lost snapshot is an error in every process, not only in the others.
+        """
         key = (str(self.folder), snapshot_id)
+        if not os.path.exists(self.manifest_path(snapshot_id)):
+            msg = f"the workspace snapshot {snapshot_id} is not in this thread's snapshot store"
+            raise SnapshotMissingError(msg)
         with _cache_lock:
             cached = _cache.get(key)
             if cached is not None:

@@ -25,6 +25,7 @@ from sandbox.disks.disk_budget import IMAGE_SUFFIX
 from sandbox.disks.disk_quota import QuotaDisk, quotas_enforced, remove_quota_disk
 from sandbox.disks.thread_ids import storage_name
 from sandbox.disks.workspace import prepare_quota_folder, prepare_workspace, validate_thread_id
+from sandbox.disks.workspace_owner import recorded_owner
 from sandbox.files.fd_walk import DIR_FLAGS
 from sandbox.snapshots.manifest import Exclusions, Manifest
 from sandbox.snapshots.restore import restore_tree
@@ -207,14 +208,15 @@ class WorkspaceSnapshots:
         copy's head must find), its store the source's store, head included, so a
         run of the copy from any checkpoint restores that checkpoint's files there.
         """
+        owner = recorded_owner(self.settings, source) or user_id  # the source's files stay its owner's
         with self._locked(source):
-            source_store = self._store(user_id, source, create=False)
-            with self._workspace_fd(user_id, source, create=False) as source_fd:
+            source_store = self._store(owner, source, create=False)
+            with self._workspace_fd(owner, source, create=False) as source_fd:
                 if source_store is None and source_fd is None:
                     return False
                 scratch = source_store
                 if scratch is None:
-                    scratch = self._store(user_id, source, create=True)
+                    scratch = self._store(owner, source, create=True)
                     assert scratch is not None
                 head = scratch.head()
                 now = self._scan(scratch, source_fd, scratch.load(head) if head is not None and scratch.has(head) else None)
