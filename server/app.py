@@ -14,6 +14,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   delete and rename there (`server.file_edits`) follow the agent's file rules;
 - middleware (`server.thread_streams`): a v2 thread stream opened before its
   thread exists waits for it and is then served to its owner only;
+- `/thread-forks/{thread_id}`: fork a thread (checkpoints, workspace, snapshots) on
+  both servers (`server.thread_forks`), for the caller, ownership-checked;
 - middleware (`server.thread_copy`): a copied thread (`POST /threads/{id}/copy`) gets
   the source's workspace and snapshots, which its checkpoints restore;
 - middleware (`server.thread_removal`) and lifespan (`server.lifecycle`): a deleted
@@ -35,7 +37,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
-from server import file_edits, file_routes, inmem_fixes, ui_routes
+from server import file_edits, file_routes, inmem_fixes, thread_forks, ui_routes
 from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
@@ -46,7 +48,7 @@ from server.thread_streams import ThreadStreamGate
 
 inmem_fixes.apply()
 
-routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes]
+routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes, *thread_forks.routes]
 
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.

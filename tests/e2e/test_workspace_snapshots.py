@@ -25,18 +25,23 @@ from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output,
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
 GRAPH_ID = "agent"
+AUTO_NAME = "snapshots: no approvals"
 
 
-async def auto_assistant(client: LangGraphClient) -> str:
+@pytest.fixture
+async def assistant(engine_client: LangGraphClient) -> str:
     """An assistant whose runs change the workspace without pausing: what is tested is what a checkpoint restores."""
-    created = await client.assistants.create(graph_id=GRAPH_ID, context={"approval_tools": []}, name=f"snap-{uuid.uuid4().hex[:6]}")
+    found = await engine_client.assistants.search(graph_id=GRAPH_ID, name=AUTO_NAME, limit=1)
+    if found:
+        return str(found[0]["assistant_id"])
+    created = await engine_client.assistants.create(graph_id=GRAPH_ID, context={"approval_tools": []}, name=AUTO_NAME)
     return str(created["assistant_id"])
 
 
-async def run(client: LangGraphClient, thread_id: str, text: str, checkpoint_id: str | None = None) -> dict[str, Any]:
+async def run(client: LangGraphClient, assistant: str, thread_id: str, text: str, checkpoint_id: str | None = None) -> dict[str, Any]:
     """One run to its end; returns the thread's state after it."""
     kwargs: dict[str, Any] = {"checkpoint_id": checkpoint_id} if checkpoint_id else {}
-    result = await client.runs.wait(thread_id, await auto_assistant(client), input=user_input(text), **kwargs)
+    result = await client.runs.wait(thread_id, assistant, input=user_input(text), **kwargs)
     assert not (isinstance(result, dict) and result.get("__error__")), result
     return await thread_state(client, thread_id)
 
@@ -55,7 +60,7 @@ async def fork(server: AuthServer, client: LangGraphClient, thread_id: str) -> s
 
 
 async def test_rewind_and_copy_restore_the_checkpoints_files(
-    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM
+    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM, assistant: str
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     path = f"/workspace/notes-{tag}.txt"
@@ -64,43 +69,42 @@ async def test_rewind_and_copy_restore_the_checkpoints_files(
     scripted_llm.add_scenario(f"snap-read-{tag}", call("read_file", file_path=path), say(echo_last_tool_output()))
 
     thread_id = (await engine_client.threads.create())["thread_id"]
-    after_one = (await run(engine_client, thread_id, f"write v1 (snap-v1-{tag})"))["checkpoint"]["checkpoint_id"]
-    after_two = (await run(engine_client, thread_id, f"make it v2 (snap-v2-{tag})"))["checkpoint"]["checkpoint_id"]
+    after_one = (await run(engine_client, assistant, thread_id, f"write v1 (snap-v1-{tag})"))["checkpoint"]["checkpoint_id"]
+    after_two = (await run(engine_client, assistant, thread_id, f"make it v2 (snap-v2-{tag})"))["checkpoint"]["checkpoint_id"]
     host_file = engine_server.paths.workspaces / thread_id / f"notes-{tag}.txt"
     assert host_file.read_text() == "v2\n"
 
-    state = await run(engine_client, thread_id, f"read it (snap-read-{tag})", after_one)
+    state = await run(engine_client, assistant, thread_id, f"read it (snap-read-{tag})", after_one)
     assert "v1" in last_read(state), last_read(state)
     assert host_file.read_text() == "v1\n"
-    state = await run(engine_client, thread_id, f"read it (snap-read-{tag})", after_two)
+    state = await run(engine_client, assistant, thread_id, f"read it (snap-read-{tag})", after_two)
     assert "v2" in last_read(state), last_read(state)
 
     copy_id = await fork(engine_server, engine_client, thread_id)
     assert copy_id != thread_id
     copy_file = engine_server.paths.workspaces / copy_id / f"notes-{tag}.txt"
     assert copy_file.read_text() == "v2\n"  # the copy starts with the source's files as they are
-    state = await run(engine_client, copy_id, f"read it (snap-read-{tag})", after_one)
+    state = await run(engine_client, assistant, copy_id, f"read it (snap-read-{tag})", after_one)
     assert "v1" in last_read(state), last_read(state)
     assert copy_file.read_text() == "v1\n"
     assert host_file.read_text() == "v2\n"
 
 
 async def test_a_checkpoint_whose_snapshot_is_missing_stops_the_run(
-    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM
+    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM, assistant: str
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     path = f"/workspace/gone-{tag}.txt"
     scripted_llm.add_scenario(f"snap-w1-{tag}", call("write_file", file_path=path, content="one\n"), say("ok"))
     scripted_llm.add_scenario(f"snap-w2-{tag}", call("write_file", file_path=path, content="two\n"), say("ok"))
     thread_id = (await engine_client.threads.create())["thread_id"]
-    after_one = (await run(engine_client, thread_id, f"write (snap-w1-{tag})"))["checkpoint"]["checkpoint_id"]
+    after_one = (await run(engine_client, assistant, thread_id, f"write (snap-w1-{tag})"))["checkpoint"]["checkpoint_id"]
     snapshot = (await thread_state(engine_client, thread_id))["values"]["workspace_snapshot"]
-    await run(engine_client, thread_id, f"write (snap-w2-{tag})")
+    await run(engine_client, assistant, thread_id, f"write (snap-w2-{tag})")
     store = engine_server.paths.workspaces.with_name(engine_server.paths.workspaces.name + ".snapshots") / thread_id
     (store / "manifests" / f"{snapshot}.json").unlink()
 
-    assistant_id = await auto_assistant(engine_client)
     with pytest.raises(Exception, match="workspace snapshot") as failure:
-        await engine_client.runs.wait(thread_id, assistant_id, input=user_input("again"), checkpoint_id=after_one, raise_error=True)
+        await engine_client.runs.wait(thread_id, assistant, input=user_input("again"), checkpoint_id=after_one, raise_error=True)
     assert not isinstance(failure.value, httpx.HTTPStatusError) or failure.value.response.status_code < 500
     assert (engine_server.paths.workspaces / thread_id / f"gone-{tag}.txt").read_text() == "two\n"
