@@ -108,3 +108,27 @@ async def test_a_checkpoint_whose_snapshot_is_missing_stops_the_run(
         await engine_client.runs.wait(thread_id, assistant, input=user_input("again"), checkpoint_id=after_one, raise_error=True)
     assert not isinstance(failure.value, httpx.HTTPStatusError) or failure.value.response.status_code < 500
     assert (engine_server.paths.workspaces / thread_id / f"gone-{tag}.txt").read_text() == "two\n"
+
+
+async def test_the_fork_route_copies_for_the_threads_reader_only(
+    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM, assistant: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    scripted_llm.add_scenario(f"snap-f1-{tag}", call("write_file", file_path=f"/workspace/f-{tag}.txt", content="mine\n"), say("ok"))
+    thread_id = (await engine_client.threads.create())["thread_id"]
+    await run(engine_client, assistant, thread_id, f"write (snap-f1-{tag})")
+
+    async with engine_server.client("snapshot-stranger") as stranger:
+        refused = await stranger.http.client.post(f"/thread-forks/{thread_id}")
+    assert refused.status_code == 404, refused.text
+    async with httpx.AsyncClient(base_url=engine_server.url) as anonymous:
+        assert (await anonymous.post(f"/thread-forks/{thread_id}")).status_code == 401
+    misspelled = await engine_client.http.client.post(f"/thread-forks/{thread_id.upper()}")
+    assert misspelled.status_code == 422, misspelled.text
+
+    forked = await engine_client.http.client.post(f"/thread-forks/{thread_id}")
+    assert forked.status_code == 201, forked.text
+    copy_id = forked.json()["thread_id"]
+    assert (engine_server.paths.workspaces / copy_id / f"f-{tag}.txt").read_text() == "mine\n"
+    copy_state = await thread_state(engine_client, copy_id)
+    assert copy_state["values"]["workspace_snapshot"] == (await thread_state(engine_client, thread_id))["values"]["workspace_snapshot"]
