@@ -16,6 +16,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   thread exists waits for it and is then served to its owner only;
 - `/thread-forks/{thread_id}`: fork a thread (checkpoints, workspace, snapshots) on
   both servers (`server.thread_forks`), for the caller, ownership-checked;
+- `/thread-rewinds/{thread_id}`: restore the workspace of one of the thread's
+  checkpoints now (`server.thread_rewinds`), for the web client's "rewind to here";
 - middleware (`server.thread_copy`): a copied thread (`POST /threads/{id}/copy`) gets
   the source's workspace and snapshots, which its checkpoints restore;
 - middleware (`server.thread_removal`) and lifespan (`server.lifecycle`): a deleted
@@ -37,7 +39,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
-from server import file_edits, file_routes, inmem_fixes, thread_forks, ui_routes
+from server import file_edits, file_routes, inmem_fixes, thread_forks, thread_rewinds, ui_routes
 from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
@@ -48,7 +50,7 @@ from server.thread_streams import ThreadStreamGate
 
 inmem_fixes.apply()
 
-routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes, *thread_forks.routes]
+routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes, *thread_forks.routes, *thread_rewinds.routes]
 
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.

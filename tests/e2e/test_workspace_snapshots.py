@@ -132,3 +132,32 @@ async def test_the_fork_route_copies_for_the_threads_reader_only(
     assert (engine_server.paths.workspaces / copy_id / f"f-{tag}.txt").read_text() == "mine\n"
     copy_state = await thread_state(engine_client, copy_id)
     assert copy_state["values"]["workspace_snapshot"] == (await thread_state(engine_client, thread_id))["values"]["workspace_snapshot"]
+
+
+async def test_the_rewind_route_restores_a_checkpoints_files_now(
+    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM, assistant: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    path = f"/workspace/r-{tag}.txt"
+    scripted_llm.add_scenario(f"snap-r1-{tag}", call("write_file", file_path=path, content="r1\n"), say("ok"))
+    scripted_llm.add_scenario(f"snap-r2-{tag}", call("execute", command=f"echo r2 > {path}"), say("ok"))
+    thread_id = (await engine_client.threads.create())["thread_id"]
+    after_one = (await run(engine_client, assistant, thread_id, f"write (snap-r1-{tag})"))["checkpoint"]["checkpoint_id"]
+    after_two = (await run(engine_client, assistant, thread_id, f"overwrite (snap-r2-{tag})"))["checkpoint"]["checkpoint_id"]
+    host_file = engine_server.paths.workspaces / thread_id / f"r-{tag}.txt"
+    http = engine_client.http.client
+
+    rewound = await http.post(f"/thread-rewinds/{thread_id}", json={"checkpoint_id": after_one})
+    assert rewound.status_code == 200, rewound.text
+    assert host_file.read_text() == "r1\n"
+    assert (await http.post(f"/thread-rewinds/{thread_id}", json={"checkpoint_id": after_two})).status_code == 200
+    assert host_file.read_text() == "r2\n"
+
+    for body in ({}, {"checkpoint_id": 3}, {"checkpoint_id": "../x"}):
+        assert (await http.post(f"/thread-rewinds/{thread_id}", json=body)).status_code == 422, body
+    unknown = await http.post(f"/thread-rewinds/{thread_id}", json={"checkpoint_id": str(uuid.uuid4())})
+    assert unknown.status_code == 404, unknown.text
+    async with engine_server.client("snapshot-stranger") as stranger:
+        refused = await stranger.http.client.post(f"/thread-rewinds/{thread_id}", json={"checkpoint_id": after_one})
+    assert refused.status_code == 404, refused.text
+    assert host_file.read_text() == "r2\n"
