@@ -28,9 +28,35 @@ from pathlib import Path
 from sandbox.snapshots.manifest import Manifest, is_snapshot_id
 
 _CACHED_MANIFESTS = 64
-"""Manifests kept parsed per process; they never change once written, so the cache is never stale."""
-_cache: OrderedDict[tuple[str, str], Manifest] = OrderedDict()
-_cache_lock = threading.Lock()
+"""Manifests a `ManifestCache` keeps parsed; they never change once written, so the cache is never stale."""
+
+
+class ManifestCache:
+    """Parsed manifests by (store folder, id), shared by the stores of one `WorkspaceSnapshots`.
+
+    Reading and parsing a thousand-file manifest costs more than a whole snapshot after
+    a file tool; the head's manifest is read again at every snapshot, so it is kept.
+    """
+
+    def __init__(self, size: int = _CACHED_MANIFESTS) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str], Manifest] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> Manifest | None:
+        """The cached manifest, if any (and marks it recently used)."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], manifest: Manifest) -> None:
+        """Keep `manifest`, dropping the least recently used beyond the size."""
+        with self._lock:
+            self._entries[key] = manifest
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
 
 class SnapshotMissingError(LookupError):
@@ -51,8 +77,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
 class SnapshotStore:
     """The files of one thread's snapshots in `folder` (see the module docstring)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, cache: ManifestCache | None = None) -> None:
         self.folder = folder
+        self.cache = cache if cache is not None else ManifestCache(1)
 
     def blob_path(self, sha: str) -> Path:
         """Where the content with this sha256 is stored."""
@@ -131,17 +158,15 @@ class SnapshotStore:
         if not os.path.exists(self.manifest_path(snapshot_id)):
             msg = f"the workspace snapshot {snapshot_id} is not in this thread's snapshot store"
             raise SnapshotMissingError(msg)
-        with _cache_lock:
-            cached = _cache.get(key)
-            if cached is not None:
-                _cache.move_to_end(key)
-                return cached
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         try:
             manifest = Manifest.from_json(self.manifest_path(snapshot_id).read_bytes())
         except FileNotFoundError:
             msg = f"the workspace snapshot {snapshot_id} is not in this thread's snapshot store"
             raise SnapshotMissingError(msg) from None
-        self._remember(key, manifest)
+        self.cache.put(key, manifest)
         return manifest
 
     def save(self, manifest: Manifest) -> str:
@@ -150,15 +175,8 @@ class SnapshotStore:
         path = self.manifest_path(snapshot_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(path, manifest.to_json())
-        self._remember((str(self.folder), snapshot_id), manifest)
+        self.cache.put((str(self.folder), snapshot_id), manifest)
         return snapshot_id
-
-    @staticmethod
-    def _remember(key: tuple[str, str], manifest: Manifest) -> None:
-        with _cache_lock:
-            _cache[key] = manifest
-            while len(_cache) > _CACHED_MANIFESTS:
-                _cache.popitem(last=False)
 
     def copy_into(self, other: SnapshotStore) -> None:
         """Give `other` every blob and manifest of this store, and the same head, root and sequence.

@@ -29,7 +29,7 @@ from sandbox.disks.workspace_owner import recorded_owner
 from sandbox.files.fd_walk import DIR_FLAGS
 from sandbox.snapshots.manifest import Exclusions, Manifest
 from sandbox.snapshots.restore import restore_tree
-from sandbox.snapshots.store import SnapshotMissingError, SnapshotStore
+from sandbox.snapshots.store import ManifestCache, SnapshotMissingError, SnapshotStore
 from sandbox.snapshots.tree_scan import TreeReader, scan_path, scan_tree
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class WorkspaceSnapshots:
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
         self.exclusions = Exclusions(settings.snapshot_exclude, settings.snapshot_max_file_bytes)
+        self._manifests = ManifestCache()
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -91,7 +92,7 @@ class WorkspaceSnapshots:
         if not create and not disk.mount_point.exists() and not (quotas_enforced(self.settings) and disk.image.exists()):
             return None
         folder = prepare_quota_folder(self.settings, disk, create=create, user_id=user_id)
-        return SnapshotStore(folder) if folder.is_dir() else None
+        return SnapshotStore(folder, self._manifests) if folder.is_dir() else None
 
     @contextlib.contextmanager
     def _workspace_fd(self, user_id: str, thread_id: str, *, create: bool) -> Iterator[int | None]:
