@@ -48,13 +48,20 @@ class Manifest:
     """Symlink path -> its target, as written (never followed)."""
     dirs: dict[str, int] = field(default_factory=dict)
     """Folder path -> its permission bits."""
+    _key: str | None = field(default=None, compare=False, repr=False)
+    """`content_key()`, once computed: a stored manifest never changes, and the head's is compared at every snapshot."""
 
     def copy(self) -> Manifest:
         """A copy whose dicts can be changed without touching this (cached, immutable) one."""
         return Manifest(dict(self.files), dict(self.links), dict(self.dirs))
 
     def content_key(self) -> str:
-        """A hash of what a restore would write: contents, modes, links and folders; stat fields left out."""
+        """A hash of what a restore would write: contents, modes, links and folders; stat fields left out.
+
+        Computed once: callers finish changing a manifest (a scan) before they ask.
+        """
+        if self._key is not None:
+            return self._key
         digest = hashlib.sha256()
         for path in sorted(self.files):
             sha, mode = self.files[path][:2]
@@ -63,10 +70,12 @@ class Manifest:
             digest.update(f"l\0{path}\0{self.links[path]}\n".encode("utf-8", "surrogateescape"))
         for path in sorted(self.dirs):
             digest.update(f"d\0{path}\0{self.dirs[path]}\n".encode("utf-8", "surrogateescape"))
-        return digest.hexdigest()
+        self._key = digest.hexdigest()
+        return self._key
 
     def drop(self, path: str) -> None:
         """Forget `path` and everything below it (before it is scanned again)."""
+        self._key = None
         prefix = path + "/"
         for table in (self.files, self.links, self.dirs):
             for name in [name for name in table if name == path or name.startswith(prefix)]:
