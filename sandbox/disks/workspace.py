@@ -36,6 +36,7 @@ from sandbox.disks.disk_quota import (
     mount_workspace,
     quotas_enforced,
     remove_disk,
+    remove_quota_disk,
     thread_ids_with_disks,
 )
 from sandbox.disks.thread_ids import canonical_thread_id, storage_name
@@ -111,6 +112,19 @@ def prepare_quota_folder(settings: SandboxSettings, disk: QuotaDisk, *, create: 
     if create:
         create_workspace_dir(disk.mount_point, (settings.uid, settings.gid) if os.geteuid() == 0 else None)
     return disk.mount_point
+
+
+def remove_quota_folder(settings: SandboxSettings, disk: QuotaDisk) -> bool:
+    """Delete a bounded folder beside the workspaces (its image too); False when there was neither."""
+    had_disk = remove_quota_disk(settings, disk)
+    folder = disk.mount_point
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+        return True
+    if not folder.exists():
+        return had_disk
+    shutil.rmtree(folder)
+    return True
 
 
 def folder_names(images_dir: Path, folders_dir: Path) -> set[str]:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 
 from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.disks.disk_budget import IMAGE_SUFFIX
-from sandbox.disks.disk_quota import QuotaDisk, quotas_enforced, remove_quota_disk
+from sandbox.disks.disk_quota import QuotaDisk, quotas_enforced
 from sandbox.disks.thread_ids import storage_name
-from sandbox.disks.workspace import prepare_quota_folder, prepare_workspace, validate_thread_id
+from sandbox.disks.workspace import prepare_quota_folder, prepare_workspace, remove_quota_folder, validate_thread_id
 from sandbox.disks.workspace_owner import recorded_owner
 from sandbox.files.fd_walk import DIR_FLAGS
 from sandbox.snapshots.manifest import Exclusions, Manifest
@@ -60,16 +59,7 @@ def workspace_relative(path: str) -> str | None:
 
 def remove_snapshots(settings: SandboxSettings, thread_id: str) -> bool:
     """Delete a thread's snapshot store (its image too); False when there was none."""
-    name = storage_name(thread_id)
-    folder = settings.snapshots_dir / name
-    had_disk = remove_quota_disk(settings, snapshots_disk(settings, name))
-    if folder.is_symlink() or folder.is_file():
-        folder.unlink()
-        return True
-    if not folder.exists():
-        return had_disk
-    shutil.rmtree(folder)
-    return True
+    return remove_quota_folder(settings, snapshots_disk(settings, storage_name(thread_id)))
 
 
 class WorkspaceSnapshots:
