@@ -4,7 +4,8 @@ The same v1 (`write_file`) / v2 (`sed -i` through `execute`) turns as
 `test_workspace_snapshots`, on the session-mode server (the thread's container
 keeps running while its files are restored under it), on a server restarted
 between the turns and the rewind (nothing about snapshots lives in a process),
-and with the change made by the general-purpose subagent that `task` starts.
+with the change made by the general-purpose subagent that `task` starts, and with
+changes a reviewer approved (the run that makes them resumes at the tools step).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.support.agent_client import content_text, thread_state, tool_messages, user_input
+from tests.support.agent_client import approve, content_text, resume, thread_state, tool_messages, user_input
 from tests.support.e2e_servers import CONTRACT_USER, AuthServer
 from tests.support.langgraph_server import LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
@@ -101,3 +102,22 @@ async def test_a_subagents_changes_are_restored_too(
     assert host_file.read_text() == "later\n"
     await run(engine_client, assistant, thread_id, "again", after_task["checkpoint"]["checkpoint_id"])
     assert host_file.read_text() == "from the subagent\n"
+
+
+async def test_approved_changes_are_snapshotted_and_restored(
+    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    name = scenarios(scripted_llm, tag)
+    thread_id = (await engine_client.threads.create())["thread_id"]
+    for text in (f"(modes-v1-{tag})", f"(modes-v2-{tag})"):
+        paused = await engine_client.runs.wait(thread_id, GRAPH_ID, input=user_input(text))
+        assert paused.get("__interrupt__"), paused  # the default policy asks first
+        await engine_client.runs.wait(thread_id, GRAPH_ID, command=resume(approve()))
+        if text.startswith("(modes-v1"):
+            after_one = (await thread_state(engine_client, thread_id))["checkpoint"]["checkpoint_id"]
+    host_file = engine_server.paths.workspaces / thread_id / name
+    assert host_file.read_text() == "v2\n"
+    state = await run(engine_client, GRAPH_ID, thread_id, f"(modes-read-{tag})", after_one)
+    assert "v1" in content_text(tool_messages(state, "read_file")[-1])
+    assert host_file.read_text() == "v1\n"
