@@ -26,12 +26,14 @@ from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
 from agent.model_errors import ModelErrorMiddleware
 from agent.prompts import SYSTEM_PROMPT
+from agent.workspace_snapshots import WorkspaceSnapshotMiddleware
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment, sandbox_process
 from sandbox.containers.docker_api import require_local_engine
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT
 from sandbox.disks.memories import MEMORY_FILE
+from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +64,15 @@ def assemble_agent(
     sandbox_settings: SandboxSettings | None = None,
     *,
     live_output: bool = True,
+    snapshots: WorkspaceSnapshotMiddleware | None = None,
 ) -> AgentGraph:
     """The deep agent around any backend: model, prompt, approvals and context are fixed here.
 
     Benchmarks reuse it with an unsandboxed backend, so the only difference they
     measure is where commands and files go; `live_output=False` drops the live
     `execute` output (see `agent.live_output`) to measure what streaming costs.
+    `snapshots` is the workspace snapshot middleware (`agent.workspace_snapshots`): the main
+    agent's restores and records, the subagent's copy (`recorder()`) only records.
 
     Approvals: every gateable tool is registered with HITL (as `ApprovalGate`,
     which also refuses in the tools node any gated call the approval step did
@@ -84,11 +89,20 @@ def assemble_agent(
     # Its state schema (todos) is narrower than the list's type says; the agent merges schemas.
     planning = cast("AgentMiddleware[Any, Any, Any]", TodoListMiddleware())
     gates = interrupt_on(previews.describe)
+    # Outermost around tool calls, so the workspace is restored before any other middleware reads it.
+    recording: list[AgentMiddleware[Any, Any, Any]] = [snapshots.recorder()] if snapshots is not None else []
+    following: list[AgentMiddleware[Any, Any, Any]] = [snapshots] if snapshots is not None else []
     # The subagent's approvals come from its own gate; an empty `interrupt_on` keeps
     # deepagents from adding a plain HITL beside it.
     general_purpose: SubAgent = {
         **GENERAL_PURPOSE_SUBAGENT,
-        "middleware": [model_errors, previews.middleware(), changes, ApprovalGate(interrupt_on=gates, details=previews.details)],
+        "middleware": [
+            *recording,
+            model_errors,
+            previews.middleware(),
+            changes,
+            ApprovalGate(interrupt_on=gates, details=previews.details),
+        ],
         "skills": [SKILLS_SOURCE],
         "interrupt_on": {},
     }
@@ -101,6 +115,7 @@ def assemble_agent(
         memory=MEMORY_SOURCES,
         # `ApprovalGate` carries HITL's name, so it takes the place of the HITL deepagents adds for `interrupt_on`.
         middleware=[
+            *following,
             planning,
             RequireApiKeyMiddleware(model_settings),
             model_errors,
@@ -133,8 +148,10 @@ def build_agent(
     # Operators read the startup log to see which image (chosen by them or by
     # scripts/start.sh) every sandbox of this server will run.
     logger.info("Sandboxes use image %s (SANDBOX_IMAGE), mode %s", sandbox_settings.image, sandbox_settings.mode)
-    backend = CompositeBackend(default=DockerSandbox.for_runs(deployment), routes={}, artifacts_root=ARTIFACTS_ROOT)
-    return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output)
+    sandbox = DockerSandbox.for_runs(deployment)
+    backend = CompositeBackend(default=sandbox, routes={}, artifacts_root=ARTIFACTS_ROOT)
+    snapshots = WorkspaceSnapshotMiddleware(WorkspaceSnapshots(sandbox_settings), sandbox.thread)
+    return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output, snapshots=snapshots)
 
 
 agent = build_agent()

@@ -2,7 +2,7 @@
 
     uv run python -m benchmarks.run            # full run (about 10 minutes on 2 cores)
     uv run python -m benchmarks.run --quick    # short run (under 3 minutes)
-    uv run python -m benchmarks.run --only micro|turn|concurrency|live|responsiveness
+    uv run python -m benchmarks.run --only micro|turn|concurrency|live|responsiveness|snapshots
     uv run python -m benchmarks.run --only concurrency --engine-levels 32 --engine-rounds 4
 
 Sections: (1) `execute` in ephemeral mode vs a raw docker-py container round trip,
@@ -12,7 +12,8 @@ on `LocalShellBackend`, (5) 1-32 concurrent threads on `langgraph dev`, Aegra wi
 process and Aegra with two processes and Redis, (6) live `execute` output:
 first-chunk latency to an SDK client and the cost of streaming, (7) another user's
 `threads.search`, file listing and `/ok` latency while one user runs as many long commands
-as their caps allow, on an auth-enabled server started with scripts/start.sh's flags. Each ratio compares medians
+as their caps allow, on an auth-enabled server started with scripts/start.sh's flags, (8) workspace
+snapshots on 1,000 files / 50 MB (after a file tool, after `execute`, restore). Each ratio compares medians
 measured interleaved in this run, because this machine is too noisy for absolute
 numbers to carry over. Everything talks to 127.0.0.1 (and the local Docker
 Engine), and every container and temp dir is removed at the end.
@@ -46,6 +47,8 @@ from benchmarks.live import bench_live
 from benchmarks.micro import BENCH_LABEL, bench_execute_ephemeral, bench_execute_session, bench_file_ops
 from benchmarks.responsiveness import WORKSPACES as RESPONSIVENESS_WORKSPACES
 from benchmarks.responsiveness import bench_responsiveness
+from benchmarks.snapshots import SECTION as SNAPSHOTS_SECTION
+from benchmarks.snapshots import bench_snapshots
 from benchmarks.stats import Row, SectionResult, render_table
 from benchmarks.turns import (
     AEGRA_1,
@@ -72,7 +75,7 @@ from sandbox.containers.removal import remove_all_workspaces
 from tests.support.scripted_llm import ScriptedLLM
 
 DEFAULT_IMAGE = "deepagents-sandbox:offline"
-SECTIONS = ("micro", "turn", "concurrency", "live", "responsiveness")
+SECTIONS = ("micro", "turn", "concurrency", "live", "responsiveness", "snapshots")
 SERVED_SECTIONS = frozenset({"turn", "concurrency", "live"})
 """Sections that share one fleet of single-user servers; section 7 starts its own."""
 
@@ -347,7 +350,8 @@ def report(
         "`FilesystemBackend(virtual_mode=True)` on the same directory; (4) the same graph on deepagents' `LocalShellBackend`; "
         "(5) the same graph on deepagents' `LocalShellBackend` at the same concurrency (ephemeral mode: the same backend with 1 thread); "
         "(6) latency has no floor (target p50 ≤ 250 ms), cost is vs the same server "
-        "without live output; (7) the same calls of the other user before the load (target: p95 under load ≤ 1 s).",
+        "without live output; (7) the same calls of the other user before the load (target: p95 under load ≤ 1 s); "
+        "(8) absolute p50s in ms (targets 10 / 30 / 500 ms), the floor is a bare stat walk of the same tree.",
         "",
         render_table(rows),
     ]
@@ -399,7 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if "micro" in sections:
                 results.extend(micro_sections(settings, plan, clock, failures))
-            if set(sections) - {"micro"}:
+            if "snapshots" in sections:
+                bench = functools.partial(bench_snapshots, settings, iterations=plan.file_ops, warmup=plan.file_warmup)
+                results.append((SNAPSHOTS_SECTION, run_section(clock, SNAPSHOTS_SECTION, failures, bench)))
+            if set(sections) - {"micro", "snapshots"}:
                 with ScriptedLLM(model="glm-4.7") as llm:
                     config = FleetConfig(llm_url=llm.base_url, image=args.image, root=root)
                     if SERVED_SECTIONS & set(sections):

@@ -110,6 +110,19 @@ def _env_images(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return images
 
 
+def _env_patterns(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated path patterns relative to `/workspace` (`node_modules`, `build/*.o`); `..` is refused."""
+    raw = env_raw(name)
+    if not raw:
+        return default
+    patterns = tuple(dict.fromkeys(part.strip().strip("/") for part in raw.split(",") if part.strip().strip("/")))
+    for pattern in patterns:
+        if ".." in pattern.split("/"):
+            msg = f"{name}: {pattern!r} may not contain '..'"
+            raise SettingsError(msg)
+    return patterns
+
+
 def default_user() -> tuple[int, int]:
     """The host user's ids keep workspace files editable; root gets `nobody` instead."""
     uid, gid = os.getuid(), os.getgid()
@@ -238,6 +251,19 @@ class SandboxSettings:
     """Most a thread's `/artifacts` (deepagents' own files: evicted large tool results, conversation
     history, captured command output) may hold, as its own loop-mounted ext4 image like a workspace's
     (only while workspace quotas are on; counts towards `SANDBOX_DISK_TOTAL`). 0 = no quota."""
+    snapshot_quota_bytes: int = setting(
+        "SANDBOX_SNAPSHOT_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 512 * 1024**2, shown="512m"
+    )
+    """Most a thread's workspace snapshots (the files each checkpoint can restore, stored once per content)
+    may hold, as their own loop-mounted ext4 image beside the workspace (only while workspace quotas are on;
+    counts towards `SANDBOX_DISK_PER_USER` and `SANDBOX_DISK_TOTAL`). When it is full, a tool result says that
+    its checkpoint cannot restore the files. 0 = no quota."""
+    snapshot_exclude: tuple[str, ...] = setting("SANDBOX_SNAPSHOT_EXCLUDE", _env_patterns, ())
+    """Paths in `/workspace` that snapshots leave out, comma-separated: a pattern without `/` matches a
+    file or folder of that name anywhere (`node_modules`, `*.log`), one with `/` the path from `/workspace`
+    (`build/cache`). Rewinding never restores, deletes or overwrites them (see docs/checkpoints.md)."""
+    snapshot_max_file_bytes: int = setting("SANDBOX_SNAPSHOT_MAX_FILE", env_size(0), 64 * 1024**2, shown="64m")
+    """Files larger than this are left out of workspace snapshots: rewinding leaves them as they are."""
 
     max_running_per_user: int = setting("SANDBOX_MAX_RUNNING_PER_USER", at_least(1), 8)
     """Most commands one user may have running at once, across all their threads; more are refused with a message naming this setting."""
@@ -282,6 +308,16 @@ class SandboxSettings:
     def artifacts_images_dir(self) -> Path:
         """Where `/artifacts` images live: next to `artifacts_dir`, never inside anything a sandbox mounts."""
         return self.artifacts_dir.with_name(self.artifacts_dir.name + ".disks")
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """Where each thread's workspace snapshots live: next to `workspaces/`, outside every workspace and mount."""
+        return self.workspaces_dir.with_name(self.workspaces_dir.name + ".snapshots")
+
+    @property
+    def snapshots_images_dir(self) -> Path:
+        """Where snapshot store images live: next to `snapshots_dir`, never inside anything a sandbox mounts."""
+        return self.snapshots_dir.with_name(self.snapshots_dir.name + ".disks")
 
     @property
     def memories_images_dir(self) -> Path:

@@ -14,6 +14,12 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   delete and rename there (`server.file_edits`) follow the agent's file rules;
 - middleware (`server.thread_streams`): a v2 thread stream opened before its
   thread exists waits for it and is then served to its owner only;
+- `/thread-forks/{thread_id}`: fork a thread (checkpoints, workspace, snapshots) on
+  both servers (`server.thread_forks`), for the caller, ownership-checked;
+- `/thread-rewinds/{thread_id}`: restore the workspace of one of the thread's
+  checkpoints now (`server.thread_rewinds`), for the web client's "rewind to here";
+- middleware (`server.thread_copy`): a copied thread (`POST /threads/{id}/copy`) gets
+  the source's workspace and snapshots, which its checkpoints restore;
 - middleware (`server.thread_removal`) and lifespan (`server.lifecycle`): a deleted
   or pruned thread's sandboxes are removed, a reconciler removes orphans and expired
   containers, and a graceful stop stops this server's session containers;
@@ -33,21 +39,24 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
-from server import file_edits, file_routes, inmem_fixes, ui_routes
+from server import file_edits, file_routes, inmem_fixes, thread_forks, thread_rewinds, ui_routes
 from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
 from server.state_writes import StateWriteGuard
+from server.thread_copy import ThreadCopy, process_snapshots
 from server.thread_removal import ThreadRemoval
 from server.thread_streams import ThreadStreamGate
 
 inmem_fixes.apply()
 
-routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes]
+routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes, *thread_forks.routes, *thread_rewinds.routes]
 
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.
     Middleware(ThreadRemoval, sandboxes=thread_sandboxes),
+    # Sees a thread copy's answer, so the copy has the source's workspace and snapshots before the client hears back.
+    Middleware(ThreadCopy, snapshots=process_snapshots),
     # Sees a v2 subscription before the server does, so one that arrives before its thread waits for it.
     Middleware(ThreadStreamGate, settings=ServerSettings.from_env()),
     # With auth on, the server's documentation and metrics answer only to a token (metrics: an admin's).

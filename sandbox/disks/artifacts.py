@@ -16,13 +16,12 @@ write the backend makes there is audited (`sandbox.runs.audit`, event `artifact`
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disks.disk_quota import artifacts_disk, remove_quota_disk
+from sandbox.disks.disk_quota import artifacts_disk
 from sandbox.disks.thread_ids import storage_name
-from sandbox.disks.workspace import folder_names, prepare_quota_folder, validate_thread_id
+from sandbox.disks.workspace import folder_names, prepare_quota_folder, remove_quota_folder, validate_thread_id
 
 ARTIFACTS_MOUNT = "/artifacts"
 """Where the thread's artifacts folder is, for the shell and the file tools alike."""
@@ -59,13 +58,4 @@ def remove_artifacts(settings: SandboxSettings, thread_id: str) -> bool:
     Like `remove_workspace`, any safe name is removable, also another spelling of a
     thread id left from before such spellings were refused.
     """
-    name = storage_name(thread_id)
-    folder = settings.artifacts_dir / name
-    had_disk = remove_quota_disk(settings, artifacts_disk(settings, name))
-    if folder.is_symlink() or folder.is_file():
-        folder.unlink()
-        return True
-    if not folder.exists():
-        return had_disk
-    shutil.rmtree(folder)
-    return True
+    return remove_quota_folder(settings, artifacts_disk(settings, storage_name(thread_id)))

@@ -59,8 +59,13 @@ def _images(images_dir: Path) -> list[tuple[Path, os.stat_result]]:
 
 
 def _all_images(settings: SandboxSettings) -> list[tuple[Path, os.stat_result]]:
-    """Every workspace, memory and artifacts image, with its stat."""
-    return _images(settings.disk_images_dir) + _images(settings.memories_images_dir) + _images(settings.artifacts_images_dir)
+    """Every workspace, memory, artifacts and snapshot store image, with its stat."""
+    return (
+        _images(settings.disk_images_dir)
+        + _images(settings.memories_images_dir)
+        + _images(settings.artifacts_images_dir)
+        + _images(settings.snapshots_images_dir)
+    )
 
 
 def committed_bytes(settings: SandboxSettings) -> int:

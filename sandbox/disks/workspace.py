@@ -36,6 +36,7 @@ from sandbox.disks.disk_quota import (
     mount_workspace,
     quotas_enforced,
     remove_disk,
+    remove_quota_disk,
     thread_ids_with_disks,
 )
 from sandbox.disks.thread_ids import canonical_thread_id, storage_name
@@ -113,6 +114,19 @@ def prepare_quota_folder(settings: SandboxSettings, disk: QuotaDisk, *, create: 
     return disk.mount_point
 
 
+def remove_quota_folder(settings: SandboxSettings, disk: QuotaDisk) -> bool:
+    """Delete a bounded folder beside the workspaces (its image too); False when there was neither."""
+    had_disk = remove_quota_disk(settings, disk)
+    folder = disk.mount_point
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+        return True
+    if not folder.exists():
+        return had_disk
+    shutil.rmtree(folder)
+    return True
+
+
 def folder_names(images_dir: Path, folders_dir: Path) -> set[str]:
     """The names of the folders in `folders_dir` and of the disk images in `images_dir`, mounted or not."""
     found = image_names(images_dir)
@@ -176,7 +190,7 @@ def _make_removable(function: Callable[..., Any], path: str, exc: BaseException)
 
 
 def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
-    """Delete `workspaces/<thread_id>/` and everything in it, and the thread's `/artifacts`; False when there was neither.
+    """Delete `workspaces/<thread_id>/` and everything in it, the thread's `/artifacts` and snapshots; False when there was none.
 
     This is the one place a workspace is removed, so whatever else a workspace
     becomes (a mounted image) is undone here too. Symlinks inside are removed, never
@@ -184,9 +198,11 @@ def remove_workspace(settings: SandboxSettings, thread_id: str) -> bool:
     also a non-canonical spelling of a thread id left from before such names were refused.
     """
     from sandbox.disks.artifacts import remove_artifacts  # noqa: PLC0415 - artifacts builds on this module's folders
+    from sandbox.snapshots.thread_snapshots import remove_snapshots  # noqa: PLC0415 - snapshots build on this module too
 
     workspace = settings.workspaces_dir / storage_name(thread_id)
     had_artifacts = remove_artifacts(settings, thread_id)  # deepagents' own files go with the thread
+    had_artifacts = remove_snapshots(settings, thread_id) or had_artifacts  # and so do the workspace's snapshots
     had_disk = remove_disk(settings, thread_id) or had_artifacts  # unmount and delete its quota image first
     remove_owner(settings, thread_id)
     if not workspace.exists() and not workspace.is_symlink():

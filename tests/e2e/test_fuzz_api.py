@@ -16,10 +16,11 @@ function's source, so any edit to this module changed every request. Set
 `FUZZ_SEED` to explore other ones, `FUZZ_ONLY` (a regular expression) to
 fuzz only the operations whose label matches it.
 
-The project's own workspace file routes (`/files/...`) are not in the server's
-schema; `FILE_ROUTES` describes them, and they are fuzzed the same way, on the
-attacker's own thread (so generated paths reach the file layer) and on the
-victim's, whose file must come through untouched.
+The project's own workspace file routes (`/files/...`), thread fork and rewind
+routes (`/thread-forks/...`, `/thread-rewinds/...`) are not in the server's schema; `file_routes_schema`
+describes them, and they are fuzzed the same way, on the attacker's own thread
+(so generated paths reach the file layer) and on the victim's, whose file must
+come through untouched (and whose thread the attacker cannot fork).
 """
 
 from __future__ import annotations
@@ -181,8 +182,10 @@ def _workspace_path_schema() -> dict[str, object]:
 
 
 def file_routes_schema(thread_ids: list[str]) -> dict[str, object]:
-    """An OpenAPI description of `server.file_routes` and `server.file_edits`, for schemathesis."""
+    """An OpenAPI description of our own routes (files, file edits, thread forks and rewinds), for schemathesis."""
     thread = {"name": "thread_id", "in": "path", "required": True, "schema": {"type": "string", "enum": thread_ids}}
+    any_thread = {**thread, "schema": {"anyOf": [thread["schema"], {"type": "string", "minLength": 1}]}}
+    rewind = {"content": {"application/json": {"schema": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}}}}}
 
     def query(name: str) -> dict[str, object]:
         return {"name": name, "in": "query", "required": False, "schema": _workspace_path_schema()}
@@ -200,6 +203,8 @@ def file_routes_schema(thread_ids: list[str]) -> dict[str, object]:
                 "delete": {"parameters": [thread, query("path")], "responses": answers},
             },
             "/files/{thread_id}/rename": {"post": {"parameters": [thread, query("path"), query("to")], "responses": answers}},
+            "/thread-forks/{thread_id}": {"post": {"parameters": [any_thread], "responses": answers}},
+            "/thread-rewinds/{thread_id}": {"post": {"parameters": [any_thread], "requestBody": rewind, "responses": answers}},
         },
     }
 
@@ -223,7 +228,7 @@ def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: 
         answered[operation.label] = Counter()
         check_one(operation, fuzz_server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
     assert not findings, "\n".join(findings)
-    assert len(answered) == 5, answered
+    assert len(answered) == 7, answered
     # Not a vacuous pass: generated requests reach the handlers, and some succeed.
     assert sum(statuses[200] + statuses[201] for statuses in answered.values()) > 0, answered
     assert not any(401 in statuses for statuses in answered.values()), answered

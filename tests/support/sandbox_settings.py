@@ -14,6 +14,8 @@ TEST_DISK_QUOTA = 64 * 1024**2
 """Small enough that filling a workspace takes a moment; big enough for every test's files."""
 TEST_ARTIFACTS_QUOTA = 16 * 1024**2
 """The smallest `/artifacts` disk: plenty for the captured output these tests make."""
+TEST_SNAPSHOT_QUOTA = 16 * 1024**2
+"""The smallest snapshot store disk: plenty for the workspaces these tests snapshot."""
 
 
 def make_settings(root: Path, image: str, **overrides: object) -> SandboxSettings:
@@ -34,5 +36,6 @@ def make_settings(root: Path, image: str, **overrides: object) -> SandboxSetting
         timeout_seconds=60,
         disk_quota_bytes=TEST_DISK_QUOTA,
         artifacts_quota_bytes=TEST_ARTIFACTS_QUOTA,
+        snapshot_quota_bytes=TEST_SNAPSHOT_QUOTA,
     )
     return base.with_overrides(**overrides)

@@ -97,6 +97,11 @@ export const deleteThread = (id) => request('DELETE', `/threads/${id}`, { what: 
 export const getThread = (id) => request('GET', `/threads/${id}`, { what: 'thread' })
 export const getState = (id) => request('GET', `/threads/${id}/state`, { what: 'state' })
 export const listRuns = (id) => request('GET', `/threads/${id}/runs?limit=10`, { what: 'runs' })
+export const getStateAt = (id, checkpointId) => request('GET', `/threads/${id}/state/${checkpointId}`, { what: 'state' })
+// Our own routes (server/thread_forks.py, server/thread_rewinds.py): the workspace follows the checkpoints.
+export const forkThread = (id) => request('POST', `/thread-forks/${id}`, { what: 'fork' })
+export const rewindThread = (id, checkpointId) =>
+  request('POST', `/thread-rewinds/${id}`, { body: { checkpoint_id: checkpointId }, what: 'rewind' })
 export const getHistory = (id, limit = 500) => request('POST', `/threads/${id}/history`, { body: { limit }, what: 'state' })
 export const cancelRun = (id, runId) =>
   request('POST', `/threads/${id}/runs/${runId}/cancel?action=interrupt`, { what: 'cancel' })

@@ -7,6 +7,7 @@ import { kindOf, pendingInterrupts, textOf } from './messages.js'
 import { t } from './i18n.js'
 import { errorText } from './errorText.js'
 import { subagentEvent } from './subagents.js'
+import { setDraft } from './drafts.js'
 
 export const store = reactive({
   phase: 'loading', // loading | signin | ready
@@ -223,6 +224,44 @@ export async function editMessage(messageId, forkFrom, text) {
   const started = await startRun(store.threadId, { input: { messages: [{ role: 'user', content }] }, checkpoint_id: forkFrom })
   if (!started) store.messages = before
   return started
+}
+
+// ---- rewind and fork: the workspace follows the checkpoints (docs/checkpoints.md) --------------
+
+// Go back to checkpoint `at` (the one before a message): its files now, its conversation shown,
+// and the message back in the box, so sending continues from there.
+export async function rewindTo(at, text) {
+  const id = store.threadId
+  if (!id || !at || store.running) return false
+  try {
+    await api.rewindThread(id, at)
+    const state = await api.getStateAt(id, at)
+    if (store.threadId !== id) return false
+    Object.assign(store, { shownCheckpoint: at, messages: state?.values?.messages || [], interrupts: [], runError: '', runStopped: false })
+    setDraft(id, text || '')
+    store.filesVersion++
+    notify(t('rewound'), 'success')
+    return true
+  } catch (exc) {
+    handleError(exc)
+    return false
+  }
+}
+
+// The same in a new thread: the whole thread (checkpoints, files, snapshots) is copied, then rewound.
+export async function forkAt(at, text) {
+  const id = store.threadId
+  if (!id || !at || store.running) return false
+  let copy
+  try {
+    copy = (await api.forkThread(id)).thread_id
+  } catch (exc) {
+    handleError(exc)
+    return false
+  }
+  await loadThreads()
+  await openThread(copy)
+  return rewindTo(at, text)
 }
 
 // How the thread's last run ended, from the server's record of it, so a reload still
