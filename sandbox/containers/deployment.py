@@ -28,6 +28,7 @@ from sandbox.coordination.fair_pool import FairPool
 from sandbox.coordination.process_lease import ProcessLease, process_lease
 from sandbox.coordination.process_state import sandbox_process
 from sandbox.coordination.user_caps import running_cap_error
+from sandbox.processes.manager import ProcessManager
 from sandbox.runs.errors import SandboxError
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class SandboxDeployment(SessionContainers):
         """Where commands' Docker I/O runs (`sandbox.coordination.fair_pool`), never on the server's default executor."""
         self.file_work = FairPool("sandbox-files", threads=FILE_THREADS, share=FILE_SHARE)
         """Where the host-side file tools run, apart from commands and from the server's default executor."""
+        self.processes = ProcessManager(self)
+        """The threads' background processes (`sandbox.processes`); the housekeeper stops idle ones."""
         sandbox_process().deployments.add(self)
 
     # -- connection and startup ------------------------------------------------
@@ -100,6 +103,11 @@ class SandboxDeployment(SessionContainers):
         return self._api
 
     @property
+    def engine(self) -> str:
+        """The connected engine's id (use files and locks are per engine); empty before `start()`."""
+        return self._engine
+
+    @property
     def lease(self) -> ProcessLease:
         """The lease of this process on the workspaces folder: its id labels the containers it runs."""
         return process_lease(self.settings)
@@ -122,6 +130,7 @@ class SandboxDeployment(SessionContainers):
             last_sweep = time.monotonic()
             while not self._closed.wait(interval):
                 try:
+                    self.processes.reap_idle()  # first: a look keeps a session container with a running process in use
                     if session:
                         self.reap_idle()
                     if time.monotonic() - last_sweep >= sweep_every:
