@@ -12,45 +12,46 @@ stream of the old server had to survive.
 from __future__ import annotations
 
 PROCESS_ROOT = "/tmp/.processes"
+"""Where every script below keeps a process's files (spelled out in each, so each is a plain constant)."""
 
 START = """\
-d=@ROOT@/$1; mkdir -p "$d" && mkfifo "$d/in" || exit 1
+d=/tmp/.processes/$1; mkdir -p "$d" && mkfifo "$d/in" || exit 1
 setsid sh -c "$2" <>"$d/in" >>"$d/log" 2>&1 &
 echo $! >"$d/pid.part" && mv "$d/pid.part" "$d/pid"
 wait $!
 echo $? >"$d/exit.part" && mv "$d/exit.part" "$d/exit"
-""".replace("@ROOT@", PROCESS_ROOT)
+"""
 """Start `$2` for process `$1` (run detached): its own process group, so a stop ends all it started."""
 
 PROBE = """\
-d=@ROOT@/$1
+d=/tmp/.processes/$1
 if [ -f "$d/exit" ]; then echo "exit $(cat "$d/exit")"
 elif [ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; then echo running
 elif [ -f "$d/pid" ]; then echo gone
 else echo starting; fi
 [ -f "$d/log" ] && tail -c +"$2" "$d/log" | head -c "$3"
 exit 0
-""".replace("@ROOT@", PROCESS_ROOT)
+"""
 """Process `$1`'s state on the first line, then up to `$3` bytes of its output from byte `$2` (1-based).
 
 The state is read before the output, so output read after "exit" is complete."""
 
 SEND_INPUT = """\
-d=@ROOT@/$1
+d=/tmp/.processes/$1
 [ -p "$d/in" ] && [ ! -f "$d/exit" ] || { echo "not running"; exit 1; }
 printf %s "$2" >"$d/in"
-""".replace("@ROOT@", PROCESS_ROOT)
+"""
 """Write `$2` to process `$1`'s stdin."""
 
 STOP = """\
-d=@ROOT@/$1
+d=/tmp/.processes/$1
 [ -f "$d/pid" ] || exit 0
 pid=$(cat "$d/pid")
 kill -TERM -$pid 2>/dev/null || exit 0
 i=0; while kill -0 -$pid 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
 kill -KILL -$pid 2>/dev/null
 exit 0
-""".replace("@ROOT@", PROCESS_ROOT)
+"""
 """SIGTERM process `$1`'s whole process group, SIGKILL what is left after two seconds."""
 
 

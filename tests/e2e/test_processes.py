@@ -57,6 +57,9 @@ async def _started_server(auth_server: AuthServer, scripted_llm: ScriptedLLM, us
 
         second = await stream_run(client, thread_id, command=resume(approve()), stream_mode=("updates", "custom"))
         assert not second.errors, second.describe()
+        # While the run streams, the new process's first output reaches the client live, like `execute` output.
+        live = [data for event, data in second.events if event.startswith("custom") and isinstance(data, dict)]
+        assert any("Serving HTTP" in str(data.get("chunk", "")) for data in live), second.events
         [result] = tool_messages(await thread_state(client, thread_id), "start_process")
     text = content_text(result)
     assert "Started background process" in text, text

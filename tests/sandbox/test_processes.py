@@ -12,6 +12,7 @@ import pytest
 from sandbox import SandboxDeployment, SandboxSettings, ThreadRef
 from sandbox.containers.container_spec import LABEL_THREAD, label_filter, labels_for
 from sandbox.containers.removal import remove_thread_containers
+from sandbox.processes import scripts
 from sandbox.processes.manager import ProcessError, ProcessLimitError, ProcessManager
 from sandbox.processes.records import ProcessRecord, processes_root
 
@@ -172,3 +173,8 @@ def test_another_threads_process_is_not_found(deploy: Deploy) -> None:
     assert refused.value.status == 404
     with pytest.raises(ProcessError):
         deployment.processes.get(record.thread_id, "../../etc")
+
+
+def test_every_script_keeps_its_files_under_the_one_root() -> None:
+    for script in (scripts.START, scripts.PROBE, scripts.SEND_INPUT, scripts.STOP):
+        assert script.startswith(f"d={scripts.PROCESS_ROOT}/$1"), script
