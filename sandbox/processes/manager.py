@@ -107,7 +107,7 @@ class ProcessManager:
                 last_activity=started,
             )
             with self.records.locked(ref.thread_id):
-                self.records.save(record)
+                self.records.save(record, new=True)
         logger.info("Thread %s started background process %s: %s", ref.thread_id, process_id, command[:200])
         return record
 
@@ -180,7 +180,9 @@ class ProcessManager:
         `looked`: the agent or a client is looking at it, which counts as activity for the idle TTL.
         """
         with self.records.locked(record.thread_id):
-            current = self.records.get(record.thread_id, record.process_id) or record
+            current = self.records.get(record.thread_id, record.process_id)
+            if current is None:  # its thread was removed meanwhile, and its containers with it
+                return self._ended(record, None, "its thread was deleted")
             if current.state != "running":
                 return current
             updated = self._probe(current)

@@ -99,10 +99,17 @@ class ProcessRecords:
         with exclusive_file_lock(lock_subdir(self.settings, "processes") / f"{storage_name(thread_id)}.lock"):
             yield
 
-    def save(self, record: ProcessRecord) -> None:
-        """Write `record` atomically (a reader never sees half a record)."""
+    def save(self, record: ProcessRecord, *, new: bool = False) -> None:
+        """Write `record` atomically (a reader never sees half a record).
+
+        Only a `new` record makes the thread's folder: an update that lands after the
+        thread's records were removed (a sync racing a thread delete) is dropped.
+        """
         folder = self._dir(record.thread_id)
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if new:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        elif not folder.is_dir():
+            return
         part = folder / f"{record.process_id}.json.part"
         part.write_text(json.dumps(asdict(record)), encoding="utf-8")
         part.replace(folder / f"{record.process_id}.json")

@@ -178,3 +178,13 @@ def test_another_threads_process_is_not_found(deploy: Deploy) -> None:
 def test_every_script_keeps_its_files_under_the_one_root() -> None:
     for script in (scripts.START, scripts.PROBE, scripts.SEND_INPUT, scripts.STOP):
         assert script.startswith(f"d={scripts.PROCESS_ROOT}/$1"), script
+
+
+def test_a_look_racing_a_thread_delete_does_not_bring_its_records_back(deploy: Deploy) -> None:
+    deployment = deploy()
+    ref, record = _started(deployment, "alice", "sleep 300")
+    deployment.processes.remove_thread(ref.thread_id)
+    stale = deployment.processes.sync(record)  # a look that began before the delete
+    assert stale.state == "ended"
+    assert not (processes_root(deployment.settings) / ref.thread_id).exists()
+    assert deployment.processes.of_thread(ref.thread_id) == []
