@@ -15,6 +15,7 @@ from sandbox.containers.removal import remove_thread_containers
 from sandbox.processes import scripts
 from sandbox.processes.manager import ProcessError, ProcessLimitError, ProcessManager
 from sandbox.processes.records import ProcessRecord, processes_root
+from tests.support.workspaces import remove_all_workspaces
 
 pytestmark = [pytest.mark.docker]
 
@@ -188,3 +189,10 @@ def test_a_look_racing_a_thread_delete_does_not_bring_its_records_back(deploy: D
     assert stale.state == "ended"
     assert not (processes_root(deployment.settings) / ref.thread_id).exists()
     assert deployment.processes.of_thread(ref.thread_id) == []
+
+
+def test_the_test_clean_up_removes_process_containers_a_stopped_server_left(deploy: Deploy, docker_api: docker.APIClient) -> None:
+    deployment = deploy()
+    _, record = _started(deployment, "alice", "sleep 300")
+    remove_all_workspaces(deployment.settings)
+    assert not docker_api.containers(all=True, filters={"id": [record.container_id]})
