@@ -171,6 +171,10 @@ class ApprovalPreviews:
             return describe_delete(path, before)
         if name == "execute":
             return describe_execute(str(args.get("command", "")), args.get("timeout"), self.sandbox_settings)
+        if name == "start_process":
+            command = str(args.get("command", ""))
+            intro = "start a background process in the sandbox (it keeps running after the call)"
+            return f"{intro}\n\ncommand: {command}\nworking directory: {WORKSPACE_MOUNT}"
         return _cut(f"{name} " + ", ".join(f"{key}={value!r}" for key, value in args.items()))
 
     # -- preparing (after the model call, off the event loop) -------------------

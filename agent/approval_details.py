@@ -110,4 +110,6 @@ def details_of(tool_call: ToolCall, before: PathSnapshot | None, settings: Sandb
         return delete_details(path, before)
     if name == "execute":
         return execute_details(str(args.get("command", "")), args.get("timeout"), settings)
+    if name == "start_process":
+        return {"tool": "start_process", "command": str(args.get("command", "")), "cwd": WORKSPACE_MOUNT, "background": True}
     return {"tool": name}

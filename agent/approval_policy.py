@@ -24,8 +24,14 @@ from typing import Any
 from langchain.agents.middleware import InterruptOnConfig
 from langchain.agents.middleware.types import ToolCallRequest
 
-GATED_BY_DEFAULT: tuple[str, ...] = ("execute", "write_file", "edit_file", "delete")
+GATED_BY_DEFAULT: tuple[str, ...] = ("execute", "write_file", "edit_file", "delete", "start_process", "send_input")
 """Tools that change files or run code: they pause unless an assistant says otherwise."""
+
+COMMAND_TOOLS: tuple[str, ...] = ("execute", "start_process")
+"""Tools that run a shell command: the same allow-list (`auto_approved_commands`) applies to both."""
+
+PROCESS_CONTROL_TOOLS: tuple[str, ...] = ("list_processes", "process_output", "stop_process")
+"""Background-process tools that run nothing new (look, or end what an approved call started): not gated by default."""
 
 READ_ONLY_TOOLS: tuple[str, ...] = ("ls", "read_file", "glob", "grep")
 """Tools that only read: they never pause by default."""
@@ -38,7 +44,7 @@ policy can gate them. The gating guard checks that each one returns only a state
 SUBAGENT_TOOL = "task"
 """Starts a subagent whose own tools are gated by the same policy, so it is not gated itself."""
 
-GATEABLE_TOOLS: tuple[str, ...] = (*GATED_BY_DEFAULT, *READ_ONLY_TOOLS, SUBAGENT_TOOL)
+GATEABLE_TOOLS: tuple[str, ...] = (*GATED_BY_DEFAULT, *READ_ONLY_TOOLS, *PROCESS_CONTROL_TOOLS, SUBAGENT_TOOL)
 """Every tool a policy may name."""
 
 DECISIONS: list[Any] = ["approve", "edit", "reject", "respond"]
@@ -108,7 +114,7 @@ class ApprovalPolicy:
         """Whether this call pauses for a reviewer."""
         if tool_name not in self.approval_tools:
             return False
-        if tool_name == "execute" and self.auto_approved_commands:
+        if tool_name in COMMAND_TOOLS and self.auto_approved_commands:
             command = args.get("command")
             return not (isinstance(command, str) and command_is_auto_approved(command, self.auto_approved_commands))
         return True

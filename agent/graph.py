@@ -15,6 +15,7 @@ from deepagents.backends import CompositeBackend
 from deepagents.backends.protocol import BackendProtocol
 from deepagents.middleware.subagents import GENERAL_PURPOSE_SUBAGENT, SubAgent
 from langchain.agents.middleware import AgentMiddleware, TodoListMiddleware
+from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.approval_descriptions import ApprovalPreviews
@@ -25,6 +26,7 @@ from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
 from agent.model_errors import ModelErrorMiddleware
+from agent.process_tools import process_tools
 from agent.prompts import SYSTEM_PROMPT
 from agent.workspace_snapshots import WorkspaceSnapshotMiddleware
 from config.model import ModelSettings
@@ -65,6 +67,7 @@ def assemble_agent(
     *,
     live_output: bool = True,
     snapshots: WorkspaceSnapshotMiddleware | None = None,
+    tools: list[BaseTool] | None = None,
 ) -> AgentGraph:
     """The deep agent around any backend: model, prompt, approvals and context are fixed here.
 
@@ -110,6 +113,7 @@ def assemble_agent(
         model=build_chat_model(model_settings),
         system_prompt=SYSTEM_PROMPT,
         backend=backend,
+        tools=tools or [],
         interrupt_on=gates,
         skills=[SKILLS_SOURCE],
         memory=MEMORY_SOURCES,
@@ -151,7 +155,9 @@ def build_agent(
     sandbox = DockerSandbox.for_runs(deployment)
     backend = CompositeBackend(default=sandbox, routes={}, artifacts_root=ARTIFACTS_ROOT)
     snapshots = WorkspaceSnapshotMiddleware(WorkspaceSnapshots(sandbox_settings), sandbox.thread)
-    return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output, snapshots=snapshots)
+    # Background processes: tools of the main agent only (a subagent's work ends with its task).
+    tools = process_tools(deployment.processes)
+    return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output, snapshots=snapshots, tools=tools)
 
 
 agent = build_agent()

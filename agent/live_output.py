@@ -31,7 +31,8 @@ from sandbox.runs.live_output import LiveSink, streaming_to
 EXECUTE_OUTPUT_EVENT = "execute_output"
 """The `type` of the custom stream events that carry live `execute` output."""
 
-_STREAMED_TOOLS = frozenset({"execute"})
+_STREAMED_TOOLS = frozenset({"execute", "start_process"})
+"""`start_process` streams the first moment of its process's output, like `execute` all of its own."""
 
 ToolResult = ToolMessage | Command[Any]
 

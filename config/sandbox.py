@@ -289,6 +289,18 @@ class SandboxSettings:
     """Largest file the workspace file routes take in one upload or serve in one download; both are
     streamed in pieces (never held whole in memory) and anything larger gets 413, leaving no partial file."""
 
+    max_processes_per_thread: int = setting("SANDBOX_MAX_PROCESSES_PER_THREAD", at_least(1), 4)
+    """Most background processes (`start_process`: dev servers, watchers, long test runs) one thread may have running;
+    one more is refused with a message naming this setting. They run inside the thread's usual CPU, memory and pids caps."""
+    max_processes_per_user: int = setting("SANDBOX_MAX_PROCESSES_PER_USER", at_least(1), 8)
+    """Most background processes one user may have running across all their threads; one more is refused likewise."""
+    process_idle_ttl_seconds: int = setting("SANDBOX_PROCESS_IDLE_TTL", at_least(1), 900)
+    """A background process that printed nothing, got no input and was not looked at (by the agent or the web
+    client) for this many seconds is stopped, so a forgotten dev server does not hold its sandbox forever."""
+    process_output_bytes: int = setting("SANDBOX_PROCESS_OUTPUT_BYTES", env_size(64 * 1024), 1024**2, shown="1m")
+    """Most output kept per background process, in a host file beside the workspaces (never in the workspace):
+    past it the oldest output is dropped, and readers are told how many bytes went."""
+
     @property
     def command_pool_threads(self) -> int:
         """Threads of the command pool: `SANDBOX_COMMAND_THREADS`, or four users' running caps when `auto`."""

@@ -11,6 +11,7 @@ jobs, each with a map of its modules in its `__init__.py`:
 - `sandbox.coordination`: what server processes agree on through lock files (`docs/locks.md`).
 - `sandbox.runs`: what one run sees: its thread and user, errors, audit log, live output.
 - `sandbox.snapshots`: each thread's workspace snapshots, which checkpoints restore.
+- `sandbox.processes`: background processes a thread leaves running (dev servers, watchers).
 """
 
 from config.sandbox import SandboxSettings

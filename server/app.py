@@ -12,6 +12,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
 - `/files/{thread_id}/...`: the client's workspace files (`server.file_routes`),
   authenticated and ownership-checked through the API itself; the owner's
   delete and rename there (`server.file_edits`) follow the agent's file rules;
+- `/processes/{thread_id}/...`: the thread's background processes (`server.process_routes`),
+  owner only like the file routes: list, output (JSON or SSE), stop;
 - middleware (`server.thread_streams`): a v2 thread stream opened before its
   thread exists waits for it and is then served to its owner only;
 - `/thread-forks/{thread_id}`: fork a thread (checkpoints, workspace, snapshots) on
@@ -39,7 +41,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
-from server import file_edits, file_routes, inmem_fixes, thread_forks, thread_rewinds, ui_routes
+from server import file_edits, file_routes, inmem_fixes, process_routes, thread_forks, thread_rewinds, ui_routes
 from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
@@ -50,7 +52,14 @@ from server.thread_streams import ThreadStreamGate
 
 inmem_fixes.apply()
 
-routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes, *thread_forks.routes, *thread_rewinds.routes]
+routes: list[BaseRoute] = [
+    *ui_routes.routes,
+    *file_routes.routes,
+    *file_edits.routes,
+    *process_routes.routes,
+    *thread_forks.routes,
+    *thread_rewinds.routes,
+]
 
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.

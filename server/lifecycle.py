@@ -53,7 +53,9 @@ class ThreadSandboxes:
         return self.deployment.start()
 
     def _remove(self, thread_id: str) -> tuple[int, bool]:
-        return remove_thread(self.api, self.settings, thread_id)
+        removed = remove_thread(self.api, self.settings, thread_id)  # its containers, and every process in them
+        self.deployment.processes.remove_thread(thread_id)
+        return removed
 
     def remove_expired(self) -> list[str]:
         """Remove session containers stopped longer than `SANDBOX_RETENTION` (blocking)."""

@@ -30,6 +30,7 @@ from sandbox.coordination.fair_pool import FairPool
 from sandbox.coordination.process_lease import ProcessLease, process_lease
 from sandbox.coordination.process_state import sandbox_process
 from sandbox.coordination.user_caps import running_cap_error
+from sandbox.processes.manager import ProcessManager
 from sandbox.runs.errors import SandboxError
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class SandboxDeployment(SessionContainers):
             started=self.runners.container_started if settings.command_runner else None,
         )
         """Session containers started ahead for new threads (`SANDBOX_POOL_SIZE`), filled once `start()` connects."""
+        self.processes = ProcessManager(self)
+        """The threads' background processes (`sandbox.processes`); the housekeeper stops idle ones."""
         sandbox_process().deployments.add(self)
 
     # -- connection and startup ------------------------------------------------
@@ -112,6 +115,11 @@ class SandboxDeployment(SessionContainers):
         return self._api
 
     @property
+    def engine(self) -> str:
+        """The connected engine's id (use files and locks are per engine); empty before `start()`."""
+        return self._engine
+
+    @property
     def lease(self) -> ProcessLease:
         """The lease of this process on the workspaces folder: its id labels the containers it runs."""
         return process_lease(self.settings)
@@ -141,6 +149,7 @@ class SandboxDeployment(SessionContainers):
             last_sweep = time.monotonic()
             while not self._closed.wait(interval):
                 try:
+                    self.processes.reap_idle()  # first: a look keeps a session container with a running process in use
                     if session:
                         self.reap_idle()
                     if time.monotonic() - last_sweep >= sweep_every:

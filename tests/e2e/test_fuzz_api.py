@@ -40,6 +40,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import Case
 from schemathesis.schemas import APIOperation
 
+from config.sandbox import SandboxSettings
+from sandbox import SandboxDeployment, ThreadRef
+from sandbox.containers.container_spec import LABEL_MODE, label_filter, labels_for
 from tests.support.agent_client import GRAPH_ID
 from tests.support.e2e_servers import AuthServer, auth_server_with
 from tests.support.engines import LANGGRAPH_DEV
@@ -236,3 +239,55 @@ def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: 
         kept = http.get(f"/files/{victims}/content", params={"path": VICTIM_FILE})
     assert kept.status_code == 200, kept.text
     assert kept.text == victim.marker, "the attacker changed the victim's file"
+
+
+def process_routes_schema(thread_ids: list[str], process_ids: list[str]) -> dict[str, object]:
+    """An OpenAPI description of `server.process_routes`, for schemathesis: real ids mixed with any string."""
+    thread = {"name": "thread_id", "in": "path", "required": True, "schema": {"type": "string", "enum": thread_ids}}
+    process = {"name": "process_id", "in": "path", "required": True, "schema": {"anyOf": [{"enum": process_ids}, {"type": "string"}]}}
+    since = {"name": "since", "in": "query", "required": False, "schema": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}
+    answers = {"default": {"description": "any answer"}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "background process routes", "version": "1"},
+        "paths": {
+            "/processes/{thread_id}": {"get": {"parameters": [thread], "responses": answers}},
+            "/processes/{thread_id}/{process_id}/output": {"get": {"parameters": [thread, process, since], "responses": answers}},
+            "/processes/{thread_id}/{process_id}/stop": {"post": {"parameters": [thread, process], "responses": answers}},
+        },
+    }
+
+
+def test_process_routes_give_no_5xx_and_never_reach_another_users_process(
+    fuzz_server: AuthServer, victim: Victim, sandbox_image: str
+) -> None:
+    paths = fuzz_server.paths
+    settings = SandboxSettings(image=sandbox_image, workspaces_dir=paths.workspaces, shared_dir=paths.shared, memories_dir=paths.memories)
+    deployment = SandboxDeployment(settings)  # the server's own folders and engine: the victim's process, as the agent starts one
+    try:
+        with httpx.Client(base_url=fuzz_server.url, timeout=60) as http:
+            as_victim = {"Authorization": f"Bearer {fuzz_server.keys.token(VICTIM)}"}
+            victims = http.post("/threads", json={}, headers=as_victim).raise_for_status().json()["thread_id"]
+            as_attacker = {"Authorization": f"Bearer {fuzz_server.keys.token(ATTACKER)}"}
+            own = http.post("/threads", json={}, headers=as_attacker).raise_for_status().json()["thread_id"]
+        theirs = deployment.processes.start(
+            ThreadRef(user_id=VICTIM, thread_id=victims, image=sandbox_image), f"echo {victim.marker}; sleep 600"
+        )
+        mine = deployment.processes.start(ThreadRef(user_id=ATTACKER, thread_id=own, image=sandbox_image), "echo mine; sleep 600")
+        schema = schemathesis.openapi.from_dict(process_routes_schema([own, victims], [theirs.process_id, mine.process_id]))
+        findings: list[str] = []
+        answered: dict[str, Counter[int]] = {}
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            answered[operation.label] = Counter()
+            check_one(operation, fuzz_server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
+        assert not findings, "\n".join(findings)
+        assert len(answered) == 3, answered
+        assert sum(statuses[200] for statuses in answered.values()) > 0, answered
+        [still] = deployment.processes.of_thread(victims)
+        assert still.state == "running", "the attacker stopped the victim's process"
+    finally:
+        deployment.close()
+        for container in deployment.api.containers(all=True, filters=label_filter(labels_for(settings))):
+            if container["Labels"].get(LABEL_MODE) == "process":
+                deployment.api.remove_container(container["Id"], force=True)

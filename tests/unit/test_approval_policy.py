@@ -80,3 +80,11 @@ def test_an_assistant_can_choose_its_tools() -> None:
 def test_malformed_policies_are_refused_when_the_context_is_built(context: dict, message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         AgentContext(**context)
+
+
+def test_start_process_follows_the_same_allow_list_as_execute() -> None:
+    policy = ApprovalPolicy(auto_approved_commands=("ls",))
+    assert not policy.needs_approval("start_process", {"command": "ls -la"})
+    assert policy.needs_approval("start_process", {"command": "python3 -m http.server 8000"})
+    assert policy.needs_approval("start_process", {"command": "ls; rm -rf /workspace"})
+    assert ApprovalPolicy().needs_approval("start_process", {"command": "ls"})

@@ -218,3 +218,10 @@ export const deleteFile = (threadId, path) =>
 
 export const renameFile = (threadId, path, to) =>
   request('POST', `/files/${threadId}/rename?${new URLSearchParams({ path, to })}`, { what: 'rename' })
+
+// ---- background processes (our /processes/ routes) ---------------------------
+
+export const listProcesses = (threadId) => request('GET', `/processes/${threadId}`, { what: 'processes' })
+export const processOutput = (threadId, processId, since = 0) =>
+  request('GET', `/processes/${threadId}/${processId}/output?since=${since}`, { what: 'processes' })
+export const stopProcess = (threadId, processId) => request('POST', `/processes/${threadId}/${processId}/stop`, { what: 'processes' })
