@@ -13,6 +13,7 @@ from config.sandbox import SandboxMode, SandboxSettings
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
 from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
 from sandbox.disks.workspace import ensure_workspace
+from sandbox.previews.folders import PREVIEWS_MOUNT, ensure_previews
 
 WORKSPACE_MOUNT = "/workspace"
 SHARED_MOUNT = "/shared"
@@ -93,6 +94,8 @@ def container_kwargs(
         str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
         str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
         str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
+        # Relay sockets of previews (`sandbox.previews`): the way in to the app that keeps the network off.
+        str(ensure_previews(settings, thread_id)): {"bind": PREVIEWS_MOUNT, "mode": "rw"},
     }
     if settings.shared_dir.is_dir():
         binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}
