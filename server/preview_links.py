@@ -69,10 +69,10 @@ def sign(key: bytes, grant: PreviewGrant) -> str:
 def verify(key: bytes, token: str, *, now: float | None = None) -> PreviewGrant:
     """The grant a token carries; `PreviewLinkError` when it is forged, malformed or expired."""
     forged = PreviewLinkError(403, "this preview link is not valid: ask for a new one")
-    if len(token) > MAX_LINK_CHARS or token.count(".") != 1:
+    if len(token) > MAX_LINK_CHARS or not token.isascii() or token.count(".") != 1:
         raise forged
     payload, signature = token.split(".")
-    if not hmac.compare_digest(_signature(key, payload).encode(), signature.encode("utf-8", "replace")):
+    if not hmac.compare_digest(_signature(key, payload).encode(), signature.encode()):
         raise forged
     try:
         version, user_id, thread_id, port, expires = json.loads(_unb64(payload))
