@@ -213,3 +213,7 @@ export const deleteFile = (threadId, path) =>
 
 export const renameFile = (threadId, path, to) =>
   request('POST', `/files/${threadId}/rename?${new URLSearchParams({ path, to })}`, { what: 'rename' })
+
+// ---- previews (our route, same token) -----------------------------------------
+// A signed link that opens the app listening on `port` in the thread's sandbox, in a tab of its own.
+export const previewLink = (threadId, port) => request('POST', `/preview/${threadId}/${port}`, { what: 'preview' })

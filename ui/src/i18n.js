@@ -75,6 +75,10 @@ const messages = {
     running: 'running…',
     exitCode: 'exit code {code}',
     workspace: 'Workspace',
+    previewTitle: 'Preview an app in the sandbox',
+    previewPort: 'Port',
+    previewMake: 'Get link',
+    previewOpen: 'Open port {port}',
     refresh: 'Refresh',
     upload: 'Upload',
     uploaded: 'Uploaded {name}',
@@ -120,6 +124,7 @@ const messages = {
     what_list: 'Listing files',
     what_download: 'Download',
     what_upload: 'Upload',
+    what_preview: 'Preview link',
   },
   zh: {
     appTitle: 'Deep Agent',
@@ -194,6 +199,10 @@ const messages = {
     running: '运行中…',
     exitCode: '退出码 {code}',
     workspace: '工作区',
+    previewTitle: '预览沙箱中的应用',
+    previewPort: '端口',
+    previewMake: '获取链接',
+    previewOpen: '打开端口 {port}',
     refresh: '刷新',
     upload: '上传',
     uploaded: '已上传 {name}',
@@ -239,6 +248,7 @@ const messages = {
     what_list: '列出文件',
     what_download: '下载',
     what_upload: '上传',
+    what_preview: '预览链接',
   },
 }
 
