@@ -64,6 +64,36 @@ while True:
 """
 """A WebSocket echo server in the standard library: answers each text or binary message with `echo: ` and the message."""
 
+PROBE_APP = r'''
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+PAGE = """<!doctype html><title>probe</title><pre id="result">probing</pre><script>
+const found = {};
+try { found.localStorage = String(localStorage.getItem("deepagent.token")); } catch (e) { found.localStorage = "refused: " + e.name; }
+try { found.cookie = String(document.cookie); } catch (e) { found.cookie = "refused: " + e.name; }
+found.origin = String(self.origin);
+found.opener = String(window.opener);
+fetch("/threads/search", {method: "POST", credentials: "include", headers: {"Content-Type": "application/json"}, body: "{}"})
+  .then(r => r.text().then(t => "read " + r.status + " " + t.slice(0, 200)), e => "refused: " + e.name)
+  .then(api => { found.api = api; return fetch("headers").then(r => r.json()); })
+  .then(h => { found.appSaw = h; document.getElementById("result").textContent = JSON.stringify(found); },
+        e => { found.appSaw = "failed: " + e; document.getElementById("result").textContent = JSON.stringify(found); });
+</script>"""
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}) if self.path.endswith("/headers") else PAGE
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json" if self.path.endswith("/headers") else "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Set-Cookie", "planted=1; Path=/")
+        self.end_headers()
+        self.wfile.write(data)
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+'''
+"""A page that tries to read the web client's storage, cookies and API from where it is served, and shows what it got;
+`headers` echoes the request headers the app received (and every answer tries to plant a cookie)."""
+
 
 @dataclass
 class ThreadSandbox:
