@@ -159,6 +159,7 @@ async def proxy(request: Request) -> Response:
     except PreviewUnavailableError as exc:
         return _refusal(502, f"Preview unavailable: {exc}")
     except httpx.HTTPError:
+        # Nothing listens (the relay hangs up at once), or the app dropped the connection without an answer.
         return _refusal(502, f"Nothing answers on port {grant.port} in this thread's sandbox: is the app running and listening there?")
     response = StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code, background=close)
     response.raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in _browser_headers(upstream, token)]

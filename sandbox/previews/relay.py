@@ -76,8 +76,8 @@ def _bind(path: str) -> tuple[socket.socket, int]:
         listener.bind(temporary)
     finally:
         os.umask(old_mask)
+    listener.listen(64)  # before the rename: a socket at the name always accepts
     os.rename(temporary, path)
-    listener.listen(64)
     return listener, os.stat(path).st_ino
 
 

@@ -19,7 +19,9 @@ fuzz only the operations whose label matches it.
 The project's own workspace file routes (`/files/...`) are not in the server's
 schema; `FILE_ROUTES` describes them, and they are fuzzed the same way, on the
 attacker's own thread (so generated paths reach the file layer) and on the
-victim's, whose file must come through untouched.
+victim's, whose file must come through untouched. The preview routes
+(`preview_routes_schema`) likewise: links asked for both
+users' threads with any port, and links that are not ones opened with any path.
 """
 
 from __future__ import annotations
@@ -231,3 +233,53 @@ def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: 
         kept = http.get(f"/files/{victims}/content", params={"path": VICTIM_FILE})
     assert kept.status_code == 200, kept.text
     assert kept.text == victim.marker, "the attacker changed the victim's file"
+
+
+def preview_routes_schema(thread_ids: list[str]) -> dict[str, object]:
+    """An OpenAPI description of `server.preview_routes`: link creation on real threads, and links that are not ones."""
+    thread = {
+        "name": "thread_id",
+        "in": "path",
+        "required": True,
+        "schema": {"anyOf": [{"type": "string", "enum": thread_ids}, {"type": "string"}]},
+    }
+    port_values = {"type": "string", "enum": ["0", "1", "8000", "65535", "65536", "-1", "1e3", "08000", "99999999999999999999", "٣"]}
+    port = {"name": "port", "in": "path", "required": True, "schema": {"anyOf": [port_values, {"type": "integer"}, {"type": "string"}]}}
+    link_like = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{0,80}\.[A-Za-z0-9_-]{0,50}$"}
+    token = {"name": "token", "in": "path", "required": True, "schema": {"anyOf": [link_like, {"type": "string"}]}}
+    path = {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}
+    answers = {"default": {"description": "any answer"}}
+    body = {"required": False, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    opened = {"parameters": [token, path], "responses": answers}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "preview routes", "version": "1"},
+        "paths": {
+            "/preview/{thread_id}/{port}": {"post": {"parameters": [thread, port], "responses": answers}},
+            "/preview/t/{token}/{path}": {"get": opened, "post": {**opened, "requestBody": body}, "delete": opened},
+        },
+    }
+
+
+def test_preview_routes_give_no_5xx_and_no_link_to_another_users_thread(fuzz_server: AuthServer, victim: Victim) -> None:
+    with httpx.Client(base_url=fuzz_server.url, timeout=60) as http:
+        as_victim = {"Authorization": f"Bearer {fuzz_server.keys.token(VICTIM)}"}
+        victims = http.post("/threads", json={}, headers=as_victim).raise_for_status().json()["thread_id"]
+        as_attacker = {"Authorization": f"Bearer {fuzz_server.keys.token(ATTACKER)}"}
+        own = http.post("/threads", json={}, headers=as_attacker).raise_for_status().json()["thread_id"]
+        refused = http.post(f"/preview/{victims}/8000", headers=as_attacker)
+    assert refused.status_code == 404, refused.text
+    victim.secrets.add(victims)
+    schema = schemathesis.openapi.from_dict(preview_routes_schema([own, victims]))
+    findings: list[str] = []
+    answered: dict[str, Counter[int]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        answered[operation.label] = Counter()
+        check_one(operation, fuzz_server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
+    assert not findings, "\n".join(findings)
+    assert len(answered) == 4, answered
+    # Not a vacuous pass: links are made for the attacker's own thread, and forged ones reach the check.
+    assert answered["POST /preview/{thread_id}/{port}"][201] > 0, answered
+    assert sum(statuses[403] for label, statuses in answered.items() if "/t/" in label) > 0, answered
+    assert not any(401 in statuses for label, statuses in answered.items() if "/t/" not in label), answered

@@ -10,6 +10,7 @@ credential, as a browser would open them.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import socket
 import threading
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -258,3 +261,57 @@ def test_the_thread_folder_holds_only_its_own_relays(preview_server: AuthServer,
     on_host = sorted(p.name for p in previews_path(_settings(preview_server, "unused"), thread_id).iterdir())
     assert sorted(name for name in inside if name not in {".", ".."}) == on_host
     assert "8000.sock" in on_host
+
+
+PATH_CHARS = st.sampled_from([*"abcXYZ019-._~!$&'()*+,;=:@/", "%2F", "%20", "%ff", "%", "..", "//", "\\\\", "%2e%2e"])
+"""Pieces of request paths. Not `%00`: Python's `http.server` drops the connection on a NUL in a path (its own
+failure; the proxy's honest answer is 502, checked on its own below)."""
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    parts=st.lists(PATH_CHARS, max_size=12),
+    query=st.none() | st.text(alphabet=st.sampled_from([*"a=&%20+;/?"]), max_size=20),
+    method=st.sampled_from(["GET", "HEAD"]),
+)
+def _any_path_through_a_link(link: str, parts: list[str], query: str | None, method: str) -> None:
+    target = httpx.URL(link).path + "".join(parts) + (f"?{query}" if query is not None else "")
+    host = httpx.URL(link).netloc.decode()
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        connection.endheaders()
+        answer = connection.getresponse()
+        text = answer.read()[:300]
+    finally:
+        connection.close()
+    assert answer.status < 500 or answer.status == 501, (target, answer.status, text)  # 501: http.server's own answer to nothing it knows
+    assert answer.getheader("content-security-policy") == SANDBOX_CSP, target
+
+
+def test_any_path_through_a_valid_link_is_answered_under_the_sandbox_policy(
+    preview_server: AuthServer, thread_id: str, sandbox: ThreadSandbox
+) -> None:
+    url = _url(preview_server, thread_id, 8000)
+    _any_path_through_a_link(url)
+    with httpx.Client(timeout=30) as browser:
+        dropped = browser.get(url + "%00")
+    assert dropped.status_code == 502, dropped.text
+    assert dropped.headers["content-security-policy"] == SANDBOX_CSP
+
+
+def test_deleting_the_thread_ends_its_previews(preview_server: AuthServer, sandbox_image: str) -> None:
+    with _http(preview_server, OWNER) as http:
+        doomed = str(http.post("/threads", json={}).raise_for_status().json()["thread_id"])
+    settings = _settings(preview_server, sandbox_image)
+    with thread_sandbox(settings, doomed, OWNER) as box:
+        box.start_detached(["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"])
+        box.wait_listening(8000)
+        url = _url(preview_server, doomed, 8000)
+        with httpx.Client(timeout=30) as browser:
+            assert browser.get(url).status_code == 200
+            with _http(preview_server, OWNER) as http:
+                assert http.delete(f"/threads/{doomed}").status_code == 204
+            gone = browser.get(url)
+        assert gone.status_code == 502, gone.text
+        assert not previews_path(settings, doomed).exists()
