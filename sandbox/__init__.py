@@ -10,6 +10,7 @@ jobs, each with a map of its modules in its `__init__.py`:
 - `sandbox.disks`: workspace, artifacts and memory folders, and their quota disks.
 - `sandbox.coordination`: what server processes agree on through lock files (`docs/locks.md`).
 - `sandbox.runs`: what one run sees: its thread and user, errors, audit log, live output.
+- `sandbox.previews`: the way into an app listening in a sandbox that has no network (a relay to a unix socket).
 """
 
 from config.sandbox import SandboxSettings

@@ -28,10 +28,13 @@ from sandbox.previews import relay
 from sandbox.previews.folders import PREVIEWS_MOUNT, previews_path, socket_name
 from sandbox.runs.errors import SandboxError
 
-RELAY_SOURCE = Path(relay.__file__).read_text(encoding="utf-8")
-"""Handed to the image's `python3 -I -c`: nothing is installed in the image, and an image update cannot change it."""
 START_WAIT_SECONDS = 5.0
 """How long a started relay may take to put its socket in place."""
+
+
+def relay_source() -> str:
+    """The relay's source, handed to the image's `python3 -I -c`: nothing is installed in the image."""
+    return Path(relay.__file__).read_text(encoding="utf-8")
 
 
 class PreviewUnavailableError(SandboxError):
@@ -116,7 +119,7 @@ class PreviewRelays:
         """Start a relay as the sandbox user, detached, and wait for its socket (not the `stale` inode); its fd."""
         container_id = self._container(user_id, thread_id)
         settings, api = self.deployment.settings, self.deployment.api
-        command = ["python3", "-I", "-c", RELAY_SOURCE, str(port), f"{PREVIEWS_MOUNT}/{socket_name(port)}"]
+        command = ["python3", "-I", "-c", relay_source(), str(port), f"{PREVIEWS_MOUNT}/{socket_name(port)}"]
         exec_id = api.exec_create(
             container_id, command, user=f"{settings.uid}:{settings.gid}", environment=sandbox_environment(), workdir="/tmp"
         )
