@@ -24,17 +24,15 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from server.thread_access import ThreadAccessError
+
 MAX_LINK_CHARS = 1024
 """Longer tokens are refused before decoding: a real one is a few hundred characters."""
 KEY_FILE = ".link-key"
 
 
-class PreviewLinkError(Exception):
-    """A link that opens nothing, with its HTTP status (401 expired, 403 forged or malformed)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+PreviewLinkError = ThreadAccessError
+"""A link that opens nothing, with its HTTP status (401 expired, 403 forged or malformed, 413 a body too large)."""
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,19 @@ def file_routes_schema(thread_ids: list[str]) -> dict[str, object]:
     }
 
 
+def fuzz_own_schema(description: dict[str, object], server: AuthServer, victim: Victim) -> dict[str, Counter[int]]:
+    """Fuzz every operation of a schema of our own routes (`FILE_EXAMPLES` each); the statuses per operation, after
+    asserting that none was a 5xx or showed the victim's data."""
+    findings: list[str] = []
+    answered: dict[str, Counter[int]] = {}
+    for result in schemathesis.openapi.from_dict(description).get_all_operations():
+        operation = result.ok()
+        answered[operation.label] = Counter()
+        check_one(operation, server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
+    assert not findings, "\n".join(findings)
+    return answered
+
+
 def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: AuthServer, victim: Victim) -> None:
     with httpx.Client(base_url=fuzz_server.url, timeout=60) as http:
         as_victim = {"Authorization": f"Bearer {fuzz_server.keys.token(VICTIM)}"}
@@ -217,14 +230,7 @@ def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: 
             http.put(f"/files/{own}/content", params={"path": f"/workspace/{name}"}, content=b"x", headers=as_attacker).raise_for_status()
     os.symlink("/shared", fuzz_server.paths.workspace(own) / "sh")  # a way into the read-only /shared, as `ln -s` leaves it
     victim.secrets.add(victims)
-    schema = schemathesis.openapi.from_dict(file_routes_schema([own, victims]))
-    findings: list[str] = []
-    answered: dict[str, Counter[int]] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        answered[operation.label] = Counter()
-        check_one(operation, fuzz_server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
-    assert not findings, "\n".join(findings)
+    answered = fuzz_own_schema(file_routes_schema([own, victims]), fuzz_server, victim)
     assert len(answered) == 5, answered
     # Not a vacuous pass: generated requests reach the handlers, and some succeed.
     assert sum(statuses[200] + statuses[201] for statuses in answered.values()) > 0, answered
@@ -270,14 +276,7 @@ def test_preview_routes_give_no_5xx_and_no_link_to_another_users_thread(fuzz_ser
         refused = http.post(f"/preview/{victims}/8000", headers=as_attacker)
     assert refused.status_code == 404, refused.text
     victim.secrets.add(victims)
-    schema = schemathesis.openapi.from_dict(preview_routes_schema([own, victims]))
-    findings: list[str] = []
-    answered: dict[str, Counter[int]] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        answered[operation.label] = Counter()
-        check_one(operation, fuzz_server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
-    assert not findings, "\n".join(findings)
+    answered = fuzz_own_schema(preview_routes_schema([own, victims]), fuzz_server, victim)
     assert len(answered) == 4, answered
     # Not a vacuous pass: links are made for the attacker's own thread, and forged ones reach the check.
     assert answered["POST /preview/{thread_id}/{port}"][201] > 0, answered
