@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 import httpx
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -52,6 +53,21 @@ _HOP_BY_HOP = frozenset(
 _NOT_FOR_THE_APP = frozenset({"host", "authorization", "cookie", "x-api-key", "content-length"}) | _HOP_BY_HOP
 """The browser's credentials for the web client's origin never reach the sandbox."""
 _NOT_FOR_THE_BROWSER = frozenset({"set-cookie", "content-security-policy-report-only"}) | _HOP_BY_HOP
+
+
+class _AnyPath(Convertor[str]):
+    """Starlette's `path`, across newlines too: an app's path may hold `%0a`, and it must reach the app, not the API."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("preview_path", _AnyPath())
 
 
 @cache
@@ -192,7 +208,7 @@ async def proxy_websocket(websocket: WebSocket) -> None:
 
 routes: list[BaseRoute] = [
     Route("/preview/t/{token}", to_slash, methods=["GET", "HEAD"]),
-    Route("/preview/t/{token}/{path:path}", proxy, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
-    WebSocketRoute("/preview/t/{token}/{path:path}", proxy_websocket),
+    Route("/preview/t/{token}/{path:preview_path}", proxy, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+    WebSocketRoute("/preview/t/{token}/{path:preview_path}", proxy_websocket),
     Route("/preview/{thread_id}/{port}", create_link, methods=["POST"]),
 ]

@@ -28,7 +28,7 @@ from sandbox.previews import relay
 from sandbox.previews.folders import PREVIEWS_MOUNT, previews_path, socket_name
 from sandbox.runs.errors import SandboxError
 
-START_WAIT_SECONDS = 5.0
+START_WAIT_SECONDS = 10.0
 """How long a started relay may take to put its socket in place."""
 
 
