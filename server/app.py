@@ -14,6 +14,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   delete and rename there (`server.file_edits`) follow the agent's file rules;
 - `/processes/{thread_id}/...`: the thread's background processes (`server.process_routes`),
   owner only like the file routes: list, output (JSON or SSE), stop;
+- `/preview/...`: links to an app listening in a thread's sandbox (`server.preview_routes`),
+  made for the owner, opened by the link alone, served with an opaque origin;
 - middleware (`server.thread_streams`): a v2 thread stream opened before its
   thread exists waits for it and is then served to its owner only;
 - `/thread-forks/{thread_id}`: fork a thread (checkpoints, workspace, snapshots) on
@@ -41,7 +43,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
-from server import file_edits, file_routes, inmem_fixes, process_routes, thread_forks, thread_rewinds, ui_routes
+from server import file_edits, file_routes, inmem_fixes, preview_routes, process_routes, thread_forks, thread_rewinds, ui_routes
 from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
@@ -57,6 +59,7 @@ routes: list[BaseRoute] = [
     *file_routes.routes,
     *file_edits.routes,
     *process_routes.routes,
+    *preview_routes.routes,
     *thread_forks.routes,
     *thread_rewinds.routes,
 ]

@@ -14,6 +14,7 @@ from sandbox.containers.runner_spec import RUNNER_CAPS, RUNNER_USER, RunnerFolde
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
 from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
 from sandbox.disks.workspace import ensure_workspace
+from sandbox.previews.folders import PREVIEWS_MOUNT, ensure_previews
 
 WORKSPACE_MOUNT = "/workspace"
 SHARED_MOUNT = "/shared"
@@ -96,6 +97,8 @@ def container_kwargs(
         str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
         str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
         str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
+        # Relay sockets of previews (`sandbox.previews`): the way in to the app that keeps the network off.
+        str(ensure_previews(settings, thread_id)): {"bind": PREVIEWS_MOUNT, "mode": "rw"},
     }
     labels = labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id)
     if owner is not None:

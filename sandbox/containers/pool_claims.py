@@ -43,7 +43,7 @@ from sandbox.runs.errors import SandboxError
 LABEL_POOL = f"{LABEL_PREFIX}.pool"
 """A pooled container's slot name: the key of its claim file and of its mount points."""
 
-POOL_MOUNTS = ("workspace", "memories", "artifacts")
+POOL_MOUNTS = ("workspace", "memories", "artifacts", "previews")
 """The per-thread and per-user folders a pooled container receives after creation."""
 
 DRAINING = ("", "")

@@ -30,6 +30,7 @@ from sandbox.disks.artifacts import artifact_thread_ids
 from sandbox.disks.disk_quota import image_names, image_path
 from sandbox.disks.thread_ids import storage_name
 from sandbox.disks.workspace import remove_workspace, workspace_thread_ids
+from sandbox.previews.folders import remove_previews
 
 logger = logging.getLogger(__name__)
 
@@ -194,4 +195,5 @@ def remove_thread(api: Any, settings: SandboxSettings, thread_id: str) -> tuple[
     forget_thread_everywhere(thread_id)
     containers = remove_thread_containers(api, settings, thread_id)
     thread_use.remove_use_files(settings, thread_id)
+    remove_previews(settings, thread_id)
     return containers, remove_workspace(settings, thread_id)

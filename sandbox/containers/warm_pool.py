@@ -52,11 +52,12 @@ from sandbox.disks.disk_quota import QuotaDisk, artifacts_disk, quotas_enforced,
 from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
 from sandbox.disks.spare_images import remove_spares, spares
 from sandbox.disks.workspace import ThreadRef, ensure_workspace
+from sandbox.previews.folders import PREVIEWS_MOUNT, ensure_previews
 from sandbox.runs.errors import SandboxError
 
 logger = logging.getLogger(__name__)
 
-TARGETS = (("workspace", WORKSPACE_MOUNT), ("memories", MEMORIES_MOUNT), ("artifacts", ARTIFACTS_MOUNT))
+TARGETS = (("workspace", WORKSPACE_MOUNT), ("memories", MEMORIES_MOUNT), ("artifacts", ARTIFACTS_MOUNT), ("previews", PREVIEWS_MOUNT))
 """Where each of a pooled container's mount points appears inside it."""
 
 REFILL_EVERY = 30.0
@@ -82,6 +83,7 @@ def folders_of(settings: SandboxSettings, ref: ThreadRef) -> dict[str, Path]:
         "workspace": ensure_workspace(settings, ref.thread_id, user_id=ref.user_id),
         "memories": ensure_memories(settings, ref.user_id),
         "artifacts": ensure_artifacts(settings, ref.thread_id, user_id=ref.user_id),
+        "previews": ensure_previews(settings, ref.thread_id),
     }
 
 

@@ -20,7 +20,10 @@ The project's own workspace file routes (`/files/...`), thread fork and rewind
 routes (`/thread-forks/...`, `/thread-rewinds/...`) are not in the server's schema; `file_routes_schema`
 describes them, and they are fuzzed the same way, on the attacker's own thread
 (so generated paths reach the file layer) and on the victim's, whose file must
-come through untouched (and whose thread the attacker cannot fork).
+come through untouched (and whose thread the attacker cannot fork). The
+background process routes (`process_routes_schema`) and the preview routes
+(`preview_routes_schema`) likewise: links asked for both users' threads with any
+port, and links that are not ones opened with any path.
 """
 
 from __future__ import annotations
@@ -212,6 +215,19 @@ def file_routes_schema(thread_ids: list[str]) -> dict[str, object]:
     }
 
 
+def fuzz_own_schema(description: dict[str, object], server: AuthServer, victim: Victim) -> dict[str, Counter[int]]:
+    """Fuzz every operation of a schema of our own routes (`FILE_EXAMPLES` each); the statuses per operation, after
+    asserting that none was a 5xx or showed the victim's data."""
+    findings: list[str] = []
+    answered: dict[str, Counter[int]] = {}
+    for result in schemathesis.openapi.from_dict(description).get_all_operations():
+        operation = result.ok()
+        answered[operation.label] = Counter()
+        check_one(operation, server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
+    assert not findings, "\n".join(findings)
+    return answered
+
+
 def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: AuthServer, victim: Victim) -> None:
     with httpx.Client(base_url=fuzz_server.url, timeout=60) as http:
         as_victim = {"Authorization": f"Bearer {fuzz_server.keys.token(VICTIM)}"}
@@ -223,14 +239,7 @@ def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: 
             http.put(f"/files/{own}/content", params={"path": f"/workspace/{name}"}, content=b"x", headers=as_attacker).raise_for_status()
     os.symlink("/shared", fuzz_server.paths.workspace(own) / "sh")  # a way into the read-only /shared, as `ln -s` leaves it
     victim.secrets.add(victims)
-    schema = schemathesis.openapi.from_dict(file_routes_schema([own, victims]))
-    findings: list[str] = []
-    answered: dict[str, Counter[int]] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        answered[operation.label] = Counter()
-        check_one(operation, fuzz_server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
-    assert not findings, "\n".join(findings)
+    answered = fuzz_own_schema(file_routes_schema([own, victims]), fuzz_server, victim)
     assert len(answered) == 7, answered
     # Not a vacuous pass: generated requests reach the handlers, and some succeed.
     assert sum(statuses[200] + statuses[201] for statuses in answered.values()) > 0, answered
@@ -258,6 +267,32 @@ def process_routes_schema(thread_ids: list[str], process_ids: list[str]) -> dict
     }
 
 
+def preview_routes_schema(thread_ids: list[str]) -> dict[str, object]:
+    """An OpenAPI description of `server.preview_routes`: link creation on real threads, and links that are not ones."""
+    thread = {
+        "name": "thread_id",
+        "in": "path",
+        "required": True,
+        "schema": {"anyOf": [{"type": "string", "enum": thread_ids}, {"type": "string"}]},
+    }
+    port_values = {"type": "string", "enum": ["0", "1", "8000", "65535", "65536", "-1", "1e3", "08000", "99999999999999999999", "٣"]}
+    port = {"name": "port", "in": "path", "required": True, "schema": {"anyOf": [port_values, {"type": "integer"}, {"type": "string"}]}}
+    link_like = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{0,80}\.[A-Za-z0-9_-]{0,50}$"}
+    token = {"name": "token", "in": "path", "required": True, "schema": {"anyOf": [link_like, {"type": "string"}]}}
+    path = {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}
+    answers = {"default": {"description": "any answer"}}
+    body = {"required": False, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    opened = {"parameters": [token, path], "responses": answers}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "preview routes", "version": "1"},
+        "paths": {
+            "/preview/{thread_id}/{port}": {"post": {"parameters": [thread, port], "responses": answers}},
+            "/preview/t/{token}/{path}": {"get": opened, "post": {**opened, "requestBody": body}, "delete": opened},
+        },
+    }
+
+
 def test_process_routes_give_no_5xx_and_never_reach_another_users_process(
     fuzz_server: AuthServer, victim: Victim, sandbox_image: str
 ) -> None:
@@ -274,14 +309,7 @@ def test_process_routes_give_no_5xx_and_never_reach_another_users_process(
             ThreadRef(user_id=VICTIM, thread_id=victims, image=sandbox_image), f"echo {victim.marker}; sleep 600"
         )
         mine = deployment.processes.start(ThreadRef(user_id=ATTACKER, thread_id=own, image=sandbox_image), "echo mine; sleep 600")
-        schema = schemathesis.openapi.from_dict(process_routes_schema([own, victims], [theirs.process_id, mine.process_id]))
-        findings: list[str] = []
-        answered: dict[str, Counter[int]] = {}
-        for result in schema.get_all_operations():
-            operation = result.ok()
-            answered[operation.label] = Counter()
-            check_one(operation, fuzz_server, victim, findings, answered[operation.label], examples=FILE_EXAMPLES)
-        assert not findings, "\n".join(findings)
+        answered = fuzz_own_schema(process_routes_schema([own, victims], [theirs.process_id, mine.process_id]), fuzz_server, victim)
         assert len(answered) == 3, answered
         assert sum(statuses[200] for statuses in answered.values()) > 0, answered
         [still] = deployment.processes.of_thread(victims)
@@ -291,3 +319,20 @@ def test_process_routes_give_no_5xx_and_never_reach_another_users_process(
         for container in deployment.api.containers(all=True, filters=label_filter(labels_for(settings))):
             if container["Labels"].get(LABEL_MODE) == "process":
                 deployment.api.remove_container(container["Id"], force=True)
+
+
+def test_preview_routes_give_no_5xx_and_no_link_to_another_users_thread(fuzz_server: AuthServer, victim: Victim) -> None:
+    with httpx.Client(base_url=fuzz_server.url, timeout=60) as http:
+        as_victim = {"Authorization": f"Bearer {fuzz_server.keys.token(VICTIM)}"}
+        victims = http.post("/threads", json={}, headers=as_victim).raise_for_status().json()["thread_id"]
+        as_attacker = {"Authorization": f"Bearer {fuzz_server.keys.token(ATTACKER)}"}
+        own = http.post("/threads", json={}, headers=as_attacker).raise_for_status().json()["thread_id"]
+        refused = http.post(f"/preview/{victims}/8000", headers=as_attacker)
+    assert refused.status_code == 404, refused.text
+    victim.secrets.add(victims)
+    answered = fuzz_own_schema(preview_routes_schema([own, victims]), fuzz_server, victim)
+    assert len(answered) == 4, answered
+    # Not a vacuous pass: links are made for the attacker's own thread, and forged ones reach the check.
+    assert answered["POST /preview/{thread_id}/{port}"][201] > 0, answered
+    assert sum(statuses[403] for label, statuses in answered.items() if "/t/" in label) > 0, answered
+    assert not any(401 in statuses for label, statuses in answered.items() if "/t/" not in label), answered

@@ -102,7 +102,7 @@ def test_shared_is_read_only_for_shell_and_file_tools(box: DockerSandbox) -> Non
     assert "Read-only file system" in shell.output
 
 
-def test_only_workspace_shared_memories_and_artifacts_are_mounted(box: DockerSandbox, settings: SandboxSettings) -> None:
+def test_only_workspace_shared_memories_artifacts_and_previews_are_mounted(box: DockerSandbox, settings: SandboxSettings) -> None:
     result = box.execute("cat /proc/mounts; test -e /var/run/docker.sock && echo SOCKET")
     assert "SOCKET" not in result.output
     mounts = {line.split()[1] for line in result.output.splitlines() if line.startswith("/dev/")}
@@ -112,6 +112,7 @@ def test_only_workspace_shared_memories_and_artifacts_are_mounted(box: DockerSan
         "/shared",
         "/memories",
         "/artifacts",
+        "/run/previews",  # the thread's preview relay sockets (`sandbox.previews`), nothing else
         "/etc/hosts",
         "/etc/hostname",
         "/etc/resolv.conf",
@@ -121,6 +122,7 @@ def test_only_workspace_shared_memories_and_artifacts_are_mounted(box: DockerSan
     assert "/workspace" in mounts
     assert "/memories" in mounts
     assert "/artifacts" in mounts
+    assert "/run/previews" in mounts
 
 
 # -- identity, privileges, environment ----------------------------------------------

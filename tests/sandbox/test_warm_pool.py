@@ -20,6 +20,7 @@ from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_
 from sandbox.containers.pool_claims import LABEL_POOL, Claim, claim, pool_dir, read_claim
 from sandbox.containers.removal import remove_thread
 from sandbox.containers.warm_pool import pool_filter
+from sandbox.previews.folders import previews_path
 from tests.support.server_process import ServerProcess
 from tests.support.workspaces import mounts_under
 
@@ -87,6 +88,16 @@ def test_first_command_takes_a_pooled_container_with_its_own_folders(pooled: San
     assert "AGENTS.md" not in other.output
     assert _container_of(bob, docker_api)["Id"] in before
     assert _container_of(bob, docker_api)["Id"] != container["Id"]
+
+
+def test_a_pooled_container_shows_its_threads_preview_folder(pooled: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    """Preview relays put their sockets in `/run/previews`: in a pooled container it must be the thread's folder too."""
+    before = {c["Id"] for c in _untaken(docker_api, pooled.settings)}
+    box = DockerSandbox("pool-previews", pooled, user_id="alice")
+    result = box.execute("touch /run/previews/probe && ls /run/previews")
+    assert result.exit_code == 0, result.output
+    assert _container_of(box, docker_api)["Id"] in before
+    assert (previews_path(pooled.settings, "pool-previews") / "probe").exists()
 
 
 def test_pool_refills_and_drains_on_close(settings: SandboxSettings, docker_api: docker.APIClient) -> None:

@@ -225,3 +225,7 @@ export const listProcesses = (threadId) => request('GET', `/processes/${threadId
 export const processOutput = (threadId, processId, since = 0) =>
   request('GET', `/processes/${threadId}/${processId}/output?since=${since}`, { what: 'processes' })
 export const stopProcess = (threadId, processId) => request('POST', `/processes/${threadId}/${processId}/stop`, { what: 'processes' })
+
+// ---- previews (our route, same token) -----------------------------------------
+// A signed link that opens the app listening on `port` in the thread's sandbox, in a tab of its own.
+export const previewLink = (threadId, port) => request('POST', `/preview/${threadId}/${port}`, { what: 'preview' })

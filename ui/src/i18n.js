@@ -89,6 +89,10 @@ const messages = {
     showOutput: 'Show output',
     hideOutput: 'Hide output',
     outputDropped: '… {count} older bytes not kept …',
+    previewTitle: 'Preview an app in the sandbox',
+    previewPort: 'Port',
+    previewMake: 'Get link',
+    previewOpen: 'Open port {port}',
     refresh: 'Refresh',
     upload: 'Upload',
     uploaded: 'Uploaded {name}',
@@ -134,6 +138,7 @@ const messages = {
     what_list: 'Listing files',
     what_download: 'Download',
     what_upload: 'Upload',
+    what_preview: 'Preview link',
   },
   zh: {
     appTitle: 'Deep Agent',
@@ -222,6 +227,10 @@ const messages = {
     showOutput: '显示输出',
     hideOutput: '隐藏输出',
     outputDropped: '……较早的 {count} 字节未保留……',
+    previewTitle: '预览沙箱中的应用',
+    previewPort: '端口',
+    previewMake: '获取链接',
+    previewOpen: '打开端口 {port}',
     refresh: '刷新',
     upload: '上传',
     uploaded: '已上传 {name}',
@@ -267,6 +276,7 @@ const messages = {
     what_list: '列出文件',
     what_download: '下载',
     what_upload: '上传',
+    what_preview: '预览链接',
   },
 }
 
