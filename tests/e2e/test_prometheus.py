@@ -9,6 +9,7 @@ budget, refused requests, server errors; next to the server's own `lg_api_*` one
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,11 +22,13 @@ from sandbox.metrics.events import BOUNDED_LABELS
 from tests.support.agent_client import GRAPH_ID, approve, resume, stream_run, user_input
 from tests.support.e2e_servers import CONTRACT_USER, AuthServer, auth_server_with
 from tests.support.engines import LANGGRAPH_DEV
+from tests.support.langgraph_server import REPO_ROOT
 from tests.support.prometheus import PROMETHEUS_BINARY, Prometheus, run_prometheus
 from tests.support.scripted_llm import ScriptedLLM, call, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
+DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboard.json"
 PROMETHEUS_OWN_LABELS = frozenset({"__name__", "job", "instance", "le"})
 NO_APPROVALS = {"approval_tools": []}
 
@@ -55,7 +58,7 @@ async def test_prometheus_sees_every_sandbox_metric(metrics_server: AuthServer, 
     tag = uuid.uuid4().hex[:8]
     approved, timed_out, killed = (f"e2e-prom-{name}-{tag}" for name in ("approved", "timeout", "killed"))
     scripted_llm.add_scenario(approved, call("execute", command="echo approved"), say("done"))
-    scripted_llm.add_scenario(timed_out, call("execute", command="sleep 30", timeout=3), say("done"))
+    scripted_llm.add_scenario(timed_out, call("execute", command="sleep 30", timeout=5), say("done"))
     scripted_llm.add_scenario(killed, call("execute", command="kill -9 $$"), say("done"))
 
     async with metrics_server.client(CONTRACT_USER) as client:
@@ -84,7 +87,7 @@ async def test_prometheus_sees_every_sandbox_metric(metrics_server: AuthServer, 
     await _wait(prometheus, started, lambda count: count >= 3)
     for outcome in ("finished", "timed_out", "killed"):
         await _wait(prometheus, f'sandbox_commands_ended_total{{mode="ephemeral",outcome="{outcome}"}}', lambda count: count >= 1)
-    await _wait(prometheus, 'sandbox_command_duration_seconds_sum{outcome="timed_out"}', lambda seconds: seconds >= 3)
+    await _wait(prometheus, 'sandbox_command_duration_seconds_sum{outcome="timed_out"}', lambda seconds: seconds >= 5)
     await _wait(prometheus, 'sandbox_command_duration_seconds_count{mode="ephemeral"}', lambda count: count >= 1)
     await _wait(prometheus, 'max_over_time(sandbox_containers{mode="ephemeral",state="running"}[10m])', lambda count: count >= 1)
     await _wait(prometheus, 'sandbox_approval_wait_seconds_count{decision="approve"}', lambda count: count >= 1)
@@ -108,3 +111,9 @@ async def test_prometheus_sees_every_sandbox_metric(metrics_server: AuthServer, 
         assert set(labels) <= BOUNDED_LABELS | PROMETHEUS_OWN_LABELS, labels
         assert paused_thread not in labels.values(), labels
         assert thread_id not in labels.values(), labels
+
+    # Every panel of the shipped Grafana dashboard is a query Prometheus answers with data.
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            assert await asyncio.to_thread(prometheus.query, target["expr"]), (panel["title"], target["expr"])

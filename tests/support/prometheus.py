@@ -1,8 +1,8 @@
 """A real Prometheus (Debian's `prometheus` package) scraping a test server, and its HTTP query API.
 
-`run_prometheus()` writes a config that scrapes one server's `/metrics` every second
-with a bearer token read from a file (as `deploy/prometheus/prometheus.yml` does),
-starts `/usr/bin/prometheus` on a free 127.0.0.1 port with its storage in a temp
+`run_prometheus()` writes the shipped `deploy/prometheus/prometheus.yml` with its
+target, token file and interval (1 s) replaced (so the shipped config is what the
+tests run), starts `/usr/bin/prometheus` on a free 127.0.0.1 port with its storage in a temp
 folder, waits until it is ready, and stops it at the end.
 """
 
@@ -18,11 +18,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no types; stubs are not a dependency
 
-from tests.support.langgraph_server import free_port
+from tests.support.langgraph_server import REPO_ROOT, free_port
 
 PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
+SHIPPED_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 JOB = "deepagents"
+"""The job name of the shipped config."""
 
 
 @dataclass
@@ -60,24 +63,17 @@ class Prometheus:
         raise AssertionError(msg)
 
 
-def scrape_config(target_url: str, token_file: Path) -> str:
-    """One job scraping `target_url`'s `/metrics` every second with the token in `token_file`."""
+def scrape_config(target_url: str, token_file: Path, interval: str = "1s") -> str:
+    """The shipped `deploy/prometheus/prometheus.yml`, scraping `target_url` every `interval` with the token in `token_file`."""
+    config = yaml.safe_load(SHIPPED_CONFIG.read_text(encoding="utf-8"))
     parts = urlsplit(target_url)
-    return f"""global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: {JOB}
-    scrape_interval: 1s
-    scrape_timeout: 1s
-    metrics_path: /metrics
-    scheme: {parts.scheme}
-    authorization:
-      type: Bearer
-      credentials_file: {token_file}
-    static_configs:
-      - targets: ["{parts.netloc}"]
-"""
+    config["global"].update(scrape_interval=interval, evaluation_interval=interval)
+    [job] = config["scrape_configs"]
+    job["scheme"] = parts.scheme
+    job["authorization"]["credentials_file"] = str(token_file)
+    job["static_configs"] = [{"targets": [parts.netloc]}]
+    text: str = yaml.safe_dump(config, sort_keys=False)
+    return text
 
 
 @contextlib.contextmanager
