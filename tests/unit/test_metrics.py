@@ -20,6 +20,7 @@ from sandbox.containers.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CO
 from sandbox.metrics import events as metrics
 from sandbox.metrics.scrape import event_families, exposition
 from server.metrics_route import MetricsRoute
+from server.route_gate import ServerRouteGate
 from server.server_errors import ServerErrors
 
 SERVER_OWN = "# HELP lg_api_num_runs runs\n# TYPE lg_api_num_runs gauge\nlg_api_num_runs 3.0\n"
@@ -178,3 +179,12 @@ def test_one_scrape_sees_the_counts_of_every_worker_process(tmp_path: Path) -> N
     text = subprocess.run([sys.executable, "-c", scrape], env=env, check=True, timeout=60, capture_output=True, text=True).stdout
     [started] = [f for f in text_string_to_metric_families(text) if f.name == "sandbox_commands_started"]
     assert {s.labels["mode"]: s.value for s in started.samples if s.name.endswith("_total")} == {"session": 5.0, "ephemeral": 0.0}
+
+
+def test_our_metrics_are_served_only_past_the_gate() -> None:
+    """`MetricsRoute` sits inside `ServerRouteGate` (Starlette's first middleware is the outermost), so a refused caller never gets ours."""
+    from server.app import middleware  # noqa: PLC0415 - the app's module patches the in-memory server on import
+
+    order = [entry.cls for entry in middleware]
+    assert order[0] is ServerErrors, "the error counter sees every response only as the outermost of ours"
+    assert order.index(ServerRouteGate) < order.index(MetricsRoute)
