@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from sandbox.containers.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult
+from sandbox.coordination.process_state import sandbox_process
 
 PREFIX = "sandbox_"
 MODES = ("ephemeral", "session")
@@ -43,27 +44,46 @@ OTHER = "other"
 BOUNDED_LABELS = frozenset({"mode", "outcome", "reason", "decision", "state", "status", "user"})
 """Every label any `sandbox_` metric may carry; a test checks the registry and the scrape against it."""
 
-REGISTRY = CollectorRegistry(auto_describe=True)
-"""This process's own metrics; apart from prometheus-client's global one, which `langgraph dev` serves itself."""
 
-COMMANDS_STARTED = Counter("sandbox_commands_started", "Commands handed to a sandbox.", ["mode"], registry=REGISTRY)
-COMMANDS_ENDED = Counter("sandbox_commands_ended", "Commands that ended, by how.", ["mode", "outcome"], registry=REGISTRY)
-COMMAND_SECONDS = Histogram(
-    "sandbox_command_duration_seconds",
-    "Wall time of a command, from the start of its run to its result.",
-    ["mode", "outcome"],
-    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
-    registry=REGISTRY,
-)
-APPROVAL_WAIT_SECONDS = Histogram(
-    "sandbox_approval_wait_seconds",
-    "Time from a run pausing for approval to the reviewer's decision reaching the server.",
-    ["decision"],
-    buckets=(1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600),
-    registry=REGISTRY,
-)
-REFUSED = Counter("sandbox_requests_refused", "Requests refused or throttled before doing work, by reason.", ["reason"], registry=REGISTRY)
-SERVER_ERRORS = Counter("sandbox_server_errors", "Responses with a 5xx status (or an unhandled exception).", ["status"], registry=REGISTRY)
+class SandboxMetrics:
+    """The process's registry and its metrics; one per process, on `sandbox_process().metrics`.
+
+    Apart from prometheus-client's global registry, which `langgraph dev` serves itself.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.commands_started = Counter("sandbox_commands_started", "Commands handed to a sandbox.", ["mode"], registry=registry)
+        self.commands_ended = Counter("sandbox_commands_ended", "Commands that ended, by how.", ["mode", "outcome"], registry=registry)
+        self.command_seconds = Histogram(
+            "sandbox_command_duration_seconds",
+            "Wall time of a command, from the start of its run to its result.",
+            ["mode", "outcome"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=registry,
+        )
+        self.approval_wait_seconds = Histogram(
+            "sandbox_approval_wait_seconds",
+            "Time from a run pausing for approval to the reviewer's decision reaching the server.",
+            ["decision"],
+            buckets=(1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600),
+            registry=registry,
+        )
+        self.refused = Counter(
+            "sandbox_requests_refused", "Requests refused or throttled before doing work, by reason.", ["reason"], registry=registry
+        )
+        self.server_errors = Counter(
+            "sandbox_server_errors", "Responses with a 5xx status (or an unhandled exception).", ["status"], registry=registry
+        )
+        # Series that exist from the start, at 0: a dashboard and an alert see "none yet", not "no data".
+        for mode in MODES:
+            self.commands_started.labels(mode=mode)
+        self.server_errors.labels(status="500")
+
+
+def _metrics() -> SandboxMetrics:
+    return sandbox_process().metrics
 
 
 def bounded(value: object, known: Iterable[str]) -> str:
@@ -74,14 +94,15 @@ def bounded(value: object, known: Iterable[str]) -> str:
 
 def command_started(mode: str) -> None:
     """A command is about to run in a sandbox of `mode`."""
-    COMMANDS_STARTED.labels(mode=bounded(mode, MODES)).inc()
+    _metrics().commands_started.labels(mode=bounded(mode, MODES)).inc()
 
 
 def command_ended(mode: str, outcome: str, seconds: float) -> None:
     """A command ended (`OUTCOMES`) after `seconds`."""
     labels = {"mode": bounded(mode, MODES), "outcome": bounded(outcome, OUTCOMES)}
-    COMMANDS_ENDED.labels(**labels).inc()
-    COMMAND_SECONDS.labels(**labels).observe(max(seconds, 0.0))
+    metrics = _metrics()
+    metrics.commands_ended.labels(**labels).inc()
+    metrics.command_seconds.labels(**labels).observe(max(seconds, 0.0))
 
 
 def command_outcome(raw: RawResult, exit_code: int | None, timeout_seconds: int) -> str:
@@ -95,20 +116,14 @@ def command_outcome(raw: RawResult, exit_code: int | None, timeout_seconds: int)
 
 def refused(reason: str) -> None:
     """A request was refused for `reason` (`REFUSALS`)."""
-    REFUSED.labels(reason=bounded(reason, REFUSALS)).inc()
+    _metrics().refused.labels(reason=bounded(reason, REFUSALS)).inc()
 
 
 def approval_decided(decision: str, waited_seconds: float) -> None:
     """A reviewer's decision arrived `waited_seconds` after the run paused for it."""
-    APPROVAL_WAIT_SECONDS.labels(decision=bounded(decision, DECISIONS)).observe(max(waited_seconds, 0.0))
+    _metrics().approval_wait_seconds.labels(decision=bounded(decision, DECISIONS)).observe(max(waited_seconds, 0.0))
 
 
 def server_error(status: int) -> None:
     """The server answered with a 5xx `status`."""
-    SERVER_ERRORS.labels(status=str(status) if 500 <= status <= 599 else OTHER).inc()
-
-
-# Series that exist from the start, at 0: a dashboard and an alert see "none yet", not "no data".
-for _mode in MODES:
-    COMMANDS_STARTED.labels(mode=_mode)
-SERVER_ERRORS.labels(status="500")
+    _metrics().server_errors.labels(status=str(status) if 500 <= status <= 599 else OTHER).inc()

@@ -21,8 +21,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import LABEL_MODE, label_filter, labels_for
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.disk_budget import disk_total, disk_use_by_user, user_budget
-from sandbox.metrics.events import CONTAINER_STATES, MODES, PREFIX, REGISTRY, bounded
+from sandbox.metrics.events import CONTAINER_STATES, MODES, PREFIX, bounded
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def event_families() -> list[Metric]:
     families: Iterable[Metric] = (
         MultiProcessCollector(None, path=folder).collect()  # type: ignore[no-untyped-call]  # untyped upstream
         if folder
-        else REGISTRY.collect()
+        else sandbox_process().metrics.registry.collect()
     )
     return [family for family in families if family.name.startswith(PREFIX)]
 

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from sandbox.containers.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.metrics import events as metrics
 from sandbox.metrics.scrape import event_families, exposition
 from server.metrics_route import MetricsRoute
@@ -27,7 +28,7 @@ SERVER_OWN = "# HELP lg_api_num_runs runs\n# TYPE lg_api_num_runs gauge\nlg_api_
 
 
 def _value(name: str, **labels: str) -> float:
-    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+    return sandbox_process().metrics.registry.get_sample_value(name, labels) or 0.0
 
 
 def test_every_metric_is_named_sandbox_and_carries_only_bounded_labels() -> None:
@@ -73,7 +74,7 @@ def test_server_errors_count_only_5xx_statuses() -> None:
     before = _value("sandbox_server_errors_total", status="other")
     metrics.server_error(404)
     assert _value("sandbox_server_errors_total", status="other") == before + 1
-    assert metrics.REGISTRY.get_sample_value("sandbox_server_errors_total", {"status": "404"}) is None
+    assert sandbox_process().metrics.registry.get_sample_value("sandbox_server_errors_total", {"status": "404"}) is None
 
 
 def _raw(exit_code: int | None, seconds: float, **flags: bool) -> RawResult:
