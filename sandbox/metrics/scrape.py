@@ -37,11 +37,13 @@ def event_families() -> list[Metric]:
     In multiprocess mode the folder also holds other libraries' metrics of the
     same processes; the server serves those itself, so they are left out here.
     """
+    # Built on first use: its zero series (files, in multiprocess mode) exist before any event.
+    registry = sandbox_process().metrics.registry
     folder = os.environ.get(MULTIPROC_ENV)
     families: Iterable[Metric] = (
         MultiProcessCollector(None, path=folder).collect()  # type: ignore[no-untyped-call]  # untyped upstream
         if folder
-        else sandbox_process().metrics.registry.collect()
+        else registry.collect()
     )
     return [family for family in families if family.name.startswith(PREFIX)]
 

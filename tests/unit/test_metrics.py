@@ -189,3 +189,11 @@ def test_our_metrics_are_served_only_past_the_gate() -> None:
     order = [entry.cls for entry in middleware]
     assert order[0] is ServerErrors, "the error counter sees every response only as the outermost of ours"
     assert order.index(ServerRouteGate) < order.index(MetricsRoute)
+
+
+def test_a_worker_that_counted_nothing_yet_still_shows_the_series(tmp_path: Path) -> None:
+    """Multiprocess mode, before any event: the scrape shows the commands counter at 0, not no counter at all."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    scrape = "from sandbox.metrics.scrape import event_families, exposition; print(exposition(event_families()).decode())"
+    text = subprocess.run([sys.executable, "-c", scrape], env=env, check=True, timeout=60, capture_output=True, text=True).stdout
+    assert 'sandbox_commands_started_total{mode="session"} 0.0' in text, text
