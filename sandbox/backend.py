@@ -46,6 +46,7 @@ from sandbox.disks.memories import memories_path, prepare_memories
 from sandbox.disks.workspace import ThreadRef, prepare_workspace, workspace_full_note, workspace_path
 from sandbox.files.file_protocol import HostFileTools
 from sandbox.files.file_tools import HostFiles
+from sandbox.metrics import events as metrics
 from sandbox.runs.audit import audit_log
 from sandbox.runs.errors import SandboxError, UserCapError
 from sandbox.runs.live_output import LiveOutput, live_output_sink
@@ -210,10 +211,12 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         run = run_in_session if settings.mode == "session" else run_ephemeral
         started = time.monotonic()
         sink = live_output_sink.get()
+        metrics.command_started(settings.mode)
         try:
             with running_slot(settings, ref.user_id), LiveOutput(sink) if sink is not None else nullcontext() as live:
                 raw = run(self.deployment, ref, command, seconds, live=live, live_channel=_live_channel.get())
         except _SANDBOX_FAILURES as exc:
+            metrics.command_ended(settings.mode, "failed", time.monotonic() - started)
             failure = failure_result(ref, exc)
             self._audit(ref, command, failure, started)
             return failure
@@ -223,6 +226,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             max_output_bytes=settings.max_output_bytes,
             memory_bytes=settings.memory_bytes,
         )
+        metrics.command_ended(settings.mode, metrics.command_outcome(raw, response.exit_code, seconds), time.monotonic() - started)
         note = workspace_full_note(settings, ref.thread_id)
         if note:
             response.output = f"{response.output.rstrip(chr(10))}\n{note}" if response.output else note

@@ -30,6 +30,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
 - middleware around the server's own routes: `/docs`, `/openapi.json` and
   `/metrics` need a token when auth is on (`server.route_gate`), and a store search
   the server cannot read gets a 422 (`server.request_guards`);
+- middleware (`server.metrics_route`, `server.server_errors`): `/metrics` adds the
+  platform's `sandbox_` metrics to the server's own; every 5xx is counted;
 - `server.inmem_fixes`: `langgraph dev`'s in-memory searches treat a thread without
   values as PostgreSQL does, instead of failing with a 500;
 - middleware (`server.state_writes`): direct writes to a thread's graph state
@@ -45,8 +47,10 @@ from starlette.routing import BaseRoute
 from config.server import ServerSettings
 from server import file_edits, file_routes, inmem_fixes, preview_routes, process_routes, thread_forks, thread_rewinds, ui_routes
 from server.lifecycle import lifespan, thread_sandboxes
+from server.metrics_route import MetricsRoute
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
+from server.server_errors import ServerErrors
 from server.state_writes import StateWriteGuard
 from server.thread_copy import ThreadCopy, process_snapshots
 from server.thread_removal import ThreadRemoval
@@ -65,6 +69,8 @@ routes: list[BaseRoute] = [
 ]
 
 middleware = [
+    # Outermost of ours: counts every 5xx, the server's routes' included.
+    Middleware(ServerErrors),
     # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.
     Middleware(ThreadRemoval, sandboxes=thread_sandboxes),
     # Sees a thread copy's answer, so the copy has the source's workspace and snapshots before the client hears back.
@@ -73,6 +79,8 @@ middleware = [
     Middleware(ThreadStreamGate, settings=ServerSettings.from_env()),
     # With auth on, the server's documentation and metrics answer only to a token (metrics: an admin's).
     Middleware(ServerRouteGate),
+    # Inside the gate: the server's metrics with the sandbox_ ones appended (ours alone where it has none).
+    Middleware(MetricsRoute),
     Middleware(StoreSearchGuard),
     # Only runs write a thread's graph state: a direct write could skip the approval step.
     Middleware(StateWriteGuard),

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.metrics import events as metrics
 from sandbox.runs.audit import AuditLog
 from server.approval_checks import run_request
 from server.engine import StoredThread, read_thread
@@ -80,5 +82,15 @@ async def record_resume_decisions(audit: AuditLog, *, user_id: str, value: Mappi
     records = decision_records(request.resume, thread.pending)
     if not records:
         logger.warning("Resume of thread %s by %s names no pending tool call; nothing to audit", request.thread_id, user_id)
+    waited = waited_seconds(thread)
     for record in records:
+        if waited is not None:
+            metrics.approval_decided(record["decision"], waited)
         await asyncio.to_thread(audit.decision, user_id=user_id, thread_id=request.thread_id, **record)
+
+
+def waited_seconds(thread: StoredThread) -> float | None:
+    """How long a paused thread has waited: since it last changed, which is when its run paused (None: unknown)."""
+    if thread.updated_at is None:
+        return None
+    return (datetime.now(UTC) - thread.updated_at).total_seconds()

@@ -11,6 +11,9 @@ ownership themselves, from `StoredThread.owner`):
 - `expired_thread_ids(user_id)`: threads a `POST /threads/prune` of that user may
   remove without naming them (Aegra prunes the caller's expired TTL threads;
   `langgraph dev` prunes only the ids in the request, so it has none).
+- `count_interrupted()`: threads of every user paused on a decision, the pending
+  approvals that `/metrics` shows (the count lives with the threads, so it holds
+  across processes and restarts).
 
 Each server answers from its own store, without blocking the event loop:
 
@@ -33,6 +36,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -64,6 +68,8 @@ class StoredThread:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     pending: Mapping[str, Any] = field(default_factory=dict)
     """`{interrupt_id: value}` of what the thread waits on (subagents' interrupts included)."""
+    updated_at: datetime | None = None
+    """When the thread last changed: for a paused thread, when its run paused (the approval wait starts there)."""
 
 
 class Engine(Protocol):
@@ -86,6 +92,22 @@ class Engine(Protocol):
     async def expired_thread_ids(self, user_id: str) -> list[str]:
         """The user's threads a prune that names no ids would remove now."""
         ...
+
+    async def count_interrupted(self) -> int:
+        """How many threads, of every user, are paused on an interrupt (in this graph: a reviewer's decision)."""
+        ...
+
+
+def timestamp(value: object) -> datetime | None:
+    """A server's timestamp (a datetime, or ISO text from the API) as an aware datetime; None when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def pending_interrupts(thread: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,7 +144,9 @@ class LangGraphApiEngine:
             return None
         metadata = thread.get("metadata") or {}
         owner = metadata.get(OWNER_KEY)
-        return StoredThread(thread_id, str(owner) if owner else None, metadata, pending_interrupts(thread))
+        return StoredThread(
+            thread_id, str(owner) if owner else None, metadata, pending_interrupts(thread), timestamp(thread.get("updated_at"))
+        )
 
     async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
         return await self._get(thread_id) is not None
@@ -143,6 +167,15 @@ class LangGraphApiEngine:
 
     async def expired_thread_ids(self, user_id: str) -> list[str]:  # noqa: ARG002, D102 - its prune takes explicit ids only
         return []
+
+    async def count_interrupted(self) -> int:  # noqa: D102
+        from langgraph_sdk import get_client  # noqa: PLC0415 - binds to the running server's app
+
+        client = get_client(url=None)
+        try:
+            return await client.threads.count(status="interrupted")
+        finally:
+            await client.aclose()
 
 
 class AegraEngine:
@@ -179,7 +212,7 @@ class AegraEngine:
             return None
         metadata = dict(row.metadata_json or {})
         pending = await self._pending(thread_id, metadata.get("graph_id"))
-        return StoredThread(thread_id, str(row.user_id) if row.user_id else None, metadata, pending)
+        return StoredThread(thread_id, str(row.user_id) if row.user_id else None, metadata, pending, timestamp(row.updated_at))
 
     async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
         return await self._row(thread_id) is not None
@@ -209,6 +242,14 @@ class AegraEngine:
         async with _get_session_maker()() as session:
             return [str(thread_id) for thread_id in await session.scalars(query)]
 
+    async def count_interrupted(self) -> int:  # noqa: D102
+        from aegra_api.core.orm import Thread, _get_session_maker  # noqa: PLC0415 - only inside Aegra
+        from sqlalchemy import func, select  # noqa: PLC0415
+
+        query = select(func.count()).select_from(Thread).where(Thread.status == "interrupted")
+        async with _get_session_maker()() as session:
+            return int(await session.scalar(query) or 0)
+
 
 def saved_checkpoint(created_at: object, metadata: object) -> bool:
     """Whether a state read at a checkpoint id found a saved checkpoint.
@@ -228,6 +269,11 @@ def serving_engine() -> Engine:
         return LangGraphApiEngine()
     msg = f"no LangGraph server runs in this process (neither {AEGRA_MODULE} nor {LANGGRAPH_API_MODULE} is loaded)"
     raise EngineUnavailableError(msg)
+
+
+async def count_interrupted() -> int:
+    """Threads of every user paused on an interrupt, as the serving engine stores them."""
+    return await serving_engine().count_interrupted()
 
 
 async def read_thread(thread_id: str) -> StoredThread | None:

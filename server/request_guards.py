@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sandbox.metrics import events as metrics
 from server.asgi_body import read_request, send_json_error
 
 STORE_SEARCH_PATH = "/store/items/search"
@@ -47,6 +48,7 @@ class StoreSearchGuard:
             return
         read = await read_request(receive, MAX_GUARDED_BODY)
         if read.body is not None and (reason := store_search_refusal(read.body)):
+            metrics.refused("store_search")
             await send_json_error(send, 422, reason)
             return
         await self.app(scope, read.replay(receive), send)

@@ -7,7 +7,9 @@ so this is the process an operator, a terminal or systemd signals:
 
 What it starts (see serve.sh's header): a local PostgreSQL unless DATABASE_URL is set,
 a local Redis for N > 1 unless REDIS_URL is set, one migration (prepare.py), then N
-uvicorn workers on one port. Each runs as a child that dies with this process, so:
+uvicorn workers on one port, which count their metrics in DIR/metrics (emptied at each
+start) so that a scrape of `/metrics` on any of them sees all. Each runs as a child that
+dies with this process, so:
 
 - SIGTERM / SIGINT / SIGHUP: the server stops (it drains, up to STOP_TIMEOUT), then
   Redis, then PostgreSQL (fast shutdown), then the bind mount goes; exit 143/130/129.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,6 +146,18 @@ def aegra_settings(options: Options) -> None:
     os.environ.setdefault("SQLALCHEMY_MAX_OVERFLOW", str(serve_postgres.STREAM_CONNECTIONS - pool))
 
 
+def metrics_folder(options: Options) -> None:
+    """An empty DIR/metrics for prometheus-client's multiprocess mode, so a scrape of any worker sees every worker's counts.
+
+    Each worker writes its counters there (files named by pid); values of an earlier
+    start are stale, so the folder is emptied first.
+    """
+    folder = options.data_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def start_server(options: Options, cleanups: Cleanups) -> subprocess.Popen[bytes]:
     """The uvicorn supervisor sharing one port between N workers; its output in DIR/server.log, shown here too.
 
@@ -189,6 +204,7 @@ def serve(options: Options, cleanups: Cleanups) -> int:
     log("database: migrating once before the workers start")
     if run([sys.executable, str(Path(__file__).with_name("prepare.py"))]) != 0:
         raise Refusal("the database or Redis is not usable (see above)")
+    metrics_folder(options)
     server = start_server(options, cleanups)
     url_host = "127.0.0.1" if options.host == "0.0.0.0" else options.host  # noqa: S104 - compared, not bound
     url = f"http://{url_host}:{options.port}"

@@ -43,6 +43,7 @@ from sandbox.coordination import thread_use
 from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.coordination.process_lease import ProcessLease
 from sandbox.disks.workspace import ThreadRef
+from sandbox.metrics import events as metrics
 from sandbox.runs.errors import UserCapError
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ class SessionContainers:
                 f"(SANDBOX_MAX_CONTAINERS_PER_USER={cap}); this command did not run. "
                 "Wait for a command in another thread to finish, then try again."
             )
+            metrics.refused("session_cap")
             raise UserCapError(msg)
         others = [c for c in running if c.container_id not in stopped]
         # The total is a soft cap: when every container is busy, this one starts anyway.

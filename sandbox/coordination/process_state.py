@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sandbox.coordination.fair_pool import FairPool
     from sandbox.coordination.process_lease import ProcessLease
     from sandbox.coordination.thread_use import UseHold
+    from sandbox.metrics.events import SandboxMetrics
     from sandbox.runs.audit import AuditLog
 
 
@@ -45,6 +46,7 @@ class SandboxProcess:
     """Guards the fields below that have no lock of their own (lazy settings and deployment)."""
     _settings: SandboxSettings | None = None
     _deployment: SandboxDeployment | None = None
+    _metrics: SandboxMetrics | None = None
 
     leases: dict[Path, ProcessLease] = field(default_factory=dict)
     """This process's leases, by locks folder (one per workspaces folder it serves)."""
@@ -92,6 +94,16 @@ class SandboxProcess:
                 self._deployment = SandboxDeployment(settings)
             return self._deployment
 
+    @property
+    def metrics(self) -> SandboxMetrics:
+        """The process's Prometheus registry and metrics (`sandbox.metrics`), built on first use."""
+        with self.lock:
+            if self._metrics is None:
+                from sandbox.metrics.events import SandboxMetrics  # noqa: PLC0415 - metrics build on this module
+
+                self._metrics = SandboxMetrics()
+            return self._metrics
+
     def after_fork_in_child(self) -> None:
         """Drop every hold inherited from the parent and start the registries empty (see the module docstring)."""
         for name in ("lock", "leases_lock", "use_lock", "slots_lock", "file_locks_lock", "disk_probe_lock", "audit_lock"):
@@ -110,6 +122,7 @@ class SandboxProcess:
                 os.close(fd)
         self.file_locks.clear()
         self.audit_logs.clear()
+        self._metrics = None  # a child counts its own (its parent's counts are the parent's, and their locks may be held)
         for pool in list(self.pools):
             pool.start_empty()
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import digest, lock_subdir, open_lock, try_lock
 from sandbox.coordination.process_state import sandbox_process
+from sandbox.metrics import events as metrics
 from sandbox.runs.errors import UserCapError
 
 
@@ -78,6 +79,7 @@ def running_cap_error(settings: SandboxSettings, user_id: str, running: int) -> 
     smaller than the cap lets one user hold (`SANDBOX_COMMAND_THREADS`); the message names that too.
     """
     cap = settings.max_running_per_user
+    metrics.refused("running_cap" if running >= cap else "pool_share")
     which = f"SANDBOX_MAX_RUNNING_PER_USER={cap}"
     if running < cap:
         which += f"; SANDBOX_COMMAND_THREADS={settings.command_pool_threads} lets one user hold {running}"

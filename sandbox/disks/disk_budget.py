@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from config.auth import AuthSettings
 from config.sandbox import SandboxSettings
+from sandbox.metrics import events as metrics
 from sandbox.runs.errors import WorkspaceDiskError
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def check_total(settings: SandboxSettings, disk: QuotaDisk) -> None:
             f"and {source} allows {human_size(total)} in all. "
             "Delete threads that are no longer needed, or ask the operator to raise SANDBOX_DISK_TOTAL."
         )
+        metrics.refused("disk_total")
         raise WorkspaceDiskError(msg)
 
 
@@ -185,4 +187,5 @@ def check_user_budget(settings: SandboxSettings, disk: QuotaDisk, user_id: str) 
             f"and {source} allows {human_size(budget)} per user. "
             "Delete threads you no longer need, or ask the operator to raise SANDBOX_DISK_PER_USER."
         )
+        metrics.refused("disk_budget")
         raise WorkspaceDiskError(msg)

@@ -70,7 +70,11 @@ async def test_only_an_admins_assistant_is_seen_and_used_by_every_user(auth_serv
 
 
 def test_docs_and_metrics_need_a_token_when_auth_is_on(engine_server: AuthServer) -> None:
-    """On `langgraph dev` all three routes exist; Aegra serving our `http.app` has none of them (404 past the gate)."""
+    """On `langgraph dev` all three routes exist; Aegra serving our `http.app` has no docs (404 past the gate).
+
+    `/metrics` is ours on both (`server.metrics_route`): the `sandbox_` metrics, after
+    `langgraph dev`'s own `lg_api_*` ones; only the callers the gate lets through see them.
+    """
     keys = engine_server.keys
     served = 200 if engine_server.engine == LANGGRAPH_DEV else 404
     user = {"Authorization": f"Bearer {keys.token('user-a')}"}
@@ -92,17 +96,23 @@ def test_docs_and_metrics_need_a_token_when_auth_is_on(engine_server: AuthServer
         forbidden = http.get(METRICS, headers=user)
         assert forbidden.status_code == 403, forbidden.text
         assert "AUTH_ADMIN_USERS" in forbidden.json()["detail"]
+        assert "sandbox_" not in forbidden.text
         for headers in (admin, scraper):
             allowed = http.get(METRICS, headers=headers)
-            assert allowed.status_code == served, (headers, allowed.text[:300])
+            assert allowed.status_code == 200, (headers, allowed.text[:300])
+            assert allowed.headers["content-type"].startswith("text/plain"), allowed.headers
+            assert "sandbox_commands_started_total" in allowed.text, allowed.text[:300]
+            assert ("lg_api_" in allowed.text) == (engine_server.engine == LANGGRAPH_DEV), allowed.text[:300]
         wrong_scrape = http.get(METRICS, headers={"Authorization": f"Bearer {keys.metrics_token}x"})
         assert wrong_scrape.status_code == 401
         assert keys.metrics_token not in wrong_scrape.text
+        assert "sandbox_" not in wrong_scrape.text
         # Health checks stay public.
         assert http.get("/info").status_code == 200
 
 
-def test_docs_and_metrics_are_unchanged_in_single_user_mode(langgraph_server: LangGraphServer) -> None:
+def test_docs_and_metrics_are_open_in_single_user_mode(langgraph_server: LangGraphServer) -> None:
     with httpx.Client(base_url=langgraph_server.url, timeout=30) as http:
         for path in (*GATED_DOCS, METRICS):
             assert http.get(path).status_code == 200, path
+        assert "sandbox_commands_started_total" in http.get(METRICS).text
