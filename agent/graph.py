@@ -32,6 +32,7 @@ from sandbox import DockerSandbox, SandboxDeployment, sandbox_process
 from sandbox.containers.docker_api import require_local_engine
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT
 from sandbox.disks.memories import MEMORY_FILE
+from sandbox.runs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -137,4 +138,5 @@ def build_agent(
     return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output)
 
 
+log_context.install()  # every log line of a run names its user, thread, run and command
 agent = build_agent()

@@ -33,6 +33,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
+from sandbox.runs import log_context
 from server import file_edits, file_routes, inmem_fixes, ui_routes
 from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
@@ -42,6 +43,7 @@ from server.thread_removal import ThreadRemoval
 from server.thread_streams import ThreadStreamGate
 
 inmem_fixes.apply()
+log_context.install()
 
 routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes]
 
