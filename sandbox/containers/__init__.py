@@ -7,4 +7,5 @@
 - `deployment`: `SandboxDeployment`, the engine connection and what both modes share;
   `ephemeral` and `sessions` hold each mode's own container lifecycle.
 - `removal`: listing and removing what threads leave behind, by Docker label.
+- `in_use`: which threads and users have a running container now (their disks stay mounted).
 """

@@ -70,6 +70,19 @@ def session_container_name(settings: SandboxSettings, thread_id: str) -> str:
     return f"sandbox-{scope_of(settings)[:8]}-{thread_id}"
 
 
+def host_folders(settings: SandboxSettings, thread_id: str, user_id: str) -> dict[str, dict[str, str]]:
+    """The thread's workspace, artifacts and the user's memory folder, created or mounted now, as Docker binds.
+
+    Called before every container start, a stopped session container's too: Docker
+    binds the host folder as it is at the start, and a server stop unmounts idle disks.
+    """
+    return {
+        str(ensure_workspace(settings, thread_id, user_id=user_id)): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
+        str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
+        str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
+    }
+
+
 def container_kwargs(
     settings: SandboxSettings,
     *,
@@ -88,12 +101,7 @@ def container_kwargs(
     `/memories`, so it must come from the run's authentication, never from input.
     `owner` is the lease id of the process that runs (and removes) an ephemeral container.
     """
-    workspace = ensure_workspace(settings, thread_id, user_id=user_id)
-    binds = {
-        str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
-        str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
-        str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
-    }
+    binds = host_folders(settings, thread_id, user_id)
     if settings.shared_dir.is_dir():
         binds[str(settings.shared_dir)] = {"bind": SHARED_MOUNT, "mode": "ro"}
     host_config = api.create_host_config(

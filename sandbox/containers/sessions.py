@@ -35,6 +35,7 @@ from sandbox.containers.container_spec import (
     LABEL_THREAD,
     LABEL_USER,
     container_kwargs,
+    host_folders,
     label_filter,
     labels_for,
     session_container_name,
@@ -214,6 +215,7 @@ class SessionContainers:
                     raise
                 container_id = api.inspect_container(kwargs["name"])["Id"]
         container_id = str(container_id)
+        host_folders(self.settings, thread_id, ref.user_id)  # a stopped container's disks may be unmounted
         api.start(container_id)
         logger.info("Session sandbox for thread %s is %s", thread_id, container_id[:12])
         return container_id

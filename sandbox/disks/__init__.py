@@ -6,5 +6,6 @@
 - `artifacts`: a thread's `/artifacts`, where deepagents writes on its own.
 - `memories`: each user's `/memories` folder.
 - `disk_quota`: a folder as its own loop-mounted ext4 image (create, mount, remove);
-  `disk_budget`: what all images may add up to, in total and per user.
+  `disk_budget`: what all images may add up to, in total and per user;
+  `release`: unmounting the disks nobody uses when the server stops.
 """
