@@ -12,6 +12,7 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
 - `/files/{thread_id}/...`: the client's workspace files (`server.file_routes`),
   authenticated and ownership-checked through the API itself; the owner's
   delete and rename there (`server.file_edits`) follow the agent's file rules;
+- `/admin/...`: the admin view's routes (`server.admin_routes`), admins only;
 - middleware (`server.thread_streams`): a v2 thread stream opened before its
   thread exists waits for it and is then served to its owner only;
 - middleware (`server.thread_removal`) and lifespan (`server.lifecycle`): a deleted
@@ -34,7 +35,7 @@ from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
 from sandbox.runs import log_context
-from server import file_edits, file_routes, inmem_fixes, ui_routes
+from server import admin_routes, file_edits, file_routes, inmem_fixes, ui_routes
 from server.lifecycle import lifespan, thread_sandboxes
 from server.request_guards import StoreSearchGuard
 from server.route_gate import ServerRouteGate
@@ -45,7 +46,7 @@ from server.thread_streams import ThreadStreamGate
 inmem_fixes.apply()
 log_context.install()
 
-routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes]
+routes: list[BaseRoute] = [*ui_routes.routes, *file_routes.routes, *file_edits.routes, *admin_routes.routes]
 
 middleware = [
     # Sees every request and its response, so a thread's sandboxes go only after its delete or prune succeeded.

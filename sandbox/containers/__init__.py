@@ -8,4 +8,5 @@
   `ephemeral` and `sessions` hold each mode's own container lifecycle.
 - `removal`: listing and removing what threads leave behind, by Docker label.
 - `in_use`: which threads and users have a running container now (their disks stay mounted).
+- `live_view`: the running containers with owner, thread, age, CPU and memory, and stopping one (admin view).
 """

@@ -213,3 +213,12 @@ export const deleteFile = (threadId, path) =>
 
 export const renameFile = (threadId, path, to) =>
   request('POST', `/files/${threadId}/rename?${new URLSearchParams({ path, to })}`, { what: 'rename' })
+
+// ---- admin view (our routes, admins only: 401 without a token, 403 for other users) ----
+
+export const adminMe = () => request('GET', '/admin/me', { what: 'admin' })
+export const adminSandboxes = () => request('GET', '/admin/sandboxes', { what: 'admin' })
+export const adminDisk = () => request('GET', '/admin/disk', { what: 'admin' })
+export const adminAudit = (limit = 50) => request('GET', `/admin/audit?${new URLSearchParams({ limit })}`, { what: 'admin' })
+export const stopSandbox = (containerId) =>
+  request('POST', `/admin/sandboxes/${encodeURIComponent(containerId)}/stop`, { what: 'stopSandbox' })
