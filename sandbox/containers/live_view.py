@@ -24,7 +24,7 @@ from sandbox.containers.container_spec import LABEL_MODE, LABEL_THREAD, LABEL_US
 MAX_LISTED = 200
 """Most containers one listing reads stats for (the oldest first would be arbitrary; Docker lists newest first)."""
 STATS_WORKERS = 8
-CONTAINER_ID = re.compile(r"^[0-9a-f]{12,64}$")
+CONTAINER_ID = re.compile(r"^[0-9a-f]{12,64}\Z")
 """A container id as the admin view names it: Docker's hex id, or a prefix of at least 12 digits."""
 
 
@@ -74,8 +74,9 @@ def memory_bytes(stats: dict[str, Any]) -> tuple[int | None, int | None]:
 def _stats(api: Any, container_id: str) -> dict[str, Any]:
     try:
         return dict(api.stats(container_id, stream=False))
-    except (NotFound, APIError):
-        return {}  # it stopped meanwhile: listed without numbers
+    except (NotFound, APIError, ValueError):
+        # It stopped meanwhile: Docker answers 404, or an empty body that is no JSON. Listed without numbers.
+        return {}
 
 
 def _running(api: Any, settings: SandboxSettings) -> list[dict[str, Any]]:

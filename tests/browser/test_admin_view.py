@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +26,11 @@ from tests.support.scripted_llm import ScriptedLLM, call, say
 pytestmark = [pytest.mark.docker]
 
 OWNER = "browser-sleeper"
+AXE = Path(__file__).resolve().parents[2] / "ui" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = """async () => (await axe.run(document, { resultTypes: ['violations'] })).violations
+  .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  .map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`)"""
+"""axe-core's serious and critical findings (the page's CSP is bypassed so it can be injected, as in test_accessibility)."""
 
 
 def _start_sleeping_command(server: AuthServer, scripted_llm: ScriptedLLM) -> tuple[str, str]:
@@ -48,7 +54,7 @@ def test_an_admin_sees_a_live_sandbox_and_stops_it_with_a_click(
     browser: Browser, auth_server: AuthServer, scripted_llm: ScriptedLLM, viewport: ViewportSize, shoot
 ) -> None:
     thread_id, run_id = _start_sleeping_command(auth_server, scripted_llm)
-    context = browser.new_context(viewport=viewport, locale="en-US", has_touch=viewport is PHONE)
+    context = browser.new_context(viewport=viewport, locale="en-US", has_touch=viewport is PHONE, bypass_csp=True)
     context.set_default_timeout(60_000)
     try:
         page = context.new_page()
@@ -67,6 +73,8 @@ def test_an_admin_sees_a_live_sandbox_and_stops_it_with_a_click(
         expect(box.get_by_test_id("admin-sandbox-memory")).to_contain_text("MiB")
         expect(box.get_by_test_id("admin-sandbox-cpu")).to_contain_text("%")
         shoot(page, "admin-sandboxes")
+        page.add_script_tag(path=str(AXE))
+        assert page.evaluate(SERIOUS) == []
 
         stop = box.get_by_test_id("admin-stop")
         stop.scroll_into_view_if_needed()
