@@ -28,8 +28,10 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from config.sandbox import SandboxSettings
@@ -45,13 +47,15 @@ MAX_COMMAND_CHARS = 16_384
 COMMON_FIELDS = ("time", "event", "user", "thread")
 """Fields of every record: when (UTC, ISO 8601), which kind, whose, which thread (admin records: the container's)."""
 
-RECORD_FIELDS: dict[str, tuple[str, ...]] = {
-    "command": ("run", "command_id", "command", "command_truncated", "exit_code", "duration_ms", "error"),
-    "approval": ("run", "tool", "arguments_digest", "decision", "edited_arguments_digest"),
-    "artifact": ("run", "command_id", "path", "bytes", "operation"),
-    "file": ("operation", "path", "to", "bytes", "error"),
-    "admin": ("operation", "container", "owner", "error"),
-}
+RECORD_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "command": ("run", "command_id", "command", "command_truncated", "exit_code", "duration_ms", "error"),
+        "approval": ("run", "tool", "arguments_digest", "decision", "edited_arguments_digest"),
+        "artifact": ("run", "command_id", "path", "bytes", "operation"),
+        "file": ("operation", "path", "to", "bytes", "error"),
+        "admin": ("operation", "container", "owner", "error"),
+    }
+)
 """The schema: each record kind (`event`) and the fields it may carry beyond `COMMON_FIELDS`
 (the optional ones are left off when unknown). docs/audit.md documents each; a test keeps both in step."""
 

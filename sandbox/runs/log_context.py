@@ -93,14 +93,14 @@ def _fill(record: logging.LogRecord) -> None:
             setattr(record, name, value)
 
 
-_installed: list[Any] = []
-
-
 def install() -> None:
-    """Put the fields on every log record from now on (idempotent; the servers call it at import)."""
-    if _installed:
-        return
+    """Put the fields on every log record from now on (idempotent; the servers call it at import).
+
+    The wrapped factory is logging's own process-wide setting; it is marked, so a second call sees it.
+    """
     previous = logging.getLogRecordFactory()
+    if getattr(previous, "adds_log_context", False):
+        return
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
@@ -108,5 +108,5 @@ def install() -> None:
             _fill(record)
         return record
 
+    factory.adds_log_context = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
-    _installed.append(factory)

@@ -24,6 +24,7 @@ IMMUTABLE_FACTORIES = {
     "logging.getLogger": "logging's own registry hands out the logger; we keep nothing in it",
     "re.compile": "a compiled pattern cannot change",
     "frozenset": "immutable",
+    "MappingProxyType": "a read-only view of a dict display that nothing else holds: immutable",
     "tuple": "immutable",
     "ContextVar": "each task and thread sees its own value: nothing is shared process-wide",
     "contextvars.ContextVar": "each task and thread sees its own value: nothing is shared process-wide",
