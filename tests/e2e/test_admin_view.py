@@ -1,6 +1,6 @@
 """The admin view's routes: admins see every live sandbox, disk use and the audit, and stop a sandbox; nobody else does.
 
-Against the shared auth server (`AUTH_ADMIN_USERS` names `ADMIN_USER`); the
+On each engine's contract server (`AUTH_ADMIN_USERS` names `ADMIN_USER`); the
 live sandbox is a real container running an agent's approved `sleep`.
 """
 
@@ -35,7 +35,8 @@ def _http(server: AuthServer, user_id: str | None) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60)
 
 
-async def test_only_admins_reach_the_admin_routes(auth_server: AuthServer) -> None:
+async def test_only_admins_reach_the_admin_routes(engine_server: AuthServer) -> None:
+    auth_server = engine_server
     async with _http(auth_server, None) as nobody, _http(auth_server, OWNER) as user, _http(auth_server, ADMIN_USER) as admin:
         for method, path in (*ADMIN_ONLY, ("GET", "/admin/me")):
             answer = await nobody.request(method, path)
@@ -70,7 +71,8 @@ async def _wait_for_sandbox(admin: httpx.AsyncClient, thread_id: str) -> dict[st
     raise AssertionError(f"no live sandbox of thread {thread_id} within {WAIT_SECONDS}s")
 
 
-async def test_an_admin_sees_a_live_sandbox_with_its_numbers_and_stops_it(auth_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+async def test_an_admin_sees_a_live_sandbox_with_its_numbers_and_stops_it(engine_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    auth_server = engine_server
     marker = f"admin-stop-{uuid.uuid4().hex[:8]}"
     scripted_llm.add_scenario(marker, call("execute", command="sleep 300"), say("done"))
     async with auth_server.client(OWNER) as client, _http(auth_server, ADMIN_USER) as admin:

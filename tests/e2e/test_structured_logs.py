@@ -1,7 +1,7 @@
 """A command's server log line names its user, thread, run and command id, and its audit record the same id.
 
-The server renders our records through its structlog formatter (`key=value`
-pairs, `LOG_JSON=true` for JSON); `sandbox.runs.log_context` puts the fields on
+Both servers render our records through their structlog formatter (`key=value`
+pairs on `langgraph dev`'s console, JSON on Aegra and with `LOG_JSON=true`); `sandbox.runs.log_context` puts the fields on
 every record of a run, so an operator can go from an audit record to the log
 lines of that one command and back.
 """
@@ -21,9 +21,24 @@ from tests.support.scripted_llm import ScriptedLLM, call, say
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
 _FIELD = re.compile(r"\b(user_id|thread_id|run_id|command_id)=(\S+)")
+FIELDS = ("user_id", "thread_id", "run_id", "command_id")
 
 
-async def test_a_commands_log_line_carries_user_thread_run_and_command_id(auth_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+def _fields(line: str) -> dict[str, str]:
+    """The four fields of one rendered log line: JSON (Aegra, `LOG_JSON=true`) or `key=value` (langgraph dev's console)."""
+    start = line.find("{")
+    if start >= 0:
+        try:
+            record = json.loads(line[start:])
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            return {name: str(record[name]) for name in FIELDS if name in record}
+    return dict(_FIELD.findall(line))
+
+
+async def test_a_commands_log_line_carries_user_thread_run_and_command_id(engine_server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    auth_server = engine_server
     marker = f"logged-{uuid.uuid4().hex[:8]}"
     scripted_llm.add_scenario(marker, call("execute", command=f"echo {marker}"), say("done"))
     offset = auth_server.server.log_size()
@@ -44,5 +59,5 @@ async def test_a_commands_log_line_carries_user_thread_run_and_command_id(auth_s
     assert re.fullmatch(r"[0-9a-f]{16}", record["command_id"]), record
 
     lines = [line for line in auth_server.server.log_since(offset, max_chars=2_000_000).splitlines() if "Sandbox command finished" in line]
-    mine = [dict(_FIELD.findall(line)) for line in lines if f"thread_id={thread_id}" in line]
+    mine = [fields for fields in map(_fields, lines) if fields.get("thread_id") == thread_id]
     assert mine == [{"user_id": "log-user", "thread_id": thread_id, "run_id": record["run"], "command_id": record["command_id"]}], lines
