@@ -79,6 +79,11 @@ def bound(**fields: str | None) -> Iterator[None]:
         _bound.reset(token)
 
 
+def bind_request(**fields: str | None) -> None:
+    """Add fields to every later log line of the current request (its task's context ends with it); None values are skipped."""
+    _bound.set({**_bound.get(), **{name: str(value) for name, value in fields.items() if value is not None}})
+
+
 @contextlib.contextmanager
 def command_scope(*, user_id: str, thread_id: str) -> Iterator[str]:
     """One command: a fresh `command_id` (or the enclosing command's), bound with its user and thread."""

@@ -8,6 +8,7 @@ are not this test's business.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.aegra_server import run_aegra
 from tests.support.agent_client import approve, resume, sdk_client, stream_run, thread_state, tool_messages, user_input
 from tests.support.e2e_servers import make_e2e_paths, server_env
-from tests.support.langgraph_server import E2EPaths, run_langgraph_dev
+from tests.support.engines import AEGRA, LANGGRAPH_DEV
+from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM, call, say
 from tests.support.workspaces import mounts_under, remove_workspaces_under
 
@@ -48,14 +51,25 @@ async def _run_command(url: str, scripted_llm: ScriptedLLM, thread_id: str | Non
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("losetup") is None, reason="loop-mounted quotas need root and losetup")
-@pytest.mark.parametrize("mode", ["ephemeral", "session"])
+@pytest.mark.parametrize(
+    ("engine", "mode"),
+    [(LANGGRAPH_DEV, "ephemeral"), (LANGGRAPH_DEV, "session"), (AEGRA, "session")],
+    ids=["dev-ephemeral", "dev-session", "aegra-2-processes-session"],
+)
 async def test_sigterm_leaves_no_loop_mount_and_the_next_start_finds_everything(
-    mode: str, scripted_llm: ScriptedLLM, tmp_path: Path, sandbox_image: str
+    engine: str, mode: str, scripted_llm: ScriptedLLM, tmp_path: Path, sandbox_image: str
 ) -> None:
+    """On Aegra both processes stop at once: each gives up its lease before looking for the other, so one unmounts."""
     paths: E2EPaths = make_e2e_paths(tmp_path)
     env = server_env(scripted_llm, paths, sandbox_image, SANDBOX_MODE=mode)
+
+    def serve() -> contextlib.AbstractContextManager[LangGraphServer]:
+        if engine == AEGRA:
+            return run_aegra(workdir=paths.server_home, env=env, workers=2)
+        return run_langgraph_dev(workdir=paths.server_home, env=env)
+
     try:
-        with run_langgraph_dev(workdir=paths.server_home, env=env) as server:
+        with serve() as server:
             write = "echo kept > /workspace/kept.txt && echo remembered >> /memories/AGENTS.md"
             thread_id, _ = await _run_command(server.url, scripted_llm, None, write)
             assert mounts_under(tmp_path), "the run mounted no quota disk, so this test would prove nothing"
@@ -64,7 +78,7 @@ async def test_sigterm_leaves_no_loop_mount_and_the_next_start_finds_everything(
         assert mounts_under(tmp_path) == []
         assert loop_devices_under(tmp_path) == []
 
-        with run_langgraph_dev(workdir=paths.server_home, env=env) as server:
+        with serve() as server:
             _, output = await _run_command(server.url, scripted_llm, thread_id, "cat /workspace/kept.txt /memories/AGENTS.md")
             assert "kept" in output, output
             assert "remembered" in output, output

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 
 import pytest
 from langchain_core.runnables.config import var_child_runnable_config
 
 from sandbox.runs import log_context
-from sandbox.runs.log_context import bound, command_scope, current_fields
+from sandbox.runs.log_context import bind_request, bound, command_scope, current_fields
 
 
 @pytest.fixture(autouse=True)
@@ -56,3 +57,12 @@ def test_bound_fields_win_over_the_runs_and_skip_unknown_values() -> None:
             assert current_fields() == {"thread_id": "t-9", "run_id": "r-1"}
     finally:
         var_child_runnable_config.reset(token)
+
+
+def test_a_requests_fields_last_for_its_context_only() -> None:
+    def request() -> dict[str, str]:
+        bind_request(user_id="carol", thread_id="t-3", run_id=None)
+        return current_fields()
+
+    assert contextvars.copy_context().run(request) == {"user_id": "carol", "thread_id": "t-3"}
+    assert current_fields() == {}
