@@ -35,6 +35,7 @@ from sandbox import DockerSandbox, SandboxDeployment, sandbox_process
 from sandbox.containers.docker_api import require_local_engine
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT
 from sandbox.disks.memories import MEMORY_FILE
+from sandbox.runs import log_context
 from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots
 
 logger = logging.getLogger(__name__)
@@ -160,4 +161,5 @@ def build_agent(
     return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output, snapshots=snapshots, tools=tools)
 
 
+log_context.install()  # every log line of a run names its user, thread, run and command
 agent = build_agent()

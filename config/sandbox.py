@@ -229,6 +229,10 @@ class SandboxSettings:
     """Seconds between the server's passes over orphaned and expired sandboxes (one runs at startup)."""
     audit_log: Path = setting("SANDBOX_AUDIT_LOG", env_path, default_factory=lambda: PROJECT_ROOT / "logs" / "audit.jsonl")
     """JSON-lines file every executed command and approval decision is appended to (created 0600)."""
+    audit_max_bytes: int = setting("SANDBOX_AUDIT_MAX_BYTES", env_size(1024**2), 64 * 1024**2, shown="64m")
+    """Size past which the audit log is rotated: it becomes `<file>.1`, older ones shift up (docs/audit.md)."""
+    audit_keep: int = setting("SANDBOX_AUDIT_KEEP", at_least(1), 10)
+    """How many rotated audit files (`<file>.1` ... `<file>.N`) are kept; the oldest beyond them is deleted."""
     disk_quota_bytes: int = setting("SANDBOX_DISK_QUOTA", env_size(MIN_DISK_QUOTA, zero_turns_off=True), 2 * 1024**3, shown="2g")
     """Most a thread's `/workspace` may hold: each workspace is its own loop-mounted ext4 image
     (needs a root server, loop devices and e2fsprogs; otherwise startup logs that quotas are off). 0 = no quota."""

@@ -50,6 +50,7 @@ from sandbox.metrics import events as metrics
 from sandbox.runs.audit import audit_log
 from sandbox.runs.errors import SandboxError, UserCapError
 from sandbox.runs.live_output import LiveOutput, live_output_sink
+from sandbox.runs.log_context import command_scope, current_command_id
 from sandbox.runs.run_context import current_thread_ref
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         """Audit every write under `/artifacts`: deepagents makes those by itself, with no approval to log."""
         if is_artifact(path):
             ref = self.thread()
-            log = audit_log(self.deployment.settings.audit_log)
+            log = audit_log(self.deployment.settings)
             log.artifact(user_id=ref.user_id, thread_id=ref.thread_id, path=path, size=size, operation=operation)
 
     # -- commands ------------------------------------------------------------
@@ -181,7 +182,9 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         While a live-output sink is set (`sandbox.runs.live_output.streaming_to`), the
         command's output also reaches it as it is produced.
         """
-        return self._execute(self.thread(), command, timeout)
+        ref = self.thread()
+        with command_scope(user_id=ref.user_id, thread_id=ref.thread_id):
+            return self._execute(ref, command, timeout)
 
     @override
     async def aexecute(self, command: str, *, timeout: int | None = None) -> ExecuteResponse:
@@ -193,12 +196,13 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         `SANDBOX_MAX_RUNNING_PER_USER`.
         """
         ref, started = self.thread(), time.monotonic()
-        try:
-            return await self.deployment.commands.run(ref.user_id, self._execute, ref, command, timeout)
-        except UserCapError as exc:
-            failure = failure_result(ref, exc)
-            await asyncio.to_thread(self._audit, ref, command, failure, started)
-            return failure
+        with command_scope(user_id=ref.user_id, thread_id=ref.thread_id):  # the pool copies it into the worker
+            try:
+                return await self.deployment.commands.run(ref.user_id, self._execute, ref, command, timeout)
+            except UserCapError as exc:
+                failure = failure_result(ref, exc)
+                await asyncio.to_thread(self._audit, ref, command, failure, started)
+                return failure
 
     @override
     async def off_loop[**P, T](self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -242,13 +246,16 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         """
         if _IN_OFFLOAD_CALL.get() and not outermost:
             return
-        audit_log(self.deployment.settings.audit_log).command(
+        duration_ms = (time.monotonic() - started) * 1000
+        logger.info("Sandbox command finished: exit code %s after %.0f ms", response.exit_code, duration_ms)
+        audit_log(self.deployment.settings).command(
             user_id=ref.user_id,
             thread_id=ref.thread_id,
             command=command,
             exit_code=response.exit_code,
-            duration_ms=(time.monotonic() - started) * 1000,
+            duration_ms=duration_ms,
             error=response.output if response.exit_code is None else None,
+            command_id=current_command_id(),
         )
 
     def _cannot_run(self, ref: ThreadRef) -> ExecuteResponse | None:
@@ -280,23 +287,24 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         a malformed capture on every Docker or image failure.
         """
         ref, started = self.thread(), time.monotonic()
-        problem = self._cannot_run(ref)
-        if problem is not None:
-            self._audit(ref, command, problem, started)
-            return ExecuteOffloadResult(offloaded=False, response=problem)
-        # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
-        wrapped, channel = self._live_capture(command)
-        marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)
-        try:
-            result = super().execute_with_offload(
-                wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
-            )
-        finally:
-            _IN_OFFLOAD_CALL.reset(marker)
-            _live_channel.reset(live_channel)
-        self._audit(ref, command, result.response, started, outermost=True)
-        self._audit_capture(ref, capture_path, result)
-        return result
+        with command_scope(user_id=ref.user_id, thread_id=ref.thread_id):
+            problem = self._cannot_run(ref)
+            if problem is not None:
+                self._audit(ref, command, problem, started)
+                return ExecuteOffloadResult(offloaded=False, response=problem)
+            # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
+            wrapped, channel = self._live_capture(command)
+            marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)
+            try:
+                result = super().execute_with_offload(
+                    wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+                )
+            finally:
+                _IN_OFFLOAD_CALL.reset(marker)
+                _live_channel.reset(live_channel)
+            self._audit(ref, command, result.response, started, outermost=True)
+            self._audit_capture(ref, capture_path, result)
+            return result
 
     @override
     async def aexecute_with_offload(
@@ -310,31 +318,32 @@ class DockerSandbox(HostFileTools, BaseSandbox):
     ) -> ExecuteOffloadResult:
         """Async version of `execute_with_offload`."""
         ref, started = self.thread(), time.monotonic()
-        try:
-            problem = await self.deployment.commands.run(ref.user_id, self._cannot_run, ref)  # may pull or mount: not short
-        except UserCapError as exc:
-            problem = failure_result(ref, exc)
-        if problem is not None:
-            await asyncio.to_thread(self._audit, ref, command, problem, started)
-            return ExecuteOffloadResult(offloaded=False, response=problem)
-        # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
-        wrapped, channel = self._live_capture(command)
-        marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)  # the pool copies both into `execute`'s worker
-        try:
-            result = await super().aexecute_with_offload(
-                wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
-            )
-        finally:
-            _IN_OFFLOAD_CALL.reset(marker)
-            _live_channel.reset(live_channel)
-        await asyncio.to_thread(self._audit, ref, command, result.response, started, outermost=True)
-        await asyncio.to_thread(self._audit_capture, ref, capture_path, result)
-        return result
+        with command_scope(user_id=ref.user_id, thread_id=ref.thread_id):
+            try:
+                problem = await self.deployment.commands.run(ref.user_id, self._cannot_run, ref)  # may pull or mount: not short
+            except UserCapError as exc:
+                problem = failure_result(ref, exc)
+            if problem is not None:
+                await asyncio.to_thread(self._audit, ref, command, problem, started)
+                return ExecuteOffloadResult(offloaded=False, response=problem)
+            # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
+            wrapped, channel = self._live_capture(command)
+            marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)  # the pool copies both into `execute`'s worker
+            try:
+                result = await super().aexecute_with_offload(
+                    wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
+                )
+            finally:
+                _IN_OFFLOAD_CALL.reset(marker)
+                _live_channel.reset(live_channel)
+            await asyncio.to_thread(self._audit, ref, command, result.response, started, outermost=True)
+            await asyncio.to_thread(self._audit_capture, ref, capture_path, result)
+            return result
 
     def _audit_capture(self, ref: ThreadRef, capture_path: str, result: ExecuteOffloadResult) -> None:
         """The command itself wrote its full output under `/artifacts`: audited like deepagents' own writes."""
         if result.offloaded and is_artifact(capture_path):
-            log = audit_log(self.deployment.settings.audit_log)
+            log = audit_log(self.deployment.settings)
             log.artifact(user_id=ref.user_id, thread_id=ref.thread_id, path=capture_path, size=None, operation="execute capture")
 
     @staticmethod

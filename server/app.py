@@ -12,6 +12,7 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
 - `/files/{thread_id}/...`: the client's workspace files (`server.file_routes`),
   authenticated and ownership-checked through the API itself; the owner's
   delete and rename there (`server.file_edits`) follow the agent's file rules;
+- `/admin/...`: the admin view's routes (`server.admin_routes`), admins only;
 - `/processes/{thread_id}/...`: the thread's background processes (`server.process_routes`),
   owner only like the file routes: list, output (JSON or SSE), stop;
 - `/preview/...`: links to an app listening in a thread's sandbox (`server.preview_routes`),
@@ -45,7 +46,18 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from config.server import ServerSettings
-from server import file_edits, file_routes, inmem_fixes, preview_routes, process_routes, thread_forks, thread_rewinds, ui_routes
+from sandbox.runs import log_context
+from server import (
+    admin_routes,
+    file_edits,
+    file_routes,
+    inmem_fixes,
+    preview_routes,
+    process_routes,
+    thread_forks,
+    thread_rewinds,
+    ui_routes,
+)
 from server.lifecycle import lifespan, thread_sandboxes
 from server.metrics_route import MetricsRoute
 from server.request_guards import StoreSearchGuard
@@ -57,6 +69,7 @@ from server.thread_removal import ThreadRemoval
 from server.thread_streams import ThreadStreamGate
 
 inmem_fixes.apply()
+log_context.install()
 
 routes: list[BaseRoute] = [
     *ui_routes.routes,
@@ -66,6 +79,7 @@ routes: list[BaseRoute] = [
     *preview_routes.routes,
     *thread_forks.routes,
     *thread_rewinds.routes,
+    *admin_routes.routes,
 ]
 
 middleware = [

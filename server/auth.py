@@ -54,7 +54,7 @@ auth = Auth()
 
 def approval_audit() -> AuditLog:
     """The audit log (`SANDBOX_AUDIT_LOG`) approval decisions are appended to (one writer per process and file)."""
-    return audit_log(sandbox_process().settings.audit_log)
+    return audit_log(sandbox_process().settings)
 
 
 @auth.authenticate

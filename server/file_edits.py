@@ -8,10 +8,8 @@ read-only, a root never removed or replaced, the sandbox user's permissions). A
 refusal carries the very text the agent would get for the same path.
 
 Each attempt that reaches the file layer is one line of the audit log
-(`SANDBOX_AUDIT_LOG`, the writer the approval decisions and commands use):
-`{"event": "file", "user", "thread", "operation": "delete" | "rename", "path",
-"to"?, "error"?}`, so a change the owner made by hand is accounted for like
-one the agent made after an approval.
+(`server.file_audit`, kind `file`), so a change the owner made by hand is
+accounted for like one the agent made after an approval.
 
 - `DELETE /files/{thread_id}/content?path=/workspace/x`         -> `{"path"}`
 - `POST   /files/{thread_id}/rename?path=/workspace/a&to=/workspace/b` -> `{"path", "to"}` (409 if `to` exists)
@@ -31,7 +29,7 @@ from starlette.routing import Route
 from sandbox import DockerSandbox
 from sandbox.files.file_rename import rename_path
 from sandbox.files.path_errors import error_code, message
-from sandbox.runs.audit import audit_log
+from server.file_audit import audit_file_change
 from server.file_routes import WORKSPACE, FileRouteError, _deployment, _error_response, _status_for, _workspace_path
 from server.thread_access import CallerThread, resolve_caller_thread
 
@@ -63,11 +61,6 @@ def _below_workspace(raw: str | None, what: str) -> str:
     return path
 
 
-async def _audit(caller: CallerThread, record: dict[str, Any]) -> None:
-    log = audit_log(_deployment().settings.audit_log)
-    await asyncio.to_thread(log.append, {"event": "file", "user": caller.user_id, "thread": caller.thread_id, **record})
-
-
 def _box(caller: CallerThread) -> DockerSandbox:
     return DockerSandbox(caller.thread_id, _deployment(), user_id=caller.user_id)
 
@@ -78,7 +71,7 @@ async def delete_file(request: Request) -> Response:
         caller = await resolve_caller_thread(request, request.path_params["thread_id"])
         path = _below_workspace(request.query_params.get("path"), "file or folder to delete")
         result = await asyncio.to_thread(_box(caller).files().delete, path)
-        await _audit(caller, {"operation": "delete", "path": path, **({"error": result.error} if result.error else {})})
+        await audit_file_change(caller, {"operation": "delete", "path": path, **({"error": result.error} if result.error else {})})
         if result.error:
             raise FileRouteError(_status_of_text(result.error), result.error)
     except FileRouteError as exc:
@@ -97,9 +90,9 @@ async def rename_file(request: Request) -> Response:
             await asyncio.to_thread(rename_path, _box(caller).files(), path, to)
         except Exception as exc:  # a refusal or failure of the file layer: its own text, never a 500
             error = message("Error renaming", path, exc)
-            await _audit(caller, {**record, "error": error})
+            await audit_file_change(caller, {**record, "error": error})
             raise FileRouteError(_status_of_exception(exc), error) from exc
-        await _audit(caller, record)
+        await audit_file_change(caller, record)
     except FileRouteError as exc:
         return _error_response(exc)
     return JSONResponse({"path": path, "to": to})

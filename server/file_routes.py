@@ -14,6 +14,8 @@ past it); an upload replaces its target only once complete (`sandbox.files.stage
 - `GET  /files/{thread_id}/content?path=/workspace/f` -> the file's bytes (streamed)
 - `PUT  /files/{thread_id}/content?path=/workspace/f` -> writes the request body (streamed)
 
+A completed upload is one `file` record of the audit log (`server.file_audit`).
+
 Only paths under `/workspace` are served: `/shared` belongs to every thread and
 is not this panel's business.
 """
@@ -35,6 +37,7 @@ from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.disk_budget import human_size
 from sandbox.files.path_errors import error_code
 from sandbox.files.staged_upload import StagedUpload
+from server.file_audit import audit_file_change
 from server.thread_access import ThreadAccessError, resolve_caller_thread
 
 WORKSPACE = "/workspace"
@@ -177,7 +180,8 @@ async def upload_file(request: Request) -> Response:
         path = _workspace_path(request.query_params.get("path"))
         if path == WORKSPACE:
             raise FileRouteError(400, "name a file under /workspace, not the folder itself")
-        box = await _sandbox_for(request)
+        caller = await resolve_caller_thread(request, request.path_params["thread_id"])
+        box = DockerSandbox(caller.thread_id, _deployment(), user_id=caller.user_id)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > _deployment().settings.file_transfer_max_bytes:
             raise _too_large("the upload")
@@ -194,6 +198,7 @@ async def upload_file(request: Request) -> Response:
             if isinstance(exc, OSError):
                 raise _refusal(path, exc) from exc
             raise
+        await audit_file_change(caller, {"operation": "upload", "path": path, "bytes": upload.size})
     except FileRouteError as exc:
         return _error_response(exc)
     return JSONResponse({"path": path, "size": upload.size}, status_code=201)

@@ -12,8 +12,9 @@
   their workspace.
 - `lifespan` starts the reconciler and, on a graceful stop, stops the session
   containers this process used last and no command runs in (they start again on
-  the thread's next command; other server processes keep theirs) and removes
-  this process's untaken pooled containers.
+  the thread's next command; other server processes keep theirs), removes this
+  process's untaken pooled containers, then unmounts the disk images nothing
+  uses any more (`server.shutdown`).
 
 Thread existence is asked of the server running this process through
 `server.engine` (langgraph_api's in-process client, or Aegra's database), past
@@ -35,6 +36,7 @@ from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.thread_ids import is_alias, uuid_form
 from server import engine
 from server.engine import ThreadExists
+from server.shutdown import release_quota_disks
 from server.startup import report_disk_quotas
 
 logger = logging.getLogger(__name__)
@@ -140,3 +142,4 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         if stopped:
             logger.info("Server stopping: stopped %d session sandbox container(s)", len(stopped))
         await asyncio.to_thread(drain_all_pools)
+        await asyncio.to_thread(release_quota_disks)

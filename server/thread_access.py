@@ -28,6 +28,7 @@ from starlette.requests import Request
 
 from sandbox.disks.thread_ids import NonCanonicalThreadIdError, canonical_thread_id
 from sandbox.runs.errors import InvalidThreadIdError
+from sandbox.runs.log_context import bind_request
 from server.auth import authenticate
 
 FORWARDED_HEADERS = ("authorization", "x-api-key", "cookie")
@@ -103,4 +104,5 @@ async def resolve_caller_thread(request: Request, raw_thread_id: str) -> CallerT
     access = await check_thread_access(request, thread_id)
     if not access.allowed:
         raise ThreadAccessError(access.status, access.detail)
+    bind_request(user_id=user_id, thread_id=thread_id)  # the route's log lines name them too
     return CallerThread(user_id=user_id, thread_id=thread_id)

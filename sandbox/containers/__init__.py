@@ -9,6 +9,8 @@
 - `deployment`: `SandboxDeployment`, the engine connection and what both modes share;
   `ephemeral` and `sessions` hold each mode's own container lifecycle.
 - `removal`: listing and removing what threads leave behind, by Docker label.
+- `in_use`: which threads and users have a running container now (their disks stay mounted).
+- `live_view`: the running containers with owner, thread, age, CPU and memory, and stopping one (admin view).
 - `warm_pool`: session containers started ahead that new threads take (`SANDBOX_POOL_SIZE`);
   `pool_claims`: which thread took a pooled container, and the host mounts that give it its folders.
 """

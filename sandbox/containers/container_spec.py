@@ -74,6 +74,21 @@ def session_container_name(settings: SandboxSettings, thread_id: str) -> str:
     return f"sandbox-{scope_of(settings)[:8]}-{thread_id}"
 
 
+def host_folders(settings: SandboxSettings, thread_id: str, user_id: str) -> dict[str, dict[str, str]]:
+    """The thread's workspace, artifacts and preview folder and the user's memory folder, created or mounted now, as Docker binds.
+
+    Called before every container start, a stopped session container's too: Docker
+    binds the host folder as it is at the start, and a server stop unmounts idle disks.
+    """
+    return {
+        str(ensure_workspace(settings, thread_id, user_id=user_id)): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
+        str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
+        str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
+        # Relay sockets of previews (`sandbox.previews`): the way in to the app that keeps the network off.
+        str(ensure_previews(settings, thread_id)): {"bind": PREVIEWS_MOUNT, "mode": "rw"},
+    }
+
+
 def container_kwargs(
     settings: SandboxSettings,
     *,
@@ -92,14 +107,7 @@ def container_kwargs(
     `/memories`, so it must come from the run's authentication, never from input.
     `owner` is the lease id of the process that runs (and removes) an ephemeral container.
     """
-    workspace = ensure_workspace(settings, thread_id, user_id=user_id)
-    binds = {
-        str(workspace): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
-        str(ensure_memories(settings, user_id)): {"bind": MEMORIES_MOUNT, "mode": "rw"},
-        str(ensure_artifacts(settings, thread_id, user_id=user_id)): {"bind": ARTIFACTS_MOUNT, "mode": "rw"},
-        # Relay sockets of previews (`sandbox.previews`): the way in to the app that keeps the network off.
-        str(ensure_previews(settings, thread_id)): {"bind": PREVIEWS_MOUNT, "mode": "rw"},
-    }
+    binds = host_folders(settings, thread_id, user_id)
     labels = labels_for(settings, thread_id=thread_id, mode=mode, user_id=user_id)
     if owner is not None:
         labels[LABEL_OWNER] = owner

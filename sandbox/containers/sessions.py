@@ -33,6 +33,7 @@ from docker.errors import APIError, NotFound
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import (
     container_kwargs,
+    host_folders,
     label_filter,
     labels_for,
     session_container_name,
@@ -241,6 +242,7 @@ class SessionContainers:
                     raise
                 container_id = api.inspect_container(kwargs["name"])["Id"]
         container_id = str(container_id)
+        host_folders(self.settings, thread_id, ref.user_id)  # a stopped container's disks may be unmounted
         api.start(container_id)
         if self.settings.command_runner:
             self.runners.container_started(api, container_id)  # a command that comes before it is up uses docker exec

@@ -168,6 +168,17 @@ def _held_or_fresh(fd: int, *, same_kernel: bool, ttl: float) -> bool:
     return time.time() - os.fstat(fd).st_mtime < ttl
 
 
+def other_live_processes(settings: SandboxSettings) -> list[str]:
+    """Lease ids of the other server processes sharing `settings`' folders that still live (any host)."""
+    folder, mine = leases_dir(settings), _my_lease_id(settings)
+    alive = []
+    for path in folder.glob(f"*{LEASE_SUFFIX}"):
+        owner = path.name.removesuffix(LEASE_SUFFIX)
+        if owner != mine and _ID.match(owner) and owner_alive(settings, owner, age=float("inf")):
+            alive.append(owner)
+    return alive
+
+
 def sweep_dead_leases(settings: SandboxSettings) -> list[str]:
     """Delete the lease files of dead processes (after their containers were swept); their ids."""
     folder, mine = leases_dir(settings), _my_lease_id(settings)

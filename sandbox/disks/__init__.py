@@ -7,5 +7,6 @@
 - `memories`: each user's `/memories` folder.
 - `disk_quota`: a folder as its own loop-mounted ext4 image (create, mount, remove);
   `disk_budget`: what all images may add up to, in total and per user;
-  `spare_images`: empty images formatted ahead, so a new disk skips `mkfs.ext4`.
+  `spare_images`: empty images formatted ahead, so a new disk skips `mkfs.ext4`;
+  `release`: unmounting the disks nobody uses when the server stops.
 """

@@ -134,10 +134,15 @@ def _mount(image: Path, mount_point: Path) -> None:
     _run(["mount", "-t", "ext4", "-o", MOUNT_OPTIONS, str(image), str(mount_point)])
 
 
+def unmount_now(mount_point: Path) -> None:
+    """Unmount, or raise `OSError` (with `umount`'s reason) when something still holds it: never lazily."""
+    _run(["umount", str(mount_point)])
+
+
 def _unmount(mount_point: Path) -> None:
     """Unmount; if a host process still holds it open, detach it lazily instead of failing."""
     try:
-        _run(["umount", str(mount_point)])
+        unmount_now(mount_point)
     except OSError:
         logger.warning("Workspace %s is busy; detaching it lazily", mount_point)
         _run(["umount", "-l", str(mount_point)])
@@ -205,6 +210,11 @@ def quota_problem(settings: SandboxSettings) -> str | None:
 def quotas_enforced(settings: SandboxSettings) -> bool:
     """True when each workspace is its own bounded filesystem."""
     return quota_problem(settings) is None
+
+
+def locked_images(settings: SandboxSettings) -> contextlib.AbstractContextManager[None]:
+    """The lock every mount and removal of `settings`' images holds (see `_locked`)."""
+    return _locked(settings.disk_images_dir)
 
 
 @contextlib.contextmanager

@@ -196,3 +196,15 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(auth_server: AuthS
             assert answer.json()["detail"], answer.text
     assert sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")) == ["a.txt", "b.txt", "dir", "dir/c.txt"]
     assert (workspace / "b.txt").read_text(encoding="utf-8") == "b\n", "a rename replaced an existing file"
+
+
+async def test_an_upload_by_the_owner_is_audited_and_a_refused_one_is_not(auth_server: AuthServer) -> None:
+    thread_id, workspace = await _seeded(auth_server, {"keep.txt": "k\n"})
+    async with _http(auth_server, OWNER) as owner, _http(auth_server, OTHER) as other:
+        put = await owner.put(f"/files/{thread_id}/content", params={"path": "/workspace/up/loaded.txt"}, content=b"12345")
+        assert put.status_code == 201, put.text
+        refused = await other.put(f"/files/{thread_id}/content", params={"path": "/workspace/theirs.txt"}, content=b"x")
+        assert refused.status_code == 404, refused.text
+    assert (workspace / "up" / "loaded.txt").read_bytes() == b"12345"
+    audit = _audit_lines(auth_server, thread_id)
+    assert [(r["operation"], r["path"], r.get("bytes"), r["user"]) for r in audit] == [("upload", "/workspace/up/loaded.txt", 5, OWNER)]

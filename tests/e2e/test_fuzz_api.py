@@ -24,6 +24,8 @@ come through untouched (and whose thread the attacker cannot fork). The
 background process routes (`process_routes_schema`) and the preview routes
 (`preview_routes_schema`) likewise: links asked for both users' threads with any
 port, and links that are not ones opened with any path.
+The admin routes (`/admin/...`) are fuzzed as an admin (no 5xx) and as the
+attacker (403 for every one but `/admin/me`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from config.sandbox import SandboxSettings
 from sandbox import SandboxDeployment, ThreadRef
 from sandbox.containers.container_spec import LABEL_MODE, label_filter, labels_for
 from tests.support.agent_client import GRAPH_ID
+from tests.support.auth_keys import ADMIN_USER
 from tests.support.e2e_servers import AuthServer, auth_server_with
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.scripted_llm import ScriptedLLM
@@ -132,10 +135,16 @@ def read_bounded(response: requests.Response, *, long_lived: bool) -> str:
 
 
 def check_one(
-    operation: APIOperation, server: AuthServer, victim: Victim, findings: list[str], statuses: Counter[int], examples: int = EXAMPLES
+    operation: APIOperation,
+    server: AuthServer,
+    victim: Victim,
+    findings: list[str],
+    statuses: Counter[int],
+    examples: int = EXAMPLES,
+    user: str = ATTACKER,
 ) -> None:
-    """Send `examples` generated requests for one operation, count their statuses, and note every 5xx or leak."""
-    token = server.keys.token(ATTACKER)
+    """Send `examples` generated requests for one operation as `user`, count their statuses, and note every 5xx or leak."""
+    token = server.keys.token(user)
     long_lived = any(part in operation.path for part in LONG_LIVED)
 
     @settings(
@@ -267,6 +276,28 @@ def process_routes_schema(thread_ids: list[str], process_ids: list[str]) -> dict
     }
 
 
+def admin_routes_schema() -> dict[str, object]:
+    """An OpenAPI description of `server.admin_routes`, for schemathesis: any strings where a client could put one."""
+    answers = {"default": {"description": "any answer"}}
+    text = {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "string", "pattern": r"^[0-9a-f]{12,64}$"}]}
+
+    def query(name: str) -> dict[str, object]:
+        return {"name": name, "in": "query", "required": False, "schema": text}
+
+    container = {"name": "container_id", "in": "path", "required": True, "schema": text}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "admin routes", "version": "1"},
+        "paths": {
+            "/admin/me": {"get": {"responses": answers}},
+            "/admin/sandboxes": {"get": {"responses": answers}},
+            "/admin/sandboxes/{container_id}/stop": {"post": {"parameters": [container], "responses": answers}},
+            "/admin/disk": {"get": {"responses": answers}},
+            "/admin/audit": {"get": {"parameters": [query("limit"), query("user"), query("kind")], "responses": answers}},
+        },
+    }
+
+
 def preview_routes_schema(thread_ids: list[str]) -> dict[str, object]:
     """An OpenAPI description of `server.preview_routes`: link creation on real threads, and links that are not ones."""
     thread = {
@@ -336,3 +367,25 @@ def test_preview_routes_give_no_5xx_and_no_link_to_another_users_thread(fuzz_ser
     assert answered["POST /preview/{thread_id}/{port}"][201] > 0, answered
     assert sum(statuses[403] for label, statuses in answered.items() if "/t/" in label) > 0, answered
     assert not any(401 in statuses for label, statuses in answered.items() if "/t/" not in label), answered
+
+
+def test_admin_routes_give_no_5xx_and_only_admins_get_in(fuzz_server: AuthServer, victim: Victim) -> None:
+    schema = schemathesis.openapi.from_dict(admin_routes_schema())
+    admin_findings: list[str] = []
+    attacker_findings: list[str] = []
+    as_admin: dict[str, Counter[int]] = {}
+    as_attacker: dict[str, Counter[int]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        as_admin[operation.label] = Counter()
+        check_one(operation, fuzz_server, victim, admin_findings, as_admin[operation.label], examples=FILE_EXAMPLES, user=ADMIN_USER)
+        as_attacker[operation.label] = Counter()
+        check_one(operation, fuzz_server, victim, attacker_findings, as_attacker[operation.label], user=ATTACKER)
+    assert not attacker_findings, "\n".join(attacker_findings)
+    # Every user's threads may show in an admin's answers (that is the view's job): there only 5xx and silence count.
+    assert not [f for f in admin_findings if "the victim's" not in f], "\n".join(admin_findings)
+    assert len(as_admin) == 5, as_admin
+    assert sum(statuses[200] for statuses in as_admin.values()) > 0, as_admin
+    for label, statuses in as_attacker.items():
+        expected = {200} if label == "GET /admin/me" else {403}
+        assert set(statuses) == expected, (label, statuses)

@@ -16,8 +16,10 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from config.identity import SINGLE_USER_ID
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import label_filter, labels_for
+from sandbox.disks.workspace import prepare_workspace
 from sandbox.runs.audit import arguments_digest
 from tests.support.agent_client import approve, resume, sdk_client, stream_run, user_input
 from tests.support.auth_keys import AuthKeys
@@ -25,6 +27,7 @@ from tests.support.e2e_servers import AuthServer, make_e2e_paths, server_env
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
 from tests.support.scripted_llm import ScriptedLLM, call, say
+from tests.support.workspaces import remove_workspaces_under
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -231,10 +234,13 @@ async def test_a_graceful_stop_stops_the_servers_session_containers(
         [after] = _containers(docker_api, paths, thread_id)
         assert after["Id"] == running["Id"]
         assert after["State"] != "running", after["State"]
-        assert (paths.workspace(thread_id) / "graceful.txt").exists()
+        # The workspace is kept: in its disk image (unmounted at the stop when quotas are on), mounted again on use.
+        settings = SandboxSettings(workspaces_dir=paths.workspaces, shared_dir=paths.shared, memories_dir=paths.memories)
+        assert (prepare_workspace(settings, thread_id, create=False, user_id=SINGLE_USER_ID) / "graceful.txt").exists()
     finally:
         for container in _containers(docker_api, paths):
             docker_api.remove_container(container["Id"], force=True)
+        remove_workspaces_under(paths.workspaces, paths.memories)
 
 
 def _audit_records(path: Path) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
+from sandbox.containers.in_use import running_sandboxes
+from sandbox.containers.live_view import live_sandboxes
 from sandbox.containers.pool_claims import LABEL_POOL, Claim, claim, pool_dir, read_claim
 from sandbox.containers.removal import remove_thread
 from sandbox.containers.warm_pool import pool_filter
@@ -98,6 +100,18 @@ def test_a_pooled_container_shows_its_threads_preview_folder(pooled: SandboxDepl
     assert result.exit_code == 0, result.output
     assert _container_of(box, docker_api)["Id"] in before
     assert (previews_path(pooled.settings, "pool-previews") / "probe").exists()
+
+
+def test_a_taken_pooled_container_is_its_threads_and_users_running_sandbox(pooled: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    """A graceful stop leaves mounted what running containers use; a pooled one's thread is in its claim, not its labels."""
+    box = DockerSandbox("pool-in-use", pooled, user_id="carol")
+    assert box.execute("true").exit_code == 0
+    in_use = running_sandboxes(docker_api, pooled.settings)
+    assert "pool-in-use" in in_use.threads
+    assert "carol" in in_use.users
+    # The admin view names its owner too.
+    [listed] = [box for box in live_sandboxes(docker_api, pooled.settings) if box.thread_id == "pool-in-use"]
+    assert listed.user_id == "carol"
 
 
 def test_pool_refills_and_drains_on_close(settings: SandboxSettings, docker_api: docker.APIClient) -> None:

@@ -25,6 +25,7 @@ IMMUTABLE_FACTORIES = {
     "re.compile": "a compiled pattern cannot change",
     "struct.Struct": "a compiled binary format cannot change",
     "frozenset": "immutable",
+    "MappingProxyType": "a read-only view of a dict display that nothing else holds: immutable",
     "tuple": "immutable",
     "ContextVar": "each task and thread sees its own value: nothing is shared process-wide",
     "contextvars.ContextVar": "each task and thread sees its own value: nothing is shared process-wide",

@@ -229,3 +229,12 @@ export const stopProcess = (threadId, processId) => request('POST', `/processes/
 // ---- previews (our route, same token) -----------------------------------------
 // A signed link that opens the app listening on `port` in the thread's sandbox, in a tab of its own.
 export const previewLink = (threadId, port) => request('POST', `/preview/${threadId}/${port}`, { what: 'preview' })
+
+// ---- admin view (our routes, admins only: 401 without a token, 403 for other users) ----
+
+export const adminMe = () => request('GET', '/admin/me', { what: 'admin' })
+export const adminSandboxes = () => request('GET', '/admin/sandboxes', { what: 'admin' })
+export const adminDisk = () => request('GET', '/admin/disk', { what: 'admin' })
+export const adminAudit = (limit = 50) => request('GET', `/admin/audit?${new URLSearchParams({ limit })}`, { what: 'admin' })
+export const stopSandbox = (containerId) =>
+  request('POST', `/admin/sandboxes/${encodeURIComponent(containerId)}/stop`, { what: 'stopSandbox' })

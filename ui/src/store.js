@@ -12,6 +12,7 @@ import { setDraft } from './drafts.js'
 export const store = reactive({
   phase: 'loading', // loading | signin | ready
   authRequired: false,
+  isAdmin: false, // the admin view's entry shows only for admins (GET /admin/me)
   signInError: '',
   threads: [],
   threadId: null,
@@ -94,10 +95,12 @@ export async function signIn(token) {
 export function signOut() {
   stopStreaming()
   api.auth.token = ''
-  Object.assign(store, { phase: 'signin', threads: [], threadId: null, messages: [], interrupts: [], terminals: {} })
+  Object.assign(store, { phase: 'signin', isAdmin: false, threads: [], threadId: null, messages: [], interrupts: [], terminals: {} })
 }
 
 async function afterSignIn() {
+  // An older server without the admin routes, or any failure, simply shows no admin entry.
+  api.adminMe().then((me) => (store.isAdmin = Boolean(me?.admin)), () => (store.isAdmin = false))
   await loadThreads()
   const wanted = new URLSearchParams(location.hash.slice(1)).get('thread')
   if (wanted && store.threads.some((th) => th.thread_id === wanted)) await openThread(wanted)
