@@ -113,6 +113,10 @@ def test_only_workspace_shared_memories_artifacts_and_previews_are_mounted(box: 
         "/memories",
         "/artifacts",
         "/run/previews",  # the thread's preview relay sockets (`sandbox.previews`), nothing else
+        # A session container's command runner: its root-only socket folder and its read-only script
+        # (`sandbox.containers.runner_spec`); test_command_runner shows commands cannot use them.
+        "/run/sandbox-runner",
+        "/run/sandbox-runner.py",
         "/etc/hosts",
         "/etc/hostname",
         "/etc/resolv.conf",
