@@ -25,6 +25,8 @@ from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
 from agent.model_errors import ModelErrorMiddleware
+from agent.policy.enforcement import ToolPolicy
+from agent.policy.loading import admin_rules_from_env
 from agent.prompts import SYSTEM_PROMPT
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
@@ -83,12 +85,20 @@ def assemble_agent(
     # `write_todos`: a plan in the graph's state, which deepagents 0.7 no longer adds by itself.
     # Its state schema (todos) is narrower than the list's type says; the agent merges schemas.
     planning = cast("AgentMiddleware[Any, Any, Any]", TodoListMiddleware())
-    gates = interrupt_on(previews.describe)
+    # One permission policy decides every call (docs/permissions.md): the gate asks it, the model node records its verdicts.
+    policy = ToolPolicy(admin_rules_from_env(), backend)
+    gates = interrupt_on(previews.describe, policy.when)
     # The subagent's approvals come from its own gate; an empty `interrupt_on` keeps
     # deepagents from adding a plain HITL beside it.
     general_purpose: SubAgent = {
         **GENERAL_PURPOSE_SUBAGENT,
-        "middleware": [model_errors, previews.middleware(), changes, ApprovalGate(interrupt_on=gates, details=previews.details)],
+        "middleware": [
+            model_errors,
+            previews.middleware(),
+            changes,
+            policy.middleware(),
+            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy),
+        ],
         "skills": [SKILLS_SOURCE],
         "interrupt_on": {},
     }
@@ -107,7 +117,8 @@ def assemble_agent(
             previews.middleware(),
             changes,
             *([LiveOutputMiddleware()] if live_output else []),
-            ApprovalGate(interrupt_on=gates, details=previews.details),
+            policy.middleware(),
+            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy),
         ],
         subagents=[general_purpose],
         context_schema=AgentContext,
