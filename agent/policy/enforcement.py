@@ -88,9 +88,10 @@ def host_resolver(backend: BackendProtocol | None) -> Callable[[], Resolve | Non
             return None
         files = files_of()
 
-        def resolve(path: str, follow_last: bool) -> str | None:  # noqa: FBT001 - the `Resolve` signature
+        def resolve(path: str, follow_last: bool) -> tuple[str, bool] | None:  # noqa: FBT001 - the `Resolve` signature
             try:
-                return str(files.canonical(path, follow_last=follow_last))
+                landing = files.canonical(path, follow_last=follow_last)
+                return str(landing.path), bool(landing.is_dir)
             except Exception:  # an unresolvable path is matched as written; the file tool refuses it itself
                 return None
 
@@ -122,6 +123,10 @@ class ToolPolicy:
             return self._resolver()
         except Exception:  # outside a run (no thread): match paths as written
             return None
+
+    def decide(self, call: Mapping[str, Any], context: object) -> Verdict:
+        """Decide one call now, its paths resolved on the running thread's disk (blocking)."""
+        return self.verdict(call, context, self._resolve())
 
     def verdicts(self, calls: list[ToolCall], context: object) -> dict[str, dict[str, Any]]:
         """The record for one model answer (blocking: resolves paths on disk)."""
@@ -156,7 +161,7 @@ class ToolPolicy:
     def denial(self, request: ToolCallRequest) -> ToolMessage | None:
         """The error result when the call about to run is denied now (blocking), else None."""
         call = request.tool_call
-        verdict = self.verdict(call, request.runtime.context, self._resolve())
+        verdict = self.decide(call, request.runtime.context)
         if verdict.decision != "deny" or verdict.rule is None:
             return None
         logger.warning("Denied tool call %s (%s) by %s", call.get("id"), call["name"], verdict.rule.label)

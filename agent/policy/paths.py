@@ -23,8 +23,9 @@ from typing import Any
 from agent.policy.matching import CallFacts
 from agent.policy.rules import WORKSPACE
 
-Resolve = Callable[[str, bool], str | None]
-"""`(absolute path, follow the last symlink) -> resolved container path`, or None when it cannot be resolved."""
+Resolve = Callable[[str, bool], tuple[str, bool] | None]
+"""`(absolute path, follow the last symlink) -> (resolved container path, an existing directory is there)`,
+or None when it cannot be resolved."""
 
 PATH_ARGUMENTS: Mapping[str, tuple[str, str | None]] = {
     "read_file": ("file_path", None),
@@ -45,12 +46,17 @@ def lexical(path: str) -> str:
     return "/" + normal.lstrip("/")
 
 
-def spellings(path: str, resolve: Resolve | None, *, follow_last: bool = True) -> tuple[str, ...]:
-    """The lexical form of `path` and, with `resolve`, where the file tools' walk lands."""
+def spellings(path: str, resolve: Resolve | None, *, follow_last: bool = True) -> tuple[tuple[str, ...], bool | None]:
+    """The lexical form of `path` and, with `resolve`, where the file tools' walk lands.
+
+    Also whether an existing directory is there (None: not known).
+    """
     forms = [lexical(path)]
+    is_dir = None
     if resolve is not None and (resolved := resolve(forms[0], follow_last)) is not None:
-        forms.append(lexical(resolved))
-    return tuple(dict.fromkeys(forms))
+        forms.append(lexical(resolved[0]))
+        is_dir = resolved[1]
+    return tuple(dict.fromkeys(forms)), is_dir
 
 
 def call_facts(name: str, args: Mapping[str, Any], resolve: Resolve | None = None) -> CallFacts:
@@ -68,5 +74,7 @@ def call_facts(name: str, args: Mapping[str, Any], resolve: Resolve | None = Non
         raw = args.get(key, default)
         path = raw if isinstance(raw, str) and raw and "\x00" not in raw else "/"
         # `delete` removes a symlink itself, never its target: resolve all but the last component.
-        return CallFacts(tool=name, paths=spellings(path, resolve, follow_last=name != "delete"))
+        paths, is_dir = spellings(path, resolve, follow_last=name != "delete")
+        # `grep` reads the whole tree below its path; `delete` removes it, unless it is known not to be a directory.
+        return CallFacts(tool=name, paths=paths, tree=name == "grep" or (name == "delete" and is_dir is not False))
     return CallFacts(tool=name)

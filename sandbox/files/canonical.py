@@ -11,8 +11,17 @@ the deepest existing directory as written.
 from __future__ import annotations
 
 import os
+import stat
+from typing import NamedTuple
 
 from sandbox.files.fd_walk import Target, VPath, WalkSession
+
+
+class Landing(NamedTuple):
+    """Where a path lands: its container path, and whether an existing directory is there."""
+
+    path: str
+    is_dir: bool
 
 
 def _fd_path(fd: int) -> str:
@@ -35,16 +44,34 @@ def _container_path(s: WalkSession, target: Target) -> str:
     return f"/{target.root}{host[len(host_root) :]}"
 
 
-def canonical_path(s: WalkSession, vp: VPath, *, follow_last: bool = True) -> str:
-    """The container path `vp` resolves to; a missing tail is kept as written below what exists."""
+def _is_dir(target: Target) -> bool:
+    if target.fd is not None:
+        return stat.S_ISDIR(os.fstat(target.fd).st_mode)
+    if target.parent is None or target.name is None:
+        return False
+    try:
+        return stat.S_ISDIR(os.stat(target.name, dir_fd=target.parent, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def canonical_path(s: WalkSession, vp: VPath, *, follow_last: bool = True) -> Landing:
+    """Where `vp` resolves to; a missing tail is kept as written below what exists (and is no directory)."""
     missing: list[str] = []
     parts = list(vp.parts)
     while True:
         current = VPath(vp.raw, "/".join(["", vp.root or "", *parts]), vp.root, tuple(parts))
         try:
             if not parts:
-                return "/".join([f"/{vp.root}", *missing]) if missing else f"/{vp.root}"
+                root = f"/{vp.root}"
+                return (
+                    Landing("/".join([root, *missing]), is_dir=False)
+                    if missing
+                    else Landing(root, is_dir=s.roots.get(vp.root or "") is not None)
+                )
             target = s.resolve(current, follow_last=follow_last or bool(missing))
-            return "/".join([_container_path(s, target), *missing])
+            if missing:
+                return Landing("/".join([_container_path(s, target), *missing]), is_dir=False)
+            return Landing(_container_path(s, target), is_dir=_is_dir(target))
         except (FileNotFoundError, NotADirectoryError):
             missing.insert(0, parts.pop())
