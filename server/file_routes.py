@@ -35,6 +35,7 @@ from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.disk_budget import human_size
 from sandbox.files.path_errors import error_code
 from sandbox.files.staged_upload import StagedUpload
+from server.file_policy import refuse_denied
 from server.thread_access import ThreadAccessError, resolve_caller_thread
 
 WORKSPACE = "/workspace"
@@ -178,6 +179,7 @@ async def upload_file(request: Request) -> Response:
         if path == WORKSPACE:
             raise FileRouteError(400, "name a file under /workspace, not the folder itself")
         box = await _sandbox_for(request)
+        await refuse_denied(box, "upload", path=path)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > _deployment().settings.file_transfer_max_bytes:
             raise _too_large("the upload")
