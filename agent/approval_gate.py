@@ -125,8 +125,7 @@ class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
             return action, review
         # `ActionRequest` is a TypedDict without this key; clients that do not know it ignore it.
         details = self.details(tool_call) if self.details is not None else {"tool": tool_call["name"]}
-        if self.policy is not None:
-            verdict = self.policy.review_details(tool_call, state, runtime.context)
+        if self.policy is not None and (verdict := self.policy.review_details(tool_call, state, runtime.context)):
             details = {**details, "policy": verdict}
             action = cast("ActionRequest", {**action, "description": _with_policy(action.get("description", ""), verdict)})
         return cast("ActionRequest", {**action, "details": details}), review

@@ -108,7 +108,6 @@ class ToolPolicy:
         self._resolver = host_resolver(backend)
         self._off_loop = getattr(_host_backend(backend), "off_loop", None)
         """`DockerSandbox.off_loop`: the file pool, shared fairly by users (else a worker thread)."""
-        self.covers_paths = any(rule.paths for rule in admin)
 
     def rules(self, context: object) -> RunRules:
         """The run's layers."""
@@ -150,11 +149,15 @@ class ToolPolicy:
         return bool(self.decision_of(request.tool_call, request.state, request.runtime.context)["decision"] == "ask")
 
     def review_details(self, call: Mapping[str, Any], state: object, context: object) -> dict[str, Any]:
-        """What a reviewer is shown about the policy: the rule that asks, and what rules do not cover."""
+        """What a reviewer is shown about the policy: the rule that asks, and what rules do not cover.
+
+        Empty when only the approval defaults ask and no path rule exists: the request keeps the shape it always had.
+        """
         shown = {k: v for k, v in self.decision_of(call, state, context).items() if k != "digest"}
-        if call.get("name") == "execute" and (self.covers_paths or any(r.paths for r in self.rules(context).assistant)):
+        rules = self.rules(context)
+        if call.get("name") == "execute" and any(r.paths for r in (*rules.admin, *rules.assistant, *rules.user)):
             shown["not_covered"] = NOT_COVERED
-        return shown
+        return shown if "rule" in shown or "not_covered" in shown else {}
 
     # -- the tools node ------------------------------------------------------------
 

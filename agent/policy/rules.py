@@ -73,7 +73,7 @@ class Rule:
 
     def summary(self) -> str:
         """`deny read on /workspace/.env`, `ask execute matching 'rm -rf'`: what the rule says, briefly."""
-        what = " and ".join(self.operations) if self.operations else ", ".join(self.tools)
+        what = " and ".join(self.operations) if self.operations else ("any tool" if self.tools == GATEABLE_TOOLS else ", ".join(self.tools))
         where = f" on {', '.join(self.paths)}" if self.paths else ""
         commands = f" matching {', '.join(repr(c) for c in self.commands)}" if self.commands else ""
         return f"{self.mode} {what}{where}{commands}"
