@@ -47,7 +47,7 @@ def simple_commands(command: str) -> list[list[str]]:
 
 def matches_anywhere(command: str, patterns: Iterable[str]) -> bool:
     """Whether any simple command of the line starts with one of `patterns` (for ask and deny rules)."""
-    segments = simple_commands(command)
+    segments = [*simple_commands(command), command.split()]  # the whole line too: whatever an allow would see
     return any(_words_match(words, pattern) for words in segments for pattern in patterns)
 
 

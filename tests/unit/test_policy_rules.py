@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from agent.approval_policy import ApprovalPolicy
 from agent.context import AgentContext
+from agent.policy.commands import matches_anywhere, matches_plainly
 from agent.policy.layers import RunRules
 from agent.policy.loading import load_admin_rules, parse_policy_text
 from agent.policy.paths import call_facts
-from agent.policy.rules import RuleError, parse_rules
+from agent.policy.rules import RULE_KEYS, RuleError, parse_rules
 
 EXAMPLE = [
     {"name": "src is free", "tools": ["write_file", "edit_file"], "paths": ["src/**"], "mode": "allow"},
@@ -139,3 +143,41 @@ def test_admin_rules_load_from_json_and_toml(tmp_path: Path) -> None:
         parse_policy_text("[[rules]", toml=True, source="f")
     with pytest.raises(RuleError, match="one key, rules"):
         parse_policy_text('{"rule": []}', toml=False, source="f")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from([*sorted(RULE_KEYS), "x"]), inner, max_size=5),
+    max_leaves=16,
+)
+"""Any JSON value; objects mostly use a rule's own keys, so the checks past the first are reached."""
+RULE_LIKE = st.fixed_dictionaries(
+    {"mode": st.sampled_from(["allow", "ask", "deny", "interrupt", "no"])},
+    optional={
+        "tools": st.lists(st.sampled_from(["execute", "read_file", "delete", "*", "rm"]), max_size=3),
+        "operations": st.lists(st.sampled_from(["read", "write", "x"]), max_size=2),
+        "paths": st.lists(st.text(max_size=12), max_size=3),
+        "commands": st.lists(st.text(max_size=12), max_size=3),
+        "name": JSON,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(raw=st.lists(RULE_LIKE | JSON, max_size=3) | JSON)
+def test_any_json_is_a_valid_layer_or_a_rule_error(raw: object) -> None:
+    try:
+        rules = parse_rules(raw, "user")
+    except RuleError:
+        return
+    for rule in rules:  # a valid rule decides any call without failing
+        for tool, args in (("execute", {"command": "git push; ls"}), ("read_file", {"file_path": "a/../b"}), ("grep", {})):
+            RunRules(admin=(), assistant=(), user=(rule,), defaults=ApprovalPolicy()).decide(call_facts(tool, args))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(command=st.text(max_size=40), patterns=st.lists(st.text(min_size=1, max_size=10), max_size=3))
+def test_command_patterns_never_fail(command: str, patterns: list[str]) -> None:
+    matches_anywhere(command, patterns)
+    if matches_plainly(command, patterns):
+        assert matches_anywhere(command, patterns), "a plain match is also a match anywhere"
