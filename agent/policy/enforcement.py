@@ -115,9 +115,11 @@ class ToolPolicy:
 
     def verdict(self, call: Mapping[str, Any], context: object, resolve: Resolve | None) -> Verdict:
         """Decide one call; `resolve=None` matches its paths as written (normalised) only."""
-        return self.rules(context).decide(call_facts(str(call.get("name")), call.get("args") or {}, resolve))
+        rules = self.rules(context)
+        return rules.decide(call_facts(str(call.get("name")), call.get("args") or {}, resolve if rules.match_paths else None))
 
     def _resolve(self) -> Resolve | None:
+        """The running thread's resolver (cheap: nothing is read until it is called)."""
         try:
             return self._resolver()
         except Exception:  # outside a run (no thread): match paths as written

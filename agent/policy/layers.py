@@ -77,6 +77,11 @@ class RunRules:
             defaults=ApprovalPolicy.from_context(context if context is not None else {}),
         )
 
+    @property
+    def match_paths(self) -> bool:
+        """Whether any rule names paths: only then are a call's paths worth resolving on disk."""
+        return any(rule.paths for rule in (*self.admin, *self.assistant, *self.user))
+
     def decide(self, facts: CallFacts) -> Verdict:
         """The strictest opinion of the layers, or the approval defaults when none has one."""
         opinions = [
