@@ -11,11 +11,14 @@ is in `agent.policy.rules` and docs/permissions.md.
 from __future__ import annotations
 
 import json
+import logging
 import tomllib
 from pathlib import Path
 
 from agent.policy.rules import Rule, RuleError, parse_rules
 from config.policy import PolicySettings
+
+logger = logging.getLogger(__name__)
 
 
 def parse_policy_text(text: str, *, toml: bool, source: str) -> tuple[Rule, ...]:
@@ -48,5 +51,9 @@ def load_admin_rules(path: Path | None) -> tuple[Rule, ...]:
 
 
 def admin_rules_from_env() -> tuple[Rule, ...]:
-    """The rules `POLICY_FILE` names, read now."""
-    return load_admin_rules(PolicySettings.from_env().policy_file)
+    """The rules `POLICY_FILE` names, read now; the startup log says which bound every run."""
+    path = PolicySettings.from_env().policy_file
+    rules = load_admin_rules(path)
+    if path is not None:
+        logger.info("Permission policy: %d admin rules from POLICY_FILE %s: %s", len(rules), path, "; ".join(r.label for r in rules))
+    return rules
