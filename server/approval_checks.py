@@ -242,6 +242,7 @@ async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _e
     request, only_if_paused = run_request(value)
     refuse_run_level_policy({"context": request.context, "config": request.config})
     refuse_bad_rules(request.context)
+    refuse_bad_rules(request.config.get("configurable"))  # a run's context when it gives none
     refuse_state_command(request.command)
     refuse_disallowed_image({"context": request.context, "config": request.config})
     if request.resume is None:

@@ -169,3 +169,17 @@ def test_the_servers_own_image_and_listed_ones_pass(monkeypatch: pytest.MonkeyPa
     assert approval_checks._sandbox_settings().allowed_images == ("node:22", "own:1")
     for image in ("own:1", "node:22", None):
         approval_checks.refuse_disallowed_image({"context": {"sandbox_image": image}}, {"config": {"configurable": {}}})
+
+
+async def test_a_runs_own_rules_are_checked_wherever_the_run_carries_them() -> None:
+    good = [{"commands": ["git push"], "mode": "deny"}]
+    for kwargs in ({"context": {"user_rules": good}}, {"config": {"configurable": {"user_rules": good}}}):
+        assert await approval_checks.refuse_bad_resume({"thread_id": "t1", "kwargs": kwargs}) == []  # type: ignore[typeddict-item]
+    bad = [{"commands": ["git push"], "mode": "perhaps"}]
+    for kwargs in ({"context": {"user_rules": bad}}, {"config": {"configurable": {"user_rules": bad}}}):
+        with pytest.raises(Auth.exceptions.HTTPException) as refused:
+            await approval_checks.refuse_bad_resume({"thread_id": "t1", "kwargs": kwargs})  # type: ignore[typeddict-item]
+        assert refused.value.status_code == 422
+        assert "mode must be" in str(refused.value.detail)
+    with pytest.raises(Auth.exceptions.HTTPException, match="only be set on an assistant"):
+        await approval_checks.refuse_bad_resume({"thread_id": "t1", "kwargs": {"context": {"policy_rules": good}}})  # type: ignore[typeddict-item]
