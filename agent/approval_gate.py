@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Annotated, Any, NotRequired, cast
+from typing import Annotated, Any, NotRequired, Protocol, cast
 
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain.agents.middleware.human_in_the_loop import Action, ActionRequest, InterruptOnConfig, ReviewConfig
@@ -48,6 +48,19 @@ REFUSAL = (
     "Calls only run after the approval step of the turn that made them."
 )
 """What the model reads instead of the tool's result when a gated call arrives unapproved."""
+
+
+class PolicyGuard(Protocol):
+    """The permission policy as the gate consults it (`agent.policy.enforcement.ToolPolicy`)."""
+
+    def denial(self, request: ToolCallRequest) -> ToolMessage | None:
+        """The error result when the call about to run is denied, else None."""
+
+    async def adenial(self, request: ToolCallRequest) -> ToolMessage | None:
+        """Async variant of `denial`."""
+
+    def review_details(self, call: Mapping[str, Any], state: object, context: object) -> dict[str, Any]:
+        """What the reviewer is shown about the policy's verdict on `call`."""
 
 
 class ApprovalGateState(AgentState[Any]):
@@ -97,18 +110,25 @@ class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
 
     state_schema = ApprovalGateState
 
-    def __init__(self, *, interrupt_on: Mapping[str, Any], details: DetailsOf | None = None) -> None:
+    def __init__(self, *, interrupt_on: Mapping[str, Any], details: DetailsOf | None = None, policy: PolicyGuard | None = None) -> None:
         super().__init__(interrupt_on=dict(interrupt_on))
         self.details = details
+        self.policy = policy
+        """With a policy, a denied call never runs (checked on the call about to run, edits applied),
+        and every action request names the rule that asks for it (`details.policy`, and the description)."""
 
     def _create_action_and_config(
         self, tool_call: ToolCall, config: InterruptOnConfig, state: AgentState[Any], runtime: Runtime[Any]
     ) -> tuple[ActionRequest, ReviewConfig]:
         action, review = super()._create_action_and_config(tool_call, config, state, runtime)
-        if self.details is not None:
-            # `ActionRequest` is a TypedDict without this key; clients that do not know it ignore it.
-            action = cast("ActionRequest", {**action, "details": self.details(tool_call)})
-        return action, review
+        if self.details is None and self.policy is None:
+            return action, review
+        # `ActionRequest` is a TypedDict without this key; clients that do not know it ignore it.
+        details = self.details(tool_call) if self.details is not None else {"tool": tool_call["name"]}
+        if self.policy is not None and (verdict := self.policy.review_details(tool_call, state, runtime.context)):
+            details = {**details, "policy": verdict}
+            action = cast("ActionRequest", {**action, "description": _with_policy(action.get("description", ""), verdict)})
+        return cast("ActionRequest", {**action, "details": details}), review
 
     @property
     def name(self) -> str:
@@ -144,13 +164,43 @@ class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
     def wrap_tool_call(
         self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]]
     ) -> ToolMessage | Command[Any]:
-        """Run the call through HITL (edits applied) only when the approval step passed it."""
+        """Run the call through HITL (edits applied) only when the approval step passed it and the policy does not deny it."""
         refused = self.refusal(request)
-        return refused if refused is not None else super().wrap_tool_call(request, handler)
+        if refused is not None:
+            return refused
+        policy = self.policy
+        if policy is None:
+            return super().wrap_tool_call(request, handler)
+
+        def guarded(to_run: ToolCallRequest) -> ToolMessage | Command[Any]:
+            denied = policy.denial(to_run)
+            return denied if denied is not None else handler(to_run)
+
+        return super().wrap_tool_call(request, guarded)
 
     async def awrap_tool_call(
         self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
     ) -> ToolMessage | Command[Any]:
         """Async variant of `wrap_tool_call`."""
         refused = self.refusal(request)
-        return refused if refused is not None else await super().awrap_tool_call(request, handler)
+        if refused is not None:
+            return refused
+        policy = self.policy
+        if policy is None:
+            return await super().awrap_tool_call(request, handler)
+
+        async def guarded(to_run: ToolCallRequest) -> ToolMessage | Command[Any]:
+            denied = await policy.adenial(to_run)
+            return denied if denied is not None else await handler(to_run)
+
+        return await super().awrap_tool_call(request, guarded)
+
+
+def _with_policy(description: str, verdict: Mapping[str, Any]) -> str:
+    """The description, with the rule that asks for a review (and what rules do not cover) below it."""
+    lines = [description]
+    if verdict.get("rule"):
+        lines.append(f"permission policy: {verdict['rule']} ({verdict.get('says')})")
+    if verdict.get("not_covered"):
+        lines.append(str(verdict["not_covered"]))
+    return "\n\n".join(line for line in lines if line)

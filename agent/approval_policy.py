@@ -135,8 +135,6 @@ Describe = Callable[..., str]
 """`InterruptOnConfig.description` callable: `(tool_call, state, runtime) -> str`."""
 
 
-def interrupt_on(describe: Describe) -> dict[str, bool | InterruptOnConfig]:
-    """HITL configuration: every gateable tool, paused when the run's policy says so."""
-    return {
-        name: InterruptOnConfig(allowed_decisions=list(DECISIONS), description=describe, when=needs_approval) for name in GATEABLE_TOOLS
-    }
+def interrupt_on(describe: Describe, when: Callable[[ToolCallRequest], bool] = needs_approval) -> dict[str, bool | InterruptOnConfig]:
+    """HITL configuration: every gateable tool, paused when `when` says so (the served graph: `agent.policy`)."""
+    return {name: InterruptOnConfig(allowed_decisions=list(DECISIONS), description=describe, when=when) for name in GATEABLE_TOOLS}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from agent.approval_policy import ApprovalPolicy
+from agent.policy.rules import parse_rules
 
 
 @dataclass
@@ -28,13 +30,25 @@ class AgentContext:
             matches when its words start with an entry's words and it has no
             shell metacharacter (`;`, `&`, `|`, `$(`, backticks, `<`, `>`,
             newlines), so `ls; rm -rf x` still pauses.
+        policy_rules: The assistant's permission rules (docs/permissions.md):
+            allow / ask / deny per tool, path glob or command pattern, first
+            match wins. They can only make a call stricter than the
+            administrator's `POLICY_FILE` allows. Only an assistant may set them.
+        user_rules: Rules of one run, set by whoever starts it, in the same
+            shape: like every layer, they can only make a call stricter than
+            the other layers' verdicts (a user's `allow` never loosens an
+            administrator's or an assistant's `ask` or `deny`).
 
     """
 
     sandbox_image: str | None = None
     approval_tools: list[str] | None = None
     auto_approved_commands: list[str] | None = None
+    policy_rules: list[dict[str, Any]] | None = None
+    user_rules: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
-        """Refuse a malformed approval policy when the run starts, not at the first tool call."""
+        """Refuse a malformed approval policy or rule when the run starts, not at the first tool call."""
         ApprovalPolicy.from_context(self)
+        parse_rules(self.policy_rules, "assistant")
+        parse_rules(self.user_rules, "user")

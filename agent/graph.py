@@ -26,6 +26,8 @@ from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
 from agent.model_errors import ModelErrorMiddleware
+from agent.policy.enforcement import ToolPolicy
+from agent.policy.loading import admin_rules_from_env
 from agent.process_tools import process_tools
 from agent.prompts import SYSTEM_PROMPT
 from agent.workspace_snapshots import WorkspaceSnapshotMiddleware
@@ -92,7 +94,9 @@ def assemble_agent(
     # `write_todos`: a plan in the graph's state, which deepagents 0.7 no longer adds by itself.
     # Its state schema (todos) is narrower than the list's type says; the agent merges schemas.
     planning = cast("AgentMiddleware[Any, Any, Any]", TodoListMiddleware())
-    gates = interrupt_on(previews.describe)
+    # One permission policy decides every call (docs/permissions.md): the gate asks it, the model node records its verdicts.
+    policy = ToolPolicy(admin_rules_from_env(), backend)
+    gates = interrupt_on(previews.describe, policy.when)
     # Outermost around tool calls, so the workspace is restored before any other middleware reads it.
     recording: list[AgentMiddleware[Any, Any, Any]] = [snapshots.recorder()] if snapshots is not None else []
     following: list[AgentMiddleware[Any, Any, Any]] = [snapshots] if snapshots is not None else []
@@ -105,7 +109,8 @@ def assemble_agent(
             model_errors,
             previews.middleware(),
             changes,
-            ApprovalGate(interrupt_on=gates, details=previews.details),
+            policy.middleware(),
+            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy),
         ],
         "skills": [SKILLS_SOURCE],
         "interrupt_on": {},
@@ -127,7 +132,8 @@ def assemble_agent(
             previews.middleware(),
             changes,
             *([LiveOutputMiddleware()] if live_output else []),
-            ApprovalGate(interrupt_on=gates, details=previews.details),
+            policy.middleware(),
+            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy),
         ],
         subagents=[general_purpose],
         context_schema=AgentContext,

@@ -42,11 +42,13 @@ from langgraph_sdk import Auth
 
 from agent.approval_policy import ApprovalPolicy
 from agent.decisions import Decision, DecisionError, check_resume
+from agent.policy.layers import ASSISTANT_KEY, USER_KEY
+from agent.policy.rules import RuleError, parse_rules
 from config.sandbox import SandboxSettings
 from sandbox.coordination.process_state import sandbox_process
 from server.engine import StoredThread, has_checkpoint, read_thread
 
-POLICY_KEYS = ("approval_tools", "auto_approved_commands")
+POLICY_KEYS = ("approval_tools", "auto_approved_commands", ASSISTANT_KEY)
 """Context keys that only an assistant may set."""
 
 
@@ -60,6 +62,18 @@ def refuse_bad_policy(context: object) -> None:
         ApprovalPolicy.from_context(context or {})
     except (TypeError, ValueError) as exc:
         raise _refuse(422, f"invalid approval policy: {exc}") from None
+    refuse_bad_rules(context)
+
+
+def refuse_bad_rules(context: object) -> None:
+    """Permission rules in a context (an assistant's `policy_rules`, a run's `user_rules`) must be well formed (else 422)."""
+    if not isinstance(context, Mapping):
+        return
+    for key in (ASSISTANT_KEY, USER_KEY):
+        try:
+            parse_rules(context.get(key), key)
+        except RuleError as exc:
+            raise _refuse(422, f"invalid permission rules: {exc}") from None
 
 
 def refuse_run_level_policy(kwargs: Mapping[str, Any]) -> None:
@@ -249,6 +263,8 @@ async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _e
     """
     request, only_if_paused = run_request(value)
     refuse_run_level_policy({"context": request.context, "config": request.config})
+    refuse_bad_rules(request.context)
+    refuse_bad_rules(request.config.get("configurable"))  # a run's context when it gives none
     refuse_state_command(request.command)
     refuse_disallowed_image({"context": request.context, "config": request.config})
     if request.resume is None and request.checkpoint_id is None:

@@ -15,6 +15,8 @@ accounted for like one the agent made after an approval.
 - `POST   /files/{thread_id}/rename?path=/workspace/a&to=/workspace/b` -> `{"path", "to"}` (409 if `to` exists)
 
 Callers who may not read the thread get what the other file routes answer (404).
+A path the administrator's permission rules deny is refused with 403 naming the
+rule (`server.file_policy`), before anything is touched.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sandbox import DockerSandbox
 from sandbox.files.file_rename import rename_path
 from sandbox.files.path_errors import error_code, message
 from server.file_audit import audit_file_change
+from server.file_policy import refuse_denied
 from server.file_routes import WORKSPACE, FileRouteError, _deployment, _error_response, _status_for, _workspace_path
 from server.thread_access import CallerThread, resolve_caller_thread
 
@@ -70,7 +73,9 @@ async def delete_file(request: Request) -> Response:
     try:
         caller = await resolve_caller_thread(request, request.path_params["thread_id"])
         path = _below_workspace(request.query_params.get("path"), "file or folder to delete")
-        result = await asyncio.to_thread(_box(caller).files().delete, path)
+        box = _box(caller)
+        await refuse_denied(box, "delete", path=path)
+        result = await asyncio.to_thread(box.files().delete, path)
         await audit_file_change(caller, {"operation": "delete", "path": path, **({"error": result.error} if result.error else {})})
         if result.error:
             raise FileRouteError(_status_of_text(result.error), result.error)
@@ -86,8 +91,10 @@ async def rename_file(request: Request) -> Response:
         path = _below_workspace(request.query_params.get("path"), "file or folder to rename")
         to = _below_workspace(request.query_params.get("to"), "new name (`to`)")
         record: dict[str, Any] = {"operation": "rename", "path": path, "to": to}
+        box = _box(caller)
+        await refuse_denied(box, "rename", path=path, to=to)
         try:
-            await asyncio.to_thread(rename_path, _box(caller).files(), path, to)
+            await asyncio.to_thread(rename_path, box.files(), path, to)
         except Exception as exc:  # a refusal or failure of the file layer: its own text, never a 500
             error = message("Error renaming", path, exc)
             await audit_file_change(caller, {**record, "error": error})

@@ -38,6 +38,7 @@ from sandbox.disks.disk_budget import human_size
 from sandbox.files.path_errors import error_code
 from sandbox.files.staged_upload import StagedUpload
 from server.file_audit import audit_file_change
+from server.file_policy import refuse_denied
 from server.thread_access import ThreadAccessError, resolve_caller_thread
 
 WORKSPACE = "/workspace"
@@ -182,6 +183,7 @@ async def upload_file(request: Request) -> Response:
             raise FileRouteError(400, "name a file under /workspace, not the folder itself")
         caller = await resolve_caller_thread(request, request.path_params["thread_id"])
         box = DockerSandbox(caller.thread_id, _deployment(), user_id=caller.user_id)
+        await refuse_denied(box, "upload", path=path)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > _deployment().settings.file_transfer_max_bytes:
             raise _too_large("the upload")

@@ -44,6 +44,7 @@ from deepagents.backends.utils import (
 )
 
 from sandbox.disks.workspace import create_workspace_dir
+from sandbox.files.canonical import Landing, canonical_path
 from sandbox.files.fd_walk import (
     CREATE_FLAGS,
     WRITABLE_ROOTS,
@@ -181,6 +182,14 @@ class HostFiles(HostSearch):
         raise PathError(f"Path '{vp.raw}' kept changing while being written; try again")
 
     # --- public API ---
+
+    def canonical(self, path: str, *, follow_last: bool = True) -> Landing:
+        """Where `path` lands after this walk (symlinks in the roots, `..`): what permission rules match."""
+        vp = self._parse(path)
+        if vp.root is None:
+            return Landing("/", is_dir=True)
+        with self._session() as s:
+            return canonical_path(s, vp, follow_last=follow_last)
 
     def ls(self, path: str) -> LsResult:
         """List the direct children of a directory; symlinks are listed, not followed."""

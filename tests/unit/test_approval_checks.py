@@ -208,3 +208,17 @@ async def test_runs_from_a_saved_checkpoint_from_a_subgraph_or_on_an_invisible_t
     assert await approval_checks.refuse_bad_resume(subgraph) == []  # type: ignore[arg-type]
     elsewhere = {"thread_id": "t-unknown", "checkpoint_id": "unknown"}
     assert await approval_checks.refuse_bad_resume(elsewhere) == []  # type: ignore[arg-type]
+
+
+async def test_a_runs_own_rules_are_checked_wherever_the_run_carries_them() -> None:
+    good = [{"commands": ["git push"], "mode": "deny"}]
+    for kwargs in ({"context": {"user_rules": good}}, {"config": {"configurable": {"user_rules": good}}}):
+        assert await approval_checks.refuse_bad_resume({"thread_id": "t1", "kwargs": kwargs}) == []  # type: ignore[typeddict-item]
+    bad = [{"commands": ["git push"], "mode": "perhaps"}]
+    for kwargs in ({"context": {"user_rules": bad}}, {"config": {"configurable": {"user_rules": bad}}}):
+        with pytest.raises(Auth.exceptions.HTTPException) as refused:
+            await approval_checks.refuse_bad_resume({"thread_id": "t1", "kwargs": kwargs})  # type: ignore[typeddict-item]
+        assert refused.value.status_code == 422
+        assert "mode must be" in str(refused.value.detail)
+    with pytest.raises(Auth.exceptions.HTTPException, match="only be set on an assistant"):
+        await approval_checks.refuse_bad_resume({"thread_id": "t1", "kwargs": {"context": {"policy_rules": good}}})  # type: ignore[typeddict-item]

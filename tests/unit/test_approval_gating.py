@@ -21,6 +21,7 @@ from agent.approval_gate import ApprovalGate
 from agent.approval_policy import GATED_BY_DEFAULT, READ_ONLY_TOOLS, STATE_ONLY_TOOLS, SUBAGENT_TOOL
 from agent.context import AgentContext
 from agent.graph import build_agent
+from agent.policy.enforcement import VERDICTS_KEY, ToolPolicy
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 
@@ -146,3 +147,16 @@ def test_guard_catches_an_ungated_tool(served_graph: CompiledStateGraph) -> None
             assert_gated_like_the_policy(served_graph, set())
     finally:
         hitl.interrupt_on["delete"] = saved
+
+
+def test_every_graph_records_verdicts_and_its_gate_denies_by_the_same_policy(served_graph: CompiledStateGraph) -> None:
+    """The main graph and the subagent both record the policy's verdicts in their model node and deny through their gate."""
+    [(_, sub_graph)] = subagent_graphs(offered_tools(served_graph)["task"]).items()
+    policies = []
+    for graph in (served_graph, sub_graph):
+        gate = hitl_of(graph)
+        assert isinstance(gate, ApprovalGate)
+        assert isinstance(gate.policy, ToolPolicy), f"{graph.name}: its gate does not consult the permission policy"
+        assert VERDICTS_KEY in graph.channels, f"{graph.name}: nothing records the policy's verdicts"
+        policies.append(gate.policy)
+    assert policies[0] is policies[1]

@@ -38,6 +38,9 @@ const texts = {
     line: (n) => `${n} line${n === 1 ? '' : 's'}`,
     moreLine: (n) => `${n} more line${n === 1 ? '' : 's'}`,
     replacement: (n) => `${n} replacement${n === 1 ? '' : 's'}`,
+    policyRule: 'permission rule: {rule} ({says})',
+    policyNotCovered:
+      'path rules bind the file tools only: this command can still read or write any file the sandbox gives it, unless a command rule stops it',
   },
   zh: {
     'write_file.unread': '写入文件 {path}：将写入 {lines}（未读取当前内容）',
@@ -72,6 +75,8 @@ const texts = {
     line: (n) => `${n} 行`,
     moreLine: (n) => `${n} 行`,
     replacement: (n) => `${n} 处替换`,
+    policyRule: '权限规则：{rule}（{says}）',
+    policyNotCovered: '路径规则只约束文件工具：除非有命令规则阻止，此命令仍可读写沙箱中能访问的任何文件',
   },
 }
 
@@ -121,6 +126,15 @@ function fileLines(details, words) {
   return [summary, '', ...diff, ...cut]
 }
 
+// The permission rule that asks for this review, and what path rules do not cover (`details.policy`).
+function policyLines(policy, words) {
+  if (!policy || typeof policy !== 'object') return []
+  const lines = []
+  if (policy.rule) lines.push(fill(words.policyRule, { rule: policy.rule, says: policy.says ?? '' }))
+  if (policy.not_covered) lines.push(words.policyNotCovered)
+  return lines.filter(Boolean)
+}
+
 // The lines to show for one review item: localized from `details`, else the server's description.
 export function approvalLines(item, argsText) {
   const details = item.details
@@ -128,6 +142,9 @@ export function approvalLines(item, argsText) {
   let lines = null
   if (details && typeof details === 'object') {
     lines = details.tool === 'execute' ? executeLines(details, words) : fileLines(details, words)
+    // The rule goes right under a file change's summary, above its diff; below an execute's few lines.
+    const at = details.tool === 'execute' ? Infinity : 1
+    if (lines) lines = [...lines.slice(0, at), ...policyLines(details.policy, words), ...lines.slice(at)]
   }
   return lines || (item.description || argsText).split('\n')
 }
