@@ -41,6 +41,7 @@ from langchain_core.messages import AIMessage, ToolCall, ToolMessage
 from langgraph.types import Command
 
 from agent.approval_gate import call_digest
+from agent.approval_policy import COMMAND_TOOLS
 from agent.policy.layers import RunRules, Verdict
 from agent.policy.paths import Resolve, call_facts
 from agent.policy.rules import Rule
@@ -157,7 +158,7 @@ class ToolPolicy:
         """
         shown = {k: v for k, v in self.decision_of(call, state, context).items() if k != "digest"}
         rules = self.rules(context)
-        if call.get("name") == "execute" and any(r.paths for r in (*rules.admin, *rules.assistant, *rules.user)):
+        if call.get("name") in COMMAND_TOOLS and any(r.paths for r in (*rules.admin, *rules.assistant, *rules.user)):
             shown["not_covered"] = NOT_COVERED
         return shown if "rule" in shown or "not_covered" in shown else {}
 

@@ -20,6 +20,7 @@ import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from agent.approval_policy import COMMAND_TOOLS
 from agent.policy.matching import CallFacts
 from agent.policy.rules import WORKSPACE
 
@@ -62,11 +63,11 @@ def spellings(path: str, resolve: Resolve | None, *, follow_last: bool = True) -
 def call_facts(name: str, args: Mapping[str, Any], resolve: Resolve | None = None) -> CallFacts:
     """What rules look at in the call `name(**args)`.
 
-    `execute` runs in `/workspace`, so path rules about `execute` match its
-    working directory. A path argument that is not text is matched as `/`, so
+    `execute` and `start_process` run their command in `/workspace`, so path
+    rules about them match its working directory, and command rules their command. A path argument that is not text is matched as `/`, so
     that nothing malformed slips under every path rule.
     """
-    if name == "execute":
+    if name in COMMAND_TOOLS:
         command = args.get("command")
         return CallFacts(tool=name, paths=(WORKSPACE,), command=command if isinstance(command, str) else "")
     if name in PATH_ARGUMENTS:

