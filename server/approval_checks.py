@@ -274,7 +274,7 @@ async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _e
     thread = await read_thread(request.thread_id)
     if thread is None or not may_see(thread):
         return []  # not found, or not the caller's: the server answers 404 as for any other request
-    if request.checkpoint_id is not None and not await has_checkpoint(request.thread_id, request.checkpoint_id):
+    if request.checkpoint_id is not None and not await has_checkpoint(thread, request.checkpoint_id):
         msg = f"run refused, nothing was run: thread {request.thread_id} has no checkpoint {request.checkpoint_id}"
         raise _refuse(404, msg)
     if request.resume is None:

@@ -37,9 +37,12 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
+
+if TYPE_CHECKING:
+    from langgraph_sdk.client import LangGraphClient
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ class Engine(Protocol):
         """Whether the server has the thread; raises when it cannot tell."""
         ...
 
-    async def has_checkpoint(self, thread_id: str, checkpoint_id: str) -> bool:
+    async def has_checkpoint(self, thread: StoredThread, checkpoint_id: str) -> bool:
         """Whether the thread's history holds that (top-level) checkpoint."""
         ...
 
@@ -125,18 +128,22 @@ class LangGraphApiEngine:
 
     name = "langgraph_api"
 
-    async def _get(self, thread_id: str) -> Mapping[str, Any] | None:
+    async def _ask[T](self, request: Callable[[LangGraphClient], Awaitable[T]], missing: frozenset[int] = frozenset({404})) -> T | None:
+        """`request` on the in-process client, opened and closed around it; None when the server answers a `missing` status."""
         from langgraph_sdk import get_client  # noqa: PLC0415 - binds to the running server's app
 
         client = get_client(url=None)
         try:
-            return await client.threads.get(thread_id)
+            return await request(client)
         except httpx.HTTPStatusError as exc:
-            if exc.response.status_code == 404:
+            if exc.response.status_code in missing:
                 return None
             raise
         finally:
             await client.aclose()
+
+    async def _get(self, thread_id: str) -> Mapping[str, Any] | None:
+        return await self._ask(lambda client: client.threads.get(thread_id))
 
     async def read_thread(self, thread_id: str) -> StoredThread | None:  # noqa: D102
         thread = await self._get(thread_id)
@@ -151,31 +158,16 @@ class LangGraphApiEngine:
     async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
         return await self._get(thread_id) is not None
 
-    async def has_checkpoint(self, thread_id: str, checkpoint_id: str) -> bool:  # noqa: D102
-        from langgraph_sdk import get_client  # noqa: PLC0415 - binds to the running server's app
-
-        client = get_client(url=None)
-        try:
-            state = await client.threads.get_state(thread_id, checkpoint_id=checkpoint_id)
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code in {404, 422}:
-                return False
-            raise
-        finally:
-            await client.aclose()
-        return saved_checkpoint(state.get("created_at"), state.get("metadata"))
+    async def has_checkpoint(self, thread: StoredThread, checkpoint_id: str) -> bool:  # noqa: D102
+        missing = frozenset({404, 422})  # 422: an id that is not a checkpoint id at all
+        state = await self._ask(lambda client: client.threads.get_state(thread.thread_id, checkpoint_id=checkpoint_id), missing)
+        return state is not None and saved_checkpoint(state.get("created_at"), state.get("metadata"))
 
     async def expired_thread_ids(self, user_id: str) -> list[str]:  # noqa: ARG002, D102 - its prune takes explicit ids only
         return []
 
     async def count_interrupted(self) -> int:  # noqa: D102
-        from langgraph_sdk import get_client  # noqa: PLC0415 - binds to the running server's app
-
-        client = get_client(url=None)
-        try:
-            return await client.threads.count(status="interrupted")
-        finally:
-            await client.aclose()
+        return await self._ask(lambda client: client.threads.count(status="interrupted")) or 0
 
 
 class AegraEngine:
@@ -190,44 +182,33 @@ class AegraEngine:
         async with _get_session_maker()() as session:
             return await session.scalar(select(Thread).where(Thread.thread_id == thread_id))
 
-    async def _pending(self, thread_id: str, graph_id: object) -> dict[str, Any]:
-        """The latest checkpoint's pending interrupts (none before the thread's first run)."""
+    async def _state(self, thread_id: str, graph_id: object, checkpoint_id: str | None = None) -> Any:
+        """The thread's state at `checkpoint_id` (else its latest), read through its graph; None before its first run."""
         if not isinstance(graph_id, str) or not graph_id:
-            return {}
+            return None  # no run yet, so no checkpoint either
         from aegra_api.services.langgraph_service import get_langgraph_service  # noqa: PLC0415 - only inside Aegra
 
-        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+        configurable: dict[str, Any] = {"thread_id": thread_id}
+        if checkpoint_id is not None:
+            configurable |= {"checkpoint_ns": "", "checkpoint_id": checkpoint_id}
+        config: dict[str, Any] = {"configurable": configurable}
         async with get_langgraph_service().get_graph(graph_id, config=config, access_context="threads.read") as graph:
-            snapshot = await graph.aget_state(config)
-        found: dict[str, Any] = {}
-        interrupts = [*getattr(snapshot, "interrupts", ()), *(i for task in getattr(snapshot, "tasks", ()) for i in task.interrupts)]
-        for interrupt in interrupts:
-            if getattr(interrupt, "id", None):
-                found[str(interrupt.id)] = interrupt.value
-        return found
+            return await graph.aget_state(config)
 
     async def read_thread(self, thread_id: str) -> StoredThread | None:  # noqa: D102
         row = await self._row(thread_id)
         if row is None:
             return None
         metadata = dict(row.metadata_json or {})
-        pending = await self._pending(thread_id, metadata.get("graph_id"))
+        pending = pending_of(await self._state(thread_id, metadata.get("graph_id")))
         return StoredThread(thread_id, str(row.user_id) if row.user_id else None, metadata, pending, timestamp(row.updated_at))
 
     async def thread_exists(self, thread_id: str) -> bool:  # noqa: D102
         return await self._row(thread_id) is not None
 
-    async def has_checkpoint(self, thread_id: str, checkpoint_id: str) -> bool:  # noqa: D102
-        row = await self._row(thread_id)
-        graph_id = dict(row.metadata_json or {}).get("graph_id") if row is not None else None
-        if not isinstance(graph_id, str) or not graph_id:
-            return False  # no run yet, so no checkpoint either
-        from aegra_api.services.langgraph_service import get_langgraph_service  # noqa: PLC0415 - only inside Aegra
-
-        config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
-        async with get_langgraph_service().get_graph(graph_id, config=config, access_context="threads.read") as graph:
-            snapshot = await graph.aget_state(config)
-        return saved_checkpoint(getattr(snapshot, "created_at", None), getattr(snapshot, "metadata", None))
+    async def has_checkpoint(self, thread: StoredThread, checkpoint_id: str) -> bool:  # noqa: D102
+        snapshot = await self._state(thread.thread_id, thread.metadata.get("graph_id"), checkpoint_id)
+        return snapshot is not None and saved_checkpoint(getattr(snapshot, "created_at", None), getattr(snapshot, "metadata", None))
 
     async def expired_thread_ids(self, user_id: str) -> list[str]:
         """The user's threads whose TTL has run out: what Aegra's `POST /threads/prune` removes."""
@@ -249,6 +230,12 @@ class AegraEngine:
         query = select(func.count()).select_from(Thread).where(Thread.status == "interrupted")
         async with _get_session_maker()() as session:
             return int(await session.scalar(query) or 0)
+
+
+def pending_of(snapshot: object) -> dict[str, Any]:
+    """A graph state's pending interrupts by id (none for no state)."""
+    interrupts = [*getattr(snapshot, "interrupts", ()), *(i for task in getattr(snapshot, "tasks", ()) for i in task.interrupts)]
+    return {str(interrupt.id): interrupt.value for interrupt in interrupts if getattr(interrupt, "id", None)}
 
 
 def saved_checkpoint(created_at: object, metadata: object) -> bool:
@@ -286,9 +273,9 @@ async def thread_exists(thread_id: str) -> bool:
     return await serving_engine().thread_exists(thread_id)
 
 
-async def has_checkpoint(thread_id: str, checkpoint_id: str) -> bool:
-    """Whether the serving engine has that checkpoint in the thread's history."""
-    return await serving_engine().has_checkpoint(thread_id, checkpoint_id)
+async def has_checkpoint(thread: StoredThread, checkpoint_id: str) -> bool:
+    """Whether the serving engine has that checkpoint in the history of `thread` (as `read_thread` just read it)."""
+    return await serving_engine().has_checkpoint(thread, checkpoint_id)
 
 
 async def thread_exists_or_unknown(thread_id: str) -> bool | None:

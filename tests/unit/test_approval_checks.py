@@ -176,8 +176,8 @@ KNOWN_CHECKPOINT = "1f0c0ffe-0000-6000-8000-000000000001"
 
 @pytest.fixture
 def one_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def has_checkpoint(thread_id: str, checkpoint_id: str) -> bool:
-        return (thread_id, checkpoint_id) == ("t1", KNOWN_CHECKPOINT)
+    async def has_checkpoint(thread: StoredThread, checkpoint_id: str) -> bool:
+        return (thread.thread_id, checkpoint_id) == ("t1", KNOWN_CHECKPOINT)
 
     monkeypatch.setattr(approval_checks, "has_checkpoint", has_checkpoint)
 
