@@ -27,7 +27,8 @@ from sandbox.containers.docker_api import engine_id
 from sandbox.containers.pool_claims import LABEL_POOL, identity, release, remove_pool_mounts
 from sandbox.coordination import thread_use
 from sandbox.disks.artifacts import artifact_thread_ids
-from sandbox.disks.disk_quota import image_names, image_path
+from sandbox.disks.disk_quota import image_names
+from sandbox.disks.quota_disks import image_path
 from sandbox.disks.thread_ids import storage_name
 from sandbox.disks.workspace import remove_workspace, workspace_thread_ids
 from sandbox.previews.folders import remove_previews

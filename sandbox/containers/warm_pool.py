@@ -48,8 +48,9 @@ from sandbox.containers.runner_spec import new_runner_folder
 from sandbox.containers.sessions import SESSION_KEEPALIVE
 from sandbox.coordination.process_lease import owner_alive
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
-from sandbox.disks.disk_quota import QuotaDisk, artifacts_disk, quotas_enforced, stock_spare, workspace_disk
+from sandbox.disks.disk_quota import quotas_enforced, stock_spare
 from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
+from sandbox.disks.quota_disks import QuotaDisk, artifacts_disk, workspace_disk
 from sandbox.disks.spare_images import remove_spares, spares
 from sandbox.disks.workspace import ThreadRef, ensure_workspace
 from sandbox.previews.folders import PREVIEWS_MOUNT, ensure_previews

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disks.disk_quota import artifacts_disk
+from sandbox.disks.quota_disks import artifacts_disk
 from sandbox.disks.thread_ids import storage_name
 from sandbox.disks.workspace import folder_names, prepare_quota_folder, remove_quota_folder, validate_thread_id
 

@@ -28,7 +28,7 @@ from sandbox.metrics import events as metrics
 from sandbox.runs.errors import WorkspaceDiskError
 
 if TYPE_CHECKING:
-    from sandbox.disks.disk_quota import QuotaDisk
+    from sandbox.disks.quota_disks import QuotaDisk
 
 IMAGE_SUFFIX = ".img"
 OWNER_SUFFIX = ".owner"

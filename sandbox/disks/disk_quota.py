@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
@@ -47,6 +46,7 @@ from sandbox.disks.disk_budget import (
     user_budget,
     write_owner,
 )
+from sandbox.disks.quota_disks import QuotaDisk, workspace_disk
 from sandbox.disks.spare_images import new_spare_name, spares, take_spare
 from sandbox.runs.errors import WorkspaceDiskError
 
@@ -55,57 +55,6 @@ logger = logging.getLogger(__name__)
 MOUNT_OPTIONS = "loop,nosuid,nodev,noatime"
 _COMMAND_TIMEOUT = 120
 _PROBE_BYTES = 4 * 1024**2
-
-
-def image_path(settings: SandboxSettings, thread_id: str) -> Path:
-    """The image file that holds `thread_id`'s workspace."""
-    return settings.disk_images_dir / f"{thread_id}{IMAGE_SUFFIX}"
-
-
-@dataclass(frozen=True)
-class QuotaDisk:
-    """One bounded folder: `mount_point` is where the `size`-byte ext4 `image` is mounted."""
-
-    mount_point: Path
-    image: Path
-    size: int
-    setting: str
-    """The variable that sets `size`, for messages."""
-    what: str
-    """What the folder is, for messages and logs (`the workspace of thread t-1`)."""
-
-
-def workspace_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
-    """The disk of `thread_id`'s `/workspace` (the thread id must already be validated)."""
-    return QuotaDisk(
-        mount_point=settings.workspaces_dir / thread_id,
-        image=image_path(settings, thread_id),
-        size=settings.disk_quota_bytes,
-        setting="SANDBOX_DISK_QUOTA",
-        what=f"the workspace of thread {thread_id}",
-    )
-
-
-def artifacts_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
-    """The disk of `thread_id`'s `/artifacts` (the thread id must already be validated)."""
-    return QuotaDisk(
-        mount_point=settings.artifacts_dir / thread_id,
-        image=settings.artifacts_images_dir / f"{thread_id}{IMAGE_SUFFIX}",
-        size=settings.artifacts_quota_bytes,
-        setting="SANDBOX_ARTIFACTS_QUOTA",
-        what=f"the artifacts of thread {thread_id}",
-    )
-
-
-def memories_disk(settings: SandboxSettings, folder_name: str) -> QuotaDisk:
-    """The disk of one user's `/memories`; `folder_name` is already a safe name (`sandbox.disks.memories`)."""
-    return QuotaDisk(
-        mount_point=settings.memories_dir / folder_name,
-        image=settings.memories_images_dir / f"{folder_name}{IMAGE_SUFFIX}",
-        size=settings.memories_quota_bytes,
-        setting="SANDBOX_MEMORIES_QUOTA",
-        what=f"the memory folder {folder_name}",
-    )
 
 
 def _run(argv: list[str]) -> None:

@@ -19,7 +19,8 @@ import shutil
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.disks.disk_quota import memories_disk, remove_quota_disk
+from sandbox.disks.disk_quota import remove_quota_disk
+from sandbox.disks.quota_disks import memories_disk
 from sandbox.disks.workspace import folder_names, prepare_quota_folder
 
 MEMORIES_MOUNT = "/memories"

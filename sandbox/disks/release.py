@@ -1,6 +1,6 @@
 """Unmount the quota disks nobody uses, when the server stops: no loop device outlives what needs it.
 
-A workspace, `/artifacts` or `/memories` image is mounted on first use and
+A workspace, `/artifacts`, snapshot store or `/memories` image is mounted on first use and
 stayed mounted for the life of the host, since nothing unmounted it but thread
 removal: a stopped server left every image of every thread it served mounted,
 each holding a loop device, and their folders could not be removed. On a
@@ -30,8 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from config.sandbox import SandboxSettings
-from sandbox.disks.disk_quota import QuotaDisk, artifacts_disk, image_names, locked_images, memories_disk, unmount_now, workspace_disk
+from sandbox.disks.disk_quota import image_names, locked_images, unmount_now
 from sandbox.disks.memories import user_dir_name
+from sandbox.disks.quota_disks import QuotaDisk, artifacts_disk, memories_disk, snapshots_disk, workspace_disk
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def mounted_disks(settings: SandboxSettings) -> list[tuple[QuotaDisk, str, str]]
     disks = [
         *((workspace_disk(settings, name), "thread", name) for name in image_names(settings.disk_images_dir)),
         *((artifacts_disk(settings, name), "thread", name) for name in image_names(settings.artifacts_images_dir)),
+        *((snapshots_disk(settings, name), "thread", name) for name in image_names(settings.snapshots_images_dir)),
         *((memories_disk(settings, name), "memories", name) for name in image_names(settings.memories_images_dir)),
     ]
     return [entry for entry in disks if os.path.ismount(entry[0].mount_point)]

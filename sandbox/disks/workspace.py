@@ -29,9 +29,7 @@ from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.disks.disk_budget import human_size
 from sandbox.disks.disk_quota import (
-    QuotaDisk,
     image_names,
-    image_path,
     mount_disk,
     mount_workspace,
     quotas_enforced,
@@ -39,6 +37,7 @@ from sandbox.disks.disk_quota import (
     remove_quota_disk,
     thread_ids_with_disks,
 )
+from sandbox.disks.quota_disks import QuotaDisk, image_path
 from sandbox.disks.thread_ids import canonical_thread_id, storage_name
 from sandbox.disks.workspace_owner import record_owner, recorded_owner, remove_owner
 

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
-from sandbox.disks.disk_budget import IMAGE_SUFFIX
-from sandbox.disks.disk_quota import QuotaDisk, quotas_enforced
+from sandbox.disks.disk_quota import quotas_enforced
+from sandbox.disks.quota_disks import snapshots_disk
 from sandbox.disks.thread_ids import storage_name
 from sandbox.disks.workspace import prepare_quota_folder, prepare_workspace, remove_quota_folder, validate_thread_id
 from sandbox.disks.workspace_owner import recorded_owner
@@ -34,17 +34,6 @@ from sandbox.snapshots.tree_scan import TreeReader, scan_path, scan_tree
 logger = logging.getLogger(__name__)
 
 WORKSPACE_PREFIX = "/workspace"
-
-
-def snapshots_disk(settings: SandboxSettings, thread_id: str) -> QuotaDisk:
-    """The disk of `thread_id`'s snapshot store (the thread id must already be validated)."""
-    return QuotaDisk(
-        mount_point=settings.snapshots_dir / thread_id,
-        image=settings.snapshots_images_dir / f"{thread_id}{IMAGE_SUFFIX}",
-        size=settings.snapshot_quota_bytes,
-        setting="SANDBOX_SNAPSHOT_QUOTA",
-        what=f"the workspace snapshots of thread {thread_id}",
-    )
 
 
 def workspace_relative(path: str) -> str | None:

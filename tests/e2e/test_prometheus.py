@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from sandbox.metrics.events import BOUNDED_LABELS
-from tests.support.agent_client import GRAPH_ID, approve, resume, stream_run, user_input
+from tests.support.agent_client import GRAPH_ID, approve, create_assistant, resume, stream_run, user_input
 from tests.support.e2e_servers import CONTRACT_USER, AuthServer, auth_server_with
 from tests.support.engines import ENGINES, LANGGRAPH_DEV
 from tests.support.langgraph_server import REPO_ROOT
@@ -37,8 +37,8 @@ NO_APPROVALS = {"approval_tools": []}
 def metrics_server(
     request: pytest.FixtureRequest, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
 ) -> Iterator[AuthServer]:
-    """A server of its own (auth on; Aegra with two workers), so the counts seen are this test's."""
-    with auth_server_with(request.param, scripted_llm, tmp_path_factory, sandbox_image) as server:
+    """A server of its own (auth on; Aegra with two workers; the per-user disk budget on), so the counts seen are this test's."""
+    with auth_server_with(request.param, scripted_llm, tmp_path_factory, sandbox_image, SANDBOX_DISK_PER_USER="auto") as server:
         yield server
 
 
@@ -75,7 +75,7 @@ async def test_prometheus_sees_every_sandbox_metric(metrics_server: AuthServer, 
         second = await stream_run(client, paused_thread, command=resume(approve()))
         assert not second.errors, second.describe()
         # Commands without approval: one past its timeout, one SIGKILLed.
-        unattended = await client.assistants.create(GRAPH_ID, name="no approvals", context=NO_APPROVALS)
+        unattended = await create_assistant(client, "no approvals", NO_APPROVALS, GRAPH_ID)
         thread_id = (await client.threads.create())["thread_id"]
         for trigger in (timed_out, killed):
             outcome = await stream_run(client, thread_id, input=user_input(f"run it ({trigger})"), assistant_id=unattended["assistant_id"])

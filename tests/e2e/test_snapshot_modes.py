@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.support.agent_client import approve, content_text, resume, thread_state, tool_messages, user_input
+from tests.support.agent_client import approve, content_text, create_assistant, resume, thread_state, tool_messages, user_input
 from tests.support.e2e_servers import CONTRACT_USER, AuthServer
 from tests.support.langgraph_server import LangGraphServer
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
@@ -29,11 +29,8 @@ GRAPH_ID = "agent"
 
 
 async def auto_assistant(client: LangGraphClient, tag: str) -> str:
-    """An assistant whose runs change the workspace without pausing (Aegra derives its id from the context: reuse one)."""
-    for found in await client.assistants.search(graph_id=GRAPH_ID, limit=100):
-        if found.get("context") == {"approval_tools": []}:
-            return str(found["assistant_id"])
-    created = await client.assistants.create(graph_id=GRAPH_ID, context={"approval_tools": []}, name=f"snap-modes-{tag}")
+    """An assistant whose runs change the workspace without pausing."""
+    created = await create_assistant(client, f"snap-modes-{tag}", {"approval_tools": []}, GRAPH_ID)
     return str(created["assistant_id"])
 
 

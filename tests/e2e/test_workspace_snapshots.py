@@ -17,7 +17,7 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from tests.support.agent_client import content_text, thread_state, tool_messages, user_input
+from tests.support.agent_client import content_text, create_assistant, thread_state, tool_messages, user_input
 from tests.support.e2e_servers import AuthServer
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output, say
@@ -34,7 +34,7 @@ async def assistant(engine_client: LangGraphClient) -> str:
     found = await engine_client.assistants.search(graph_id=GRAPH_ID, name=AUTO_NAME, limit=1)
     if found:
         return str(found[0]["assistant_id"])
-    created = await engine_client.assistants.create(graph_id=GRAPH_ID, context={"approval_tools": []}, name=AUTO_NAME)
+    created = await create_assistant(engine_client, AUTO_NAME, {"approval_tools": []}, GRAPH_ID)
     return str(created["assistant_id"])
 
 

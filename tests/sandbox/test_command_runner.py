@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers.container_spec import LABEL_RUNNER, sandbox_environment
 from sandbox.containers.runner_socket import connect_unix
-from sandbox.containers.runner_spec import RUNNER_MOUNT, SOCKET_NAME, runner_secret, runners_root
+from sandbox.containers.runner_spec import RUNNER_MOUNT, RUNNER_SCRIPT_MOUNT, SOCKET_NAME, runner_secret, runners_root
+from sandbox.previews.folders import PREVIEWS_MOUNT
 from sandbox.runs.live_output import streaming_to
 
 pytestmark = pytest.mark.docker
@@ -361,8 +362,9 @@ def test_session_hardening_holds_with_the_runner(box: DockerSandbox, settings: S
         "/shared",
         "/memories",
         "/artifacts",
+        PREVIEWS_MOUNT,
         RUNNER_MOUNT,
-        "/run/sandbox-runner.py",
+        RUNNER_SCRIPT_MOUNT,
         "/etc/hosts",
         "/etc/hostname",
         "/etc/resolv.conf",

@@ -17,7 +17,8 @@ import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers.removal import remove_workspace
-from sandbox.disks.disk_quota import image_path, quota_problem
+from sandbox.disks.disk_quota import quota_problem
+from sandbox.disks.quota_disks import image_path
 from sandbox.disks.workspace import prepare_workspace, workspace_thread_ids
 from sandbox.runs.errors import WorkspaceDiskError
 from tests.support.sandbox_settings import TEST_ARTIFACTS_QUOTA, TEST_DISK_QUOTA

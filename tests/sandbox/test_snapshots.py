@@ -15,10 +15,11 @@ from sandbox import SandboxSettings
 from sandbox.containers.removal import remove_workspace
 from sandbox.disks.disk_budget import disk_use_by_user
 from sandbox.disks.disk_quota import quotas_enforced
+from sandbox.disks.quota_disks import snapshots_disk
 from sandbox.disks.workspace import prepare_workspace
 from sandbox.runs.errors import WorkspaceDiskError
 from sandbox.snapshots.store import SnapshotMissingError, SnapshotStore
-from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots, snapshots_disk
+from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots
 from tests.support.sandbox_settings import TEST_SNAPSHOT_QUOTA
 
 USER = "snapshot-user"

@@ -18,6 +18,7 @@ from typing import Any
 
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.schema import Assistant
 
 from tests.support.scripted_llm import message_text as content_text
 
@@ -239,3 +240,13 @@ def last_ai_text(state: dict[str, Any]) -> str:
     """Text of the thread's last AI message ("" when none)."""
     texts = [content_text(m) for m in state_messages(state) if message_type(m) == "ai"]
     return texts[-1] if texts else ""
+
+
+async def create_assistant(client: LangGraphClient, name: str, context: dict[str, Any], graph_id: str = GRAPH_ID) -> Assistant:
+    """A new assistant of `graph_id` with `context`, on either server.
+
+    Aegra keeps one assistant per user, graph and `config` (a unique index), so two of
+    one user's assistants that differ only in `context` conflict there (409). Each gets
+    a `config` of its own, its name as a tag, as a user of Aegra would do.
+    """
+    return await client.assistants.create(graph_id=graph_id, context=context, name=name, config={"tags": [f"assistant:{name}"]})

@@ -45,9 +45,16 @@ START_SCRIPT = "scripts/start.sh"
 RESERVED_PORTS = frozenset({2024})
 """Ports never used: 2024 is `langgraph dev`'s default and may be taken by a developer's server."""
 
-TEST_SERVER_DEFAULTS = {"SANDBOX_DISK_QUOTA": "64m", "SANDBOX_ARTIFACTS_QUOTA": "16m"}
-"""Test servers' workspaces (and `/artifacts`) get small disk quotas (when root), so dozens of test
-threads stay far below SANDBOX_DISK_TOTAL; a test's `env` or the caller's environment wins."""
+TEST_SERVER_DEFAULTS = {
+    "SANDBOX_DISK_QUOTA": "64m",
+    "SANDBOX_ARTIFACTS_QUOTA": "16m",
+    "SANDBOX_SNAPSHOT_QUOTA": "32m",
+    "SANDBOX_DISK_PER_USER": "0",
+}
+"""Test servers' workspaces, `/artifacts` and snapshot stores get small disk quotas (when root), so the
+hundreds of threads one test user makes over a whole run stay far below SANDBOX_DISK_TOTAL. A shared
+test server's one user stands for many people's sessions, so it has no per-user budget; the tests of
+that budget set their own. A test's `env` or the caller's environment wins."""
 
 QUIET_ENV = {
     "LANGGRAPH_NO_VERSION_CHECK": "true",
