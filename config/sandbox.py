@@ -240,7 +240,7 @@ class SandboxSettings:
     """Most all workspace quotas may add up to (`auto`: 90% of the disk's free space plus what
     the images already use); sparse images overcommit, so a new thread past it is refused."""
     disk_per_user_bytes: int | None = setting("SANDBOX_DISK_PER_USER", _env_disk_per_user, None, shown="auto")
-    """Most the workspace, artifacts and memory quotas of one user's threads may add up to, so one user cannot take
+    """Most the workspace, artifacts, snapshot and memory quotas of one user's threads may add up to, so one user cannot take
     the whole `SANDBOX_DISK_TOTAL` from the others; a new thread past it is refused. `auto`: a quarter
     of the total when authentication is on (at least four users always fit), the whole total in single-user
     mode (one user has nobody to leave room for). 0 = no per-user budget. The refusal names this setting and what the user holds."""
@@ -355,8 +355,8 @@ class SandboxSettings:
 
     @property
     def first_thread_disk_bytes(self) -> int:
-        """What a user's first thread reserves: its workspace and artifacts images, and the user's memories image."""
-        return self.disk_quota_bytes + self.artifacts_quota_bytes + self.memories_quota_bytes
+        """What a user's first thread reserves: its workspace, artifacts and snapshot store images, and the user's memories image."""
+        return self.disk_quota_bytes + self.artifacts_quota_bytes + self.snapshot_quota_bytes + self.memories_quota_bytes
 
     def _check_per_user_budget(self) -> None:
         """A per-user budget below one thread's disks would refuse every user's first thread."""
@@ -364,7 +364,8 @@ class SandboxSettings:
         if self.disk_per_user_bytes and self.disk_quota_bytes and self.disk_per_user_bytes < smallest:
             msg = (
                 f"SANDBOX_DISK_PER_USER ({self.disk_per_user_bytes // 1024**2} MiB) must hold at least one thread: "
-                f"SANDBOX_DISK_QUOTA plus SANDBOX_ARTIFACTS_QUOTA plus SANDBOX_MEMORIES_QUOTA ({smallest // 1024**2} MiB)"
+                "SANDBOX_DISK_QUOTA, SANDBOX_ARTIFACTS_QUOTA, SANDBOX_SNAPSHOT_QUOTA and SANDBOX_MEMORIES_QUOTA "
+                f"({smallest // 1024**2} MiB)"
             )
             raise SettingsError(msg)
 

@@ -1,5 +1,6 @@
 """Disks: where a thread's and a user's data lives on the host, and how much of it may.
 
+- `quota_disks`: where each kind of quota disk (workspace, artifacts, snapshots, memories) lives, and its size.
 - `thread_ids`: the one spelling of a thread id that may name a folder, image or container.
 - `workspace`: `ThreadRef`, and a thread's `/workspace` folder: prepared before use, removed once.
 - `workspace_owner`: which user a workspace was first prepared for.

@@ -183,7 +183,7 @@ def check_user_budget(settings: SandboxSettings, disk: QuotaDisk, user_id: str) 
             source += "=auto (a quarter of SANDBOX_DISK_TOTAL)"
         msg = (
             f"your disk budget is used up: {disk.what} needs {human_size(disk.size)} ({disk.setting}), "
-            f"your threads' workspaces, artifacts and memories already hold quotas of {human_size(held)}, "
+            f"your threads' workspaces, artifacts, snapshots and memories already hold quotas of {human_size(held)}, "
             f"and {source} allows {human_size(budget)} per user. "
             "Delete threads you no longer need, or ask the operator to raise SANDBOX_DISK_PER_USER."
         )

@@ -79,6 +79,8 @@ class SandboxMetrics:
         # Series that exist from the start, at 0: a dashboard and an alert see "none yet", not "no data".
         for mode in MODES:
             self.commands_started.labels(mode=mode)
+        for reason in REFUSALS:
+            self.refused.labels(reason=reason)
         self.server_errors.labels(status="500")
 
 

@@ -71,8 +71,9 @@ def _look_at(workspace: Path) -> tuple[bool, bool, str]:
     return os.path.ismount(workspace), (workspace / "notes.txt").exists(), (workspace / "after.txt").read_text()
 
 
-BUDGET_ENV = {"SANDBOX_DISK_PER_USER": "192m"}
-"""Two threads (a 64 MiB workspace and 16 MiB of artifacts each) and the memories (16 MiB) of one user fit; a third thread does not."""
+BUDGET_ENV = {"SANDBOX_DISK_PER_USER": "256m"}
+"""Two threads (a 64 MiB workspace, 16 MiB of artifacts and a 32 MiB snapshot store each) and the memories (16 MiB)
+of one user fit; a third thread does not."""
 
 
 @pytest.fixture(scope="module", params=CONTRACT_ENGINES)
@@ -110,8 +111,8 @@ async def test_one_user_over_their_disk_budget_does_not_starve_another(budget_se
             assert f"ran-{token}" in await _run_command(hog, trigger)
         refused = await _run_command(hog, trigger)
         assert "SANDBOX_DISK_PER_USER" in refused, refused
-        assert "176 MiB" in refused, refused
-        assert "192 MiB" in refused, refused
+        assert "240 MiB" in refused, refused
+        assert "256 MiB" in refused, refused
         assert f"ran-{token}" not in refused
         # The other user still gets their disks, and a thread of theirs runs.
         assert f"ran-{token}" in await _run_command(other, trigger)

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from sandbox.containers.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult
 from sandbox.coordination.process_state import sandbox_process
 from sandbox.metrics import events as metrics
+from sandbox.metrics.events import SandboxMetrics
 from sandbox.metrics.scrape import event_families, exposition
 from server.metrics_route import MetricsRoute
 from server.route_gate import ServerRouteGate
@@ -197,3 +198,11 @@ def test_a_worker_that_counted_nothing_yet_still_shows_the_series(tmp_path: Path
     scrape = "from sandbox.metrics.scrape import event_families, exposition; print(exposition(event_families()).decode())"
     text = subprocess.run([sys.executable, "-c", scrape], env=env, check=True, timeout=60, capture_output=True, text=True).stdout
     assert 'sandbox_commands_started_total{mode="session"} 0.0' in text, text
+
+
+def test_every_refusal_reason_is_a_series_from_the_start() -> None:
+    """A rate over refusals needs two samples of the series: one that appears with its first refusal gives no rate."""
+    families = {family.name: family for family in SandboxMetrics().registry.collect()}
+    samples = families["sandbox_requests_refused"].samples
+    reasons = {sample.labels["reason"]: sample.value for sample in samples if sample.name.endswith("_total")}
+    assert reasons == dict.fromkeys(metrics.REFUSALS, 0.0)

@@ -77,6 +77,18 @@ def test_disk_per_user_below_one_thread_is_refused(env: pytest.MonkeyPatch) -> N
         SandboxSettings.from_env()
 
 
+def test_one_thread_counts_its_snapshot_store_too(env: pytest.MonkeyPatch) -> None:
+    """A budget that holds the workspace, artifacts and memories but not the snapshots refuses the first thread's snapshots."""
+    for var, size in {"SANDBOX_DISK_QUOTA": "64m", "SANDBOX_ARTIFACTS_QUOTA": "16m", "SANDBOX_MEMORIES_QUOTA": "16m"}.items():
+        env.setenv(var, size)
+    env.setenv("SANDBOX_SNAPSHOT_QUOTA", "32m")
+    env.setenv("SANDBOX_DISK_PER_USER", "96m")
+    with pytest.raises(SettingsError, match="SANDBOX_SNAPSHOT_QUOTA"):
+        SandboxSettings.from_env()
+    env.setenv("SANDBOX_DISK_PER_USER", "128m")
+    assert SandboxSettings.from_env().first_thread_disk_bytes == 128 << 20
+
+
 def test_auto_budget_is_a_quarter_of_the_total_once_users_sign_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sandbox.disks.disk_budget import user_budget  # noqa: PLC0415
 
@@ -89,4 +101,5 @@ def test_auto_budget_is_a_quarter_of_the_total_once_users_sign_in(tmp_path: Path
     assert user_budget(s.with_overrides(disk_per_user_bytes=0)) is None
     assert user_budget(s.with_overrides(disk_per_user_bytes=3 << 30)) == 3 << 30
     tiny = s.with_overrides(disk_total_bytes=2 << 30)
-    assert user_budget(tiny) == tiny.disk_quota_bytes + tiny.artifacts_quota_bytes + tiny.memories_quota_bytes, "never less than one thread"
+    one_thread = (2 << 30) + (128 << 20) + (512 << 20) + (16 << 20)  # workspace, artifacts, snapshots, memories
+    assert user_budget(tiny) == tiny.first_thread_disk_bytes == one_thread, "never less than one thread"
