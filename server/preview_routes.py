@@ -37,7 +37,7 @@ from starlette.websockets import WebSocket
 from config.previews import PreviewSettings
 from sandbox.coordination.process_state import sandbox_process
 from sandbox.previews.folders import previews_root
-from sandbox.previews.host_side import PreviewRelays, PreviewUnavailableError
+from sandbox.previews.host_side import NothingListensError, PreviewRelays, PreviewUnavailableError
 from server.preview_links import PreviewGrant, PreviewLinkError, sign, stored_key, verify
 from server.preview_sockets import bridge_websocket, upstream_request
 from server.thread_access import ThreadAccessError, resolve_caller_thread
@@ -172,11 +172,13 @@ async def proxy(request: Request) -> Response:
     headers = _app_headers(request, grant.port)
     try:
         upstream, close = await upstream_request(lambda restart: _relay_fd(grant, restart=restart), request.method, target, headers, body)
+    except NothingListensError as exc:
+        return _refusal(502, str(exc))
     except PreviewUnavailableError as exc:
         return _refusal(502, f"Preview unavailable: {exc}")
     except httpx.HTTPError:
-        # Nothing listens (the relay hangs up at once), or the app dropped the connection without an answer.
-        return _refusal(502, f"Nothing answers on port {grant.port} in this thread's sandbox: is the app running and listening there?")
+        # The app stopped listening since its relay started (the relay hangs up at once), or dropped the connection.
+        return _refusal(502, str(NothingListensError(grant.port)))
     response = StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code, background=close)
     response.raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in _browser_headers(upstream, token)]
     return _isolated(response)

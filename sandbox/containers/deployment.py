@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Collection
 
 import docker
 
@@ -160,6 +161,14 @@ class SandboxDeployment(SessionContainers):
 
         self._housekeeper = threading.Thread(target=loop, name="sandbox-housekeeper", daemon=True)
         self._housekeeper.start()
+
+    def stop_sessions(self, keep: Collection[str] = ()) -> list[str]:
+        """A graceful stop, leaving the session containers where a background process still runs.
+
+        The app the agent started outlives a server restart: its record is on disk,
+        and the restarted server reattaches to it and to its preview.
+        """
+        return super().stop_sessions(keep={*keep, *self.processes.session_threads_running()})
 
     def close(self, *, remove_sessions: bool = False) -> None:
         """Stop the housekeeper and the pools; optionally remove this scope's session containers (tests, benchmarks)."""

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -303,11 +303,12 @@ class SessionContainers:
             for key in [key for key in self._sessions if key[0] == thread_id]:
                 del self._sessions[key]
 
-    def stop_sessions(self) -> list[str]:
+    def stop_sessions(self, keep: Collection[str] = ()) -> list[str]:
         """A graceful server stop: stop the session containers this process used last; their thread ids.
 
         A container another live process used since, or one a command still runs
-        in, is left to that process (and to the idle reaper of every process).
+        in, is left to that process (and to the idle reaper of every process); so
+        are the containers of the threads in `keep`.
         Stopped, not removed: a thread's next command starts its container again,
         and `SANDBOX_RETENTION` removes containers that stay stopped.
         """
@@ -315,6 +316,8 @@ class SessionContainers:
             return []
         me, stopped = self.lease.id, []
         for container in self._running_sessions():
+            if container.thread_id in keep:
+                continue
             try:
                 if self._stop_unused(container, reason="server stopping", last_user=me):
                     stopped.append(container.thread_id)

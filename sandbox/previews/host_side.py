@@ -8,9 +8,14 @@ socket, and the server connects through `/proc/self/fd/<fd>`, which is that very
 inode: no link is followed and nothing can be swapped in between.
 
 `PreviewRelays` starts a relay (`sandbox.previews.relay`) in the thread's
-running container with a detached `docker exec` as the sandbox user. A preview
-never starts a container: an app can only listen in one that runs. All of it
-blocks (Docker, the file system): callers run it off the event loop.
+running container where the port listens, with a detached `docker exec` as the
+sandbox user. A thread may have several containers at once (in ephemeral mode
+each background process has its own, beside the commands' short-lived ones),
+each with its own loopback, and a relay reaches only its own: so the candidates'
+`/proc/net/tcp` and `/proc/net/tcp6` are read, and the relay goes where a socket
+listens on the port. A preview never starts a container: an app can only listen
+in one that runs. All of it blocks (Docker, the file system): callers run it off
+the event loop.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from docker.errors import APIError, NotFound
+
 from sandbox.containers.container_spec import LABEL_MODE, label_filter, labels_for, sandbox_environment
 from sandbox.containers.deployment import SandboxDeployment
 from sandbox.previews import relay
@@ -30,6 +37,10 @@ from sandbox.runs.errors import SandboxError
 
 START_WAIT_SECONDS = 10.0
 """How long a started relay may take to put its socket in place."""
+LISTEN_STATE = "0A"
+"""`TCP_LISTEN` as `/proc/net/tcp` writes a socket's state."""
+SOCKET_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+"""The container's own TCP sockets, IPv4 and IPv6 (its network namespace: loopback only)."""
 
 
 def relay_source() -> str:
@@ -41,9 +52,30 @@ class PreviewUnavailableError(SandboxError):
     """No relay can be reached for this (thread, port); the message says why, for the person opening the link."""
 
 
+class NothingListensError(PreviewUnavailableError):
+    """The thread's sandbox runs, but nothing in it listens on the port."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"Nothing answers on port {port} in this thread's sandbox: is the app running and listening there?")
+
+
 def socket_address(fd: int) -> str:
     """The address that connects to exactly the inode `fd` holds (see the module docstring)."""
     return f"/proc/self/fd/{fd}"
+
+
+def listening_ports(tables: str) -> set[int]:
+    """The ports that sockets listen on in `/proc/net/tcp`-format text (one table or several, headers included)."""
+    ports: set[int] = set()
+    for line in tables.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != LISTEN_STATE or ":" not in fields[1]:
+            continue
+        try:
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except ValueError:
+            continue
+    return ports
 
 
 def open_socket(folder: Path, port: int) -> int | None:
@@ -99,8 +131,12 @@ class PreviewRelays:
         with self._guard:
             return self._locks.setdefault((thread_id, port), threading.Lock())
 
-    def _container(self, user_id: str, thread_id: str) -> str:
-        """The running container of the user's thread that has the preview folder mounted (session mode first)."""
+    def _container(self, user_id: str, thread_id: str, port: int) -> str:
+        """The running container of the user's thread, with the preview folder mounted, where `port` listens.
+
+        Several may run at once (session mode: the session container; ephemeral mode: one per background
+        process, and commands' own); the session container is asked first, then the newest.
+        """
         api = self.deployment.start()
         found: list[dict[str, Any]] = api.containers(
             filters=label_filter(labels_for(self.deployment.settings, thread_id=thread_id, user_id=user_id))
@@ -113,11 +149,25 @@ class PreviewRelays:
             msg = "this thread's sandbox was started before previews existed; it gets them when it starts again"
             raise PreviewUnavailableError(msg)
         mounted.sort(key=lambda item: ((item.get("Labels") or {}).get(LABEL_MODE) != "session", -int(item.get("Created") or 0)))
-        return str(mounted[0]["Id"])
+        for item in mounted:
+            if port in self._listening(str(item["Id"])):
+                return str(item["Id"])
+        raise NothingListensError(port)
+
+    def _listening(self, container_id: str) -> set[int]:
+        """The ports listening in the container (none if it went meanwhile), read as the sandbox user."""
+        settings, api = self.deployment.settings, self.deployment.api
+        try:
+            exec_id = api.exec_create(container_id, ["cat", *SOCKET_TABLES], user=f"{settings.uid}:{settings.gid}", workdir="/tmp")
+            out = api.exec_start(exec_id["Id"], demux=True)
+        except (NotFound, APIError):
+            return set()
+        stdout = (out[0] if isinstance(out, tuple) else out) or b""
+        return listening_ports(stdout.decode(errors="replace"))
 
     def _start(self, user_id: str, thread_id: str, port: int, stale: int | None) -> int:
         """Start a relay as the sandbox user, detached, and wait for its socket (not the `stale` inode); its fd."""
-        container_id = self._container(user_id, thread_id)
+        container_id = self._container(user_id, thread_id, port)
         settings, api = self.deployment.settings, self.deployment.api
         command = ["python3", "-I", "-c", relay_source(), str(port), f"{PREVIEWS_MOUNT}/{socket_name(port)}"]
         exec_id = api.exec_create(

@@ -303,6 +303,10 @@ class ProcessManager:
         logger.info("Thread %s: background process %s %s", thread_id, process_id, reason)
         return record
 
+    def session_threads_running(self) -> set[str]:
+        """The threads with a process recorded as running in their session container (a graceful stop leaves those)."""
+        return {record.thread_id for record in self.records.all_running() if not record.own_container}
+
     def reap_idle(self, at: float | None = None) -> list[ProcessRecord]:
         """Sync every running process; stop those idle past `SANDBOX_PROCESS_IDLE_TTL`. The stopped ones."""
         at = now() if at is None else at

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import docker
 import pytest
 
-from sandbox import SandboxDeployment, SandboxSettings, ThreadRef
+from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings, ThreadRef
 from sandbox.containers.container_spec import LABEL_THREAD, label_filter, labels_for
 from sandbox.containers.removal import remove_thread_containers
 from sandbox.processes import scripts
@@ -164,6 +164,20 @@ def test_after_a_restart_a_running_process_is_reattached_and_a_gone_one_is_marke
     [ended] = after.processes.of_thread(other_ref.thread_id)
     assert ended.state == "ended"
     assert "stopped or was removed" in ended.end_reason
+
+
+def test_a_graceful_stop_leaves_the_container_of_a_running_process_and_stops_the_rest(deploy: Deploy, docker_api: docker.APIClient) -> None:
+    """A server restart must not end the app the agent left running; an idle session container still stops."""
+    deployment = deploy(mode="session")
+    ref, running = _started(deployment, "alice", "echo up; sleep 300")
+    _wait_for(deployment.processes, ref, running.process_id, b"up\n")
+    idle = ThreadRef(user_id="alice", thread_id=str(uuid.uuid4()), image=deployment.settings.image)
+    assert DockerSandbox(idle.thread_id, deployment, user_id="alice").execute("true").exit_code == 0
+
+    assert deployment.stop_sessions() == [idle.thread_id]
+    assert docker_api.inspect_container(running.container_id)["State"]["Running"]
+    [listed] = deployment.processes.of_thread(ref.thread_id)
+    assert listed.state == "running"
 
 
 def test_another_threads_process_is_not_found(deploy: Deploy) -> None:
