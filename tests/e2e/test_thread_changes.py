@@ -96,3 +96,19 @@ async def test_the_changes_route_refuses_what_it_must(
     for params in ({}, {"to": "../x"}, {"from": after}, {"to": after, "extra": "1"}, [("to", after), ("to", after)]):
         bad = await http.get(route, params=params)
         assert bad.status_code == 422, (params, bad.text)
+
+
+async def test_a_lost_snapshot_is_a_conflict_not_a_server_error(
+    engine_server: AuthServer, engine_client: LangGraphClient, scripted_llm: ScriptedLLM, assistant: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    scripted_llm.add_scenario(f"chg-l-{tag}", call("write_file", file_path=f"/workspace/l-{tag}.txt", content="x\n"), say("ok"))
+    thread_id = (await engine_client.threads.create())["thread_id"]
+    after = await turn(engine_client, assistant, thread_id, f"write (chg-l-{tag})")
+    snapshot = (await thread_state(engine_client, thread_id))["values"]["workspace_snapshot"]
+    store = engine_server.paths.workspaces.with_name(engine_server.paths.workspaces.name + ".snapshots") / thread_id
+    (store / "manifests" / f"{snapshot}.json").unlink()
+
+    lost = await engine_client.http.client.get(f"/thread-changes/{thread_id}", params={"to": after})
+    assert lost.status_code == 409, lost.text
+    assert "no longer stored" in lost.json()["detail"]
