@@ -23,6 +23,8 @@ at a glance. Paths under `/threads/`, `/runs/`, `/assistants/`, `/store/`, `/ui`
   both servers (`server.thread_forks`), for the caller, ownership-checked;
 - `/thread-rewinds/{thread_id}`: restore the workspace of one of the thread's
   checkpoints now (`server.thread_rewinds`), for the web client's "rewind to here";
+- `/thread-changes/{thread_id}`: the files changed between two checkpoints, with
+  diffs (`server.thread_changes`), owner only, for the web client's turn summaries;
 - middleware (`server.thread_copy`): a copied thread (`POST /threads/{id}/copy`) gets
   the source's workspace and snapshots, which its checkpoints restore;
 - middleware (`server.thread_removal`) and lifespan (`server.lifecycle`): a deleted
@@ -54,6 +56,7 @@ from server import (
     inmem_fixes,
     preview_routes,
     process_routes,
+    thread_changes,
     thread_forks,
     thread_rewinds,
     ui_routes,
@@ -79,6 +82,7 @@ routes: list[BaseRoute] = [
     *preview_routes.routes,
     *thread_forks.routes,
     *thread_rewinds.routes,
+    *thread_changes.routes,
     *admin_routes.routes,
 ]
 

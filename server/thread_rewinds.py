@@ -31,7 +31,7 @@ from server.thread_access import FORWARDED_HEADERS, ThreadAccessError, resolve_c
 from server.thread_copy import process_snapshots
 
 MAX_BODY = 4096
-_CHECKPOINT_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+CHECKPOINT_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 
 
 async def _checkpoint_id(request: Request) -> str:
@@ -43,12 +43,12 @@ async def _checkpoint_id(request: Request) -> str:
     except ValueError:
         raise ThreadAccessError(422, 'the body must be JSON: {"checkpoint_id": "..."}') from None
     checkpoint = payload.get("checkpoint_id") if isinstance(payload, dict) else None
-    if not isinstance(checkpoint, str) or not _CHECKPOINT_ID.match(checkpoint):
+    if not isinstance(checkpoint, str) or not CHECKPOINT_ID.match(checkpoint):
         raise ThreadAccessError(422, "checkpoint_id must be the id of one of the thread's checkpoints")
     return checkpoint
 
 
-async def _snapshot_at(request: Request, thread_id: str, checkpoint_id: str) -> str | None:
+async def snapshot_at(request: Request, thread_id: str, checkpoint_id: str) -> str | None:
     """The snapshot id the checkpoint's state carries, read as the caller through the API."""
     headers = {name: value for name, value in request.headers.items() if name in FORWARDED_HEADERS}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app), base_url="http://in-process") as client:
@@ -69,7 +69,7 @@ async def rewind_thread(request: Request) -> Response:
     try:
         caller = await resolve_caller_thread(request, request.path_params["thread_id"])
         checkpoint_id = await _checkpoint_id(request)
-        snapshot = await _snapshot_at(request, caller.thread_id, checkpoint_id)
+        snapshot = await snapshot_at(request, caller.thread_id, checkpoint_id)
         snapshots = process_snapshots()
         owner = await asyncio.to_thread(recorded_owner, snapshots.settings, caller.thread_id) or caller.user_id
         try:

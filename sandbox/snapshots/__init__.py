@@ -4,5 +4,6 @@
 - `store`: a thread's content-addressed store: blobs, manifests, head and root.
 - `tree_scan`: the race-free stat walk that re-reads only what changed.
 - `restore`: make a workspace match a snapshot, writing only what differs.
-- `thread_snapshots`: `WorkspaceSnapshots`, per thread: record, restore, copy; removed with the thread.
+- `changes`: the files changed between two snapshots, with bounded unified diffs.
+- `thread_snapshots`: `WorkspaceSnapshots`, per thread: record, restore, copy, changes; removed with the thread.
 """

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
@@ -26,6 +27,7 @@ from sandbox.disks.thread_ids import storage_name
 from sandbox.disks.workspace import prepare_quota_folder, prepare_workspace, remove_quota_folder, validate_thread_id
 from sandbox.disks.workspace_owner import recorded_owner
 from sandbox.files.fd_walk import DIR_FLAGS
+from sandbox.snapshots.changes import Limits, compute_changes
 from sandbox.snapshots.manifest import Exclusions, Manifest
 from sandbox.snapshots.restore import restore_tree
 from sandbox.snapshots.store import ManifestCache, SnapshotMissingError, SnapshotStore
@@ -180,6 +182,24 @@ class WorkspaceSnapshots:
             return target_id
 
     # -- what the server calls ----------------------------------------------------
+
+    def changes(self, user_id: str, thread_id: str, before: str | None, after: str | None, limits: Limits | None = None) -> dict[str, Any]:
+        """The files changed from snapshot `before` to `after` (None: the root, the workspace before the first change).
+
+        Reads only the store (manifests never change once written), so it takes no lock.
+        Raises `SnapshotMissingError` for a snapshot the store does not have.
+        """
+        store = self._store(user_id, thread_id, create=False)
+        if store is None and (before is not None or after is not None):
+            msg = "this thread has no snapshot store"
+            raise SnapshotMissingError(msg)
+        if store is None:
+            return {"files": [], "total": 0, "truncated": False}  # no change was ever recorded
+        root = store.root()
+        sides = [
+            store.load(wanted) if wanted is not None else store.load(root) if root is not None else Manifest() for wanted in (before, after)
+        ]
+        return compute_changes(store, sides[0], sides[1], limits)
 
     def copy_thread(self, source: str, target: str, user_id: str) -> bool:
         """Give thread `target` (new, `user_id`'s) `source`'s workspace and snapshots; False when `source` has neither.

@@ -197,13 +197,17 @@ def _workspace_path_schema() -> dict[str, object]:
 
 
 def file_routes_schema(thread_ids: list[str]) -> dict[str, object]:
-    """An OpenAPI description of our own routes (files, file edits, thread forks and rewinds), for schemathesis."""
+    """An OpenAPI description of our own routes (files, file edits, thread forks, rewinds and changes), for schemathesis."""
     thread = {"name": "thread_id", "in": "path", "required": True, "schema": {"type": "string", "enum": thread_ids}}
     any_thread = {**thread, "schema": {"anyOf": [thread["schema"], {"type": "string", "minLength": 1}]}}
     rewind = {"content": {"application/json": {"schema": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}}}}}
 
     def query(name: str) -> dict[str, object]:
         return {"name": name, "in": "query", "required": False, "schema": _workspace_path_schema()}
+
+    def checkpoint(name: str) -> dict[str, object]:
+        ids = {"anyOf": [{"type": "string"}, {"type": "string", "format": "uuid"}]}
+        return {"name": name, "in": "query", "required": False, "schema": ids}
 
     answers = {"default": {"description": "any answer"}}
     body = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
@@ -220,6 +224,9 @@ def file_routes_schema(thread_ids: list[str]) -> dict[str, object]:
             "/files/{thread_id}/rename": {"post": {"parameters": [thread, query("path"), query("to")], "responses": answers}},
             "/thread-forks/{thread_id}": {"post": {"parameters": [any_thread], "responses": answers}},
             "/thread-rewinds/{thread_id}": {"post": {"parameters": [any_thread], "requestBody": rewind, "responses": answers}},
+            "/thread-changes/{thread_id}": {
+                "get": {"parameters": [any_thread, checkpoint("from"), checkpoint("to")], "responses": answers},
+            },
         },
     }
 
@@ -249,7 +256,7 @@ def test_file_routes_give_no_5xx_and_leave_other_users_files_alone(fuzz_server: 
     os.symlink("/shared", fuzz_server.paths.workspace(own) / "sh")  # a way into the read-only /shared, as `ln -s` leaves it
     victim.secrets.add(victims)
     answered = fuzz_own_schema(file_routes_schema([own, victims]), fuzz_server, victim)
-    assert len(answered) == 7, answered
+    assert len(answered) == 8, answered
     # Not a vacuous pass: generated requests reach the handlers, and some succeed.
     assert sum(statuses[200] + statuses[201] for statuses in answered.values()) > 0, answered
     assert not any(401 in statuses for statuses in answered.values()), answered

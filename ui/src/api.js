@@ -102,6 +102,8 @@ export const getStateAt = (id, checkpointId) => request('GET', `/threads/${id}/s
 export const forkThread = (id) => request('POST', `/thread-forks/${id}`, { what: 'fork' })
 export const rewindThread = (id, checkpointId) =>
   request('POST', `/thread-rewinds/${id}`, { body: { checkpoint_id: checkpointId }, what: 'rewind' })
+export const threadChanges = (id, from, to) =>
+  request('GET', `/thread-changes/${id}?${new URLSearchParams(from ? { from, to } : { to })}`, { what: 'changes' })
 export const getHistory = (id, limit = 500) => request('POST', `/threads/${id}/history`, { body: { limit }, what: 'state' })
 export const cancelRun = (id, runId) =>
   request('POST', `/threads/${id}/runs/${runId}/cancel?action=interrupt`, { what: 'cancel' })
