@@ -61,6 +61,16 @@ def journal_namespace(thread_id: str) -> tuple[str, str]:
     return (NAMESPACE_ROOT, thread_id.replace("%", "%25").replace(".", "%2E"))
 
 
+async def forget_thread(store: BaseStore, thread_id: str) -> int:
+    """Remove a deleted thread's journal (the thread's clean-up calls this); how many entries there were."""
+    namespace, removed = journal_namespace(thread_id), 0
+    while items := await store.asearch(namespace, limit=100):
+        for item in items:
+            await store.adelete(item.namespace, item.key)
+        removed += len(items)
+    return removed
+
+
 def started_entry(request: ToolCallRequest, approval: str | None) -> dict[str, Any]:
     """What is recorded before a command starts: enough to tell the model later what it was and where it ran."""
     args = request.tool_call.get("args") or {}

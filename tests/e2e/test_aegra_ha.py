@@ -10,7 +10,7 @@ short leases (`LEASE_DURATION_SECONDS` 6, heartbeats every 2 s, the reaper every
    not start the command again (`agent.command_journal`): the count file keeps
    one line, the run ends `success`, the model reads that the command was
    interrupted and not started again, and the next run on the thread works and
-   sees the workspace.
+   sees the workspace. Deleting the thread removes its command journal from the store.
 2. During a pending approval: the process that ran the pausing run is killed.
    The approval is still pending, approving it runs the command once, and the run
    finishes.
@@ -29,9 +29,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph_sdk.client import LangGraphClient
 
-from tests.support.aegra_server import data_dir, deployment_processes, run_aegra
+from agent.command_journal import journal_namespace
+from tests.support.aegra_server import connection_env, data_dir, deployment_processes, run_aegra
 from tests.support.agent_client import (
     approve,
     pending_interrupt_values,
@@ -139,6 +141,13 @@ async def paused_on(client: LangGraphClient, scripted_llm: ScriptedLLM, command:
     return thread_id, str(runs[0]["run_id"])
 
 
+async def journal_of(server: LangGraphServer, thread_id: str) -> list[dict[str, object]]:
+    """The thread's command journal, read from the deployment's PostgreSQL store (no client can read it)."""
+    database_url = connection_env(server.workdir)["DATABASE_URL"]
+    async with AsyncPostgresStore.from_conn_string(database_url) as store:
+        return [dict(item.value) for item in await store.asearch(journal_namespace(thread_id), limit=100)]
+
+
 async def next_run_sees(client: LangGraphClient, scripted_llm: ScriptedLLM, thread_id: str, path: str) -> str:
     """Run one more approved command on the thread (`cat path`) and return what it printed."""
     trigger = f"e2e-ha-next-{uuid.uuid4().hex[:8]}"
@@ -175,7 +184,11 @@ async def test_killing_the_process_running_a_command_does_not_run_it_twice(
         assert "not started again" in result, result
         assert lines(count) == ["x"], "the approved command ran a second time"
         assert (await next_run_sees(client, scripted_llm, thread_id, "/workspace/count")).splitlines()[0] == "x"
-    assert lines(count) == ["x"]
+        assert lines(count) == ["x"]
+        journal = sorted((entry["command"], entry["state"]) for entry in await journal_of(two_workers, thread_id))
+        assert journal == [("cat /workspace/count", "finished"), ("echo x >> /workspace/count; sleep 20", "started")]
+        await client.threads.delete(thread_id)  # the thread's clean-up takes its journal too
+        assert await journal_of(two_workers, thread_id) == []
 
 
 async def test_killing_a_process_during_a_pending_approval_loses_nothing(

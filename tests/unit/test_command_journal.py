@@ -25,7 +25,7 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
 from agent.approval_gate import ApprovalGate
-from agent.command_journal import CommandJournal, journal_namespace
+from agent.command_journal import CommandJournal, forget_thread, journal_namespace
 from agent.model import build_chat_model
 from config.model import ModelSettings
 from tests.support.scripted_llm import ScriptedLLM, call, say
@@ -183,3 +183,14 @@ def test_a_thread_id_with_periods_names_a_valid_namespace() -> None:
     store.put(namespace, "call", {"state": "started"})
     assert namespace != journal_namespace("my%2Ethread")
     assert store.get(namespace, "call") is not None
+
+
+async def test_forgetting_a_thread_removes_its_journal_only() -> None:
+    store = InMemoryStore()
+    for thread in ("gone", "kept"):
+        for n in range(150):  # more than one search page
+            await store.aput(journal_namespace(thread), f"call-{n}", {"state": "finished"})
+    assert await forget_thread(store, "gone") == 150
+    assert await store.asearch(journal_namespace("gone")) == []
+    assert len(await store.asearch(journal_namespace("kept"), limit=1000)) == 150
+    assert await forget_thread(store, "never-there") == 0
