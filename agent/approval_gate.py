@@ -28,17 +28,25 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, NotRequired, Protocol, cast
 
-from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware import AgentMiddleware, HumanInTheLoopMiddleware
 from langchain.agents.middleware.human_in_the_loop import Action, ActionRequest, InterruptOnConfig, ReviewConfig
 from langchain.agents.middleware.types import AgentState, PrivateStateAttr, ToolCallRequest
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from sandbox.runs.run_context import current_run_id
+
 logger = logging.getLogger(__name__)
 
 APPROVED_KEY = "approved_tool_calls"
 """State key: `{tool_call_id: digest}` of the calls the approval node let through this turn."""
+APPROVAL_RUN_KEY = "approval_run"
+"""State key: the id of the run whose approval step wrote that record (None outside a server run).
+
+A run that Aegra re-queues after its worker died keeps its id, a new approval (even of
+the same call, from an older checkpoint) comes in a new run: `agent.command_journal`
+tells the two apart by it."""
 
 DetailsOf = Callable[[ToolCall], dict[str, Any]]
 """Structured facts about a gated call, added to its action request (see `ApprovalGate`)."""
@@ -68,6 +76,7 @@ class ApprovalGateState(AgentState[Any]):
 
     hitl_edited_tool_calls: NotRequired[Annotated[dict[str, Action], PrivateStateAttr]]
     approved_tool_calls: NotRequired[Annotated[dict[str, str], PrivateStateAttr]]
+    approval_run: NotRequired[Annotated[str | None, PrivateStateAttr]]
 
 
 def call_digest(call: Mapping[str, Any]) -> str:
@@ -110,12 +119,23 @@ class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
 
     state_schema = ApprovalGateState
 
-    def __init__(self, *, interrupt_on: Mapping[str, Any], details: DetailsOf | None = None, policy: PolicyGuard | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        interrupt_on: Mapping[str, Any],
+        details: DetailsOf | None = None,
+        policy: PolicyGuard | None = None,
+        inner: AgentMiddleware[Any, Any, Any] | None = None,
+    ) -> None:
         super().__init__(interrupt_on=dict(interrupt_on))
         self.details = details
         self.policy = policy
         """With a policy, a denied call never runs (checked on the call about to run, edits applied),
         and every action request names the rule that asks for it (`details.policy`, and the description)."""
+        self.inner = inner
+        """Middleware whose tool-call wrapper runs inside the gate, around the tool itself: it sees only
+        calls that may run, with the reviewer's edits applied (`agent.command_journal`). deepagents
+        places a caller's other middleware outside the approval step, so this is the way in."""
 
     def _create_action_and_config(
         self, tool_call: ToolCall, config: InterruptOnConfig, state: AgentState[Any], runtime: Runtime[Any]
@@ -138,7 +158,7 @@ class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
     def after_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
         """HITL's decisions, plus the record of the calls that may run (always written: no earlier turn's record survives)."""
         update = super().after_model(state, runtime)
-        return {**(update or {}), APPROVED_KEY: passed_calls(state, update)}
+        return {**(update or {}), APPROVED_KEY: passed_calls(state, update), APPROVAL_RUN_KEY: current_run_id()}
 
     async def aafter_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Async variant of `after_model` (HITL's own is synchronous too)."""
@@ -168,13 +188,13 @@ class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
         refused = self.refusal(request)
         if refused is not None:
             return refused
-        policy = self.policy
-        if policy is None:
-            return super().wrap_tool_call(request, handler)
+        policy, inner = self.policy, self.inner
 
         def guarded(to_run: ToolCallRequest) -> ToolMessage | Command[Any]:
-            denied = policy.denial(to_run)
-            return denied if denied is not None else handler(to_run)
+            denied = policy.denial(to_run) if policy is not None else None
+            if denied is not None:
+                return denied
+            return inner.wrap_tool_call(to_run, handler) if inner is not None else handler(to_run)
 
         return super().wrap_tool_call(request, guarded)
 
@@ -185,13 +205,13 @@ class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
         refused = self.refusal(request)
         if refused is not None:
             return refused
-        policy = self.policy
-        if policy is None:
-            return await super().awrap_tool_call(request, handler)
+        policy, inner = self.policy, self.inner
 
         async def guarded(to_run: ToolCallRequest) -> ToolMessage | Command[Any]:
-            denied = await policy.adenial(to_run)
-            return denied if denied is not None else await handler(to_run)
+            denied = await policy.adenial(to_run) if policy is not None else None
+            if denied is not None:
+                return denied
+            return await inner.awrap_tool_call(to_run, handler) if inner is not None else await handler(to_run)
 
         return await super().awrap_tool_call(request, guarded)
 

@@ -22,6 +22,7 @@ from agent.approval_descriptions import ApprovalPreviews
 from agent.approval_gate import ApprovalGate
 from agent.approval_policy import interrupt_on
 from agent.change_record import ChangeRecordMiddleware
+from agent.command_journal import CommandJournal
 from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
@@ -83,7 +84,9 @@ def assemble_agent(
     Approvals: every gateable tool is registered with HITL (as `ApprovalGate`,
     which also refuses in the tools node any gated call the approval step did
     not pass), and the run's policy (`AgentContext`) decides per call whether it
-    pauses. The general-purpose subagent that `task` starts is declared here so
+    pauses. Every command the main agent starts is journaled inside the gate
+    (`agent.command_journal`), so a run re-queued after its server process died does not
+    start it again. The general-purpose subagent that `task` starts is declared here so
     that it gets the same description middleware, the same gate (and the skills
     the default one would have).
     """
@@ -133,7 +136,9 @@ def assemble_agent(
             changes,
             *([LiveOutputMiddleware()] if live_output else []),
             policy.middleware(),
-            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy),
+            # The journal runs inside the gate, around the tool itself: it records only the commands
+            # that really start (edits applied), so a re-queued run never starts one twice.
+            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy, inner=CommandJournal()),
         ],
         subagents=[general_purpose],
         context_schema=AgentContext,

@@ -35,11 +35,11 @@ from langchain.agents.middleware import AgentMiddleware, AgentState
 from langchain.agents.middleware.types import OmitFromInput
 from langchain.tools.tool_node import ToolCallRequest
 from langchain_core.messages import ToolMessage
-from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from sandbox.disks.workspace import ThreadRef
+from sandbox.runs.run_context import current_run_id
 from sandbox.snapshots.manifest import is_snapshot_id, latest_snapshot
 from sandbox.snapshots.store import SnapshotMissingError
 from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots
@@ -62,19 +62,6 @@ class SnapshotState(AgentState):
 
 class WorkspaceRestoreError(RuntimeError):
     """A run starts from a checkpoint whose workspace cannot be restored; it stops before its first step."""
-
-
-def _run_id() -> str | None:
-    """The current run's id (both servers put it in the config), or None outside a server run."""
-    try:
-        config = get_config()
-    except RuntimeError:
-        return None
-    for source in (config, config.get("configurable") or {}, config.get("metadata") or {}):
-        value = source.get("run_id")
-        if value:
-            return str(value)
-    return None
 
 
 def _changed_path(request: ToolCallRequest) -> tuple[bool, str | None]:
@@ -125,7 +112,7 @@ class WorkspaceSnapshotMiddleware(AgentMiddleware[SnapshotState, Any, Any]):
     def _align(self, wanted: object) -> None:
         if not self.restore:
             return
-        run_id = _run_id()
+        run_id = current_run_id()
         with self._lock:
             if run_id is not None and run_id in self._aligned:
                 return

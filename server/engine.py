@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 if TYPE_CHECKING:
+    from langgraph.store.base import BaseStore
     from langgraph_sdk.client import LangGraphClient
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,10 @@ class Engine(Protocol):
 
     async def count_interrupted(self) -> int:
         """How many threads, of every user, are paused on an interrupt (in this graph: a reviewer's decision)."""
+        ...
+
+    async def store(self) -> BaseStore:
+        """The LangGraph store the server gives its graphs (past authentication: every namespace)."""
         ...
 
 
@@ -169,6 +174,12 @@ class LangGraphApiEngine:
     async def count_interrupted(self) -> int:  # noqa: D102
         return await self._ask(lambda client: client.threads.count(status="interrupted")) or 0
 
+    async def store(self) -> BaseStore:  # noqa: D102
+        from langgraph_api.store import get_store  # type: ignore[import-untyped]  # noqa: PLC0415 - only inside langgraph_api
+
+        found: BaseStore = await get_store()
+        return found
+
 
 class AegraEngine:
     """Aegra: its database session and graph service, the ones its own routes use."""
@@ -231,6 +242,12 @@ class AegraEngine:
         async with _get_session_maker()() as session:
             return int(await session.scalar(query) or 0)
 
+    async def store(self) -> BaseStore:  # noqa: D102
+        from aegra_api.core.database import db_manager  # noqa: PLC0415 - only inside Aegra
+
+        found: BaseStore = db_manager.get_store()
+        return found
+
 
 def pending_of(snapshot: object) -> dict[str, Any]:
     """A graph state's pending interrupts by id (none for no state)."""
@@ -256,6 +273,11 @@ def serving_engine() -> Engine:
         return LangGraphApiEngine()
     msg = f"no LangGraph server runs in this process (neither {AEGRA_MODULE} nor {LANGGRAPH_API_MODULE} is loaded)"
     raise EngineUnavailableError(msg)
+
+
+async def store() -> BaseStore:
+    """The serving engine's LangGraph store, as its graphs see it (every namespace: callers keep to their own)."""
+    return await serving_engine().store()
 
 
 async def count_interrupted() -> int:

@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from agent.command_journal import forget_thread
 from sandbox.containers.deployment import SandboxDeployment, drain_all_pools, stop_all_sessions
 from sandbox.containers.removal import list_containers, remove_expired_sessions, remove_thread, storage_ages
 from sandbox.coordination.process_state import sandbox_process
@@ -71,6 +72,18 @@ class ThreadSandboxes:
             logger.exception("Could not remove the sandboxes of deleted thread %s; the reconciler will retry", thread_id)
             return
         logger.info("Thread %s deleted: removed %d container(s)%s", thread_id, containers, " and its workspace" if workspace else "")
+        await forget_commands(thread_id)
+
+
+async def forget_commands(thread_id: str) -> None:
+    """Remove a deleted thread's command journal (`agent.command_journal`) from the server's store; errors are logged."""
+    try:
+        removed = await forget_thread(await engine.store(), thread_id)
+    except Exception:
+        logger.exception("Could not remove the command journal of deleted thread %s", thread_id)
+        return
+    if removed:
+        logger.info("Thread %s deleted: removed %d command journal entr%s", thread_id, removed, "y" if removed == 1 else "ies")
 
 
 class Reconciler:

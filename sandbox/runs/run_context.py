@@ -45,6 +45,28 @@ def run_user_id(configurable: Mapping[str, Any]) -> str | None:
     return identity_of(configurable.get(USER_ID_KEY)) or identity_of(configurable.get(AUTH_USER_KEY))
 
 
+def run_id_of(config: Mapping[str, Any]) -> str | None:
+    """The id of the server run a config belongs to, or None outside a server run.
+
+    Both servers put it in `configurable["run_id"]` (and Aegra also at the top); a run
+    that Aegra re-queues after its worker died keeps its id, so this tells a re-run of
+    the same request from a new request.
+    """
+    for source in (config.get("configurable") or {}, config.get("metadata") or {}, config):
+        value = source.get("run_id")
+        if value:
+            return str(value)
+    return None
+
+
+def current_run_id() -> str | None:
+    """`run_id_of` the config of the graph step this call is in (None outside one)."""
+    try:
+        return run_id_of(get_config())
+    except RuntimeError:
+        return None
+
+
 def thread_ref_from(config: Mapping[str, Any], context: object, *, default_image: str) -> ThreadRef:
     """Build the `ThreadRef` of a run from its config and context (pure; unit-tested).
 

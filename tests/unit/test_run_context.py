@@ -14,7 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from config.identity import SINGLE_USER_ID
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings, ThreadRef
 from sandbox.runs.errors import InvalidThreadIdError, SandboxError
-from sandbox.runs.run_context import thread_ref_from
+from sandbox.runs.run_context import current_run_id, run_id_of, thread_ref_from
 
 
 @pytest.fixture
@@ -58,6 +58,14 @@ def test_user_id_is_never_read_from_metadata_or_context() -> None:
     config = {"configurable": {"thread_id": "t-1"}, "metadata": {"langgraph_auth_user_id": "mallory", "user_id": "mallory"}}
     ref = thread_ref_from(config, {"langgraph_auth_user_id": "mallory", "user_id": "mallory"}, default_image="i")
     assert ref.user_id == SINGLE_USER_ID
+
+
+def test_the_run_id_is_read_where_either_server_puts_it() -> None:
+    assert run_id_of({"configurable": {"run_id": "r-1"}}) == "r-1"  # both servers
+    assert run_id_of({"run_id": "r-2", "configurable": {}}) == "r-2"  # Aegra, at the top as well
+    assert run_id_of({"metadata": {"run_id": "r-3"}}) == "r-3"
+    assert run_id_of({"configurable": {"run_id": ""}}) is None
+    assert current_run_id() is None  # outside a graph step
 
 
 def test_no_thread_is_a_clear_error() -> None:
