@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import anyio
 from mcp import ClientSession
 from mcp.shared.message import SessionMessage
-from mcp.types import CallToolResult, Tool
+from mcp.types import CallToolResult, ListToolsResult, PaginatedRequestParams, Tool
 
 from config.mcp import HttpServer, McpServer
 from sandbox.disks.workspace import ThreadRef
@@ -118,6 +118,27 @@ class LiveSession:
                 except Exception:
                     logger.exception("Could not clean up after %s", self.label)
 
+    async def request[T](self, send: Callable[[ClientSession], Awaitable[T]]) -> T:
+        """`send` a request through the session; `McpUnavailableError` as soon as the server ends instead of answering.
+
+        The SDK fails requests that wait when the connection closes, but one sent after the
+        close would wait for its full timeout: racing the server's end answers at once.
+        """
+        if self.session is None or self._done.is_set():
+            msg = f"{self.label} has ended"
+            raise McpUnavailableError(msg)
+        call = asyncio.ensure_future(send(self.session))
+        ended = asyncio.ensure_future(self._done.wait())
+        try:
+            await asyncio.wait({call, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if call.done():
+            return call.result()
+        call.cancel()
+        msg = f"{self.label} ended without answering"
+        raise McpUnavailableError(msg)
+
     async def close(self) -> None:
         """End the session and its server; waits briefly, then cancels."""
         self._done.set()
@@ -140,6 +161,15 @@ def _reason(error: BaseException | None) -> str:
     return str(error) or type(error).__name__
 
 
+def _tools_page(cursor: str | None) -> Callable[[ClientSession], Awaitable[ListToolsResult]]:
+    """The `tools/list` request of one page (the first without a cursor)."""
+
+    def send(session: ClientSession) -> Awaitable[ListToolsResult]:
+        return session.list_tools(params=PaginatedRequestParams(cursor=cursor)) if cursor else session.list_tools()
+
+    return send
+
+
 @dataclass(frozen=True)
 class _Key:
     thread_id: str
@@ -154,23 +184,24 @@ class McpSessions:
         self._live: dict[_Key, LiveSession] = {}
         self._starting: dict[_Key, asyncio.Lock] = {}
 
-    async def session(self, ref: ThreadRef, server: McpServer) -> ClientSession:
+    async def session(self, ref: ThreadRef, server: McpServer) -> LiveSession:
         """The thread's open session to `server`, started now if it has none (or its last one ended)."""
         key = _Key(ref.thread_id, server.name)
         lock = self._starting.setdefault(key, asyncio.Lock())
         async with lock:
             live = self._live.get(key)
-            if live is not None and live.open and live.session is not None:
-                return live.session
+            if live is not None and live.open:
+                return live
             if live is not None:
                 await live.close()
             live = await self._open(ref, server)
             self._live[key] = live
             try:
-                return await live.start()
+                await live.start()
             except McpUnavailableError:
                 self._live.pop(key, None)
                 raise
+            return live
 
     async def _open(self, ref: ThreadRef, server: McpServer) -> LiveSession:
         label = describe(server)
@@ -191,11 +222,11 @@ class McpSessions:
 
     async def list_tools(self, ref: ThreadRef, server: McpServer) -> list[Tool]:
         """Every tool `server` offers, through the thread's session (pages followed)."""
-        session = await self.session(ref, server)
+        live = await self.session(ref, server)
         tools: list[Tool] = []
         cursor: str | None = None
         while True:
-            page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+            page = await live.request(_tools_page(cursor))
             tools.extend(page.tools)
             cursor = page.nextCursor
             if not cursor:
@@ -203,9 +234,9 @@ class McpSessions:
 
     async def call_tool(self, ref: ThreadRef, server: McpServer, tool: str, arguments: dict[str, object], seconds: float) -> CallToolResult:
         """Call `tool` through the thread's session; a session that failed is closed, so the next call starts it again."""
-        session = await self.session(ref, server)
+        live = await self.session(ref, server)
         try:
-            return await session.call_tool(tool, arguments, read_timeout_seconds=timedelta(seconds=seconds))
+            return await live.request(lambda session: session.call_tool(tool, arguments, read_timeout_seconds=timedelta(seconds=seconds)))
         except Exception as exc:
             await self.close(ref.thread_id, server.name)
             msg = f"{describe(server)} failed during the call: {_reason(exc)}"
