@@ -143,7 +143,7 @@ class ToolGates(dict[str, Any]):
     """HITL's `interrupt_on`, which also answers for the tools of the configured MCP servers (`<server>__<tool>`).
 
     Those tools are known only once their servers run (`agent.mcp_tools`), so they cannot be
-    keys; HITL and the gate look a tool up with `get`, which finds them by their server.
+    keys; HITL and the gate look a tool up with `get` or `[]`, which find them by their server.
     """
 
     def __init__(self, named: Mapping[str, Any], mcp_servers: frozenset[str] = frozenset(), mcp: Any = None) -> None:
@@ -157,6 +157,17 @@ class ToolGates(dict[str, Any]):
         if found is None and self.mcp is not None and server_of(key) in self.mcp_servers:
             return self.mcp
         return default if found is None else found
+
+    def __getitem__(self, key: str) -> Any:
+        """As `get`, raising `KeyError` for a tool that is neither named nor a configured server's."""
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        """Whether `get` finds a configuration for `key`."""
+        return isinstance(key, str) and self.get(key) is not None
 
     def widened(self, resolved: Mapping[str, Any]) -> ToolGates:
         """`resolved` (HITL's copy of the named configurations) with the same MCP answer."""

@@ -105,8 +105,9 @@ class McpCatalog:
         for server in self.servers.values():
             try:
                 found += [self._tool(server, tool) for tool in await self.listed(ref, server)]
-            except SandboxError as exc:
-                logger.warning("MCP server %r left out of this model call: %s", server.name, exc)
+            except Exception as exc:  # whatever went wrong, the run goes on without this server's tools
+                unexpected = not isinstance(exc, SandboxError)
+                logger.warning("MCP server %r left out of this model call: %s", server.name, exc, exc_info=unexpected)
         return found
 
     async def tool(self, name: str) -> BaseTool | str:
@@ -116,8 +117,10 @@ class McpCatalog:
             return f"{name} is not a tool of any configured MCP server"
         try:
             tools = await self.listed(self.thread(), server)
-        except SandboxError as exc:
-            return str(exc)
+        except Exception as exc:  # the model reads why, and the run goes on
+            unexpected = not isinstance(exc, SandboxError)
+            logger.warning("MCP server %r could not list its tools for a call: %s", server.name, exc, exc_info=unexpected)
+            return str(exc) or type(exc).__name__
         for tool in tools:
             if mcp_tool_name(server.name, tool.name) == name:
                 return self._tool(server, tool)

@@ -94,9 +94,9 @@ def container_for(deployment: SandboxDeployment, ref: ThreadRef, server: StdioSe
     return start_own_container(deployment.settings, api, ref, suffix=f"mcp-{server.name}", mode_label=MCP_MODE_LABEL), True
 
 
-def stdio_transport(deployment: SandboxDeployment, container_id: str, server: StdioServer) -> Transport:
-    """The MCP SDK's stdio transport over `docker exec -i` into the container; its stderr is dropped."""
-    params = StdioServerParameters(command=docker_cli(), args=exec_argv(deployment, container_id, server), env=cli_environment(server))
+def stdio_transport(deployment: SandboxDeployment, cli: str, container_id: str, server: StdioServer) -> Transport:
+    """The MCP SDK's stdio transport over `docker exec -i` (`cli`: `docker_cli()`) into the container; its stderr is dropped."""
+    params = StdioServerParameters(command=cli, args=exec_argv(deployment, container_id, server), env=cli_environment(server))
 
     @asynccontextmanager
     async def connect() -> AsyncIterator[Streams]:

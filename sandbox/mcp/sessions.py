@@ -37,6 +37,7 @@ from sandbox.mcp.launch import (
     Transport,
     container_for,
     describe,
+    docker_cli,
     http_transport,
     remove_own_container,
     stdio_transport,
@@ -208,6 +209,7 @@ class McpSessions:
         if isinstance(server, HttpServer):
             return LiveSession(label, http_transport(server))
         deployment = self.deployment
+        cli = await asyncio.to_thread(docker_cli)  # it searches PATH on disk
         try:
             container_id, own = await deployment.commands.run(ref.user_id, container_for, deployment, ref, server)
         except Exception as exc:
@@ -218,7 +220,7 @@ class McpSessions:
             await asyncio.to_thread(remove_own_container, deployment, container_id)
 
         logger.info("Thread %s: starting %s in container %s", ref.thread_id, label, container_id[:12])
-        return LiveSession(label, stdio_transport(deployment, container_id, server), remove_container if own else None)
+        return LiveSession(label, stdio_transport(deployment, cli, container_id, server), remove_container if own else None)
 
     async def list_tools(self, ref: ThreadRef, server: McpServer) -> list[Tool]:
         """Every tool `server` offers, through the thread's session (pages followed)."""
