@@ -16,9 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
+from sandbox.containers.container_spec import LABEL_MODE
+from sandbox.mcp.launch import MCP_MODE_LABEL
 from tests.support.agent_client import approve, resume, stream_run, thread_state, tool_messages, user_input
+from tests.support.agent_processes import thread_containers
 from tests.support.e2e_servers import AuthServer, auth_server_with
 from tests.support.engines import LANGGRAPH_DEV
 from tests.support.mcp_servers import SHARED_PATH, http_server, install_stdio_server, notes_app, servers_file
@@ -116,3 +120,16 @@ async def test_a_server_that_crashes_is_a_tool_error_and_the_run_finishes(server
     # The next call starts the server again.
     _, after = await _turn(server, scripted_llm, user, thread_id, "probe__echo", text="back")
     assert _text(after) == "back"
+
+
+async def test_deleting_the_thread_ends_its_servers(server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient) -> None:
+    user = f"mcp-{uuid.uuid4().hex[:8]}"
+    thread_id = await _thread(server, user)
+    _, answer = await _turn(server, scripted_llm, user, thread_id, "probe__echo", text="hi")
+    assert _text(answer) == "hi"
+    # Ephemeral mode: the stdio server has a container of its own, labelled with the thread.
+    modes = {c["Labels"].get(LABEL_MODE) for c in thread_containers(docker_api, thread_id)}
+    assert MCP_MODE_LABEL in modes, modes
+    async with server.client(user) as client:
+        await client.threads.delete(thread_id)
+    assert thread_containers(docker_api, thread_id, all=True) == []

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.graph import build_agent
 from config.env import SettingsError
 from config.mcp import SERVER_NAME, HttpServer, McpSettings, StdioServer, load_servers, mcp_tool_name, parse_servers, server_of
+from tests.support.sandbox_settings import make_settings
 
 EXAMPLE = {
     "mcpServers": {
@@ -138,3 +140,12 @@ def test_any_file_shape_is_read_or_refused_cleanly(entries: dict[str, object]) -
             assert all(isinstance(arg, str) for arg in server.args)
         else:
             assert server.url.startswith(("http://", "https://"))
+
+
+def test_the_served_graph_does_not_build_with_a_bad_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's startup stops at the graph: the message names the file and the entry."""
+    bad = tmp_path / "mcp.json"
+    bad.write_text(json.dumps({"mcpServers": {"Bad_Name": {"command": "x"}}}), encoding="utf-8")
+    monkeypatch.setenv("MCP_SERVERS_FILE", str(bad))
+    with pytest.raises(SettingsError, match=rf"^MCP_SERVERS_FILE {bad}: server name 'Bad_Name'"):
+        build_agent(make_settings(tmp_path, "python:3.13-slim"))
