@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp import ClientSession
@@ -42,6 +43,7 @@ from sandbox.mcp.launch import (
     remove_own_container,
     stdio_transport,
 )
+from sandbox.runs.audit import audit_log
 
 if TYPE_CHECKING:
     from sandbox.containers.deployment import SandboxDeployment
@@ -235,14 +237,31 @@ class McpSessions:
                 return tools
 
     async def call_tool(self, ref: ThreadRef, server: McpServer, tool: str, arguments: dict[str, object], seconds: float) -> CallToolResult:
-        """Call `tool` through the thread's session; a session that failed is closed, so the next call starts it again."""
-        live = await self.session(ref, server)
+        """Call `tool` through the thread's session, audited; a session that failed is closed, so the next call starts it again."""
+        started = time.monotonic()
+        error: str | None = None
         try:
-            return await live.request(lambda session: session.call_tool(tool, arguments, read_timeout_seconds=timedelta(seconds=seconds)))
-        except Exception as exc:
-            await self.close(ref.thread_id, server.name)
-            msg = f"{describe(server)} failed during the call: {_reason(exc)}"
-            raise McpUnavailableError(msg) from exc
+            live = await self.session(ref, server)
+            try:
+                result = await live.request(
+                    lambda session: session.call_tool(tool, arguments, read_timeout_seconds=timedelta(seconds=seconds))
+                )
+            except Exception as exc:
+                await self.close(ref.thread_id, server.name)
+                msg = f"{describe(server)} failed during the call: {_reason(exc)}"
+                raise McpUnavailableError(msg) from exc
+            if result.isError:
+                error = "the tool answered with an error"
+        except McpUnavailableError as exc:
+            error = str(exc)
+            raise
+        finally:
+            record = {"server": server.name, "tool": tool, "arguments": arguments, "error": error}
+            await asyncio.to_thread(self._audit, ref, (time.monotonic() - started) * 1000, record)
+        return result
+
+    def _audit(self, ref: ThreadRef, duration_ms: float, record: dict[str, Any]) -> None:
+        audit_log(self.deployment.settings).mcp_call(user_id=ref.user_id, thread_id=ref.thread_id, duration_ms=duration_ms, **record)
 
     async def close(self, thread_id: str, server: str) -> None:
         """End one session, if open."""

@@ -100,6 +100,12 @@ async def test_a_stdio_tool_pauses_with_its_arguments_and_runs_in_the_sandbox(se
     log = Path(server.paths.server_home) / "audit.jsonl"
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert any(r.get("tool") == "probe__read_file" and r.get("decision") == "approve" for r in records), records[-5:]
+    calls = [r for r in records if r.get("event") == "mcp" and r.get("thread") == thread_id]
+    assert [(r["server"], r["tool"], r.get("error")) for r in calls] == [
+        ("probe", "read_file", None),
+        ("probe", "whoami", None),
+        ("probe", "whoami", None),
+    ]
 
 
 async def test_an_http_tool_runs_after_approval(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
@@ -117,6 +123,13 @@ async def test_a_server_that_crashes_is_a_tool_error_and_the_run_finishes(server
     _, crashed = await _turn(server, scripted_llm, user, thread_id, "probe__crash")
     assert crashed.get("status") == "error", crashed
     assert "'probe'" in _text(crashed)
+    log = Path(server.paths.server_home) / "audit.jsonl"
+    [record] = [
+        r
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if (r := json.loads(line)).get("event") == "mcp" and r.get("tool") == "crash" and r.get("thread") == thread_id
+    ]
+    assert "failed during the call" in record["error"]
     # The next call starts the server again.
     _, after = await _turn(server, scripted_llm, user, thread_id, "probe__echo", text="back")
     assert _text(after) == "back"
