@@ -13,7 +13,7 @@ needs it (the list is the same in every thread: same command, same image), so la
 threads start their own copy of a server only when they call one of its tools.
 A server that cannot start, or that ends during a call, gives the model an error
 result saying so, and the run goes on; a server that cannot start while tools are
-listed is left out of that model call (and logged). Everything here is async: no
+listed is left out of model calls for `LIST_RETRY_SECONDS` (and logged). Everything here is async: no
 blocking I/O on the event loop.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -41,6 +42,9 @@ from sandbox.runs.run_context import current_thread_ref
 
 logger = logging.getLogger(__name__)
 
+LIST_RETRY_SECONDS = 60.0
+"""After a server failed to list its tools, model calls leave it out this long before trying again,
+so a broken server does not make every turn of every thread wait for it to fail."""
 MAX_RESULT_CHARS = 64 * 1024
 """Most of one MCP result the model reads; the rest is cut with a note."""
 
@@ -76,6 +80,8 @@ class McpCatalog:
         self.call_seconds = call_seconds
         """Longest one MCP call may take (the sandbox's longest command)."""
         self._listed: dict[str, list[Tool]] = {}
+        self._failed: dict[str, float] = {}
+        """When each server last failed to list its tools (`time.monotonic()`)."""
         self._listing = asyncio.Lock()
 
     @property
@@ -103,9 +109,15 @@ class McpCatalog:
         ref = self.thread()
         found: list[BaseTool] = []
         for server in self.servers.values():
+            if (
+                server.name not in self._listed
+                and time.monotonic() - self._failed.get(server.name, -LIST_RETRY_SECONDS) < LIST_RETRY_SECONDS
+            ):
+                continue
             try:
                 found += [self._tool(server, tool) for tool in await self.listed(ref, server)]
             except Exception as exc:  # whatever went wrong, the run goes on without this server's tools
+                self._failed[server.name] = time.monotonic()
                 unexpected = not isinstance(exc, SandboxError)
                 logger.warning("MCP server %r left out of this model call: %s", server.name, exc, exc_info=unexpected)
         return found

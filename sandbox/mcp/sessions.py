@@ -265,6 +265,7 @@ class McpSessions:
 
     async def close(self, thread_id: str, server: str) -> None:
         """End one session, if open."""
+        self._starting.pop(_Key(thread_id, server), None)
         live = self._live.pop(_Key(thread_id, server), None)
         if live is None:
             return
