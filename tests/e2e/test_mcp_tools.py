@@ -31,9 +31,11 @@ from tests.support.scripted_llm import ScriptedLLM, call, say
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
 
-@pytest.fixture(scope="module")
-def server(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[AuthServer]:
-    """A server whose MCP_SERVERS_FILE lists the stdio probe (in the sandbox) and the HTTP notes server."""
+@pytest.fixture(scope="module", params=["ephemeral", "session"])
+def server(
+    request: pytest.FixtureRequest, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+) -> Iterator[AuthServer]:
+    """A server (in each sandbox mode) whose MCP_SERVERS_FILE lists the stdio probe (in the sandbox) and the HTTP notes server."""
     with http_server(notes_app()) as notes_url:
         listing = servers_file(
             tmp_path_factory.mktemp("mcp") / "mcp.json",
@@ -42,7 +44,9 @@ def server(scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, 
                 "notes": {"url": notes_url, "transport": "streamable_http"},
             },
         )
-        with auth_server_with(LANGGRAPH_DEV, scripted_llm, tmp_path_factory, sandbox_image, MCP_SERVERS_FILE=str(listing)) as running:
+        with auth_server_with(
+            LANGGRAPH_DEV, scripted_llm, tmp_path_factory, sandbox_image, MCP_SERVERS_FILE=str(listing), SANDBOX_MODE=request.param
+        ) as running:
             install_stdio_server(running.paths.shared)
             yield running
 
@@ -135,14 +139,17 @@ async def test_a_server_that_crashes_is_a_tool_error_and_the_run_finishes(server
     assert _text(after) == "back"
 
 
-async def test_deleting_the_thread_ends_its_servers(server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient) -> None:
+async def test_deleting_the_thread_ends_its_servers(
+    server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient, request: pytest.FixtureRequest
+) -> None:
+    mode = request.node.callspec.params["server"]
     user = f"mcp-{uuid.uuid4().hex[:8]}"
     thread_id = await _thread(server, user)
     _, answer = await _turn(server, scripted_llm, user, thread_id, "probe__echo", text="hi")
     assert _text(answer) == "hi"
-    # Ephemeral mode: the stdio server has a container of its own, labelled with the thread.
+    # Ephemeral mode: the stdio server has a container of its own, labelled with the thread; session mode: the thread's.
     modes = {c["Labels"].get(LABEL_MODE) for c in thread_containers(docker_api, thread_id)}
-    assert MCP_MODE_LABEL in modes, modes
+    assert (MCP_MODE_LABEL if mode == "ephemeral" else "session") in modes, modes
     async with server.client(user) as client:
         await client.threads.delete(thread_id)
     assert thread_containers(docker_api, thread_id, all=True) == []
