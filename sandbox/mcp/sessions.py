@@ -164,6 +164,14 @@ def _reason(error: BaseException | None) -> str:
     return str(error) or type(error).__name__
 
 
+async def _end(live: LiveSession) -> None:
+    """Close `live` from whichever loop is running: a session's task can only be ended by the loop that runs it."""
+    if live.loop is asyncio.get_running_loop():
+        await live.close()
+    elif not live.loop.is_closed():
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(live.close(), live.loop))
+
+
 def _tools_page(cursor: str | None) -> Callable[[ClientSession], Awaitable[ListToolsResult]]:
     """The `tools/list` request of one page (the first without a cursor)."""
 
@@ -196,7 +204,7 @@ class McpSessions:
             if live is not None and live.open:
                 return live
             if live is not None:
-                await live.close()
+                await _end(live)
             live = await self._open(ref, server)
             self._live[key] = live
             try:
@@ -267,12 +275,8 @@ class McpSessions:
         """End one session, if open."""
         self._starting.pop(_Key(thread_id, server), None)
         live = self._live.pop(_Key(thread_id, server), None)
-        if live is None:
-            return
-        if live.loop is asyncio.get_running_loop():
-            await live.close()
-        elif not live.loop.is_closed():  # started by another loop: its task must be ended there
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(live.close(), live.loop))
+        if live is not None:
+            await _end(live)
 
     async def close_thread(self, thread_id: str) -> int:
         """End every session of a thread (it was deleted); how many were open."""
