@@ -18,6 +18,7 @@ from pathlib import Path
 
 import uvicorn
 from mcp.server.fastmcp import FastMCP
+from starlette.types import ASGIApp
 
 STDIO_SERVER = r"""
 import json, os, sys
@@ -129,18 +130,25 @@ def notes_app() -> FastMCP:
 @contextmanager
 def http_server(app: FastMCP) -> Iterator[str]:
     """Serve `app` over streamable HTTP on 127.0.0.1 in a thread; yields its URL."""
+    with serve_app(app.streamable_http_app()) as base:
+        yield f"{base}/mcp"
+
+
+@contextmanager
+def serve_app(asgi: ASGIApp) -> Iterator[str]:
+    """Serve an ASGI app on 127.0.0.1 in a thread; yields its base URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="mcp-http-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            msg = "the MCP test server did not start"
+            msg = "the test server did not start"
             raise RuntimeError(msg)
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
