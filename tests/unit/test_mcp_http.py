@@ -75,7 +75,7 @@ async def test_a_redirect_is_not_followed(deployment: SandboxDeployment, url: st
     elsewhere = Starlette(routes=[Route("/mcp", lambda _: RedirectResponse(url, status_code=307), methods=["GET", "POST", "DELETE"])])
     with serve_app(elsewhere) as base:
         server = HttpServer(name="moved", url=f"{base}/mcp")
-        with pytest.raises(McpUnavailableError, match="'moved'.*could not be started") as refused:
+        with pytest.raises(McpUnavailableError, match=r"'moved'.*could not be started") as refused:
             await deployment.mcp.list_tools(_ref(), server)
         assert "307" in str(refused.value) or "Redirect" in str(refused.value), refused.value
     assert deployment.mcp.open_sessions() == []
