@@ -20,9 +20,10 @@ recomputes the description then but does not show it to anyone.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from deepagents.backends.protocol import BackendProtocol, FileDownloadResponse
@@ -33,6 +34,7 @@ from langgraph.config import get_config
 
 from agent.approval_details import Details, details_of
 from agent.path_snapshot import MAX_DESCRIPTION_CHARS, PathSnapshot, snapshot_of, unified_diff
+from config.mcp import TOOL_SEPARATOR, server_of
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import WORKSPACE_MOUNT
 from sandbox.files.text_ops import replace_text
@@ -148,6 +150,14 @@ def _file_calls(response: ModelResponse[Any] | AIMessage) -> list[ToolCall]:
     ]
 
 
+def describe_other(name: str, args: Mapping[str, Any]) -> str:
+    """Any other tool: its arguments; for an MCP tool (`<server>__<tool>`), its server and every argument as JSON."""
+    if (server := server_of(name)) is not None:
+        shown = json.dumps(args, indent=2, ensure_ascii=False, default=str)
+        return _cut(f"call {name.removeprefix(server + TOOL_SEPARATOR)} of MCP server {server!r}\n\narguments:\n{shown}")
+    return _cut(f"{name} " + ", ".join(f"{key}={value!r}" for key, value in args.items()))
+
+
 class ApprovalPreviews:
     """Turns tool calls into reviewer descriptions; file-backed ones are prepared off the loop."""
 
@@ -175,7 +185,7 @@ class ApprovalPreviews:
             command = str(args.get("command", ""))
             intro = "start a background process in the sandbox (it keeps running after the call)"
             return f"{intro}\n\ncommand: {command}\nworking directory: {WORKSPACE_MOUNT}"
-        return _cut(f"{name} " + ", ".join(f"{key}={value!r}" for key, value in args.items()))
+        return describe_other(name, args)
 
     # -- preparing (after the model call, off the event loop) -------------------
 

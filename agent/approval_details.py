@@ -16,11 +16,13 @@ that does not know `details` (HITL's standard shape keeps all its fields).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import ToolCall
 
 from agent.path_snapshot import MAX_DESCRIPTION_CHARS, PathSnapshot, unified_diff
+from config.mcp import server_of
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import WORKSPACE_MOUNT
 from sandbox.files.text_ops import replace_text
@@ -112,4 +114,11 @@ def details_of(tool_call: ToolCall, before: PathSnapshot | None, settings: Sandb
         return execute_details(str(args.get("command", "")), args.get("timeout"), settings)
     if name == "start_process":
         return {"tool": "start_process", "command": str(args.get("command", "")), "cwd": WORKSPACE_MOUNT, "background": True}
+    return other_details(name, args)
+
+
+def other_details(name: str, args: Mapping[str, Any]) -> Details:
+    """Any other tool: its name; an MCP tool also its server and its arguments, as the reviewer must see them."""
+    if (server := server_of(name)) is not None:
+        return {"tool": name, "mcp_server": server, "arguments": dict(args)}
     return {"tool": name}

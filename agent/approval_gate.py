@@ -35,6 +35,7 @@ from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from agent.approval_policy import ToolGates
 from sandbox.runs.run_context import current_run_id
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ class ApprovalGate(HumanInTheLoopMiddleware[Any, Any, Any]):
         inner: AgentMiddleware[Any, Any, Any] | None = None,
     ) -> None:
         super().__init__(interrupt_on=dict(interrupt_on))
+        if isinstance(interrupt_on, ToolGates):  # HITL copied the named tools; keep the MCP servers' tools gated too
+            self.interrupt_on = interrupt_on.widened(self.interrupt_on)
         self.details = details
         self.policy = policy
         """With a policy, a denied call never runs (checked on the call about to run, edits applied),

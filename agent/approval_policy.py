@@ -24,6 +24,8 @@ from typing import Any
 from langchain.agents.middleware import InterruptOnConfig
 from langchain.agents.middleware.types import ToolCallRequest
 
+from config.mcp import server_of
+
 GATED_BY_DEFAULT: tuple[str, ...] = ("execute", "write_file", "edit_file", "delete", "start_process", "send_input")
 """Tools that change files or run code: they pause unless an assistant says otherwise."""
 
@@ -111,7 +113,9 @@ class ApprovalPolicy:
         )
 
     def needs_approval(self, tool_name: str, args: Mapping[str, Any]) -> bool:
-        """Whether this call pauses for a reviewer."""
+        """Whether this call pauses for a reviewer: an MCP tool always does, unless a permission rule allows it."""
+        if server_of(tool_name) is not None:
+            return True
         if tool_name not in self.approval_tools:
             return False
         if tool_name in COMMAND_TOOLS and self.auto_approved_commands:
@@ -135,6 +139,47 @@ Describe = Callable[..., str]
 """`InterruptOnConfig.description` callable: `(tool_call, state, runtime) -> str`."""
 
 
-def interrupt_on(describe: Describe, when: Callable[[ToolCallRequest], bool] = needs_approval) -> dict[str, bool | InterruptOnConfig]:
-    """HITL configuration: every gateable tool, paused when `when` says so (the served graph: `agent.policy`)."""
-    return {name: InterruptOnConfig(allowed_decisions=list(DECISIONS), description=describe, when=when) for name in GATEABLE_TOOLS}
+class ToolGates(dict[str, Any]):
+    """HITL's `interrupt_on`, which also answers for the tools of the configured MCP servers (`<server>__<tool>`).
+
+    Those tools are known only once their servers run (`agent.mcp_tools`), so they cannot be
+    keys; HITL and the gate look a tool up with `get` or `[]`, which find them by their server.
+    """
+
+    def __init__(self, named: Mapping[str, Any], mcp_servers: frozenset[str] = frozenset(), mcp: Any = None) -> None:
+        super().__init__(named)
+        self.mcp_servers = mcp_servers
+        self.mcp = mcp
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The named tool's configuration, else the MCP one for a configured server's tool, else `default`."""
+        found = super().get(key)
+        if found is None and self.mcp is not None and server_of(key) in self.mcp_servers:
+            return self.mcp
+        return default if found is None else found
+
+    def __getitem__(self, key: str) -> Any:
+        """As `get`, raising `KeyError` for a tool that is neither named nor a configured server's."""
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        """Whether `get` finds a configuration for `key`."""
+        return isinstance(key, str) and self.get(key) is not None
+
+    def widened(self, resolved: Mapping[str, Any]) -> ToolGates:
+        """`resolved` (HITL's copy of the named configurations) with the same MCP answer."""
+        return ToolGates(resolved, self.mcp_servers, self.mcp)
+
+
+def interrupt_on(
+    describe: Describe, when: Callable[[ToolCallRequest], bool] = needs_approval, mcp_servers: frozenset[str] = frozenset()
+) -> ToolGates:
+    """HITL configuration: every gateable tool and the MCP servers' tools, paused when `when` says so (served: `agent.policy`)."""
+
+    def config() -> InterruptOnConfig:
+        return InterruptOnConfig(allowed_decisions=list(DECISIONS), description=describe, when=when)
+
+    return ToolGates({name: config() for name in GATEABLE_TOOLS}, mcp_servers, config() if mcp_servers else None)

@@ -25,6 +25,7 @@ from agent.change_record import ChangeRecordMiddleware
 from agent.command_journal import CommandJournal
 from agent.context import AgentContext
 from agent.live_output import LiveOutputMiddleware
+from agent.mcp_tools import McpCalls, McpCatalog, McpToolsMiddleware
 from agent.model import RequireApiKeyMiddleware, build_chat_model
 from agent.model_errors import ModelErrorMiddleware
 from agent.policy.enforcement import ToolPolicy
@@ -32,6 +33,7 @@ from agent.policy.loading import admin_rules_from_env
 from agent.process_tools import process_tools
 from agent.prompts import SYSTEM_PROMPT
 from agent.workspace_snapshots import WorkspaceSnapshotMiddleware
+from config.mcp import McpSettings
 from config.model import ModelSettings
 from config.sandbox import SandboxSettings
 from sandbox import DockerSandbox, SandboxDeployment, sandbox_process
@@ -72,6 +74,7 @@ def assemble_agent(
     live_output: bool = True,
     snapshots: WorkspaceSnapshotMiddleware | None = None,
     tools: list[BaseTool] | None = None,
+    mcp: McpCatalog | None = None,
 ) -> AgentGraph:
     """The deep agent around any backend: model, prompt, approvals and context are fixed here.
 
@@ -88,7 +91,8 @@ def assemble_agent(
     (`agent.command_journal`), so a run re-queued after its server process died does not
     start it again. The general-purpose subagent that `task` starts is declared here so
     that it gets the same description middleware, the same gate (and the skills
-    the default one would have).
+    the default one would have). `mcp`: the administrator's MCP servers, whose tools the main
+    agent gets (`agent.mcp_tools`); their calls run inside the gate, so the policy decides each.
     """
     model_settings = model_settings or ModelSettings.from_env()
     previews = ApprovalPreviews(backend, sandbox_settings)
@@ -99,7 +103,8 @@ def assemble_agent(
     planning = cast("AgentMiddleware[Any, Any, Any]", TodoListMiddleware())
     # One permission policy decides every call (docs/permissions.md): the gate asks it, the model node records its verdicts.
     policy = ToolPolicy(admin_rules_from_env(), backend)
-    gates = interrupt_on(previews.describe, policy.when)
+    gates = interrupt_on(previews.describe, policy.when, mcp.names if mcp is not None else frozenset())
+    journal: AgentMiddleware[Any, Any, Any] = CommandJournal() if mcp is None else McpCalls(mcp, inner=CommandJournal())
     # Outermost around tool calls, so the workspace is restored before any other middleware reads it.
     recording: list[AgentMiddleware[Any, Any, Any]] = [snapshots.recorder()] if snapshots is not None else []
     following: list[AgentMiddleware[Any, Any, Any]] = [snapshots] if snapshots is not None else []
@@ -135,10 +140,12 @@ def assemble_agent(
             previews.middleware(),
             changes,
             *([LiveOutputMiddleware()] if live_output else []),
+            *([McpToolsMiddleware(mcp)] if mcp is not None and mcp.names else []),
             policy.middleware(),
             # The journal runs inside the gate, around the tool itself: it records only the commands
-            # that really start (edits applied), so a re-queued run never starts one twice.
-            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy, inner=CommandJournal()),
+            # that really start (edits applied), so a re-queued run never starts one twice. MCP calls
+            # run there too: only once the policy or a reviewer let them through.
+            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy, inner=journal),
         ],
         subagents=[general_purpose],
         context_schema=AgentContext,
@@ -169,7 +176,12 @@ def build_agent(
     snapshots = WorkspaceSnapshotMiddleware(WorkspaceSnapshots(sandbox_settings), sandbox.thread)
     # Background processes: tools of the main agent only (a subagent's work ends with its task).
     tools = process_tools(deployment.processes)
-    return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output, snapshots=snapshots, tools=tools)
+    # MCP servers: read now, so a bad MCP_SERVERS_FILE stops the server naming the file (docs/mcp.md).
+    servers = McpSettings.from_env().servers()
+    if servers:
+        logger.info("MCP servers from MCP_SERVERS_FILE: %s", ", ".join(server.name for server in servers))
+    mcp = McpCatalog(servers, deployment.mcp, sandbox_settings.image, float(sandbox_settings.max_timeout_seconds))
+    return assemble_agent(backend, model_settings, sandbox_settings, live_output=live_output, snapshots=snapshots, tools=tools, mcp=mcp)
 
 
 log_context.install()  # every log line of a run names its user, thread, run and command

@@ -24,7 +24,7 @@ from config.env import PROJECT_ROOT, env_vars
 
 OUTPUT = PROJECT_ROOT / "docs" / "settings.md"
 
-SECTION_ORDER = ("ModelSettings", "SandboxSettings", "AuthSettings", "PolicySettings", "ServerSettings")
+SECTION_ORDER = ("ModelSettings", "SandboxSettings", "AuthSettings", "PolicySettings", "McpSettings", "ServerSettings")
 """The order an operator meets them in: the model first, then the sandbox, then who may call."""
 
 INTRO = """\

@@ -12,6 +12,7 @@ jobs, each with a map of its modules in its `__init__.py`:
 - `sandbox.runs`: what one run sees: its thread and user, errors, audit log, live output.
 - `sandbox.snapshots`: each thread's workspace snapshots, which checkpoints restore.
 - `sandbox.processes`: background processes a thread leaves running (dev servers, watchers).
+- `sandbox.mcp`: a thread's MCP servers: run in its sandbox (stdio) or reached at their URL, one session each.
 - `sandbox.previews`: the way into an app listening in a sandbox that has no network (a relay to a unix socket).
 """
 

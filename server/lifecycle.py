@@ -10,7 +10,7 @@
   nothing; names that are not UUIDs are a script's, not ours to judge); session
   containers stopped for longer than `SANDBOX_RETENTION` are removed, keeping
   their workspace.
-- `lifespan` starts the reconciler and, on a graceful stop, stops the session
+- `lifespan` starts the reconciler and, on a graceful stop, ends the MCP sessions (`sandbox.mcp`), stops the session
   containers this process used last and no command runs in (they start again on
   the thread's next command; other server processes keep theirs), removes this
   process's untaken pooled containers, then unmounts the disk images nothing
@@ -65,7 +65,11 @@ class ThreadSandboxes:
         return remove_expired_sessions(self.api, self.settings)
 
     async def remove(self, thread_id: str) -> None:
-        """Remove a deleted thread's containers and workspace; errors are logged (the reconciler retries)."""
+        """End a deleted thread's MCP sessions, remove its containers and workspace; errors are logged (the reconciler retries)."""
+        try:
+            await self.deployment.mcp.close_thread(thread_id)
+        except Exception:
+            logger.exception("Could not end the MCP sessions of deleted thread %s; removing its containers ends them", thread_id)
         try:
             containers, workspace = await asyncio.to_thread(self._remove, thread_id)
         except Exception:
@@ -135,6 +139,18 @@ class Reconciler:
             await asyncio.sleep(self.sandboxes.settings.reconcile_interval_seconds)
 
 
+async def close_mcp_sessions() -> None:
+    """A graceful stop: every deployment of this process ends its MCP sessions (their servers and own containers)."""
+    for deployment in list(sandbox_process().deployments):
+        try:
+            closed = await deployment.mcp.close_all()
+        except Exception:
+            logger.exception("Server stopping: could not end every MCP session")
+            continue
+        if closed:
+            logger.info("Server stopping: ended %d MCP session(s)", closed)
+
+
 def thread_sandboxes() -> ThreadSandboxes:
     """The server's handle on the process's deployment (`sandbox_process()`); importing never reads Docker."""
     return ThreadSandboxes(sandbox_process().deployment)
@@ -151,6 +167,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         reconciler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reconciler
+        await close_mcp_sessions()
         stopped = await asyncio.to_thread(stop_all_sessions)
         if stopped:
             logger.info("Server stopping: stopped %d session sandbox container(s)", len(stopped))

@@ -86,7 +86,7 @@ def _command_matches(rule: Rule, facts: CallFacts) -> bool:
 
 def rule_matches(rule: Rule, facts: CallFacts) -> bool:
     """Whether every field `rule` gives matches the call."""
-    if facts.tool not in rule.tools:
+    if not rule.names(facts.tool):
         return False
     if rule.operations and facts.operation not in rule.operations:
         return False

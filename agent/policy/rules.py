@@ -19,6 +19,7 @@ from typing import Literal, cast
 from deepagents.middleware.filesystem import FilesystemPermission
 
 from agent.approval_policy import COMMAND_TOOLS, GATEABLE_TOOLS, SHELL_METACHARACTERS
+from config.mcp import TOOL_SEPARATOR, server_of
 
 Mode = Literal["allow", "ask", "deny"]
 """What a rule decides for the calls it matches."""
@@ -78,6 +79,13 @@ class Rule:
         commands = f" matching {', '.join(repr(c) for c in self.commands)}" if self.commands else ""
         return f"{self.mode} {what}{where}{commands}"
 
+    def names(self, tool: str) -> bool:
+        """Whether the rule applies to `tool`: named, or an MCP tool named by `<server>__*` or covered by "every tool"."""
+        if tool in self.tools:
+            return True
+        server = server_of(tool)
+        return server is not None and (self.tools == GATEABLE_TOOLS or f"{server}{TOOL_SEPARATOR}*" in self.tools)
+
     def to_json(self) -> dict[str, object]:
         """The rule as a reviewer or a refusal shows it."""
         return {"rule": self.label, "mode": self.mode, "says": self.summary()}
@@ -105,9 +113,10 @@ def _tools(raw: Mapping[str, object], operations: tuple[Operation, ...], command
         return GATEABLE_TOOLS
     if "*" in named:
         return GATEABLE_TOOLS
-    unknown = sorted(set(named) - set(GATEABLE_TOOLS))
+    unknown = sorted(name for name in set(named) - set(GATEABLE_TOOLS) if server_of(name) is None)
     if unknown:
-        msg = f"{where}: unknown tools {unknown}; known tools: {list(GATEABLE_TOOLS)} (or '*')"
+        known = f"{list(GATEABLE_TOOLS)}, MCP tools as '<server>__<tool>' or '<server>__*'"
+        msg = f"{where}: unknown tools {unknown}; known tools: {known} (or '*')"
         raise RuleError(msg)
     if commands and not set(named) <= set(COMMAND_TOOLS):
         msg = f"{where}: commands only apply to {' and '.join(COMMAND_TOOLS)}; name those tools or leave tools out"

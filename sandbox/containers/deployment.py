@@ -31,6 +31,7 @@ from sandbox.coordination.fair_pool import FairPool
 from sandbox.coordination.process_lease import ProcessLease, process_lease
 from sandbox.coordination.process_state import sandbox_process
 from sandbox.coordination.user_caps import running_cap_error
+from sandbox.mcp.sessions import McpSessions
 from sandbox.processes.manager import ProcessManager
 from sandbox.runs.errors import SandboxError
 
@@ -83,6 +84,8 @@ class SandboxDeployment(SessionContainers):
         """Session containers started ahead for new threads (`SANDBOX_POOL_SIZE`), filled once `start()` connects."""
         self.processes = ProcessManager(self)
         """The threads' background processes (`sandbox.processes`); the housekeeper stops idle ones."""
+        self.mcp = McpSessions(self)
+        """The threads' MCP server sessions (`sandbox.mcp`), ended with their thread and on shutdown."""
         sandbox_process().deployments.add(self)
 
     # -- connection and startup ------------------------------------------------

@@ -18,11 +18,14 @@ from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.command_wrapper import host_deadline
-from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
+from sandbox.containers.container_spec import LABEL_MODE, LABEL_OWNER, container_kwargs, label_filter, labels_for, scope_of
 from sandbox.coordination.process_lease import owner_alive, sweep_dead_leases
+from sandbox.disks.workspace import ThreadRef
 
 logger = logging.getLogger(__name__)
 
+KEEPALIVE = ("sleep", "infinity")
+"""The command of a container that only hosts `docker exec`s: it does nothing until removed."""
 LEFTOVER_MARGIN_SECONDS = 60
 """An ephemeral container this much older than the longest command is a leftover, whoever made it."""
 
@@ -55,3 +58,26 @@ def sweep_leftovers(settings: SandboxSettings, api: docker.APIClient) -> list[st
         removed.append(str(container["Id"]))
     sweep_dead_leases(settings)
     return removed
+
+
+def start_own_container(settings: SandboxSettings, api: docker.APIClient, ref: ThreadRef, *, suffix: str, mode_label: str) -> str:
+    """Start a container of its own for one long-lived thing of a thread (a background process, an MCP server); its id.
+
+    Built like a command's (the thread's workspace, mounts, limits, user, no network) and
+    labelled with the thread, so thread removal and the reconciler find it, but with its own
+    `LABEL_MODE` (`mode_label`), so neither the sweep of leftover commands nor the session caps count it.
+    """
+    kwargs = container_kwargs(
+        settings,
+        api=api,
+        thread_id=ref.thread_id,
+        user_id=ref.user_id,
+        mode="ephemeral",
+        image=ref.image,
+        command=list(KEEPALIVE),
+        name=f"sandbox-{scope_of(settings)[:8]}-{ref.thread_id}-{suffix}",
+    )
+    kwargs["labels"][LABEL_MODE] = mode_label
+    container_id = str(api.create_container(**kwargs)["Id"])
+    api.start(container_id)
+    return container_id

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from docker.errors import APIError, NotFound
 
-from sandbox.containers.container_spec import LABEL_MODE, WORKSPACE_MOUNT, container_kwargs, sandbox_environment, scope_of
+from sandbox.containers.container_spec import WORKSPACE_MOUNT, sandbox_environment
+from sandbox.containers.ephemeral import start_own_container
 from sandbox.coordination import thread_use
 from sandbox.coordination.locks import exclusive_file_lock, lock_subdir
 from sandbox.disks.workspace import ThreadRef, prepare_workspace
@@ -42,7 +43,6 @@ PROCESS_MODE_LABEL = "process"
 """`LABEL_MODE` of an ephemeral-mode process's own container: neither a command's (swept when its server dies)
 nor a session (counted by the session caps)."""
 
-KEEPALIVE = ("sleep", "infinity")
 SYNC_PIECE_BYTES = 256 * 1024
 """Most output one probe copies; a sync probes again while pieces come back full."""
 SYNC_MAX_PIECES = 16
@@ -133,21 +133,7 @@ class ProcessManager:
 
     def _own_container(self, ref: ThreadRef, process_id: str) -> str:
         """Ephemeral mode: a container for this process alone, with the thread's workspace, mounts and limits."""
-        api = self.deployment.start()
-        kwargs = container_kwargs(
-            self.settings,
-            api=api,
-            thread_id=ref.thread_id,
-            user_id=ref.user_id,
-            mode="ephemeral",
-            image=ref.image,
-            command=list(KEEPALIVE),
-            name=f"sandbox-{scope_of(self.settings)[:8]}-{ref.thread_id}-{process_id}",
-        )
-        kwargs["labels"][LABEL_MODE] = PROCESS_MODE_LABEL
-        container_id = str(api.create_container(**kwargs)["Id"])
-        api.start(container_id)
-        return container_id
+        return start_own_container(self.settings, self.deployment.start(), ref, suffix=process_id, mode_label=PROCESS_MODE_LABEL)
 
     # -- talking to the container -------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The audit log: one JSON line per executed command, approval decision, file change and admin action.
+"""The audit log: one JSON line per executed command, MCP tool call, approval decision, file change and admin action.
 
 Written to `SANDBOX_AUDIT_LOG` by the sandbox backend (commands, and the files
 deepagents writes under `/artifacts` by itself, see `sandbox.disks.artifacts`), by the
@@ -54,6 +54,7 @@ RECORD_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "artifact": ("run", "command_id", "path", "bytes", "operation"),
         "file": ("operation", "path", "to", "bytes", "error"),
         "admin": ("operation", "container", "owner", "error"),
+        "mcp": ("run", "server", "tool", "arguments_digest", "duration_ms", "error"),
     }
 )
 """The schema: each record kind (`event`) and the fields it may carry beyond `COMMON_FIELDS`
@@ -178,6 +179,24 @@ class AuditLog:
         }
         if edited_arguments is not None:
             record["edited_arguments_digest"] = arguments_digest(edited_arguments)
+        self.append(record)
+
+    def mcp_call(
+        self, *, user_id: str, thread_id: str, server: str, tool: str, arguments: Any, duration_ms: float, error: str | None = None
+    ) -> None:
+        """One call of an MCP server's tool (`sandbox.mcp`): which, with a digest of its arguments, and how it ended."""
+        record: dict[str, Any] = {
+            "event": "mcp",
+            "user": user_id,
+            "thread": thread_id,
+            **{key: value for key, value in _in_run().items() if key == "run"},
+            "server": server,
+            "tool": tool,
+            "arguments_digest": arguments_digest(arguments),
+            "duration_ms": round(duration_ms, 1),
+        }
+        if error is not None:
+            record["error"] = error
         self.append(record)
 
 

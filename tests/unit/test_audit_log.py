@@ -64,8 +64,9 @@ def test_every_writer_follows_the_schema(tmp_path: Path) -> None:
         log.command(user_id="u", thread_id="t", command="x" * 20_000, exit_code=None, duration_ms=1.25, error="boom", command_id=command_id)
         log.artifact(user_id="u", thread_id="t", path="/artifacts/a", size=3, operation="write")
         log.decision(user_id="u", thread_id="t", tool="execute", arguments={"command": "ls"}, decision="edit", edited_arguments={"a": 1})
+        log.mcp_call(user_id="u", thread_id="t", server="notes", tool="add", arguments={"a": 1}, duration_ms=2.5, error="ended")
     records = _lines(path)
-    assert [r["event"] for r in records] == ["command", "artifact", "approval"]
+    assert [r["event"] for r in records] == ["command", "artifact", "approval", "mcp"]
     for record in records:
         allowed = set(COMMON_FIELDS) | set(RECORD_FIELDS[str(record["event"])])
         assert set(record) <= allowed, (record["event"], set(record) - allowed)

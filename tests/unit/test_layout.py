@@ -41,7 +41,7 @@ def test_imports_point_down(package: str) -> None:
             assert name.split(".")[0] not in forbidden, f"{path.relative_to(PROJECT_ROOT)} imports {name}"
 
 
-SANDBOX_JOBS = frozenset({"containers", "files", "disks", "coordination", "runs", "snapshots", "processes", "previews", "metrics"})
+SANDBOX_JOBS = frozenset({"containers", "files", "disks", "coordination", "runs", "snapshots", "processes", "previews", "metrics", "mcp"})
 SANDBOX_ENTRY = frozenset({"__init__.py", "backend.py"})
 """`sandbox/__init__.py` re-exports the public names; `sandbox/backend.py` is `DockerSandbox`, the one
 class that puts all the jobs together for deepagents, so it belongs to none of them."""

@@ -1,0 +1,207 @@
+"""The administrator's MCP servers as agent tools: `<server>__<tool>`, each call through the permission policy.
+
+Which tools a server offers is known only once it runs, and a command server runs
+inside a thread's sandbox, so the tools cannot be fixed when the graph is built.
+LangChain's dynamic tools fit: `McpToolsMiddleware` adds the servers' tools to every
+model call, and `McpCalls` runs a call of one of them. `McpCalls` sits inside the
+approval gate (`ApprovalGate(inner=...)`), so an MCP call runs only once the policy
+allowed it or a reviewer approved it, exactly like a built-in tool; by default every
+MCP call asks (`agent.approval_policy`).
+
+A server's tool list is read once per server process, through the first thread that
+needs it (the list is the same in every thread: same command, same image), so later
+threads start their own copy of a server only when they call one of its tools.
+A server that cannot start, or that ends during a call, gives the model an error
+result saying so, and the run goes on; a server that cannot start while tools are
+listed is left out of model calls for `LIST_RETRY_SECONDS` (and logged). Everything here is async: no
+blocking I/O on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from langchain.agents.middleware import AgentMiddleware
+from langchain.agents.middleware.types import ModelRequest, ModelResponse, ToolCallRequest
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from langgraph.types import Command
+from mcp.types import CallToolResult, EmbeddedResource, ImageContent, TextContent, Tool
+
+from config.mcp import McpServer, mcp_tool_name, server_of
+from sandbox.disks.workspace import ThreadRef
+from sandbox.mcp.launch import McpUnavailableError
+from sandbox.mcp.sessions import McpSessions
+from sandbox.runs.errors import SandboxError
+from sandbox.runs.run_context import current_thread_ref
+
+logger = logging.getLogger(__name__)
+
+LIST_RETRY_SECONDS = 60.0
+"""After a server failed to list its tools, model calls leave it out this long before trying again,
+so a broken server does not make every turn of every thread wait for it to fail."""
+MAX_RESULT_CHARS = 64 * 1024
+"""Most of one MCP result the model reads; the rest is cut with a note."""
+
+
+def result_text(result: CallToolResult) -> str:
+    """What the model reads of an MCP result: its text parts, and a line for each part that is not text."""
+    parts: list[str] = []
+    for item in result.content:
+        if isinstance(item, TextContent):
+            parts.append(item.text)
+        elif isinstance(item, ImageContent):
+            parts.append(f"[image, {item.mimeType}, {len(item.data)} base64 characters]")
+        elif isinstance(item, EmbeddedResource):
+            resource = item.resource
+            parts.append(getattr(resource, "text", None) or f"[resource {resource.uri}]")
+        else:
+            parts.append(f"[{item.type}]")
+    if not parts and result.structuredContent is not None:
+        parts.append(json.dumps(result.structuredContent, ensure_ascii=False))
+    text = "\n".join(parts)
+    if len(text) > MAX_RESULT_CHARS:
+        text = f"{text[:MAX_RESULT_CHARS]}\n[cut: the result had {len(text)} characters]"
+    return text
+
+
+class McpCatalog:
+    """The configured servers, their tools (listed once per process) and the thread sessions that run them."""
+
+    def __init__(self, servers: tuple[McpServer, ...], sessions: McpSessions, default_image: str, call_seconds: float) -> None:
+        self.servers = {server.name: server for server in servers}
+        self.sessions = sessions
+        self.default_image = default_image
+        self.call_seconds = call_seconds
+        """Longest one MCP call may take (the sandbox's longest command)."""
+        self._listed: dict[str, list[Tool]] = {}
+        self._failed: dict[str, float] = {}
+        """When each server last failed to list its tools (`time.monotonic()`)."""
+        self._listing = asyncio.Lock()
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The configured servers' names."""
+        return frozenset(self.servers)
+
+    def thread(self) -> ThreadRef:
+        """The running thread (and user, and image): sessions are per thread."""
+        return current_thread_ref(default_image=self.default_image)
+
+    async def listed(self, ref: ThreadRef, server: McpServer) -> list[Tool]:
+        """`server`'s tools, read through `ref`'s session the first time, remembered after."""
+        if (tools := self._listed.get(server.name)) is not None:
+            return tools
+        async with self._listing:
+            if (tools := self._listed.get(server.name)) is None:
+                tools = await self.sessions.list_tools(ref, server)
+                self._listed[server.name] = tools
+                logger.info("MCP server %r offers %d tool(s): %s", server.name, len(tools), ", ".join(t.name for t in tools))
+        return tools
+
+    async def tools(self) -> list[BaseTool]:
+        """Every configured server's tools as agent tools; a server that cannot be listed is skipped (logged)."""
+        ref = self.thread()
+        found: list[BaseTool] = []
+        for server in self.servers.values():
+            if (
+                server.name not in self._listed
+                and time.monotonic() - self._failed.get(server.name, -LIST_RETRY_SECONDS) < LIST_RETRY_SECONDS
+            ):
+                continue
+            try:
+                found += [self._tool(server, tool) for tool in await self.listed(ref, server)]
+            except Exception as exc:  # whatever went wrong, the run goes on without this server's tools
+                self._failed[server.name] = time.monotonic()
+                unexpected = not isinstance(exc, SandboxError)
+                logger.warning("MCP server %r left out of this model call: %s", server.name, exc, exc_info=unexpected)
+        return found
+
+    async def tool(self, name: str) -> BaseTool | str:
+        """The agent tool called `name`, or why there is none (for the model to read)."""
+        server = self.servers.get(server_of(name) or "")
+        if server is None:
+            return f"{name} is not a tool of any configured MCP server"
+        try:
+            tools = await self.listed(self.thread(), server)
+        except Exception as exc:  # the model reads why, and the run goes on
+            unexpected = not isinstance(exc, SandboxError)
+            logger.warning("MCP server %r could not list its tools for a call: %s", server.name, exc, exc_info=unexpected)
+            return str(exc) or type(exc).__name__
+        for tool in tools:
+            if mcp_tool_name(server.name, tool.name) == name:
+                return self._tool(server, tool)
+        return f"MCP server {server.name!r} offers no tool {name!r}; offered: {[mcp_tool_name(server.name, t.name) for t in tools]}"
+
+    def _tool(self, server: McpServer, tool: Tool) -> BaseTool:
+        async def call(**arguments: Any) -> str:
+            try:
+                result = await self.sessions.call_tool(self.thread(), server, tool.name, arguments, self.call_seconds)
+            except McpUnavailableError as exc:
+                raise ToolException(f"Error: {exc}. The tool did not run; it may work again on a later call.") from exc
+            text = result_text(result)
+            if result.isError:
+                raise ToolException(text or f"{tool.name} failed without saying why")
+            return text
+
+        description = tool.description or tool.title or tool.name
+        return StructuredTool.from_function(
+            coroutine=call,
+            name=mcp_tool_name(server.name, tool.name),
+            description=f"[MCP server {server.name}] {description}"[:4000],
+            args_schema=dict(tool.inputSchema),
+            handle_tool_error=True,
+        )
+
+
+class McpToolsMiddleware(AgentMiddleware[Any, Any, Any]):
+    """Adds the MCP servers' tools to every model call (async runs; a sync run sees none)."""
+
+    def __init__(self, catalog: McpCatalog) -> None:
+        super().__init__()
+        self.catalog = catalog
+
+    async def awrap_model_call(  # noqa: D102
+        self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]]
+    ) -> Any:
+        taken = {getattr(tool, "name", None) for tool in request.tools}
+        extra = [tool for tool in await self.catalog.tools() if tool.name not in taken]
+        return await handler(request.override(tools=[*request.tools, *extra]) if extra else request)
+
+
+class McpCalls(AgentMiddleware[Any, Any, Any]):
+    """Runs a call of an MCP tool; everything else goes to `inner` (or the tool). Placed inside the approval gate."""
+
+    def __init__(self, catalog: McpCatalog, inner: AgentMiddleware[Any, Any, Any] | None = None) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.inner = inner
+
+    def _is_mcp(self, request: ToolCallRequest) -> bool:
+        return request.tool is None and server_of(request.tool_call["name"]) in self.catalog.names
+
+    def wrap_tool_call(  # noqa: D102
+        self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]]
+    ) -> ToolMessage | Command[Any]:
+        if self._is_mcp(request):
+            return _error(request.tool_call, "MCP tools run only in async runs of the served graph")
+        return self.inner.wrap_tool_call(request, handler) if self.inner is not None else handler(request)
+
+    async def awrap_tool_call(  # noqa: D102
+        self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
+    ) -> ToolMessage | Command[Any]:
+        if not self._is_mcp(request):
+            return await self.inner.awrap_tool_call(request, handler) if self.inner is not None else await handler(request)
+        tool = await self.catalog.tool(request.tool_call["name"])
+        if isinstance(tool, str):
+            return _error(request.tool_call, tool)
+        return await handler(request.override(tool=tool))
+
+
+def _error(call: Mapping[str, Any], text: str) -> ToolMessage:
+    return ToolMessage(content=f"Error: {text}", tool_call_id=str(call.get("id") or ""), name=str(call.get("name")), status="error")

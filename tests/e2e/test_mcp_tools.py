@@ -1,0 +1,155 @@
+"""MCP tools end to end: a real server with `MCP_SERVERS_FILE`, the scripted model calling `<server>__<tool>`.
+
+Two servers: `probe`, a plain-python stdio server shipped under `/shared` (it runs in
+the thread's sandbox), and `notes`, a FastMCP streamable-HTTP server on 127.0.0.1 in
+this test process. Every MCP call pauses for approval with its arguments shown; after
+approve the result comes back; a server that crashes during a call gives the model a
+tool error and the run still finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from sandbox.containers.container_spec import LABEL_MODE
+from sandbox.mcp.launch import MCP_MODE_LABEL
+from tests.support.agent_client import approve, resume, stream_run, thread_state, tool_messages, user_input
+from tests.support.agent_processes import thread_containers
+from tests.support.e2e_servers import AuthServer, auth_server_with
+from tests.support.engines import LANGGRAPH_DEV
+from tests.support.mcp_servers import SHARED_PATH, http_server, install_stdio_server, notes_app, servers_file
+from tests.support.scripted_llm import ScriptedLLM, call, say
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+
+@pytest.fixture(scope="module", params=["ephemeral", "session"])
+def server(
+    request: pytest.FixtureRequest, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
+) -> Iterator[AuthServer]:
+    """A server (in each sandbox mode) whose MCP_SERVERS_FILE lists the stdio probe (in the sandbox) and the HTTP notes server."""
+    with http_server(notes_app()) as notes_url:
+        listing = servers_file(
+            tmp_path_factory.mktemp("mcp") / "mcp.json",
+            {
+                "probe": {"command": "python3", "args": [f"/shared/{SHARED_PATH}"], "env": {"PROBE_SECRET": "from-the-admin"}},
+                "notes": {"url": notes_url, "transport": "streamable_http"},
+            },
+        )
+        with auth_server_with(
+            LANGGRAPH_DEV, scripted_llm, tmp_path_factory, sandbox_image, MCP_SERVERS_FILE=str(listing), SANDBOX_MODE=request.param
+        ) as running:
+            install_stdio_server(running.paths.shared)
+            yield running
+
+
+async def _turn(
+    server: AuthServer, llm: ScriptedLLM, user: str, thread_id: str, tool: str, **args: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The agent calls `tool(**args)`, the run pauses, the owner approves; (the action request, the tool's message)."""
+    trigger = f"mcp-{tool}-{uuid.uuid4().hex[:8]}"
+    llm.add_scenario(trigger, call(tool, **args), say(f"finished {trigger}"))
+    async with server.client(user) as client:
+        first = await stream_run(client, thread_id, input=user_input(f"please ({trigger})"))
+        assert not first.errors, first.describe()
+        [action] = first.action_requests
+        second = await stream_run(client, thread_id, command=resume(approve()))
+        assert not second.errors, second.describe()
+        assert second.final_ai_text == f"finished {trigger}", second.describe()
+        answers = tool_messages(await thread_state(client, thread_id), tool)
+    assert answers, f"the agent's {tool} call left no tool message"
+    return action, answers[-1]
+
+
+async def _thread(server: AuthServer, user: str) -> str:
+    async with server.client(user) as client:
+        return str((await client.threads.create())["thread_id"])
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    return content if isinstance(content, str) else "".join(part.get("text", "") for part in content or [] if isinstance(part, dict))
+
+
+async def test_a_stdio_tool_pauses_with_its_arguments_and_runs_in_the_sandbox(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    user = f"mcp-{uuid.uuid4().hex[:8]}"
+    thread_id = await _thread(server, user)
+    action, answer = await _turn(server, scripted_llm, user, thread_id, "probe__read_file", path="/shared/shared-readme.txt")
+    assert action["name"] == "probe__read_file"
+    assert action["args"] == {"path": "/shared/shared-readme.txt"}
+    assert action["details"]["mcp_server"] == "probe"
+    assert "read_file of MCP server 'probe'" in action["description"]
+    assert "/shared/shared-readme.txt" in action["description"]
+    assert answer.get("status") != "error", answer
+    assert _text(answer) == "shared material for every sandbox\n"
+
+    _, first = await _turn(server, scripted_llm, user, thread_id, "probe__whoami")
+    seen = json.loads(_text(first))
+    assert seen["hostname"] != socket.gethostname()
+    assert {"workspace", "shared"} <= set(seen["root"])
+    assert seen["secret"] == "from-the-admin"
+    # The same session serves the thread's next call: the same server process answers.
+    _, second = await _turn(server, scripted_llm, user, thread_id, "probe__whoami")
+    assert json.loads(_text(second))["pid"] == seen["pid"]
+
+    # The reviewer's answers are audited like every other tool's.
+    log = Path(server.paths.server_home) / "audit.jsonl"
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert any(r.get("tool") == "probe__read_file" and r.get("decision") == "approve" for r in records), records[-5:]
+    calls = [r for r in records if r.get("event") == "mcp" and r.get("thread") == thread_id]
+    assert [(r["server"], r["tool"], r.get("error")) for r in calls] == [
+        ("probe", "read_file", None),
+        ("probe", "whoami", None),
+        ("probe", "whoami", None),
+    ]
+
+
+async def test_an_http_tool_runs_after_approval(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    user = f"mcp-{uuid.uuid4().hex[:8]}"
+    thread_id = await _thread(server, user)
+    action, answer = await _turn(server, scripted_llm, user, thread_id, "notes__add_note", text="buy milk")
+    assert action["args"] == {"text": "buy milk"}
+    assert answer.get("status") != "error", answer
+    assert "buy milk" in _text(answer)
+
+
+async def test_a_server_that_crashes_is_a_tool_error_and_the_run_finishes(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    user = f"mcp-{uuid.uuid4().hex[:8]}"
+    thread_id = await _thread(server, user)
+    _, crashed = await _turn(server, scripted_llm, user, thread_id, "probe__crash")
+    assert crashed.get("status") == "error", crashed
+    assert "'probe'" in _text(crashed)
+    log = Path(server.paths.server_home) / "audit.jsonl"
+    [record] = [
+        r
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if (r := json.loads(line)).get("event") == "mcp" and r.get("tool") == "crash" and r.get("thread") == thread_id
+    ]
+    assert "failed during the call" in record["error"]
+    # The next call starts the server again.
+    _, after = await _turn(server, scripted_llm, user, thread_id, "probe__echo", text="back")
+    assert _text(after) == "back"
+
+
+async def test_deleting_the_thread_ends_its_servers(
+    server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient, request: pytest.FixtureRequest
+) -> None:
+    mode = request.node.callspec.params["server"]
+    user = f"mcp-{uuid.uuid4().hex[:8]}"
+    thread_id = await _thread(server, user)
+    _, answer = await _turn(server, scripted_llm, user, thread_id, "probe__echo", text="hi")
+    assert _text(answer) == "hi"
+    # Ephemeral mode: the stdio server has a container of its own, labelled with the thread; session mode: the thread's.
+    modes = {c["Labels"].get(LABEL_MODE) for c in thread_containers(docker_api, thread_id)}
+    assert (MCP_MODE_LABEL if mode == "ephemeral" else "session") in modes, modes
+    async with server.client(user) as client:
+        await client.threads.delete(thread_id)
+    assert thread_containers(docker_api, thread_id, all=True) == []

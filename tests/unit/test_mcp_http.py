@@ -1,0 +1,81 @@
+"""Streamable-HTTP MCP servers through `McpSessions`: one session per thread, the admin's headers, no redirects.
+
+The server is FastMCP on 127.0.0.1 in this process; no Docker is involved (HTTP servers
+are not run in a sandbox).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mcp.server.fastmcp import Context, FastMCP
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from config.mcp import HttpServer
+from sandbox import SandboxDeployment, ThreadRef
+from sandbox.mcp.launch import McpUnavailableError
+from tests.support.mcp_servers import http_server, serve_app
+from tests.support.sandbox_settings import make_settings
+
+
+def _app() -> FastMCP:
+    app = FastMCP("who", stateless_http=False)
+
+    @app.tool()
+    def who(ctx: Context) -> str:  # type: ignore[type-arg]
+        """Which session asks, and the X-Key header it came with."""
+        request = ctx.request_context.request
+        key = request.headers.get("x-key", "") if request is not None else ""
+        return f"{id(ctx.session)} {key}"
+
+    return app
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[SandboxDeployment]:
+    deployment = SandboxDeployment(make_settings(tmp_path, "unused:image"))
+    yield deployment
+    deployment.close()
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with http_server(_app()) as served:
+        yield served
+
+
+def _ref() -> ThreadRef:
+    return ThreadRef(user_id="alice", thread_id=str(uuid.uuid4()), image="unused:image")
+
+
+async def _who(deployment: SandboxDeployment, ref: ThreadRef, server: HttpServer) -> list[str]:
+    result = await deployment.mcp.call_tool(ref, server, "who", {}, 30)
+    return "".join(getattr(item, "text", "") for item in result.content).split(" ")
+
+
+async def test_each_thread_keeps_one_session_and_sends_the_admins_headers(deployment: SandboxDeployment, url: str) -> None:
+    server = HttpServer(name="who", url=url, headers={"X-Key": "from-the-admin"})
+    one, other = _ref(), _ref()
+    first = await _who(deployment, one, server)
+    assert first[1] == "from-the-admin"
+    assert (await _who(deployment, one, server))[0] == first[0]
+    assert (await _who(deployment, other, server))[0] != first[0]
+    assert await deployment.mcp.close_thread(one.thread_id) == 1
+    assert deployment.mcp.open_sessions() == [f"{other.thread_id}/who"]
+    await deployment.mcp.close_all()
+
+
+async def test_a_redirect_is_not_followed(deployment: SandboxDeployment, url: str) -> None:
+    """The server is reached at the listed URL only: one that redirects elsewhere is an error, not a detour."""
+    elsewhere = Starlette(routes=[Route("/mcp", lambda _: RedirectResponse(url, status_code=307), methods=["GET", "POST", "DELETE"])])
+    with serve_app(elsewhere) as base:
+        server = HttpServer(name="moved", url=f"{base}/mcp")
+        with pytest.raises(McpUnavailableError, match=r"'moved'.*could not be started") as refused:
+            await deployment.mcp.list_tools(_ref(), server)
+        assert "307" in str(refused.value) or "Redirect" in str(refused.value), refused.value
+    assert deployment.mcp.open_sessions() == []
