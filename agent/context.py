@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.approval_policy import ApprovalPolicy
 from agent.policy.rules import parse_rules
+from config.mcp import enabled_mcp_servers
 
 
 @dataclass
@@ -38,6 +39,10 @@ class AgentContext:
             shape: like every layer, they can only make a call stricter than
             the other layers' verdicts (a user's `allow` never loosens an
             administrator's or an assistant's `ask` or `deny`).
+        mcp_servers: Which of the administrator's MCP servers (`MCP_SERVERS_FILE`,
+            docs/mcp.md) this assistant's agent gets, by name. Default (`None`):
+            all of them; `[]`: none. It only narrows the administrator's list: a
+            name the file does not list gives nothing. Only an assistant may set it.
 
     """
 
@@ -46,9 +51,11 @@ class AgentContext:
     auto_approved_commands: list[str] | None = None
     policy_rules: list[dict[str, Any]] | None = None
     user_rules: list[dict[str, Any]] | None = None
+    mcp_servers: list[str] | None = None
 
     def __post_init__(self) -> None:
         """Refuse a malformed approval policy or rule when the run starts, not at the first tool call."""
         ApprovalPolicy.from_context(self)
+        enabled_mcp_servers(self)
         parse_rules(self.policy_rules, "assistant")
         parse_rules(self.user_rules, "user")

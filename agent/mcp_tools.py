@@ -33,7 +33,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langgraph.types import Command
 from mcp.types import CallToolResult, EmbeddedResource, ImageContent, TextContent, Tool
 
-from config.mcp import McpServer, mcp_tool_name, server_of
+from config.mcp import McpServer, enabled_mcp_servers, mcp_tool_name, server_of
 from sandbox.disks.workspace import ThreadRef
 from sandbox.mcp.launch import McpUnavailableError
 from sandbox.mcp.sessions import McpSessions
@@ -104,11 +104,16 @@ class McpCatalog:
                 logger.info("MCP server %r offers %d tool(s): %s", server.name, len(tools), ", ".join(t.name for t in tools))
         return tools
 
-    async def tools(self) -> list[BaseTool]:
-        """Every configured server's tools as agent tools; a server that cannot be listed is skipped (logged)."""
+    async def tools(self, enabled: frozenset[str] | None = None) -> list[BaseTool]:
+        """The tools of every configured server (of those in `enabled`, when given) as agent tools.
+
+        A server that cannot be listed is skipped (logged).
+        """
         ref = self.thread()
         found: list[BaseTool] = []
         for server in self.servers.values():
+            if enabled is not None and server.name not in enabled:
+                continue
             if (
                 server.name not in self._listed
                 and time.monotonic() - self._failed.get(server.name, -LIST_RETRY_SECONDS) < LIST_RETRY_SECONDS
@@ -122,11 +127,13 @@ class McpCatalog:
                 logger.warning("MCP server %r left out of this model call: %s", server.name, exc, exc_info=unexpected)
         return found
 
-    async def tool(self, name: str) -> BaseTool | str:
-        """The agent tool called `name`, or why there is none (for the model to read)."""
+    async def tool(self, name: str, enabled: frozenset[str] | None = None) -> BaseTool | str:
+        """The agent tool called `name` (of a server in `enabled`, when given), or why there is none (for the model to read)."""
         server = self.servers.get(server_of(name) or "")
         if server is None:
             return f"{name} is not a tool of any configured MCP server"
+        if enabled is not None and server.name not in enabled:
+            return f"MCP server {server.name!r} is not enabled for this assistant (its mcp_servers); {name} did not run"
         try:
             tools = await self.listed(self.thread(), server)
         except Exception as exc:  # the model reads why, and the run goes on
@@ -170,7 +177,7 @@ class McpToolsMiddleware(AgentMiddleware[Any, Any, Any]):
         self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]]
     ) -> Any:
         taken = {getattr(tool, "name", None) for tool in request.tools}
-        extra = [tool for tool in await self.catalog.tools() if tool.name not in taken]
+        extra = [tool for tool in await self.catalog.tools(enabled_mcp_servers(request.runtime.context)) if tool.name not in taken]
         return await handler(request.override(tools=[*request.tools, *extra]) if extra else request)
 
 
@@ -197,7 +204,7 @@ class McpCalls(AgentMiddleware[Any, Any, Any]):
     ) -> ToolMessage | Command[Any]:
         if not self._is_mcp(request):
             return await self.inner.awrap_tool_call(request, handler) if self.inner is not None else await handler(request)
-        tool = await self.catalog.tool(request.tool_call["name"])
+        tool = await self.catalog.tool(request.tool_call["name"], enabled_mcp_servers(request.runtime.context))
         if isinstance(tool, str):
             return _error(request.tool_call, tool)
         return await handler(request.override(tool=tool))

@@ -178,6 +178,21 @@ def server_of(tool_name: str) -> str | None:
     return server if separator and tool and SERVER_NAME.fullmatch(server) else None
 
 
+MCP_SERVERS_KEY = "mcp_servers"
+"""The context key with which an assistant narrows the administrator's MCP servers (`agent.context.AgentContext`)."""
+
+
+def enabled_mcp_servers(context: object) -> frozenset[str] | None:
+    """The MCP server names a run's context enables (None: every configured one); ValueError for a malformed list."""
+    names = context.get(MCP_SERVERS_KEY) if isinstance(context, Mapping) else getattr(context, MCP_SERVERS_KEY, None)
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(name, str) and SERVER_NAME.fullmatch(name) for name in names):
+        msg = f"{MCP_SERVERS_KEY} must be a list of MCP server names (each matching {SERVER_NAME.pattern}), got {names!r}"
+        raise ValueError(msg)
+    return frozenset(names)
+
+
 @dataclass(frozen=True)
 class McpSettings:
     """Where the administrator's MCP servers are listed; build with `from_env()`."""

@@ -44,11 +44,12 @@ from agent.approval_policy import ApprovalPolicy
 from agent.decisions import Decision, DecisionError, check_resume
 from agent.policy.layers import ASSISTANT_KEY, USER_KEY
 from agent.policy.rules import RuleError, parse_rules
+from config.mcp import MCP_SERVERS_KEY, enabled_mcp_servers
 from config.sandbox import SandboxSettings
 from sandbox.coordination.process_state import sandbox_process
 from server.engine import StoredThread, has_checkpoint, read_thread
 
-POLICY_KEYS = ("approval_tools", "auto_approved_commands", ASSISTANT_KEY)
+POLICY_KEYS = ("approval_tools", "auto_approved_commands", ASSISTANT_KEY, MCP_SERVERS_KEY)
 """Context keys that only an assistant may set."""
 
 
@@ -62,6 +63,10 @@ def refuse_bad_policy(context: object) -> None:
         ApprovalPolicy.from_context(context or {})
     except (TypeError, ValueError) as exc:
         raise _refuse(422, f"invalid approval policy: {exc}") from None
+    try:
+        enabled_mcp_servers(context or {})
+    except ValueError as exc:
+        raise _refuse(422, f"invalid MCP server list: {exc}") from None
     refuse_bad_rules(context)
 
 

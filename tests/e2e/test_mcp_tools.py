@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import httpx
 import pytest
 
 from sandbox.containers.container_spec import LABEL_MODE
 from sandbox.mcp.launch import MCP_MODE_LABEL
-from tests.support.agent_client import approve, resume, stream_run, thread_state, tool_messages, user_input
+from tests.support.agent_client import approve, create_assistant, resume, stream_run, thread_state, tool_messages, user_input
 from tests.support.agent_processes import thread_containers
 from tests.support.e2e_servers import AuthServer, auth_server_with
 from tests.support.engines import LANGGRAPH_DEV
@@ -153,3 +154,31 @@ async def test_deleting_the_thread_ends_its_servers(
     async with server.client(user) as client:
         await client.threads.delete(thread_id)
     assert thread_containers(docker_api, thread_id, all=True) == []
+
+
+async def test_an_assistant_narrows_the_servers_its_agent_gets(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    """`mcp_servers` on an assistant: the model is offered only those servers' tools, and a call to another's does not run."""
+    user = f"mcp-{uuid.uuid4().hex[:8]}"
+    trigger = f"mcp-narrow-{uuid.uuid4().hex[:8]}"
+    scripted_llm.add_scenario(trigger, call("probe__echo", text="leak"), say(f"finished {trigger}"))
+    async with server.client(user) as client:
+        notes_only = await create_assistant(client, f"notes-only-{trigger}", {"mcp_servers": ["notes"]})
+        thread_id = (await client.threads.create())["thread_id"]
+        first = await stream_run(client, thread_id, input=user_input(f"please ({trigger})"), assistant_id=notes_only["assistant_id"])
+        assert not first.errors, first.describe()
+        if first.action_requests:  # an MCP call asks by default: the refusal comes once it is approved
+            second = await stream_run(client, thread_id, command=resume(approve()), assistant_id=notes_only["assistant_id"])
+            assert not second.errors, second.describe()
+        [refused] = tool_messages(await thread_state(client, thread_id), "probe__echo")
+        # A run may not widen (or set) the list; a malformed list is refused when the assistant is made.
+        with pytest.raises(httpx.HTTPStatusError) as run_level:
+            await client.runs.create(thread_id, notes_only["assistant_id"], input=user_input("x"), context={"mcp_servers": ["probe"]})
+        assert run_level.value.response.status_code == 422
+        with pytest.raises(httpx.HTTPStatusError) as malformed:
+            await create_assistant(client, f"bad-{trigger}", {"mcp_servers": "probe"})
+        assert malformed.value.response.status_code == 422
+    assert refused.get("status") == "error", refused
+    assert "not enabled for this assistant" in _text(refused)
+    offered = {name for request in scripted_llm.requests_for(trigger) for name in request.tool_names}
+    assert "notes__add_note" in offered, offered
+    assert not {name for name in offered if name.startswith("probe__")}, offered

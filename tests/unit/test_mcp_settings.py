@@ -9,9 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.context import AgentContext
 from agent.graph import build_agent
 from config.env import SettingsError
-from config.mcp import SERVER_NAME, HttpServer, McpSettings, StdioServer, load_servers, mcp_tool_name, parse_servers, server_of
+from config.mcp import (
+    SERVER_NAME,
+    HttpServer,
+    McpSettings,
+    StdioServer,
+    enabled_mcp_servers,
+    load_servers,
+    mcp_tool_name,
+    parse_servers,
+    server_of,
+)
 from tests.support.sandbox_settings import make_settings
 
 EXAMPLE = {
@@ -149,3 +160,35 @@ def test_the_served_graph_does_not_build_with_a_bad_file(tmp_path: Path, monkeyp
     monkeypatch.setenv("MCP_SERVERS_FILE", str(bad))
     with pytest.raises(SettingsError, match=rf"^MCP_SERVERS_FILE {bad}: server name 'Bad_Name'"):
         build_agent(make_settings(tmp_path, "python:3.13-slim"))
+
+
+NARROWING = [
+    ({}, None),
+    ({"mcp_servers": None}, None),
+    ({"mcp_servers": []}, frozenset()),
+    ({"mcp_servers": ["notes", "probe"]}, {"notes", "probe"}),
+]
+ANY_VALUE = st.one_of(
+    st.text(max_size=40),
+    st.lists(st.text(max_size=40), max_size=5),
+    st.integers(),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5)),
+)
+
+
+@pytest.mark.parametrize(("context", "enabled"), NARROWING)
+def test_an_assistant_context_narrows_the_servers(context: dict[str, object], enabled: frozenset[str] | None) -> None:
+    assert enabled_mcp_servers(context) == enabled
+    assert enabled_mcp_servers(AgentContext(**context)) == enabled  # type: ignore[arg-type]
+
+
+@given(ANY_VALUE)
+@settings(max_examples=200, deadline=None)
+def test_any_mcp_servers_value_is_a_set_of_safe_names_or_refused(value: object) -> None:
+    """Whatever an assistant's context holds: a set of names the file could list, or a ValueError naming the key."""
+    safe = isinstance(value, list) and all(isinstance(name, str) and SERVER_NAME.fullmatch(name) for name in value)
+    if not safe:
+        with pytest.raises(ValueError, match="mcp_servers"):
+            enabled_mcp_servers({"mcp_servers": value})
+        return
+    assert enabled_mcp_servers({"mcp_servers": value}) == frozenset(value)  # type: ignore[arg-type]
