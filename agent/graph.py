@@ -92,7 +92,8 @@ def assemble_agent(
     start it again. The general-purpose subagent that `task` starts is declared here so
     that it gets the same description middleware, the same gate (and the skills
     the default one would have). `mcp`: the administrator's MCP servers, whose tools the main
-    agent gets (`agent.mcp_tools`); their calls run inside the gate, so the policy decides each.
+    agent and its subagent get (`agent.mcp_tools`); their calls run inside each one's gate, so the
+    policy decides each.
     """
     model_settings = model_settings or ModelSettings.from_env()
     previews = ApprovalPreviews(backend, sandbox_settings)
@@ -105,6 +106,9 @@ def assemble_agent(
     policy = ToolPolicy(admin_rules_from_env(), backend)
     gates = interrupt_on(previews.describe, policy.when, mcp.names if mcp is not None else frozenset())
     journal: AgentMiddleware[Any, Any, Any] = CommandJournal() if mcp is None else McpCalls(mcp, inner=CommandJournal())
+    # The subagent's MCP calls run inside its own gate too; it journals no commands (see `agent.command_journal`).
+    sub_calls = McpCalls(mcp) if mcp is not None else None
+    mcp_offer: list[AgentMiddleware[Any, Any, Any]] = [McpToolsMiddleware(mcp)] if mcp is not None and mcp.names else []
     # Outermost around tool calls, so the workspace is restored before any other middleware reads it.
     recording: list[AgentMiddleware[Any, Any, Any]] = [snapshots.recorder()] if snapshots is not None else []
     following: list[AgentMiddleware[Any, Any, Any]] = [snapshots] if snapshots is not None else []
@@ -117,8 +121,9 @@ def assemble_agent(
             model_errors,
             previews.middleware(),
             changes,
+            *mcp_offer,
             policy.middleware(),
-            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy),
+            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy, inner=sub_calls),
         ],
         "skills": [SKILLS_SOURCE],
         "interrupt_on": {},
@@ -140,7 +145,7 @@ def assemble_agent(
             previews.middleware(),
             changes,
             *([LiveOutputMiddleware()] if live_output else []),
-            *([McpToolsMiddleware(mcp)] if mcp is not None and mcp.names else []),
+            *mcp_offer,
             policy.middleware(),
             # The journal runs inside the gate, around the tool itself: it records only the commands
             # that really start (edits applied), so a re-queued run never starts one twice. MCP calls

@@ -182,3 +182,40 @@ async def test_an_assistant_narrows_the_servers_its_agent_gets(server: AuthServe
     offered = {name for request in scripted_llm.requests_for(trigger) for name in request.tool_names}
     assert "notes__add_note" in offered, offered
     assert not {name for name in offered if name.startswith("probe__")}, offered
+
+
+async def test_a_subagent_gets_the_servers_tools_through_the_same_gate(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
+    """The `task` subagent is offered the MCP tools too; its call pauses like the main agent's and runs once approved."""
+    user = f"mcp-{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:8]
+    sub = f"mcp-sub-{tag}"
+    scripted_llm.add_scenario(sub, call("probe__echo", text=f"from the subagent {tag}"), say(f"subagent finished {tag}"))
+    scripted_llm.add_scenario(
+        f"mcp-task-{tag}", call("task", description=f"echo it ({sub})", subagent_type="general-purpose"), say(f"finished {tag}")
+    )
+    thread_id = await _thread(server, user)
+    async with server.client(user) as client:
+        first = await stream_run(client, thread_id, input=user_input(f"delegate (mcp-task-{tag})"))
+        assert not first.errors, first.describe()
+        [action] = first.action_requests
+        assert action["name"] == "probe__echo", action
+        assert action["details"]["mcp_server"] == "probe"
+        second = await stream_run(client, thread_id, command=resume(approve()))
+        assert not second.errors, second.describe()
+        assert second.final_ai_text == f"finished {tag}", second.describe()
+        [task_answer] = tool_messages(await thread_state(client, thread_id), "task")
+    assert f"subagent finished {tag}" in _text(task_answer)
+    offered = {name for request in scripted_llm.requests_for(sub) for name in request.tool_names}
+    assert {"probe__echo", "notes__add_note"} <= offered, offered
+    [echoed] = [
+        message
+        for request in scripted_llm.requests_for(sub)
+        for message in request.messages
+        if message.get("role") == "tool" and f"from the subagent {tag}" in str(message.get("content"))
+    ]
+    assert echoed
+    log = Path(server.paths.server_home) / "audit.jsonl"
+    calls = [
+        r for line in log.read_text(encoding="utf-8").splitlines() if (r := json.loads(line)).get("event") == "mcp" and r.get("thread") == thread_id
+    ]
+    assert [(r["server"], r["tool"], r.get("error")) for r in calls] == [("probe", "echo", None)]
