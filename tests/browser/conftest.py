@@ -19,6 +19,7 @@ from tests.support.auth_keys import AuthKeys
 from tests.support.browser_flows import DESKTOP, chromium_path
 from tests.support.e2e_servers import AuthServer, make_e2e_paths, server_env
 from tests.support.langgraph_server import E2EPaths, LangGraphServer, run_langgraph_dev
+from tests.support.mcp_servers import http_server, notes_app, servers_file
 from tests.support.scripted_llm import ScriptedLLM
 from tests.support.workspaces import remove_workspaces_under
 
@@ -46,10 +47,17 @@ def browser_paths(tmp_path_factory: pytest.TempPathFactory) -> E2EPaths:
 
 @pytest.fixture(scope="session")
 def server(scripted_llm: ScriptedLLM, browser_paths: E2EPaths, sandbox_image: str) -> Iterator[LangGraphServer]:
-    """A single-user `langgraph dev` (no `AUTH_*`): the client opens without sign-in; its workspaces are removed at the end."""
+    """A single-user `langgraph dev` (no `AUTH_*`): the client opens without sign-in; its workspaces are removed at the end.
+
+    It lists one MCP server, `notes` (streamable HTTP, in this process), so the client shows MCP calls.
+    """
+    listing = browser_paths.server_home / "mcp.json"
     try:
-        with run_langgraph_dev(workdir=browser_paths.server_home, env=server_env(scripted_llm, browser_paths, sandbox_image)) as running:
-            yield running
+        with http_server(notes_app()) as notes_url:
+            servers_file(listing, {"notes": {"url": notes_url, "transport": "streamable_http"}})
+            env = server_env(scripted_llm, browser_paths, sandbox_image, MCP_SERVERS_FILE=str(listing))
+            with run_langgraph_dev(workdir=browser_paths.server_home, env=env) as running:
+                yield running
     finally:
         remove_workspaces_under(browser_paths.workspaces, browser_paths.memories)
 

@@ -215,7 +215,6 @@ async def test_a_subagent_gets_the_servers_tools_through_the_same_gate(server: A
     ]
     assert echoed
     log = Path(server.paths.server_home) / "audit.jsonl"
-    calls = [
-        r for line in log.read_text(encoding="utf-8").splitlines() if (r := json.loads(line)).get("event") == "mcp" and r.get("thread") == thread_id
-    ]
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    calls = [r for r in records if r.get("event") == "mcp" and r.get("thread") == thread_id]
     assert [(r["server"], r["tool"], r.get("error")) for r in calls] == [("probe", "echo", None)]

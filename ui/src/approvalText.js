@@ -1,5 +1,5 @@
 // What an approval is about, worded in the client's language from the interrupt's structured
-// `details` (tool, path, state, line counts, diff, command, timeout). The server's English
+// `details` (tool, path, state, line counts, diff, command, timeout; an MCP tool's server and arguments). The server's English
 // `description` is the fallback for anything these tables do not know (an older server, a new
 // tool or state), so a reviewer always sees the facts.
 import { i18n } from './i18n.js'
@@ -39,6 +39,8 @@ const texts = {
     moreLine: (n) => `${n} more line${n === 1 ? '' : 's'}`,
     replacement: (n) => `${n} replacement${n === 1 ? '' : 's'}`,
     policyRule: 'permission rule: {rule} ({says})',
+    mcp: 'MCP server {server}: call its tool {name}',
+    mcpArguments: 'arguments:',
     policyNotCovered:
       'path rules bind the file tools only: this command can still read or write any file the sandbox gives it, unless a command rule stops it',
   },
@@ -76,6 +78,8 @@ const texts = {
     moreLine: (n) => `${n} 行`,
     replacement: (n) => `${n} 处替换`,
     policyRule: '权限规则：{rule}（{says}）',
+    mcp: 'MCP 服务器 {server}：调用其工具 {name}',
+    mcpArguments: '参数：',
     policyNotCovered: '路径规则只约束文件工具：除非有命令规则阻止，此命令仍可读写沙箱中能访问的任何文件',
   },
 }
@@ -126,6 +130,17 @@ function fileLines(details, words) {
   return [summary, '', ...diff, ...cut]
 }
 
+// A plugin tool (`<server>__<tool>`): which administrator's MCP server, which of its tools, every argument.
+function mcpLines(details, words) {
+  const server = details.mcp_server
+  const prefix = `${server}__`
+  const name = details.tool.startsWith(prefix) ? details.tool.slice(prefix.length) : details.tool
+  const summary = fill(words.mcp, { server, name })
+  if (summary === null) return null
+  const args = JSON.stringify(details.arguments ?? {}, null, 2).split('\n')
+  return [summary, '', words.mcpArguments, ...args]
+}
+
 // The permission rule that asks for this review, and what path rules do not cover (`details.policy`).
 function policyLines(policy, words) {
   if (!policy || typeof policy !== 'object') return []
@@ -141,7 +156,9 @@ export function approvalLines(item, argsText) {
   const words = table()
   let lines = null
   if (details && typeof details === 'object') {
-    lines = details.tool === 'execute' ? executeLines(details, words) : fileLines(details, words)
+    if (details.tool === 'execute') lines = executeLines(details, words)
+    else if (typeof details.mcp_server === 'string') lines = mcpLines(details, words)
+    else lines = fileLines(details, words)
     // The rule goes right under a file change's summary, above its diff; below an execute's few lines.
     const at = details.tool === 'execute' ? Infinity : 1
     if (lines) lines = [...lines.slice(0, at), ...policyLines(details.policy, words), ...lines.slice(at)]
