@@ -124,6 +124,12 @@ class SessionContainers:
                     self._sessions[(ref.thread_id, ref.user_id)] = container_id
             yield container_id
 
+    @contextmanager
+    def in_use(self, thread_id: str) -> Iterator[None]:
+        """Mark the thread's session container in use for the `with` block without a command (an MCP call into a server in it)."""
+        with thread_use.using(self.settings, self._engine, thread_id, self.lease.id):
+            yield
+
     def forget_session(self, thread_id: str, container_id: str) -> None:
         """Drop a cached container that turned out to be stopped or gone."""
         with self._sessions_lock:

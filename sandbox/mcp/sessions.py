@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -251,9 +251,10 @@ class McpSessions:
         try:
             live = await self.session(ref, server)
             try:
-                result = await live.request(
-                    lambda session: session.call_tool(tool, arguments, read_timeout_seconds=timedelta(seconds=seconds))
-                )
+                async with self._in_use(ref, server):
+                    result = await live.request(
+                        lambda session: session.call_tool(tool, arguments, read_timeout_seconds=timedelta(seconds=seconds))
+                    )
             except Exception as exc:
                 await self.close(ref.thread_id, server.name)
                 msg = f"{describe(server)} failed during the call: {_reason(exc)}"
@@ -267,6 +268,23 @@ class McpSessions:
             record = {"server": server.name, "tool": tool, "arguments": arguments, "error": error}
             await asyncio.to_thread(self._audit, ref, (time.monotonic() - started) * 1000, record)
         return result
+
+    @contextlib.asynccontextmanager
+    async def _in_use(self, ref: ThreadRef, server: McpServer) -> AsyncIterator[None]:
+        """While a call runs in the thread's session container, that container is in use, as under a command.
+
+        So no process's idle reaper, cap or graceful stop stops it (and the server) mid-call; between calls
+        it may, and the thread's next call starts the server again.
+        """
+        if isinstance(server, HttpServer) or self.deployment.settings.mode != "session":
+            yield
+            return
+        hold = self.deployment.in_use(ref.thread_id)
+        await asyncio.to_thread(hold.__enter__)  # the use file's lock: blocking file I/O
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(hold.__exit__, None, None, None)
 
     def _audit(self, ref: ThreadRef, duration_ms: float, record: dict[str, Any]) -> None:
         audit_log(self.deployment.settings).mcp_call(user_id=ref.user_id, thread_id=ref.thread_id, duration_ms=duration_ms, **record)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from config.mcp import StdioServer
 from sandbox import SandboxDeployment, SandboxSettings, ThreadRef
 from sandbox.containers.container_spec import LABEL_THREAD, label_filter, labels_for
 from sandbox.containers.removal import list_containers, remove_thread_containers
+from sandbox.disks.workspace import workspace_path
 from sandbox.mcp.launch import McpUnavailableError
 from sandbox.mcp.sessions import McpSessions
 from server.lifecycle import ThreadSandboxes
@@ -51,7 +54,7 @@ async def test_a_stdio_server_runs_in_the_threads_sandbox_keeps_its_session_and_
     host_only = tmp_path / "host-only.txt"
     host_only.write_text("on the host only\n")
 
-    assert {tool.name for tool in await sessions.list_tools(ref, server)} == {"whoami", "read_file", "echo", "crash"}
+    assert {tool.name for tool in await sessions.list_tools(ref, server)} == {"whoami", "read_file", "echo", "crash", "sleep"}
     first = json.loads(await _text(sessions, ref, server, "whoami"))
     [container] = list_containers(deployment.api, settings, thread_id=ref.thread_id)
     # The container's view: its hostname, its mounts, the sandbox user, /workspace; never the host's.
@@ -92,3 +95,30 @@ async def test_a_server_that_cannot_start_is_a_clear_error(deployment: SandboxDe
     with pytest.raises(McpUnavailableError, match="'missing'"):
         await deployment.mcp.list_tools(ref, server)
     assert deployment.mcp.open_sessions() == []
+
+
+async def test_a_call_keeps_the_session_container_from_the_idle_stop(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
+    """While an MCP call runs in a session container, the idle reaper leaves it; once idle, a stop is followed by a fresh server."""
+    deployment = SandboxDeployment(settings.with_overrides(mode="session"))
+    try:
+        sessions, server = deployment.mcp, _probe(settings)
+        ref = ThreadRef(user_id="alice", thread_id=str(uuid.uuid4()), image=settings.image)
+        before = json.loads(await _text(sessions, ref, server, "whoami"))
+        marker = workspace_path(settings, ref.thread_id) / ".probe-sleeping"
+        sleeping = asyncio.create_task(_text(sessions, ref, server, "sleep", seconds=4))
+        async with asyncio.timeout(30):
+            while not marker.exists():  # noqa: ASYNC110 - the server leaves a file, not an event
+                await asyncio.sleep(0.05)
+        far_future = time.time() + 10 * settings.idle_ttl_seconds
+        assert await asyncio.to_thread(deployment.reap_idle, now=far_future) == [], "the idle reaper stopped a container under an MCP call"
+        assert await sleeping == "slept"
+
+        # Unused now: the reaper stops it, and the thread's next call starts the server again in a running container.
+        assert await asyncio.to_thread(deployment.reap_idle, now=far_future) == [ref.thread_id]
+        after = json.loads(await _text(sessions, ref, server, "whoami"))
+        assert after["pid"] != before["pid"] or after["hostname"] != before["hostname"]
+    finally:
+        await deployment.mcp.close_all()
+        deployment.close(remove_sessions=True)
+        for container in docker_api.containers(all=True, filters=label_filter(labels_for(settings))):
+            remove_thread_containers(docker_api, settings, container["Labels"][LABEL_THREAD])

@@ -21,7 +21,7 @@ from mcp.server.fastmcp import FastMCP
 from starlette.types import ASGIApp
 
 STDIO_SERVER = r"""
-import json, os, sys
+import json, os, sys, time
 
 TOOLS = [
     {"name": "whoami", "description": "Where this server runs: pid, hostname, uid, cwd and the names in /.",
@@ -31,6 +31,8 @@ TOOLS = [
     {"name": "echo", "description": "Answer with the text.",
      "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
     {"name": "crash", "description": "End this server at once.", "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "sleep", "description": "Leave /workspace/.probe-sleeping, then answer after that many seconds.",
+     "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]}},
 ]
 
 
@@ -50,6 +52,10 @@ def call(name, args):
         return args["text"]
     if name == "crash":
         os._exit(3)
+    if name == "sleep":
+        open("/workspace/.probe-sleeping", "w").close()
+        time.sleep(float(args["seconds"]))
+        return "slept"
     raise KeyError(name)
 
 
