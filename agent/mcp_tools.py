@@ -10,7 +10,8 @@ MCP call asks (`agent.approval_policy`).
 
 A server's tool list is read once per server process, through the first thread that
 needs it (the list is the same in every thread: same command, same image), so later
-threads start their own copy of a server only when they call one of its tools.
+threads start their own copy of a server only when they call one of its tools; it is
+read again after the server says it changed (`notifications/tools/list_changed`).
 A server that cannot start, or that ends during a call, gives the model an error
 result saying so, and the run goes on; a server that cannot start while tools are
 listed is left out of model calls for `LIST_RETRY_SECONDS` (and logged). Everything here is async: no
@@ -79,7 +80,8 @@ class McpCatalog:
         self.default_image = default_image
         self.call_seconds = call_seconds
         """Longest one MCP call may take (the sandbox's longest command)."""
-        self._listed: dict[str, list[Tool]] = {}
+        self._listed: dict[str, tuple[int, list[Tool]]] = {}
+        """Each server's tools, and the `tool_list_version` they were read at."""
         self._failed: dict[str, float] = {}
         """When each server last failed to list its tools (`time.monotonic()`)."""
         self._listing = asyncio.Lock()
@@ -93,14 +95,20 @@ class McpCatalog:
         """The running thread (and user, and image): sessions are per thread."""
         return current_thread_ref(default_image=self.default_image)
 
+    def _cached(self, server: McpServer) -> list[Tool] | None:
+        """`server`'s remembered tools, unless it said they changed since they were read."""
+        version, tools = self._listed.get(server.name, (-1, None))
+        return tools if version == self.sessions.tool_list_version(server.name) else None
+
     async def listed(self, ref: ThreadRef, server: McpServer) -> list[Tool]:
-        """`server`'s tools, read through `ref`'s session the first time, remembered after."""
-        if (tools := self._listed.get(server.name)) is not None:
+        """`server`'s tools, read through `ref`'s session the first time (and after it says they changed), remembered after."""
+        if (tools := self._cached(server)) is not None:
             return tools
         async with self._listing:
-            if (tools := self._listed.get(server.name)) is None:
+            if (tools := self._cached(server)) is None:
+                version = self.sessions.tool_list_version(server.name)  # before reading: a change meanwhile reads again
                 tools = await self.sessions.list_tools(ref, server)
-                self._listed[server.name] = tools
+                self._listed[server.name] = (version, tools)
                 logger.info("MCP server %r offers %d tool(s): %s", server.name, len(tools), ", ".join(t.name for t in tools))
         return tools
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp import ClientSession
 from mcp.shared.message import SessionMessage
-from mcp.types import CallToolResult, ListToolsResult, PaginatedRequestParams, Tool
+from mcp.types import CallToolResult, ListToolsResult, PaginatedRequestParams, ServerNotification, Tool, ToolListChangedNotification
 
 from config.mcp import HttpServer, McpServer
 from sandbox.disks.workspace import ThreadRef
@@ -58,10 +58,18 @@ CLOSE_SECONDS = 5.0
 class LiveSession:
     """One open session to one server, in a task of its own (see the module docstring)."""
 
-    def __init__(self, label: str, transport: Transport, on_close: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        transport: Transport,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+        on_tools_changed: Callable[[], None] | None = None,
+    ) -> None:
         self.label = label
         self._transport = transport
         self._on_close = on_close
+        self._on_tools_changed = on_tools_changed
+        """Called when the server says its tool list changed (`notifications/tools/list_changed`)."""
         self.loop = asyncio.get_running_loop()
         self.session: ClientSession | None = None
         self.error: BaseException | None = None
@@ -102,7 +110,7 @@ class LiveSession:
 
                 async with anyio.create_task_group() as group:
                     group.start_soon(pump)
-                    async with ClientSession(session_reads, write) as session:
+                    async with ClientSession(session_reads, write, message_handler=self._notice) as session:
                         await session.initialize()
                         self.session = session
                         self._ready.set()
@@ -120,6 +128,15 @@ class LiveSession:
                     await self._on_close()
                 except Exception:
                     logger.exception("Could not clean up after %s", self.label)
+
+    async def _notice(self, message: object) -> None:
+        """The server's notifications: a changed tool list is passed on; the rest (logs, progress) are not used."""
+        if (
+            isinstance(message, ServerNotification)
+            and isinstance(message.root, ToolListChangedNotification)
+            and self._on_tools_changed is not None
+        ):
+            self._on_tools_changed()
 
     async def request[T](self, send: Callable[[ClientSession], Awaitable[T]]) -> T:
         """`send` a request through the session; `McpUnavailableError` as soon as the server ends instead of answering.
@@ -194,6 +211,19 @@ class McpSessions:
         self.deployment = deployment
         self._live: dict[_Key, LiveSession] = {}
         self._starting: dict[_Key, asyncio.Lock] = {}
+        self._tool_changes: dict[str, int] = {}
+        """How often each server said its tool list changed, in any thread's session."""
+
+    def tool_list_version(self, server: str) -> int:
+        """Grows each time `server` says its tools changed: a tool list read at an older version is stale."""
+        return self._tool_changes.get(server, 0)
+
+    def _tools_changed(self, server: str) -> Callable[[], None]:
+        def changed() -> None:
+            self._tool_changes[server] = self._tool_changes.get(server, 0) + 1
+            logger.info("MCP server %r says its tools changed", server)
+
+        return changed
 
     async def session(self, ref: ThreadRef, server: McpServer) -> LiveSession:
         """The thread's open session to `server`, started now if it has none (or its last one ended)."""
@@ -217,7 +247,7 @@ class McpSessions:
     async def _open(self, ref: ThreadRef, server: McpServer) -> LiveSession:
         label = describe(server)
         if isinstance(server, HttpServer):
-            return LiveSession(label, http_transport(server))
+            return LiveSession(label, http_transport(server), on_tools_changed=self._tools_changed(server.name))
         deployment = self.deployment
         cli = await asyncio.to_thread(docker_cli)  # it searches PATH on disk
         try:
@@ -230,7 +260,12 @@ class McpSessions:
             await asyncio.to_thread(remove_own_container, deployment, container_id)
 
         logger.info("Thread %s: starting %s in container %s", ref.thread_id, label, container_id[:12])
-        return LiveSession(label, stdio_transport(deployment, cli, container_id, server), remove_container if own else None)
+        return LiveSession(
+            label,
+            stdio_transport(deployment, cli, container_id, server),
+            remove_container if own else None,
+            on_tools_changed=self._tools_changed(server.name),
+        )
 
     async def list_tools(self, ref: ThreadRef, server: McpServer) -> list[Tool]:
         """Every tool `server` offers, through the thread's session (pages followed)."""

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from agent.mcp_tools import McpCatalog
 from config.mcp import HttpServer
 from sandbox import SandboxDeployment, ThreadRef
 from sandbox.mcp.launch import McpUnavailableError
@@ -79,3 +80,43 @@ async def test_a_redirect_is_not_followed(deployment: SandboxDeployment, url: st
             await deployment.mcp.list_tools(_ref(), server)
         assert "307" in str(refused.value) or "Redirect" in str(refused.value), refused.value
     assert deployment.mcp.open_sessions() == []
+
+
+def _growing_app() -> FastMCP:
+    """A server whose `grow` tool adds a tool `extra` and says its tool list changed, as MCP servers may."""
+    app = FastMCP("growing", stateless_http=False)
+
+    def extra() -> str:
+        """Added at run time."""
+        return "extra"
+
+    @app.tool()
+    async def grow(ctx: Context) -> str:  # type: ignore[type-arg]
+        """Add the tool `extra`."""
+        app.add_tool(extra)
+        await ctx.session.send_tool_list_changed()
+        return "grown"
+
+    return app
+
+
+class _OneThreadCatalog(McpCatalog):
+    """The catalog as a run sees it, for one fixed thread (no LangGraph run here)."""
+
+    def __init__(self, deployment: SandboxDeployment, server: HttpServer, ref: ThreadRef) -> None:
+        super().__init__((server,), deployment.mcp, "unused:image", 30.0)
+        self.ref = ref
+
+    def thread(self) -> ThreadRef:
+        return self.ref
+
+
+async def test_a_server_that_says_its_tools_changed_is_listed_again(deployment: SandboxDeployment) -> None:
+    with http_server(_growing_app()) as url:
+        catalog = _OneThreadCatalog(deployment, HttpServer(name="growing", url=url), _ref())
+        assert [tool.name for tool in await catalog.tools()] == ["growing__grow"]
+        grow = await catalog.tool("growing__grow")
+        assert not isinstance(grow, str)
+        assert await grow.ainvoke({}) == "grown"
+        assert sorted(tool.name for tool in await catalog.tools()) == ["growing__extra", "growing__grow"]
+        await deployment.mcp.close_all()
