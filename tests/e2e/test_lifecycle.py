@@ -162,9 +162,14 @@ async def test_deleting_a_thread_removes_its_workspace_and_containers_session(
         assert (workspace / "session.txt").exists()
         assert _exists(docker_api, container["Id"])
 
+        offset = session_lifecycle.server.log_size()
         await alice.threads.delete(thread_id)
         assert not workspace.exists()
         assert _containers(docker_api, paths, thread_id) == []
+    # The approved command's journal entry (agent.command_journal) is removed from langgraph dev's own
+    # store, which no client can read: the server says how many entries it removed.
+    removed = f"Thread {thread_id} deleted: removed 1 command journal entry"
+    await _eventually(lambda: removed in session_lifecycle.server.log_since(offset), removed)
 
 
 async def test_reconciler_removes_orphans_and_never_a_live_thread(
