@@ -18,9 +18,10 @@ result saying the command was interrupted when its server process stopped and
 was not started again. A new approval of the same call (a run from an older
 checkpoint, answered again) is a new run id, and runs the command.
 
-Without a store (unit tests of other parts, benchmarks) or outside a thread,
-calls pass through unrecorded. Commands that subagents run are not journaled:
-a re-queued run starts a subagent's task over with new tool call ids.
+The `task` subagent's gate holds a journal too: a run re-queued while the subagent's
+approved command ran resumes the subagent from its own checkpoint, where the call
+keeps its id. Without a store (unit tests of other parts, benchmarks) or outside a
+thread, calls pass through unrecorded.
 """
 
 from __future__ import annotations

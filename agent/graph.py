@@ -87,7 +87,7 @@ def assemble_agent(
     Approvals: every gateable tool is registered with HITL (as `ApprovalGate`,
     which also refuses in the tools node any gated call the approval step did
     not pass), and the run's policy (`AgentContext`) decides per call whether it
-    pauses. Every command the main agent starts is journaled inside the gate
+    pauses. Every command the agent or its subagent starts is journaled inside the gate
     (`agent.command_journal`), so a run re-queued after its server process died does not
     start it again. The general-purpose subagent that `task` starts is declared here so
     that it gets the same description middleware, the same gate (and the skills
@@ -105,9 +105,9 @@ def assemble_agent(
     # One permission policy decides every call (docs/permissions.md): the gate asks it, the model node records its verdicts.
     policy = ToolPolicy(admin_rules_from_env(), backend)
     gates = interrupt_on(previews.describe, policy.when, mcp.names if mcp is not None else frozenset())
+    # Inside both gates (the main agent's and the subagent's; it holds no state): a run re-queued while a
+    # subagent's approved command ran resumes the subagent's own checkpoint, with the same call ids.
     journal: AgentMiddleware[Any, Any, Any] = CommandJournal() if mcp is None else McpCalls(mcp, inner=CommandJournal())
-    # The subagent's MCP calls run inside its own gate too; it journals no commands (see `agent.command_journal`).
-    sub_calls = McpCalls(mcp) if mcp is not None else None
     mcp_offer: list[AgentMiddleware[Any, Any, Any]] = [McpToolsMiddleware(mcp)] if mcp is not None and mcp.names else []
     # Outermost around tool calls, so the workspace is restored before any other middleware reads it.
     recording: list[AgentMiddleware[Any, Any, Any]] = [snapshots.recorder()] if snapshots is not None else []
@@ -123,7 +123,7 @@ def assemble_agent(
             changes,
             *mcp_offer,
             policy.middleware(),
-            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy, inner=sub_calls),
+            ApprovalGate(interrupt_on=gates, details=previews.details, policy=policy, inner=journal),
         ],
         "skills": [SKILLS_SOURCE],
         "interrupt_on": {},

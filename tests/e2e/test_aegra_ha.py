@@ -14,6 +14,7 @@ short leases (`LEASE_DURATION_SECONDS` 6, heartbeats every 2 s, the reaper every
 2. During a pending approval: the process that ran the pausing run is killed.
    The approval is still pending, approving it runs the command once, and the run
    finishes.
+3. As 1, for a command the `task` subagent runs.
 """
 
 from __future__ import annotations
@@ -209,3 +210,37 @@ async def test_killing_a_process_during_a_pending_approval_loses_nothing(
         [result] = [message_text(m) for m in tool_messages(await thread_state(client, thread_id), "execute")]
         assert "Interrupted" not in result, result
     assert lines(paths.workspace(thread_id) / "approved") == ["y"]
+
+
+async def test_killing_the_process_running_a_subagents_command_does_not_run_it_twice(
+    two_workers: LangGraphServer, scripted_llm: ScriptedLLM, paths: E2EPaths
+) -> None:
+    """The same promise for a command the `task` subagent runs: its approval resumes the subagent's own checkpoint."""
+    tag = uuid.uuid4().hex[:8]
+    sub = f"e2e-ha-sub-{tag}"
+    scripted_llm.add_scenario(sub, call("execute", command="echo s >> /workspace/count; sleep 20"), say(echo_last_tool_output()))
+    scripted_llm.add_scenario(
+        f"e2e-ha-task-{tag}", call("task", description=f"count ({sub})", subagent_type="general-purpose"), say(echo_last_tool_output())
+    )
+    async with sdk_client(two_workers.url) as client:
+        thread_id = str((await client.threads.create())["thread_id"])
+        paused = await stream_run(client, thread_id, input=user_input(f"delegate (e2e-ha-task-{tag})"))
+        assert [a["name"] for a in paused.action_requests] == ["execute"], paused.describe()
+        run = await client.runs.create(thread_id, "agent", command=resume(approve()))  # type: ignore[arg-type]
+        run_id = str(run["run_id"])
+    count = paths.workspace(thread_id) / "count"
+
+    async def started() -> list[str] | None:
+        return lines(count)
+
+    assert await until(started, "the subagent's approved command never started") == ["s"]
+    killed = await picked_up(two_workers, run_id)
+    kill_worker(two_workers, killed)
+
+    async with sdk_client(two_workers.url) as client:
+        ended = await finished(client, thread_id, run_id)
+        assert ended["status"] == "success", ended
+        assert pickups(two_workers, run_id)[-1] != killed, "the run did not continue on another process"
+        [result] = [message_text(m) for m in tool_messages(await thread_state(client, thread_id), "task")]
+        assert "not started again" in result, result
+        assert lines(count) == ["s"], "the subagent's approved command ran a second time"
