@@ -32,7 +32,7 @@ from pathlib import Path
 import serve_postgres
 import serve_redis
 from dotenv import dotenv_values
-from serve_children import Cleanups, Stopped, hold_signals, run, spawn, stop, stop_on_signals
+from serve_children import Cleanups, Stopped, hold_signals, kill_group, run, spawn, stop, stop_on_signals
 from serve_data import prepare
 from serve_log import Refusal, error, log
 from serve_setup import PROJECT_ROOT, ensure_platform
@@ -211,6 +211,10 @@ def serve(options: Options, cleanups: Cleanups) -> int:
     wait_ready = [sys.executable, str(Path(__file__).with_name("wait_ready.py")), "--url", url, "--workers", str(options.workers)]
     wait_ready += ["--log", str(options.data_dir / "server.log"), "--pid", str(server.pid), "--timeout", str(STARTUP_TIMEOUT)]
     if run(wait_ready) != 0:
+        # Nothing was served, so nothing needs draining; and uvicorn's supervisor, stuck in a health
+        # check of a worker that already failed, would take a minute to answer SIGTERM.
+        log("server: did not come up; killing it")
+        kill_group(server)
         raise Refusal(f"Aegra did not come up (log: {options.data_dir / 'server.log'})")
     log(f"ready: Aegra serves {options.config} on {url} ({options.workers} worker(s), /info answers; Ctrl-C stops it all)")
     status = server.wait()

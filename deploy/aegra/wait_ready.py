@@ -4,7 +4,11 @@ uvicorn shares one port between its workers, so one answer from `/info` proves o
 some worker is up. Each worker logs "Application startup complete." once its startup (the
 graph loaded, the database and Redis connected) is done, so readiness is: `/info` answers
 and the server log holds that line once per worker. Exits 1 with the log's tail when the
-server exits first or does not get there in time.
+server exits first, a worker's startup fails, or it does not get there in time.
+
+A worker whose startup failed (a graph that cannot be imported, a database refused) exits,
+and uvicorn then stops every worker; but its supervisor notices only after a health check of
+each worker has timed out (a minute for two), so the failure is reported from the log at once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ STARTED = "Application startup complete"
 """What uvicorn logs once per process when its application's startup is done."""
 
 
+FAILED = "Application startup failed"
+"""What uvicorn logs when a process's application startup raised (that process then exits)."""
+
+
 def answers(url: str) -> bool:
     """Whether `GET url/info` answers 200."""
     try:
@@ -34,10 +42,19 @@ def answers(url: str) -> bool:
 
 def started_workers(log: Path) -> int:
     """How many processes have logged that their startup is complete."""
+    return _log_text(log).count(STARTED)
+
+
+def startup_failed(log: Path) -> bool:
+    """Whether a process has logged that its startup failed."""
+    return FAILED in _log_text(log)
+
+
+def _log_text(log: Path) -> str:
     try:
-        return log.read_text(encoding="utf-8", errors="replace").count(STARTED)
+        return log.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return 0
+        return ""
 
 
 def alive(pid: int) -> bool:
@@ -68,6 +85,9 @@ def main() -> int:
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
     while not (answers(args.url) and started_workers(args.log) >= args.workers):
+        if startup_failed(args.log):
+            print(f"error: a worker's startup failed ({FAILED!r} in the server log); its log ends with:\n{tail(args.log)}", file=sys.stderr)
+            return 1
         if not alive(args.pid):
             print(f"error: the server exited before answering {args.url}/info; its log ends with:\n{tail(args.log)}", file=sys.stderr)
             return 1
