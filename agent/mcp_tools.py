@@ -3,7 +3,10 @@
 Which tools a server offers is known only once it runs, and a command server runs
 inside a thread's sandbox, so the tools cannot be fixed when the graph is built.
 LangChain's dynamic tools fit: `McpToolsMiddleware` adds the servers' tools to every
-model call, and `McpCalls` runs a call of one of them. `McpCalls` sits inside the
+model call, and `McpCalls` runs a call of one of them. The tools themselves are
+langchain-mcp-adapters' (`convert_mcp_tool_to_langchain_tool`), bound not to one
+`ClientSession` but to a `ThreadSession`, which sends each call through the session of
+the thread that makes it. `McpCalls` sits inside the
 approval gate (`ApprovalGate(inner=...)`), so an MCP call runs only once the policy
 allowed it or a reviewer approved it, exactly like a built-in tool; by default every
 MCP call asks (`agent.approval_policy`).
@@ -25,13 +28,15 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from langchain.agents.middleware import AgentMiddleware
 from langchain.agents.middleware.types import ModelRequest, ModelResponse, ToolCallRequest
 from langchain_core.messages import ToolMessage
-from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from langchain_core.tools import BaseTool
+from langchain_mcp_adapters.tools import convert_mcp_tool_to_langchain_tool
 from langgraph.types import Command
+from mcp import ClientSession
 from mcp.types import CallToolResult, EmbeddedResource, ImageContent, TextContent, Tool
 
 from config.mcp import McpServer, enabled_mcp_servers, mcp_tool_name, server_of
@@ -154,23 +159,40 @@ class McpCatalog:
         return f"MCP server {server.name!r} offers no tool {name!r}; offered: {[mcp_tool_name(server.name, t.name) for t in tools]}"
 
     def _tool(self, server: McpServer, tool: Tool) -> BaseTool:
-        async def call(**arguments: Any) -> str:
-            try:
-                result = await self.sessions.call_tool(self.thread(), server, tool.name, arguments, self.call_seconds)
-            except McpUnavailableError as exc:
-                raise ToolException(f"Error: {exc}. The tool did not run; it may work again on a later call.") from exc
-            text = result_text(result)
-            if result.isError:
-                raise ToolException(text or f"{tool.name} failed without saying why")
-            return text
-
+        """langchain-mcp-adapters' tool for `tool`, calling through the running thread's own session (`ThreadSession`)."""
         description = tool.description or tool.title or tool.name
-        return StructuredTool.from_function(
-            coroutine=call,
-            name=mcp_tool_name(server.name, tool.name),
-            description=f"[MCP server {server.name}] {description}"[:4000],
-            args_schema=dict(tool.inputSchema),
-            handle_tool_error=True,
+        listed = tool.model_copy(update={"description": f"[MCP server {server.name}] {description}"[:4000]})
+        session = cast("ClientSession", ThreadSession(self, server))
+        converted = convert_mcp_tool_to_langchain_tool(session, listed, server_name=server.name)
+        converted.name = mcp_tool_name(server.name, tool.name)
+        return converted
+
+
+class ThreadSession:
+    """What langchain-mcp-adapters' tools call (`session.call_tool`): the running thread's session of one server.
+
+    The adapters bind a tool to one `ClientSession`; here every call finds the session of the
+    thread that makes it (`McpSessions`: started on first use, audited, kept in use while it
+    runs). What comes back is made safe for any model first: text only (`result_text`), and
+    a server that is unavailable or ends mid-call is an error result, which the adapters hand
+    to the model as a failed tool call (an exception would fail the run).
+    """
+
+    def __init__(self, catalog: McpCatalog, server: McpServer) -> None:
+        self.catalog = catalog
+        self.server = server
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None, **_: Any) -> CallToolResult:  # noqa: D102
+        try:
+            result = await self.catalog.sessions.call_tool(
+                self.catalog.thread(), self.server, name, dict(arguments or {}), self.catalog.call_seconds
+            )
+        except McpUnavailableError as exc:
+            note = f"Error: {exc}. The tool did not run; it may work again on a later call."
+            return CallToolResult(content=[TextContent(type="text", text=note)], isError=True)
+        text = result_text(result) or (f"{name} failed without saying why" if result.isError else "")
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structuredContent=result.structuredContent, isError=result.isError
         )
 
 

@@ -1,6 +1,6 @@
 """`McpSessions`: one long-lived MCP client session per (thread, server), from first use to the thread's end.
 
-langchain-mcp-adapters' tools open a new session for every call (or are bound to one); a stdio
+langchain-mcp-adapters' `get_tools()` opens a new session for every call; a stdio
 server that starts per call loses whatever it holds between calls (an open file, a
 cache, a login) and pays its start-up each time. Here a session is started on the
 thread's first use of the server and kept open: later calls of the thread reuse it,

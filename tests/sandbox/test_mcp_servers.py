@@ -113,10 +113,13 @@ async def test_a_call_keeps_the_session_container_from_the_idle_stop(settings: S
         assert await asyncio.to_thread(deployment.reap_idle, now=far_future) == [], "the idle reaper stopped a container under an MCP call"
         assert await sleeping == "slept"
 
-        # Unused now: the reaper stops it, and the thread's next call starts the server again in a running container.
+        # Unused now: the reaper stops it, and the thread's next call starts the container and the server again.
+        [container] = list_containers(deployment.api, settings, thread_id=ref.thread_id)
+        started_before = docker_api.inspect_container(container.container_id)["State"]["StartedAt"]
         assert await asyncio.to_thread(deployment.reap_idle, now=far_future) == [ref.thread_id]
         after = json.loads(await _text(sessions, ref, server, "whoami"))
-        assert after["pid"] != before["pid"] or after["hostname"] != before["hostname"]
+        assert after["hostname"] == before["hostname"]  # the thread's same container, started again
+        assert docker_api.inspect_container(container.container_id)["State"]["StartedAt"] != started_before
     finally:
         await deployment.mcp.close_all()
         deployment.close(remove_sessions=True)

@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.types import AudioContent, ImageContent, TextContent
 from starlette.applications import Starlette
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
@@ -117,6 +120,57 @@ async def test_a_server_that_says_its_tools_changed_is_listed_again(deployment: 
         assert [tool.name for tool in await catalog.tools()] == ["growing__grow"]
         grow = await catalog.tool("growing__grow")
         assert not isinstance(grow, str)
-        assert await grow.ainvoke({}) == "grown"
+        [answer] = await grow.ainvoke({})
+        assert answer["text"] == "grown"
         assert sorted(tool.name for tool in await catalog.tools()) == ["growing__extra", "growing__grow"]
         await deployment.mcp.close_all()
+
+
+def _mixed_app() -> FastMCP:
+    """A server whose tools answer with an image, fail, or (`hear`) answer with audio."""
+    app = FastMCP("mixed", stateless_http=False)
+
+    @app.tool(structured_output=False)
+    def picture() -> list[TextContent | ImageContent]:
+        """A caption and an image."""
+        return [TextContent(type="text", text="a caption"), ImageContent(type="image", data="iVBORw0KGgo=", mimeType="image/png")]
+
+    @app.tool()
+    def broken() -> str:
+        """Always fails."""
+        raise ValueError("this tool always fails")
+
+    @app.tool(structured_output=False)
+    def hear() -> AudioContent:
+        """Audio, which the adapters cannot convert by themselves."""
+        return AudioContent(type="audio", data="AAAA", mimeType="audio/wav")
+
+    return app
+
+
+async def _called(tool: object, name: str) -> ToolMessage:
+    assert isinstance(tool, BaseTool), tool
+    message = await tool.ainvoke({"type": "tool_call", "name": name, "args": {}, "id": f"call-{uuid.uuid4().hex[:8]}"})
+    assert isinstance(message, ToolMessage), message
+    return message
+
+
+async def test_every_answer_reaches_the_model_as_text_and_failures_as_tool_errors(deployment: SandboxDeployment) -> None:
+    """Images and audio become a line of text (any model can read it); a failing tool or server is a failed call, never a failed run."""
+    with http_server(_mixed_app()) as url:
+        catalog = _OneThreadCatalog(deployment, HttpServer(name="mixed", url=url), _ref())
+        picture = await _called(await catalog.tool("mixed__picture"), "mixed__picture")
+        assert picture.status == "success"
+        assert picture.text == "a caption\n[image, image/png, 12 base64 characters]"
+        heard = await _called(await catalog.tool("mixed__hear"), "mixed__hear")
+        assert heard.status == "success"
+        assert "audio" in heard.text
+        broken = await _called(await catalog.tool("mixed__broken"), "mixed__broken")
+        assert broken.status == "error"
+        assert "this tool always fails" in broken.text
+        await deployment.mcp.close_all()
+    # The server is gone now: the call is a failed tool call naming the server.
+    gone = await _called(await catalog.tool("mixed__broken"), "mixed__broken")
+    assert gone.status == "error"
+    assert "'mixed'" in gone.text
+    assert "did not run" in gone.text
