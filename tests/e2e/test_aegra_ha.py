@@ -160,11 +160,10 @@ async def next_run_sees(client: LangGraphClient, scripted_llm: ScriptedLLM, thre
     return message_text(tool_messages(await thread_state(client, thread_id), "execute")[-1])
 
 
-async def test_killing_the_process_running_a_command_does_not_run_it_twice(
-    two_workers: LangGraphServer, scripted_llm: ScriptedLLM, paths: E2EPaths
-) -> None:
-    async with sdk_client(two_workers.url) as client:
-        thread_id, _ = await paused_on(client, scripted_llm, "echo x >> /workspace/count; sleep 20")
+async def kill_while_it_runs(server: LangGraphServer, paths: E2EPaths, thread_id: str, first_line: str) -> tuple[str, int]:
+    """Approve the thread's pending command in a new run, and once it wrote `first_line` to /workspace/count
+    kill the process running it; (the run's id, the killed pid)."""
+    async with sdk_client(server.url) as client:
         run = await client.runs.create(thread_id, "agent", command=resume(approve()))  # type: ignore[arg-type]
         run_id = str(run["run_id"])
     count = paths.workspace(thread_id) / "count"
@@ -172,14 +171,29 @@ async def test_killing_the_process_running_a_command_does_not_run_it_twice(
     async def started() -> list[str] | None:
         return lines(count)
 
-    assert await until(started, "the approved command never started") == ["x"]
-    killed = await picked_up(two_workers, run_id)
-    kill_worker(two_workers, killed)
+    assert await until(started, "the approved command never started") == [first_line]
+    killed = await picked_up(server, run_id)
+    kill_worker(server, killed)
+    return run_id, killed
+
+
+async def ended_on_the_other_process(client: LangGraphClient, server: LangGraphServer, thread_id: str, run_id: str, killed: int) -> None:
+    """The re-queued run ended `success`, last picked up by a process other than the killed one."""
+    ended = await finished(client, thread_id, run_id)
+    assert ended["status"] == "success", ended
+    assert pickups(server, run_id)[-1] != killed, "the run did not continue on another process"
+
+
+async def test_killing_the_process_running_a_command_does_not_run_it_twice(
+    two_workers: LangGraphServer, scripted_llm: ScriptedLLM, paths: E2EPaths
+) -> None:
+    async with sdk_client(two_workers.url) as client:
+        thread_id, _ = await paused_on(client, scripted_llm, "echo x >> /workspace/count; sleep 20")
+    run_id, killed = await kill_while_it_runs(two_workers, paths, thread_id, "x")
+    count = paths.workspace(thread_id) / "count"
 
     async with sdk_client(two_workers.url) as client:  # a fresh connection: the old one may have gone to the dead process
-        ended = await finished(client, thread_id, run_id)
-        assert ended["status"] == "success", ended
-        assert pickups(two_workers, run_id)[-1] != killed, "the run did not continue on another process"
+        await ended_on_the_other_process(client, two_workers, thread_id, run_id, killed)
         [result] = [message_text(m) for m in tool_messages(await thread_state(client, thread_id), "execute")]
         assert "Interrupted" in result, result
         assert "not started again" in result, result
@@ -226,21 +240,11 @@ async def test_killing_the_process_running_a_subagents_command_does_not_run_it_t
         thread_id = str((await client.threads.create())["thread_id"])
         paused = await stream_run(client, thread_id, input=user_input(f"delegate (e2e-ha-task-{tag})"))
         assert [a["name"] for a in paused.action_requests] == ["execute"], paused.describe()
-        run = await client.runs.create(thread_id, "agent", command=resume(approve()))  # type: ignore[arg-type]
-        run_id = str(run["run_id"])
+    run_id, killed = await kill_while_it_runs(two_workers, paths, thread_id, "s")
     count = paths.workspace(thread_id) / "count"
 
-    async def started() -> list[str] | None:
-        return lines(count)
-
-    assert await until(started, "the subagent's approved command never started") == ["s"]
-    killed = await picked_up(two_workers, run_id)
-    kill_worker(two_workers, killed)
-
     async with sdk_client(two_workers.url) as client:
-        ended = await finished(client, thread_id, run_id)
-        assert ended["status"] == "success", ended
-        assert pickups(two_workers, run_id)[-1] != killed, "the run did not continue on another process"
+        await ended_on_the_other_process(client, two_workers, thread_id, run_id, killed)
         [result] = [message_text(m) for m in tool_messages(await thread_state(client, thread_id), "task")]
         assert "not started again" in result, result
         assert lines(count) == ["s"], "the subagent's approved command ran a second time"
