@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import cast
 
 import docker
 import httpx
@@ -40,18 +41,30 @@ PER_THREAD, PER_USER = 2, 3
 SANDBOX_CSP = "sandbox allow-scripts allow-forms allow-popups"
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param((LANGGRAPH_DEV, "ephemeral"), id="langgraph-dev-ephemeral"),
-        pytest.param((LANGGRAPH_DEV, "session"), id="langgraph-dev-session"),
-        pytest.param((AEGRA, "ephemeral"), id="aegra-ephemeral", marks=pytest.mark.aegra),
-    ],
-)
+DEV_EPHEMERAL = pytest.param((LANGGRAPH_DEV, "ephemeral"), id="langgraph-dev-ephemeral")
+DEV_SESSION = pytest.param((LANGGRAPH_DEV, "session"), id="langgraph-dev-session")
+AEGRA_EPHEMERAL = pytest.param((AEGRA, "ephemeral"), id="aegra-ephemeral", marks=pytest.mark.aegra)
+EVERY_SETUP = [DEV_EPHEMERAL, DEV_SESSION, AEGRA_EPHEMERAL]
+"""Where a test's promise depends on both the engine (routes, restarts, deletes) and the sandbox mode."""
+BOTH_MODES = [DEV_EPHEMERAL, DEV_SESSION]
+"""Where it depends on the sandbox mode only (which containers run, where a relay starts)."""
+BOTH_ENGINES = [DEV_EPHEMERAL, AEGRA_EPHEMERAL]
+"""Where it depends on the engine only (how our routes and their headers are served)."""
+
+
+def every_setup[T](test: T) -> T:
+    """Run `test` on each server of the module (each engine and sandbox mode)."""
+    return cast("T", pytest.mark.parametrize("server", EVERY_SETUP, indirect=True)(test))
+
+
+@pytest.fixture(scope="module")
 def server(
     request: pytest.FixtureRequest, scripted_llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory, sandbox_image: str
 ) -> Iterator[AuthServer]:
-    """An auth-enabled server in one sandbox mode, with short links and small process caps."""
+    """An auth-enabled server (engine and sandbox mode from the test's parameter), with short links and small process caps.
+
+    Module-scoped: tests with the same parameter share one server.
+    """
     engine, mode = request.param
     with auth_server_with(
         engine,
@@ -121,6 +134,7 @@ async def _processes(server: AuthServer, user: str, thread_id: str) -> dict[str,
     return {p["process_id"]: p["state"] for p in listed}
 
 
+@every_setup
 async def test_the_owner_previews_a_server_the_agent_started_and_no_one_else_can(
     server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient
 ) -> None:
@@ -161,6 +175,7 @@ async def test_the_owner_previews_a_server_the_agent_started_and_no_one_else_can
     assert "hello from the sandbox" not in late.text
 
 
+@pytest.mark.parametrize("server", BOTH_MODES, indirect=True)
 async def test_the_sandbox_where_the_app_listens_has_no_route_and_only_loopback(
     server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient
 ) -> None:
@@ -181,6 +196,7 @@ async def test_the_sandbox_where_the_app_listens_has_no_route_and_only_loopback(
         assert docker_api.inspect_container(container["Id"])["HostConfig"]["NetworkMode"] == "none"
 
 
+@pytest.mark.parametrize("server", BOTH_ENGINES, indirect=True)
 async def test_the_previewed_page_cannot_read_the_web_clients_storage(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     path = chromium_path()
     if path is None:
@@ -216,6 +232,7 @@ async def test_the_previewed_page_cannot_read_the_web_clients_storage(server: Au
     assert "authorization" not in found["appSaw"], found
 
 
+@pytest.mark.parametrize("server", BOTH_MODES, indirect=True)
 async def test_two_apps_of_one_thread_are_each_previewed_and_stopping_one_ends_it(
     server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient
 ) -> None:
@@ -241,6 +258,7 @@ async def test_two_apps_of_one_thread_are_each_previewed_and_stopping_one_ends_i
         assert not [row for row in listing["Processes"] if "http.server 8000" in " ".join(row)], listing
 
 
+@every_setup
 async def test_the_process_caps_refuse_the_agent_and_name_their_setting(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     owner, other = _user(), _user()
     thread_id = await _thread(server, owner, {})
@@ -259,6 +277,7 @@ async def test_the_process_caps_refuse_the_agent_and_name_their_setting(server: 
     await agent_starts(server, scripted_llm, other, await _thread(server, other, {}), "sleep 600")
 
 
+@every_setup
 async def test_deleting_the_thread_ends_every_process_and_its_previews(
     server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient
 ) -> None:
@@ -279,6 +298,7 @@ async def test_deleting_the_thread_ends_every_process_and_its_previews(
         assert "doomed" not in answer.text
 
 
+@every_setup
 async def test_after_a_server_restart_the_app_still_runs_and_its_preview_still_opens(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     owner = _user()
     thread_id = await _thread(server, owner, {"/workspace/index.html": b"still here\n"})
