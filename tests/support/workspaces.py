@@ -14,25 +14,27 @@ import docker
 from docker.errors import DockerException, NotFound
 
 from sandbox import SandboxSettings
-from sandbox.containers.container_spec import LABEL_MODE, label_filter, labels_for
+from sandbox.containers.container_spec import label_filter, labels_for
 from sandbox.containers.removal import remove_all_workspaces as remove_workspaces
 from sandbox.disks.memories import memory_folder_names, remove_memory_folder
-from sandbox.processes.manager import PROCESS_MODE_LABEL
 
 __all__ = ["mounts_under", "remove_all_workspaces", "remove_workspaces_under"]
 
 
-def remove_process_containers(settings: SandboxSettings) -> None:
-    """Background processes' own containers outlive their server by design (a restarted one reattaches them);
-    a test that stopped early leaves them behind, so the test's clean-up removes them before their workspaces."""
+def remove_left_containers(settings: SandboxSettings) -> None:
+    """Every container of `settings`' scope, removed before their workspaces.
+
+    Some outlive their server by design: background processes' own containers, and session
+    containers where a process runs (a restarted server reattaches them). A stopped server's
+    tests are done with them, as with anything a test that stopped early left behind.
+    """
     try:
         engine = docker.APIClient(version="auto", **docker.utils.kwargs_from_env())
         engine.ping()
     except DockerException:
         return  # no Docker: no container either
     try:
-        labels = {**labels_for(settings), LABEL_MODE: PROCESS_MODE_LABEL}
-        for container in engine.containers(all=True, filters=label_filter(labels)):
+        for container in engine.containers(all=True, filters=label_filter(labels_for(settings))):
             with contextlib.suppress(NotFound):
                 engine.remove_container(container["Id"], force=True)
     finally:
@@ -40,8 +42,8 @@ def remove_process_containers(settings: SandboxSettings) -> None:
 
 
 def remove_all_workspaces(settings: SandboxSettings) -> None:
-    """Unmount and delete every workspace and memory folder (and disk image) of `settings`, after its process containers."""
-    remove_process_containers(settings)
+    """Unmount and delete every workspace and memory folder (and disk image) of `settings`, after its containers."""
+    remove_left_containers(settings)
     remove_workspaces(settings)
     for folder_name in sorted(memory_folder_names(settings)):
         remove_memory_folder(settings, folder_name)
