@@ -87,6 +87,8 @@ class McpCatalog:
         """Longest one MCP call may take (the sandbox's longest command)."""
         self._listed: dict[str, tuple[int, list[Tool]]] = {}
         """Each server's tools, and the `tool_list_version` they were read at."""
+        self._converted: dict[str, tuple[list[Tool], list[BaseTool]]] = {}
+        """Each server's agent tools, and the listing they were made from (made again only when it changes)."""
         self._failed: dict[str, float] = {}
         """When each server last failed to list its tools (`time.monotonic()`)."""
         self._listing = asyncio.Lock()
@@ -117,6 +119,18 @@ class McpCatalog:
                 logger.info("MCP server %r offers %d tool(s): %s", server.name, len(tools), ", ".join(t.name for t in tools))
         return tools
 
+    async def agent_tools(self, ref: ThreadRef, server: McpServer) -> list[BaseTool]:
+        """`server`'s tools as agent tools, made once per listing.
+
+        Every model call offers them; converting each tool's schema again would cost every turn CPU for nothing.
+        """
+        listed = await self.listed(ref, server)
+        made = self._converted.get(server.name)
+        if made is None or made[0] is not listed:
+            made = (listed, [self._tool(server, tool) for tool in listed])
+            self._converted[server.name] = made
+        return made[1]
+
     async def tools(self, enabled: frozenset[str] | None = None) -> list[BaseTool]:
         """The tools of every configured server (of those in `enabled`, when given) as agent tools.
 
@@ -133,7 +147,7 @@ class McpCatalog:
             ):
                 continue
             try:
-                found += [self._tool(server, tool) for tool in await self.listed(ref, server)]
+                found += await self.agent_tools(ref, server)
             except Exception as exc:  # whatever went wrong, the run goes on without this server's tools
                 self._failed[server.name] = time.monotonic()
                 unexpected = not isinstance(exc, SandboxError)
@@ -148,15 +162,15 @@ class McpCatalog:
         if enabled is not None and server.name not in enabled:
             return f"MCP server {server.name!r} is not enabled for this assistant (its mcp_servers); {name} did not run"
         try:
-            tools = await self.listed(self.thread(), server)
+            tools = await self.agent_tools(self.thread(), server)
         except Exception as exc:  # the model reads why, and the run goes on
             unexpected = not isinstance(exc, SandboxError)
             logger.warning("MCP server %r could not list its tools for a call: %s", server.name, exc, exc_info=unexpected)
             return str(exc) or type(exc).__name__
         for tool in tools:
-            if mcp_tool_name(server.name, tool.name) == name:
-                return self._tool(server, tool)
-        return f"MCP server {server.name!r} offers no tool {name!r}; offered: {[mcp_tool_name(server.name, t.name) for t in tools]}"
+            if tool.name == name:
+                return tool
+        return f"MCP server {server.name!r} offers no tool {name!r}; offered: {[tool.name for tool in tools]}"
 
     def _tool(self, server: McpServer, tool: Tool) -> BaseTool:
         """langchain-mcp-adapters' tool for `tool`, calling through the running thread's own session (`ThreadSession`)."""
@@ -182,7 +196,8 @@ class ThreadSession:
         self.catalog = catalog
         self.server = server
 
-    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None, **_: Any) -> CallToolResult:  # noqa: D102
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None, **_: Any) -> CallToolResult:
+        """Run `name` in the calling thread's session (progress callbacks the adapters pass are not forwarded)."""
         try:
             result = await self.catalog.sessions.call_tool(
                 self.catalog.thread(), self.server, name, dict(arguments or {}), self.catalog.call_seconds

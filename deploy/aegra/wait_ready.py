@@ -40,17 +40,18 @@ def answers(url: str) -> bool:
         return False
 
 
-def started_workers(log: Path) -> int:
+def started_workers(log_text: str) -> int:
     """How many processes have logged that their startup is complete."""
-    return _log_text(log).count(STARTED)
+    return log_text.count(STARTED)
 
 
-def startup_failed(log: Path) -> bool:
+def startup_failed(log_text: str) -> bool:
     """Whether a process has logged that its startup failed."""
-    return FAILED in _log_text(log)
+    return FAILED in log_text
 
 
-def _log_text(log: Path) -> str:
+def read_log(log: Path) -> str:
+    """The server log so far (read once per poll: it grows for as long as the server runs)."""
     try:
         return log.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
@@ -84,23 +85,24 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, required=True)
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
-    while not (answers(args.url) and started_workers(args.log) >= args.workers):
-        if startup_failed(args.log):
+    while True:
+        log_text = read_log(args.log)
+        if started_workers(log_text) >= args.workers and answers(args.url):
+            return 0
+        if startup_failed(log_text):
             print(f"error: a worker's startup failed ({FAILED!r} in the server log); its log ends with:\n{tail(args.log)}", file=sys.stderr)
             return 1
         if not alive(args.pid):
             print(f"error: the server exited before answering {args.url}/info; its log ends with:\n{tail(args.log)}", file=sys.stderr)
             return 1
         if time.monotonic() > deadline:
-            started = started_workers(args.log)
             print(
                 f"error: {args.url}/info did not answer on all {args.workers} worker(s) within {args.timeout:.0f}s "
-                f"({started} started); its log ends with:\n{tail(args.log)}",
+                f"({started_workers(log_text)} started); its log ends with:\n{tail(args.log)}",
                 file=sys.stderr,
             )
             return 1
         time.sleep(0.5)
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from typing import cast
 
 import docker
 import httpx
@@ -50,11 +49,6 @@ BOTH_MODES = [DEV_EPHEMERAL, DEV_SESSION]
 """Where it depends on the sandbox mode only (which containers run, where a relay starts)."""
 BOTH_ENGINES = [DEV_EPHEMERAL, AEGRA_EPHEMERAL]
 """Where it depends on the engine only (how our routes and their headers are served)."""
-
-
-def every_setup[T](test: T) -> T:
-    """Run `test` on each server of the module (each engine and sandbox mode)."""
-    return cast("T", pytest.mark.parametrize("server", EVERY_SETUP, indirect=True)(test))
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +128,7 @@ async def _processes(server: AuthServer, user: str, thread_id: str) -> dict[str,
     return {p["process_id"]: p["state"] for p in listed}
 
 
-@every_setup
+@pytest.mark.parametrize("server", EVERY_SETUP, indirect=True)
 async def test_the_owner_previews_a_server_the_agent_started_and_no_one_else_can(
     server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient
 ) -> None:
@@ -258,7 +252,7 @@ async def test_two_apps_of_one_thread_are_each_previewed_and_stopping_one_ends_i
         assert not [row for row in listing["Processes"] if "http.server 8000" in " ".join(row)], listing
 
 
-@every_setup
+@pytest.mark.parametrize("server", EVERY_SETUP, indirect=True)
 async def test_the_process_caps_refuse_the_agent_and_name_their_setting(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     owner, other = _user(), _user()
     thread_id = await _thread(server, owner, {})
@@ -277,7 +271,7 @@ async def test_the_process_caps_refuse_the_agent_and_name_their_setting(server: 
     await agent_starts(server, scripted_llm, other, await _thread(server, other, {}), "sleep 600")
 
 
-@every_setup
+@pytest.mark.parametrize("server", EVERY_SETUP, indirect=True)
 async def test_deleting_the_thread_ends_every_process_and_its_previews(
     server: AuthServer, scripted_llm: ScriptedLLM, docker_api: docker.APIClient
 ) -> None:
@@ -298,7 +292,7 @@ async def test_deleting_the_thread_ends_every_process_and_its_previews(
         assert "doomed" not in answer.text
 
 
-@every_setup
+@pytest.mark.parametrize("server", EVERY_SETUP, indirect=True)
 async def test_after_a_server_restart_the_app_still_runs_and_its_preview_still_opens(server: AuthServer, scripted_llm: ScriptedLLM) -> None:
     owner = _user()
     thread_id = await _thread(server, owner, {"/workspace/index.html": b"still here\n"})

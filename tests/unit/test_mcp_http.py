@@ -117,12 +117,15 @@ class _OneThreadCatalog(McpCatalog):
 async def test_a_server_that_says_its_tools_changed_is_listed_again(deployment: SandboxDeployment) -> None:
     with http_server(_growing_app()) as url:
         catalog = _OneThreadCatalog(deployment, HttpServer(name="growing", url=url), _ref())
-        assert [tool.name for tool in await catalog.tools()] == ["growing__grow"]
+        first = await catalog.tools()
+        assert [tool.name for tool in first] == ["growing__grow"]
         grow = await catalog.tool("growing__grow")
+        assert grow is first[0], "every model call offers the tools made from the same listing"
         assert not isinstance(grow, str)
         [answer] = await grow.ainvoke({})
         assert answer["text"] == "grown"
         assert sorted(tool.name for tool in await catalog.tools()) == ["growing__extra", "growing__grow"]
+        assert (await catalog.tool("growing__grow")) is not grow, "a changed listing makes its tools again"
         await deployment.mcp.close_all()
 
 
