@@ -89,8 +89,8 @@ async def run_levels(fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, level
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for threads in levels:
             for name in order:
-                if name == POOLED:
-                    await wait_for_served_pool(fleet[name])
+                if POOLED in fleet:  # before every level: a refill must not run inside any server's measurement
+                    await wait_for_served_pool(fleet[POOLED])
                 runs.setdefault((name, threads), []).append(await load_level(fleet[name], llm, threads=threads, turns_per_thread=1))
     return [EngineLoad(name, threads, _merge(runs[(name, threads)])) for threads in levels for name in names if (name, threads) in runs]
 
