@@ -96,20 +96,32 @@ def _mount(source: str, target: str, flags: int) -> None:
     _call(_libc.mount(source.encode(), target.encode(), None, flags, None), f"mount {source} on {target}")
 
 
+def _escaped(path: Path) -> str:
+    """`path` as `/proc/self/mountinfo` spells it (octal escapes for blanks and backslashes)."""
+    return str(path).replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
+
+
+def _mount_table() -> dict[str, list[str]]:
+    """Every mount point of this process's namespace (escaped) -> its last `/proc/self/mountinfo` entry (split).
+
+    Read once per operation, not once per point: the table grows with every
+    thread's disks and binds, and parsing it is what a check costs.
+    """
+    table: dict[str, list[str]] = {}
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.split()
+            table[fields[4]] = fields
+    return table
+
+
 def _mount_fields(path: Path) -> list[str] | None:
     """The last `/proc/self/mountinfo` entry mounted on `path` (split), or None.
 
     `os.path.ismount` cannot tell a bind of a folder on the same filesystem from a
     plain folder, and the pool binds plain folders when disk quotas are off.
     """
-    target = str(path).replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
-    found = None
-    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
-        for line in handle:
-            fields = line.split()
-            if fields[4] == target:
-                found = fields
-    return found
+    return _mount_table().get(_escaped(path))
 
 
 def _is_mount(path: Path) -> bool:
@@ -157,10 +169,11 @@ def prepare_slot(settings: SandboxSettings, slot: str) -> dict[str, Path]:
 
 def attach(settings: SandboxSettings, slot: str, sources: dict[str, Path]) -> None:
     """Bind each source folder onto the slot's mount point (skipping one already bound): they appear in the container."""
+    mounted = _mount_table()
     for name, source in sources.items():
         point = mount_point(settings, slot, name)
         point.mkdir(parents=True, exist_ok=True, mode=0o755)
-        if _is_mount(point):
+        if _escaped(point) in mounted:
             continue
         _mount(str(source), str(point), _MS_BIND | _MS_REC)
 

@@ -72,6 +72,39 @@ class _Running:
         return cls(thread_id=thread_id, container_id=str(item["Id"]), user_id=user_id, slot=labels.get(LABEL_POOL, ""))
 
 
+RUNNING_STATES = frozenset({"running", "paused", "restarting"})
+"""States Docker's listing without `all` includes: what counts as running for the caps."""
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """One Docker listing of this scope's session containers, running or not, each with its owner.
+
+    A thread's first command decides everything from one listing taken under the
+    session start lock (the caps' count, the thread's stopped container, the pooled
+    containers it may take): each listing is a round trip through a daemon every
+    command shares, and each pooled container's claim is read once per listing.
+    """
+
+    items: list[tuple[dict[str, Any], _Running]]
+
+    @classmethod
+    def of(cls, items: list[dict[str, Any]], settings: SandboxSettings) -> _Listing:
+        return cls([(item, _Running.of(item, settings)) for item in items])
+
+    def running(self) -> list[_Running]:
+        """Running containers someone owns (an untaken pooled one is nobody's, so it never counts)."""
+        return [owner for item, owner in self.items if owner.thread_id and item.get("State") in RUNNING_STATES]
+
+    def of_thread(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's containers in any state, whoever they were made for."""
+        return [item for item, owner in self.items if owner.thread_id == thread_id]
+
+    def untaken_pool(self) -> list[dict[str, Any]]:
+        """Running pooled containers nobody claimed (nor is draining)."""
+        return [item for item, owner in self.items if owner.slot and not owner.thread_id and item.get("State") == "running"]
+
+
 class SessionContainers:
     """Session mode's containers: find, start within the caps, stop when idle or on a graceful stop."""
 
@@ -136,22 +169,14 @@ class SessionContainers:
             for key in [key for key, cached in self._sessions.items() if key[0] == thread_id and cached == container_id]:
                 del self._sessions[key]
 
-    def _sessions_of(self, *, thread_id: str | None = None, user_id: str | None = None, everything: bool = False) -> list[dict[str, Any]]:
-        """Session containers of this scope (running, or all) of one thread or user, from labels and pool claims.
-
-        A pooled container nobody took is nobody's, so it is never listed here.
-        """
+    def _listing(self, *, everything: bool) -> _Listing:
+        """Session containers of this scope (running ones, or all), each with its owner from labels or pool claims."""
         filters = label_filter(labels_for(self.settings, mode="session"))
-        found = []
-        for item in self.api.containers(all=everything, filters=filters):
-            running = _Running.of(item, self.settings)
-            if running.thread_id and thread_id in (None, running.thread_id) and user_id in (None, running.user_id):
-                found.append(item)
-        return found
+        return _Listing.of(self.api.containers(all=everything, filters=filters), self.settings)
 
     def _running_sessions(self, *, thread_id: str | None = None, user_id: str | None = None) -> list[_Running]:
         """Running session containers of this workspaces folder (of one thread or user), pooled ones included once taken."""
-        return [_Running.of(item, self.settings) for item in self._sessions_of(thread_id=thread_id, user_id=user_id)]
+        return [c for c in self._listing(everything=False).running() if thread_id in (None, c.thread_id) and user_id in (None, c.user_id)]
 
     def _find_or_start(self, ref: ThreadRef) -> str:
         """The thread's running container, else start or create one within the caps.
@@ -165,12 +190,13 @@ class SessionContainers:
             return found[0].container_id
         self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
         with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
-            running = self._running_sessions()
+            listing = self._listing(everything=True)
+            running = listing.running()
             for container in running:
                 if container.thread_id == ref.thread_id and container.user_id == ref.user_id:
                     return container.container_id  # another process started it meanwhile
             self._make_room(running, ref)
-            return self._start_session(ref)
+            return self._start_session(ref, listing)
 
     def _make_room(self, running: list[_Running], ref: ThreadRef) -> None:
         """Stop least recently used idle containers to fit the user's cap, then the total; refuse past the user's."""
@@ -215,11 +241,14 @@ class SessionContainers:
             self.forget_session(container.thread_id, container.container_id)
             return True
 
-    def _start_session(self, ref: ThreadRef) -> str:
-        """Start this thread's stopped container (even one from before a restart), else create it."""
+    def _start_session(self, ref: ThreadRef, listing: _Listing) -> str:
+        """Start this thread's stopped container (even one from before a restart), else take a pooled one, else create it.
+
+        `listing` is the one taken under the session start lock.
+        """
         thread_id, image = ref.thread_id, ref.image
         api = self.api
-        found = self._without_foreign(self._sessions_of(thread_id=thread_id, everything=True), ref)
+        found = self._without_foreign(listing.of_thread(thread_id), ref)
         if found:
             container_id = found[0]["Id"]
             for duplicate in found[1:]:
@@ -227,7 +256,7 @@ class SessionContainers:
             slot = (found[0].get("Labels") or {}).get(LABEL_POOL)
             if slot:
                 self.pool.reattach(slot, ref)
-        elif (taken := self.pool.take(ref)) is not None:
+        elif (taken := self.pool.take(ref, listing.untaken_pool())) is not None:
             return taken
         else:
             self.ensure_image(image)

@@ -133,17 +133,17 @@ class WarmPool:
 
     # -- handing out ----------------------------------------------------------
 
-    def take(self, ref: ThreadRef) -> str | None:
-        """Claim a running pooled container for `ref`'s thread and give it the thread's folders; its id, or None.
+    def take(self, ref: ThreadRef, candidates: list[dict[str, Any]]) -> str | None:
+        """Claim one of `candidates` for `ref`'s thread and give it the thread's folders; its id, or None.
 
-        Only `SANDBOX_IMAGE` is pooled; a run on another image creates its container.
+        `candidates` are untaken running pooled containers from the caller's Docker
+        listing (a claim is atomic, so one taken meanwhile is skipped). Only
+        `SANDBOX_IMAGE` is pooled; a run on another image creates its container.
         """
-        api = self._api
-        if api is None or ref.image != self.settings.image:
+        if self._api is None or ref.image != self.settings.image:
             return None
-        candidates = api.containers(filters=pool_filter(self.settings))
         # This process's own containers first: another process's may be being drained as it stops.
-        candidates.sort(key=lambda item: (item.get("Labels") or {}).get(LABEL_OWNER) != self._owner)
+        candidates = sorted(candidates, key=lambda item: (item.get("Labels") or {}).get(LABEL_OWNER) != self._owner)
         for item in candidates:
             slot = (item.get("Labels") or {}).get(LABEL_POOL, "")
             if not slot or not claim(self.settings, slot, ref.thread_id, ref.user_id):
