@@ -21,15 +21,15 @@ from typing import Any
 from sandbox.metrics import events as metrics
 from sandbox.runs.audit import AuditLog
 from server.approval_checks import run_request
-from server.engine import StoredThread, read_thread
+from server.engine import StoredThread, ThreadReader, read_thread
 
 logger = logging.getLogger(__name__)
 
 
-async def thread_for_audit(thread_id: str) -> StoredThread | None:
-    """The thread as the server stores it (read in-process, past auth), or None when it cannot be read."""
+async def thread_for_audit(thread_id: str, read: ThreadReader | None = None) -> StoredThread | None:
+    """The thread as the server stores it (read in-process, past auth, or by `read`), or None when it cannot be read."""
     try:
-        return await read_thread(thread_id)
+        return await (read or read_thread)(thread_id)
     except Exception:  # a missing thread is refused by the server itself; nothing to log
         logger.exception("Could not read thread %s to audit its decisions", thread_id)
         return None
@@ -71,12 +71,12 @@ def decision_records(resume: Any, pending: Mapping[str, Any]) -> list[dict[str, 
     return records
 
 
-async def record_resume_decisions(audit: AuditLog, *, user_id: str, value: Mapping[str, Any]) -> None:
-    """Log the decisions of a run about to be created, when it resumes the caller's own paused thread."""
+async def record_resume_decisions(audit: AuditLog, *, user_id: str, value: Mapping[str, Any], read: ThreadReader | None = None) -> None:
+    """Log the decisions of a run about to be created, when it resumes the caller's own paused thread (read by `read`)."""
     request, only_if_paused = run_request(value)
     if request.resume is None or request.thread_id is None:
         return
-    thread = await thread_for_audit(request.thread_id)
+    thread = await thread_for_audit(request.thread_id, read)
     if thread is None or thread.owner != user_id or (only_if_paused and not thread.pending):
         return
     records = decision_records(request.resume, thread.pending)

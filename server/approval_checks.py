@@ -47,7 +47,7 @@ from agent.policy.rules import RuleError, parse_rules
 from config.mcp import MCP_SERVERS_KEY, enabled_mcp_servers
 from config.sandbox import SandboxSettings
 from sandbox.coordination.process_state import sandbox_process
-from server.engine import StoredThread, has_checkpoint, read_thread
+from server.engine import StoredThread, ThreadReader, has_checkpoint, read_thread
 
 POLICY_KEYS = ("approval_tools", "auto_approved_commands", ASSISTANT_KEY, MCP_SERVERS_KEY)
 """Context keys that only an assistant may set."""
@@ -257,12 +257,15 @@ def _everyone(_thread: StoredThread) -> bool:
     return True
 
 
-async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _everyone) -> list[Decision]:
+async def refuse_bad_resume(
+    value: Mapping[str, Any], may_see: ThreadFilter = _everyone, read: ThreadReader | None = None
+) -> list[Decision]:
     """Check a run about to be created; raise a 4xx for a malformed resume, a run-level policy or a disallowed image.
 
     A thread that is missing, or that `may_see` says is not the caller's, is
     neither checked nor revealed here: the server's ownership filter answers 404
-    as for any other request.
+    as for any other request. `read` reads the thread (`read_thread` unless the
+    caller shares one read among its checks).
 
     Returns the validated decisions (empty when the run resumes nothing).
     """
@@ -276,7 +279,7 @@ async def refuse_bad_resume(value: Mapping[str, Any], may_see: ThreadFilter = _e
         return []
     if request.thread_id is None:
         raise _refuse(400, "a resume or a start from a checkpoint needs a thread")
-    thread = await read_thread(request.thread_id)
+    thread = await (read or read_thread)(request.thread_id)
     if thread is None or not may_see(thread):
         return []  # not found, or not the caller's: the server answers 404 as for any other request
     if request.checkpoint_id is not None and not await has_checkpoint(thread, request.checkpoint_id):

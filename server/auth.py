@@ -35,7 +35,7 @@ from sandbox.runs.run_context import IDENTITY_KEYS, identity_of
 from server.approval_audit import record_resume_decisions
 from server.approval_checks import refuse_bad_policy, refuse_bad_resume, refuse_disallowed_image, run_request
 from server.credentials import SETTINGS, authenticate_headers, is_admin
-from server.engine import OWNER_KEY, StoredThread
+from server.engine import OWNER_KEY, StoredThread, read_once
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +160,10 @@ async def on_run_create(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> d
     request, _ = run_request(value)
     refuse_thread_alias(value)
     refuse_identity_keys(ctx, {"config": request.config, "context": request.context})
-    await refuse_bad_resume(value, may_see=lambda thread: owns_thread(ctx, thread))
+    read = read_once()  # the check and the audit read the same paused thread
+    await refuse_bad_resume(value, may_see=lambda thread: owns_thread(ctx, thread), read=read)
     stamp_owner(ctx, value)
-    await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value)
+    await record_resume_decisions(approval_audit(), user_id=ctx.user.identity, value=value, read=read)
     return owner_filter(ctx)
 
 

@@ -290,6 +290,27 @@ async def read_thread(thread_id: str) -> StoredThread | None:
     return await serving_engine().read_thread(thread_id)
 
 
+ThreadReader = Callable[[str], Awaitable[StoredThread | None]]
+"""`read_thread`, or a stand-in for it (one request's memo, a test's reader)."""
+
+
+def read_once() -> ThreadReader:
+    """A `read_thread` that asks the engine once per thread id: for the checks of one request that each need the thread.
+
+    On `langgraph dev` a read is a whole request into the server itself (every
+    middleware, the auth handler, the store); a resume's check and its audit
+    would otherwise read the same thread twice for every approval.
+    """
+    seen: dict[str, StoredThread | None] = {}
+
+    async def read(thread_id: str) -> StoredThread | None:
+        if thread_id not in seen:
+            seen[thread_id] = await read_thread(thread_id)
+        return seen[thread_id]
+
+    return read
+
+
 async def thread_exists(thread_id: str) -> bool:
     """Whether the serving engine has the thread; raises when it cannot tell."""
     return await serving_engine().thread_exists(thread_id)

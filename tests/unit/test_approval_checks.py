@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from langgraph_sdk import Auth
+from starlette.authentication import SimpleUser
 
 from config.sandbox import SandboxSettings
-from server import approval_checks
+from sandbox.runs.audit import AuditLog
+from server import approval_audit, approval_checks, auth, engine
 from server.engine import StoredThread
 from tests.support.pending_thread import INTERRUPT_ID, STORED, read_pending_thread
 
@@ -222,3 +226,27 @@ async def test_a_runs_own_rules_are_checked_wherever_the_run_carries_them() -> N
         assert "mode must be" in str(refused.value.detail)
     with pytest.raises(Auth.exceptions.HTTPException, match="only be set on an assistant"):
         await approval_checks.refuse_bad_resume({"thread_id": "t1", "kwargs": {"context": {"policy_rules": good}}})  # type: ignore[typeddict-item]
+
+
+async def test_creating_a_resume_run_reads_its_thread_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The resume check and the approval audit both need the paused thread: one read serves both.
+
+    On `langgraph dev` each read is a whole request into the server itself, and
+    every approval in a turn is a run created this way.
+    """
+    reads: list[str] = []
+
+    async def counted(thread_id: str) -> StoredThread | None:
+        reads.append(thread_id)
+        return await read_pending_thread(thread_id)
+
+    for module in (engine, approval_checks, approval_audit):
+        monkeypatch.setattr(module, "read_thread", counted)
+    monkeypatch.setattr(auth, "approval_audit", lambda: AuditLog(tmp_path / "audit.jsonl"))
+    ctx = Auth.types.AuthContext(user=SimpleUser("alice"), permissions=[], resource="threads", action="create_run")  # type: ignore[arg-type]
+
+    await auth.on_run_create(ctx, run({"decisions": [{"type": "approve"}]}, metadata={}))
+
+    assert reads == ["t1"]
+    [record] = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert (record["tool"], record["decision"], record["user"]) == ("execute", "approve", "alice")
