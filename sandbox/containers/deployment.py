@@ -177,6 +177,7 @@ class SandboxDeployment(SessionContainers):
         """Stop the housekeeper and the pools; optionally remove this scope's session containers (tests, benchmarks)."""
         self._closed.set()
         self.pool.close()
+        self.stop_room_keeper()
         self.commands.shutdown()
         self.file_work.shutdown()
         if remove_sessions:

@@ -23,6 +23,7 @@ import threading
 import time
 from abc import abstractmethod
 from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,10 @@ class SessionContainers:
         """(thread id, user id) -> container id: a cache (Docker's labels are the truth); a container is only
         ever handed to the user it was made for."""
         self._sessions_lock = threading.Lock()
+        self._stopping: set[str] = set()
+        """Containers this process stops in the background to keep `SANDBOX_MAX_CONTAINERS` (not counted meanwhile)."""
+        self._room_keeper = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-room")
+        """Where those stops run: a stop takes a second or more under load, too long to hold the start lock for."""
 
     @abstractmethod
     def start(self) -> docker.APIClient:
@@ -199,7 +204,16 @@ class SessionContainers:
             return self._start_session(ref, listing)
 
     def _make_room(self, running: list[_Running], ref: ThreadRef) -> None:
-        """Stop least recently used idle containers to fit the user's cap, then the total; refuse past the user's."""
+        """Stop least recently used idle containers to fit the user's cap, then, in the background, the total; refuse past the user's.
+
+        The per-user cap is hard, so its stops finish before the new container starts.
+        The total is a soft cap (when every container is busy, this one starts anyway):
+        its least recently used idle containers are picked here and stopped by the room
+        keeper, so no thread's first command waits for another thread's container to stop.
+        """
+        with self._sessions_lock:
+            self._stopping &= {c.container_id for c in running}  # the rest have stopped
+            stopping = set(self._stopping)
         cap = self.settings.max_containers_per_user
         users = [c for c in running if c.user_id == ref.user_id]
         stopped = self._stop_least_recent(users, len(users) + 1 - cap, reason="over SANDBOX_MAX_CONTAINERS_PER_USER")
@@ -211,9 +225,35 @@ class SessionContainers:
             )
             metrics.refused("session_cap")
             raise UserCapError(msg)
-        others = [c for c in running if c.container_id not in stopped]
-        # The total is a soft cap: when every container is busy, this one starts anyway.
-        self._stop_least_recent(others, len(others) + 1 - self.settings.max_containers, reason="over SANDBOX_MAX_CONTAINERS")
+        others = [c for c in running if c.container_id not in stopped and c.container_id not in stopping]
+        for victim in self._idle_least_recent(others, len(others) + 1 - self.settings.max_containers):
+            with self._sessions_lock:
+                self._stopping.add(victim.container_id)
+            try:
+                self._room_keeper.submit(self._stop_for_room, victim)
+            except RuntimeError:  # closed: nothing runs in the background any more
+                self._stop_for_room(victim)
+
+    def _idle_least_recent(self, candidates: list[_Running], count: int) -> list[_Running]:
+        """Up to `count` of `candidates` no command runs in now, least recently used first."""
+        picked: list[_Running] = []
+        for container in sorted(candidates, key=lambda c: thread_use.last_used(self.settings, self._engine, c.thread_id) or 0.0):
+            if len(picked) >= count:
+                break
+            with thread_use.unused(self.settings, self._engine, container.thread_id) as last:
+                if last is not None:
+                    picked.append(container)
+        return picked
+
+    def _stop_for_room(self, container: _Running) -> None:
+        """The room keeper's job: stop `container` unless a command started in it since it was picked."""
+        try:
+            if self._stop_unused(container, reason="over SANDBOX_MAX_CONTAINERS"):
+                return
+        except Exception:  # the next first command over the cap picks again
+            logger.exception("Could not stop session sandbox %s to keep SANDBOX_MAX_CONTAINERS", container.container_id[:12])
+        with self._sessions_lock:
+            self._stopping.discard(container.container_id)  # still running: it counts again
 
     def _stop_least_recent(self, candidates: list[_Running], excess: int, *, reason: str) -> set[str]:
         """Stop up to `excess` of `candidates` that are not in use, least recently used first; their ids."""
@@ -359,6 +399,10 @@ class SessionContainers:
             except APIError:
                 logger.exception("Could not stop session sandbox %s", container.container_id[:12])
         return stopped
+
+    def stop_room_keeper(self) -> None:
+        """Let the stops already picked finish, and take no more (the deployment is closing)."""
+        self._room_keeper.shutdown(wait=True)
 
     def remove_sessions(self) -> None:
         """Remove this scope's session containers, running or not (tests, benchmarks)."""

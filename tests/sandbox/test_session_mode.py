@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import pytest
@@ -11,6 +14,16 @@ from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers.container_spec import label_filter, labels_for
 
 pytestmark = pytest.mark.docker
+
+PATIENCE = 60.0
+
+
+def _wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
 
 
 def _session_containers(api: docker.APIClient, settings: SandboxSettings, thread_id: str | None = None) -> list[dict]:
@@ -69,9 +82,47 @@ def test_least_recently_used_container_is_stopped_beyond_the_cap(settings: Sandb
             for c in _session_containers(docker_api, deployment.settings)
             if c["State"] == "running"
         }
+        _wait_for(lambda: deployment.running_session_threads() == ["lru-b", "lru-c"], "the least recently used container to stop")
+        running = {
+            c["Labels"]["io.github.deepagents-docker-sandbox.thread"]
+            for c in _session_containers(docker_api, deployment.settings)
+            if c["State"] == "running"
+        }
         assert running == {"lru-b", "lru-c"}
-        assert deployment.running_session_threads() == ["lru-b", "lru-c"]
     finally:
+        deployment.close(remove_sessions=True)
+
+
+def test_a_first_command_over_the_total_cap_does_not_wait_for_another_container_to_stop(
+    settings: SandboxSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping the least recently used container makes room in the background, outside the start lock.
+
+    Every thread's first command waits for that lock in turn; a stop under it (a
+    second or more under load) would hold all of them up behind another thread's container.
+    """
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", max_containers=1))
+    release, stopping = threading.Event(), threading.Event()
+    try:
+        assert DockerSandbox("room-a", deployment).execute("true").exit_code == 0
+        real_stop = deployment.api.stop
+
+        def held_stop(*args: object, **kwargs: object) -> object:
+            stopping.set()
+            release.wait(PATIENCE)
+            return real_stop(*args, **kwargs)
+
+        monkeypatch.setattr(deployment.api, "stop", held_stop)
+        with ThreadPoolExecutor(1) as pool:
+            second = pool.submit(DockerSandbox("room-b", deployment).execute, "echo b")
+            try:
+                assert second.result(timeout=PATIENCE / 2).output == "b\n"
+                assert stopping.wait(PATIENCE), "the container over the cap was never stopped"
+            finally:
+                release.set()
+        _wait_for(lambda: deployment.running_session_threads() == ["room-b"], "room-a to stop")
+    finally:
+        release.set()
         deployment.close(remove_sessions=True)
 
 
