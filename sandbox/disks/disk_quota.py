@@ -162,7 +162,7 @@ def quotas_enforced(settings: SandboxSettings) -> bool:
 
 
 def locked_images(settings: SandboxSettings) -> contextlib.AbstractContextManager[None]:
-    """The lock every mount and removal of `settings`' images holds (see `_locked`)."""
+    """The lock of all of `settings`' workspace images: held while one is created or removed (see `_locked`)."""
     return _locked(settings.disk_images_dir)
 
 
@@ -171,6 +171,18 @@ def _locked(images_dir: Path) -> Iterator[None]:
     """Exclusive across this process's threads and across server processes sharing the dir."""
     images_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with exclusive_file_lock(images_dir / ".lock"):
+        yield
+
+
+@contextlib.contextmanager
+def locked_image(image: Path) -> Iterator[None]:
+    """One image's own lock (its mount, unmount and removal), taken before the dir's (`_locked`), never after.
+
+    Mounting an image that exists needs no other image's state, so a burst of new
+    threads mounts its disks at once instead of one after another under `_locked`.
+    """
+    image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with exclusive_file_lock(image.with_name(f".{image.name}.lock")):
         yield
 
 
@@ -242,7 +254,7 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
     if not create and not image.exists():
         return workspace
     owner = (settings.uid, settings.gid)
-    with _locked(settings.disk_images_dir):  # one lock for all images: the total and budgets are checked across them
+    with locked_image(image):
         if image.exists() and not owner_path(image).exists():
             write_owner(image, user_id)
         if os.path.ismount(workspace):
@@ -251,19 +263,20 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
         if fresh:
             if not create:
                 return workspace
-            check_user_budget(settings, disk, user_id)
-            check_total(settings, disk)
-            try:
-                image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                write_owner(image, user_id)
-                if not take_spare(image.parent, disk.size, image):
-                    _make_filesystem(image, disk.size, owner)
-            except (OSError, subprocess.SubprocessError) as exc:
-                image.unlink(missing_ok=True)
-                owner_path(image).unlink(missing_ok=True)
-                logger.error("Could not create the disk image of %s: %s", disk.what, exc)
-                msg = f"could not create the disk of {disk.what}; the server log says why"
-                raise WorkspaceDiskError(msg) from exc
+            with _locked(settings.disk_images_dir):  # one lock for all images: the total and budgets are checked across them
+                check_user_budget(settings, disk, user_id)
+                check_total(settings, disk)
+                try:
+                    image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    write_owner(image, user_id)
+                    if not take_spare(image.parent, disk.size, image):
+                        _make_filesystem(image, disk.size, owner)
+                except (OSError, subprocess.SubprocessError) as exc:
+                    image.unlink(missing_ok=True)
+                    owner_path(image).unlink(missing_ok=True)
+                    logger.error("Could not create the disk image of %s: %s", disk.what, exc)
+                    msg = f"could not create the disk of {disk.what}; the server log says why"
+                    raise WorkspaceDiskError(msg) from exc
         try:
             if fresh and workspace.is_dir() and not workspace.is_symlink() and any(workspace.iterdir()):
                 try:
@@ -313,7 +326,7 @@ def remove_quota_disk(settings: SandboxSettings, disk: QuotaDisk) -> bool:
     workspace, image = disk.mount_point, disk.image
     if not image.exists() and not os.path.ismount(workspace) and not owner_path(image).exists():
         return False
-    with _locked(settings.disk_images_dir):
+    with locked_image(image), _locked(settings.disk_images_dir):
         had_disk = image.exists() or os.path.ismount(workspace)
         staging = image.with_name(image.name + ".migrate")
         for mount_point in (staging, workspace):

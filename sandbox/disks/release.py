@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from config.sandbox import SandboxSettings
-from sandbox.disks.disk_quota import image_names, locked_images, unmount_now
+from sandbox.disks.disk_quota import image_names, locked_image, unmount_now
 from sandbox.disks.memories import user_dir_name
 from sandbox.disks.quota_disks import QuotaDisk, artifacts_disk, memories_disk, snapshots_disk, workspace_disk
 
@@ -64,15 +64,17 @@ def release_idle_disks(settings: SandboxSettings, in_use: InUse) -> list[QuotaDi
     """Unmount every mounted disk of `settings` that `in_use` does not need; the ones unmounted (blocking)."""
     busy_folders = {user_dir_name(user) for user in in_use.users}
     released: list[QuotaDisk] = []
-    with locked_images(settings):  # mounts happen under the same lock: none starts halfway through
-        for disk, kind, name in mounted_disks(settings):
-            if _needed(kind, name, in_use, busy_folders):
-                logger.info("Leaving %s mounted: a running sandbox container uses it", disk.what)
+    for disk, kind, name in mounted_disks(settings):
+        if _needed(kind, name, in_use, busy_folders):
+            logger.info("Leaving %s mounted: a running sandbox container uses it", disk.what)
+            continue
+        with locked_image(disk.image):  # its mounts happen under the same lock: none is halfway through
+            if not os.path.ismount(disk.mount_point):
                 continue
             try:
                 unmount_now(disk.mount_point)
             except OSError as exc:
                 logger.warning("Leaving %s mounted: %s", disk.what, exc)
                 continue
-            released.append(disk)
+        released.append(disk)
     return released

@@ -11,13 +11,14 @@ import logging
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers.removal import remove_workspace
-from sandbox.disks.disk_quota import quota_problem
+from sandbox.disks.disk_quota import locked_images, quota_problem
 from sandbox.disks.quota_disks import image_path
 from sandbox.disks.workspace import prepare_workspace, workspace_thread_ids
 from sandbox.runs.errors import WorkspaceDiskError
@@ -160,6 +161,21 @@ def test_an_unmounted_image_is_mounted_again_with_its_files(box: DockerSandbox, 
     assert os.path.ismount(workspace)
     subprocess.run(["umount", str(workspace)], check=True)
     assert fresh.execute("cat /workspace/kept.txt").output.strip() == "survives restarts"
+
+
+def test_mounting_one_threads_image_does_not_wait_for_another_being_created(settings: SandboxSettings) -> None:
+    """A new image is made under the one lock of all images (budgets count them all); mounting an existing one is not.
+
+    Every thread's first command mounts its disks: behind one lock, a burst of new
+    threads mounted them one at a time.
+    """
+    prepare_workspace(settings, "mounted-alone", user_id="alice")
+    workspace = settings.workspaces_dir / "mounted-alone"
+    subprocess.run(["umount", str(workspace)], check=True)
+    with ThreadPoolExecutor(1) as pool, locked_images(settings):  # as while another thread's image is created
+        mounting = pool.submit(prepare_workspace, settings, "mounted-alone", user_id="alice")
+        assert mounting.result(timeout=30) == workspace
+    assert os.path.ismount(workspace)
 
 
 def test_session_container_sees_the_quota(session_deployment: SandboxDeployment) -> None:
