@@ -25,7 +25,6 @@ from abc import abstractmethod
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -39,8 +38,9 @@ from sandbox.containers.container_spec import (
     labels_for,
     session_container_name,
 )
-from sandbox.containers.pool_claims import LABEL_POOL, identity, release
+from sandbox.containers.pool_claims import LABEL_POOL, release
 from sandbox.containers.runner_socket import CommandRunners
+from sandbox.containers.session_listing import RunningSession, SessionListing
 from sandbox.coordination import thread_use
 from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
 from sandbox.coordination.process_lease import ProcessLease
@@ -54,56 +54,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SESSION_KEEPALIVE = ("sleep", "infinity")
-
-
-@dataclass(frozen=True)
-class _Running:
-    """A running session container, as Docker's labels describe it."""
-
-    thread_id: str
-    container_id: str
-    user_id: str
-    slot: str = ""
-    """A pooled container's slot (`sandbox.containers.pool_claims`): its thread and user come from its claim."""
-
-    @classmethod
-    def of(cls, item: dict[str, Any], settings: SandboxSettings) -> _Running:
-        labels = item.get("Labels") or {}
-        thread_id, user_id = identity(settings, labels)
-        return cls(thread_id=thread_id, container_id=str(item["Id"]), user_id=user_id, slot=labels.get(LABEL_POOL, ""))
-
-
-RUNNING_STATES = frozenset({"running", "paused", "restarting"})
-"""States Docker's listing without `all` includes: what counts as running for the caps."""
-
-
-@dataclass(frozen=True)
-class _Listing:
-    """One Docker listing of this scope's session containers, running or not, each with its owner.
-
-    A thread's first command decides everything from one listing taken under the
-    session start lock (the caps' count, the thread's stopped container, the pooled
-    containers it may take): each listing is a round trip through a daemon every
-    command shares, and each pooled container's claim is read once per listing.
-    """
-
-    items: list[tuple[dict[str, Any], _Running]]
-
-    @classmethod
-    def of(cls, items: list[dict[str, Any]], settings: SandboxSettings) -> _Listing:
-        return cls([(item, _Running.of(item, settings)) for item in items])
-
-    def running(self) -> list[_Running]:
-        """Running containers someone owns (an untaken pooled one is nobody's, so it never counts)."""
-        return [owner for item, owner in self.items if owner.thread_id and item.get("State") in RUNNING_STATES]
-
-    def of_thread(self, thread_id: str) -> list[dict[str, Any]]:
-        """The thread's containers in any state, whoever they were made for."""
-        return [item for item, owner in self.items if owner.thread_id == thread_id]
-
-    def untaken_pool(self) -> list[dict[str, Any]]:
-        """Running pooled containers nobody claimed (nor is draining)."""
-        return [item for item, owner in self.items if owner.slot and not owner.thread_id and item.get("State") == "running"]
 
 
 class SessionContainers:
@@ -174,12 +124,12 @@ class SessionContainers:
             for key in [key for key, cached in self._sessions.items() if key[0] == thread_id and cached == container_id]:
                 del self._sessions[key]
 
-    def _listing(self, *, everything: bool) -> _Listing:
+    def _listing(self, *, everything: bool) -> SessionListing:
         """Session containers of this scope (running ones, or all), each with its owner from labels or pool claims."""
         filters = label_filter(labels_for(self.settings, mode="session"))
-        return _Listing.of(self.api.containers(all=everything, filters=filters), self.settings)
+        return SessionListing.of(self.api.containers(all=everything, filters=filters), self.settings)
 
-    def _running_sessions(self, *, thread_id: str | None = None, user_id: str | None = None) -> list[_Running]:
+    def _running_sessions(self, *, thread_id: str | None = None, user_id: str | None = None) -> list[RunningSession]:
         """Running session containers of this workspaces folder (of one thread or user), pooled ones included once taken."""
         return [c for c in self._listing(everything=False).running() if thread_id in (None, c.thread_id) and user_id in (None, c.user_id)]
 
@@ -203,7 +153,7 @@ class SessionContainers:
             self._make_room(running, ref)
             return self._start_session(ref, listing)
 
-    def _make_room(self, running: list[_Running], ref: ThreadRef) -> None:
+    def _make_room(self, running: list[RunningSession], ref: ThreadRef) -> None:
         """Stop least recently used idle containers to fit the user's cap, then, in the background, the total; refuse past the user's.
 
         The per-user cap is hard, so its stops finish before the new container starts.
@@ -234,9 +184,9 @@ class SessionContainers:
             except RuntimeError:  # closed: nothing runs in the background any more
                 self._stop_for_room(victim)
 
-    def _idle_least_recent(self, candidates: list[_Running], count: int) -> list[_Running]:
+    def _idle_least_recent(self, candidates: list[RunningSession], count: int) -> list[RunningSession]:
         """Up to `count` of `candidates` no command runs in now, least recently used first."""
-        picked: list[_Running] = []
+        picked: list[RunningSession] = []
         for container in sorted(candidates, key=lambda c: thread_use.last_used(self.settings, self._engine, c.thread_id) or 0.0):
             if len(picked) >= count:
                 break
@@ -245,7 +195,7 @@ class SessionContainers:
                     picked.append(container)
         return picked
 
-    def _stop_for_room(self, container: _Running) -> None:
+    def _stop_for_room(self, container: RunningSession) -> None:
         """The room keeper's job: stop `container` unless a command started in it since it was picked."""
         try:
             if self._stop_unused(container, reason="over SANDBOX_MAX_CONTAINERS"):
@@ -255,7 +205,7 @@ class SessionContainers:
         with self._sessions_lock:
             self._stopping.discard(container.container_id)  # still running: it counts again
 
-    def _stop_least_recent(self, candidates: list[_Running], excess: int, *, reason: str) -> set[str]:
+    def _stop_least_recent(self, candidates: list[RunningSession], excess: int, *, reason: str) -> set[str]:
         """Stop up to `excess` of `candidates` that are not in use, least recently used first; their ids."""
         stopped: set[str] = set()
         if excess <= 0:
@@ -267,7 +217,9 @@ class SessionContainers:
                 stopped.add(container.container_id)
         return stopped
 
-    def _stop_unused(self, container: _Running, *, reason: str, idle_before: float | None = None, last_user: str | None = None) -> bool:
+    def _stop_unused(
+        self, container: RunningSession, *, reason: str, idle_before: float | None = None, last_user: str | None = None
+    ) -> bool:
         """Stop `container` unless a command runs in it anywhere; whether it was stopped.
 
         With `idle_before`, only if unused since then; with `last_user`, only if that process used it last.
@@ -281,7 +233,7 @@ class SessionContainers:
             self.forget_session(container.thread_id, container.container_id)
             return True
 
-    def _start_session(self, ref: ThreadRef, listing: _Listing) -> str:
+    def _start_session(self, ref: ThreadRef, listing: SessionListing) -> str:
         """Start this thread's stopped container (even one from before a restart), else take a pooled one, else create it.
 
         `listing` is the one taken under the session start lock.
@@ -332,7 +284,7 @@ class SessionContainers:
         """
         kept: list[dict[str, Any]] = []
         for item in found:
-            if _Running.of(item, self.settings).user_id == ref.user_id:
+            if RunningSession.of(item, self.settings).user_id == ref.user_id:
                 kept.append(item)
                 continue
             logger.warning("Thread id %s is used again by another user: removing the previous owner's container", ref.thread_id)
