@@ -72,7 +72,6 @@ _SSE_HEADERS = [
 ]
 
 Caller = Callable[[Scope], Awaitable[str | None]]
-ReadThread = Callable[[str], Awaitable[StoredThread | None]]
 
 
 def streamed_thread_id(scope: Scope) -> str | None:
@@ -103,7 +102,7 @@ class ThreadStreamGate:
         app: ASGIApp,
         settings: ServerSettings,
         caller: Caller = scope_caller,
-        read_thread: ReadThread = engine.read_thread,
+        read_thread: engine.ThreadReader = engine.read_thread,
     ) -> None:
         self.app = app
         self.wait_seconds = settings.stream_thread_wait

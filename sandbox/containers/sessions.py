@@ -184,10 +184,16 @@ class SessionContainers:
             except RuntimeError:  # closed: nothing runs in the background any more
                 self._stop_for_room(victim)
 
+    def _least_recent_first(self, candidates: list[RunningSession]) -> list[RunningSession]:
+        """`candidates` ordered by their thread's last use, oldest (or never recorded) first."""
+        return sorted(candidates, key=lambda c: thread_use.last_used(self.settings, self._engine, c.thread_id) or 0.0)
+
     def _idle_least_recent(self, candidates: list[RunningSession], count: int) -> list[RunningSession]:
         """Up to `count` of `candidates` no command runs in now, least recently used first."""
         picked: list[RunningSession] = []
-        for container in sorted(candidates, key=lambda c: thread_use.last_used(self.settings, self._engine, c.thread_id) or 0.0):
+        if count <= 0:
+            return picked  # under the cap: no use file is read
+        for container in self._least_recent_first(candidates):
             if len(picked) >= count:
                 break
             with thread_use.unused(self.settings, self._engine, container.thread_id) as last:
@@ -210,7 +216,7 @@ class SessionContainers:
         stopped: set[str] = set()
         if excess <= 0:
             return stopped
-        for container in sorted(candidates, key=lambda c: thread_use.last_used(self.settings, self._engine, c.thread_id) or 0.0):
+        for container in self._least_recent_first(candidates):
             if len(stopped) >= excess:
                 break
             if self._stop_unused(container, reason=reason):

@@ -267,8 +267,7 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
                 check_user_budget(settings, disk, user_id)
                 check_total(settings, disk)
                 try:
-                    image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                    write_owner(image, user_id)
+                    write_owner(image, user_id)  # `locked_image` made the images folder
                     if not take_spare(image.parent, disk.size, image):
                         _make_filesystem(image, disk.size, owner)
                 except (OSError, subprocess.SubprocessError) as exc:
