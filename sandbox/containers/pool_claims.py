@@ -167,13 +167,26 @@ def prepare_slot(settings: SandboxSettings, slot: str) -> dict[str, Path]:
     return points
 
 
+def _shows(point: Path, source: Path) -> bool:
+    """Whether `point` already shows `source` itself (a bind of it is on top): the same device and inode.
+
+    Two stats, where reading the mount table costs a parse of every thread's disks
+    and binds; and a point that shows anything else (a stale bind of another
+    folder) is bound again, so the container sees `source`, never what was there.
+    """
+    try:
+        seen, wanted = point.stat(), source.stat()
+    except FileNotFoundError:
+        return False
+    return (seen.st_dev, seen.st_ino) == (wanted.st_dev, wanted.st_ino)
+
+
 def attach(settings: SandboxSettings, slot: str, sources: dict[str, Path]) -> None:
-    """Bind each source folder onto the slot's mount point (skipping one already bound): they appear in the container."""
-    mounted = _mount_table()
+    """Bind each source folder onto the slot's mount point (skipping one that shows it already): they appear in the container."""
     for name, source in sources.items():
         point = mount_point(settings, slot, name)
         point.mkdir(parents=True, exist_ok=True, mode=0o755)
-        if _escaped(point) in mounted:
+        if _shows(point, source):
             continue
         _mount(str(source), str(point), _MS_BIND | _MS_REC)
 
@@ -216,18 +229,47 @@ def claim(settings: SandboxSettings, slot: str, thread_id: str, user_id: str) ->
     return True
 
 
+_KNOWN_CLAIMS_LIMIT = 4096
+_known_claims: dict[Path, Claim] = {}
+"""Claim file -> its claim, for claims this process has read: a claim never changes once made
+(slots are random and never reused; a claim goes only with its container), so every listing,
+which reads the claim of each pooled container, reads each file once, not once per listing."""
+_known_claims_lock = threading.Lock()
+
+
 def read_claim(settings: SandboxSettings, slot: str) -> Claim | None:
-    """The claim on `slot`, or None while nobody took it."""
+    """The claim on `slot`, or None while nobody took it (that answer is read afresh every time)."""
+    path = pool_dir(settings) / "claims" / slot
+    known = _known_claims.get(path)
+    if known is not None:
+        return known
     try:
-        record = json.loads((pool_dir(settings) / "claims" / slot).read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    return Claim(thread_id=str(record.get("thread", "")), user_id=str(record.get("user", "")))
+    found = Claim(thread_id=str(record.get("thread", "")), user_id=str(record.get("user", "")))
+    with _known_claims_lock:
+        if len(_known_claims) >= _KNOWN_CLAIMS_LIMIT:  # slots of containers long gone: forget the oldest
+            del _known_claims[next(iter(_known_claims))]
+        _known_claims[path] = found
+    return found
+
+
+def claimed_slots(settings: SandboxSettings, thread_id: str) -> list[str]:
+    """Slots claimed for `thread_id` (by any process): its pooled containers, found without asking Docker for every container."""
+    folder = pool_dir(settings) / "claims"
+    if not folder.is_dir():
+        return []
+    slots = [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")]
+    return [slot for slot in slots if (found := read_claim(settings, slot)) is not None and found.thread_id == thread_id]
 
 
 def forget_claim(settings: SandboxSettings, slot: str) -> None:
     """Delete the claim of a removed pooled container."""
-    (pool_dir(settings) / "claims" / slot).unlink(missing_ok=True)
+    path = pool_dir(settings) / "claims" / slot
+    with _known_claims_lock:
+        _known_claims.pop(path, None)
+    path.unlink(missing_ok=True)
 
 
 def release(settings: SandboxSettings, slot: str) -> None:
