@@ -32,13 +32,14 @@ from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import (
+    LABEL_THREAD,
     container_kwargs,
     host_folders,
     label_filter,
     labels_for,
     session_container_name,
 )
-from sandbox.containers.pool_claims import LABEL_POOL, release
+from sandbox.containers.pool_claims import LABEL_POOL, claimed_slots, release
 from sandbox.containers.runner_socket import CommandRunners
 from sandbox.containers.session_listing import RunningSession, SessionListing
 from sandbox.coordination import thread_use
@@ -129,9 +130,23 @@ class SessionContainers:
         filters = label_filter(labels_for(self.settings, mode="session"))
         return SessionListing.of(self.api.containers(all=everything, filters=filters), self.settings)
 
-    def _running_sessions(self, *, thread_id: str | None = None, user_id: str | None = None) -> list[RunningSession]:
-        """Running session containers of this workspaces folder (of one thread or user), pooled ones included once taken."""
-        return [c for c in self._listing(everything=False).running() if thread_id in (None, c.thread_id) and user_id in (None, c.user_id)]
+    def _running_sessions(self) -> list[RunningSession]:
+        """Running session containers of this workspaces folder, pooled ones included once taken."""
+        return self._listing(everything=False).running()
+
+    def _running_of_thread(self, ref: ThreadRef) -> list[RunningSession]:
+        """The thread's running containers made for its user, asked of Docker by label, not by listing them all.
+
+        Every first command asks this before the start lock; a listing of the scope grows
+        with every thread's container. A labelled container is found by its thread label,
+        a pooled one by the claim that names the thread.
+        """
+        scope = labels_for(self.settings, mode="session")
+        items = self.api.containers(filters=label_filter({**scope, LABEL_THREAD: ref.thread_id}))
+        for slot in claimed_slots(self.settings, ref.thread_id):
+            items += self.api.containers(filters=label_filter({**scope, LABEL_POOL: slot}))
+        running = SessionListing.of(items, self.settings).running()
+        return [c for c in running if c.thread_id == ref.thread_id and c.user_id == ref.user_id]
 
     def _find_or_start(self, ref: ThreadRef) -> str:
         """The thread's running container, else start or create one within the caps.
@@ -140,7 +155,7 @@ class SessionContainers:
         under a lock shared by every server process, so no two processes both pass a
         cap, and two racing on the thread's first command start one container.
         """
-        found = self._running_sessions(thread_id=ref.thread_id, user_id=ref.user_id)
+        found = self._running_of_thread(ref)
         if found:
             return found[0].container_id
         self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
