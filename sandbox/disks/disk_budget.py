@@ -69,25 +69,29 @@ def _all_images(settings: SandboxSettings) -> list[tuple[Path, os.stat_result]]:
     )
 
 
-def committed_bytes(settings: SandboxSettings) -> int:
-    """What all existing workspaces and memory folders may grow to: the sum of their images' sizes."""
-    return sum(st.st_size for _, st in _all_images(settings))
+def committed_bytes(settings: SandboxSettings, images: list[tuple[Path, os.stat_result]] | None = None) -> int:
+    """What all existing workspaces and memory folders may grow to: the sum of their images' sizes.
+
+    `images`: `_all_images(settings)` when the caller listed them already (a listing stats every thread's images).
+    """
+    return sum(st.st_size for _, st in (_all_images(settings) if images is None else images))
 
 
-def disk_total(settings: SandboxSettings) -> int:
-    """`SANDBOX_DISK_TOTAL`, or (auto) 90% of the disk's free space plus what images already use."""
+def disk_total(settings: SandboxSettings, images: list[tuple[Path, os.stat_result]] | None = None) -> int:
+    """`SANDBOX_DISK_TOTAL`, or (auto) 90% of the disk's free space plus what images already use (`images` as above)."""
     if settings.disk_total_bytes is not None:
         return settings.disk_total_bytes
     images_dir = settings.disk_images_dir
     probe_dir = images_dir if images_dir.is_dir() else images_dir.parent
     st = os.statvfs(probe_dir)
-    allocated = sum(st.st_blocks * 512 for _, st in _all_images(settings))
+    allocated = sum(st.st_blocks * 512 for _, st in (_all_images(settings) if images is None else images))
     return int(AUTO_TOTAL_SHARE * (st.f_bavail * st.f_frsize + allocated))
 
 
 def check_total(settings: SandboxSettings, disk: QuotaDisk) -> None:
-    """Refuse `disk` if all images together would then promise more than `SANDBOX_DISK_TOTAL`."""
-    committed, total, quota = committed_bytes(settings), disk_total(settings), disk.size
+    """Refuse `disk` if all images together would then promise more than `SANDBOX_DISK_TOTAL` (one listing of them)."""
+    images = _all_images(settings)
+    committed, total, quota = committed_bytes(settings, images), disk_total(settings, images), disk.size
     if committed + quota > total:
         source = "SANDBOX_DISK_TOTAL" if settings.disk_total_bytes is not None else "SANDBOX_DISK_TOTAL=auto (90% of the disk's free space)"
         msg = (
