@@ -39,12 +39,12 @@ RUNNING_STATES = frozenset({"running", "paused", "restarting"})
 
 @dataclass(frozen=True)
 class SessionListing:
-    """One Docker listing of this scope's session containers, running or not, each with its owner.
+    """Docker's listing of this scope's session containers, each with its owner.
 
-    A thread's first command decides everything from one listing taken under the
+    A thread's first command decides everything from one such listing taken under the
     session start lock (the caps' count, the thread's stopped container, the pooled
-    containers it may take): each listing is a round trip through a daemon every
-    command shares, and each pooled container's claim is read once per listing.
+    containers it may take): every running container, and the thread's own in any state.
+    Each pooled container's claim is read once per listing.
     """
 
     items: list[tuple[dict[str, Any], RunningSession]]

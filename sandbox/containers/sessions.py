@@ -125,28 +125,37 @@ class SessionContainers:
             for key in [key for key, cached in self._sessions.items() if key[0] == thread_id and cached == container_id]:
                 del self._sessions[key]
 
-    def _listing(self, *, everything: bool) -> SessionListing:
-        """Session containers of this scope (running ones, or all), each with its owner from labels or pool claims."""
-        filters = label_filter(labels_for(self.settings, mode="session"))
-        return SessionListing.of(self.api.containers(all=everything, filters=filters), self.settings)
-
     def _running_sessions(self) -> list[RunningSession]:
-        """Running session containers of this workspaces folder, pooled ones included once taken."""
-        return self._listing(everything=False).running()
+        """Running session containers of this workspaces folder, pooled ones included once taken (owners from labels or claims)."""
+        return self._running_listing().running()
+
+    def _running_listing(self) -> SessionListing:
+        return SessionListing.of(self.api.containers(filters=label_filter(labels_for(self.settings, mode="session"))), self.settings)
+
+    def _thread_items(self, thread_id: str, *, everything: bool) -> list[dict[str, Any]]:
+        """Docker's items of the thread's containers (running, or all), for any user, by label: every container's listing grows."""
+        scope = labels_for(self.settings, mode="session")
+        items: list[dict[str, Any]] = self.api.containers(all=everything, filters=label_filter({**scope, LABEL_THREAD: thread_id}))
+        for slot in claimed_slots(self.settings, thread_id):
+            items += self.api.containers(all=everything, filters=label_filter({**scope, LABEL_POOL: slot}))
+        return items
 
     def _running_of_thread(self, ref: ThreadRef) -> list[RunningSession]:
-        """The thread's running containers made for its user, asked of Docker by label, not by listing them all.
-
-        Every first command asks this before the start lock; a listing of the scope grows
-        with every thread's container. A labelled container is found by its thread label,
-        a pooled one by the claim that names the thread.
-        """
-        scope = labels_for(self.settings, mode="session")
-        items = self.api.containers(filters=label_filter({**scope, LABEL_THREAD: ref.thread_id}))
-        for slot in claimed_slots(self.settings, ref.thread_id):
-            items += self.api.containers(filters=label_filter({**scope, LABEL_POOL: slot}))
-        running = SessionListing.of(items, self.settings).running()
+        """The thread's running containers made for its user: what every first command asks before the start lock."""
+        running = SessionListing.of(self._thread_items(ref.thread_id, everything=False), self.settings).running()
         return [c for c in running if c.thread_id == ref.thread_id and c.user_id == ref.user_id]
+
+    def _start_listing(self, thread_id: str) -> SessionListing:
+        """What a first command decides from under the start lock: every running container of the scope, and the thread's own in any state.
+
+        Other threads' stopped containers matter to neither the caps nor the pool, and they
+        pile up (a container stopped for a cap or when idle stays until it expires), so
+        they are not listed and parsed under the lock.
+        """
+        listing = self._running_listing()
+        listed = {owner.container_id for _, owner in listing.items}
+        extra = [item for item in self._thread_items(thread_id, everything=True) if str(item["Id"]) not in listed]
+        return SessionListing([*listing.items, *SessionListing.of(extra, self.settings).items])
 
     def _find_or_start(self, ref: ThreadRef) -> str:
         """The thread's running container, else start or create one within the caps.
@@ -160,7 +169,7 @@ class SessionContainers:
             return found[0].container_id
         self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
         with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
-            listing = self._listing(everything=True)
+            listing = self._start_listing(ref.thread_id)
             running = listing.running()
             for container in running:
                 if container.thread_id == ref.thread_id and container.user_id == ref.user_id:
