@@ -231,21 +231,23 @@ def claim(settings: SandboxSettings, slot: str, thread_id: str, user_id: str) ->
 
 _KNOWN_CLAIMS_LIMIT = 4096
 _known_claims: dict[Path, Claim] = {}
-"""Claim file -> its claim, for claims this process has read: a claim never changes once made
-(slots are random and never reused; a claim goes only with its container), so every listing,
-which reads the claim of each pooled container, reads each file once, not once per listing."""
+"""Claim file -> its claim, for claims this process has read: a claim never changes while it
+exists (slots are random and never reused), so every listing, which reads the claim of each
+pooled container, checks that each file is still there instead of reading and parsing it."""
 _known_claims_lock = threading.Lock()
 
 
 def read_claim(settings: SandboxSettings, slot: str) -> Claim | None:
-    """The claim on `slot`, or None while nobody took it (that answer is read afresh every time)."""
+    """The claim on `slot`, or None while nobody took it, or once its container went (any process may remove it)."""
     path = pool_dir(settings) / "claims" / slot
     known = _known_claims.get(path)
-    if known is not None:
+    if known is not None and path.exists():
         return known
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        with _known_claims_lock:
+            _known_claims.pop(path, None)
         return None
     found = Claim(thread_id=str(record.get("thread", "")), user_id=str(record.get("user", "")))
     with _known_claims_lock:

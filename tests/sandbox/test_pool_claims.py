@@ -64,3 +64,12 @@ def test_a_forgotten_claim_is_nobodys_though_it_was_read_before(settings: Sandbo
     assert read_claim(settings, SLOT) is None
     assert claim(settings, SLOT, "thread-2", "bob")
     assert read_claim(settings, SLOT) == Claim("thread-2", "bob")
+
+
+def test_a_claim_another_process_removed_is_nobodys_though_this_one_read_it_before(settings: SandboxSettings) -> None:
+    assert claim(settings, SLOT, "thread-1", "alice")
+    assert read_claim(settings, SLOT) == Claim("thread-1", "alice")
+
+    (pool_dir(settings) / "claims" / SLOT).unlink()  # what `forget_claim` does in the process that removed the container
+
+    assert read_claim(settings, SLOT) is None
