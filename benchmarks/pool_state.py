@@ -33,7 +33,7 @@ def pool_is_full(settings: SandboxSettings, size: int) -> bool:
     untaken = [c for c in pooled if read_claim(settings, c["Labels"][LABEL_POOL]) is None]
     if len(untaken) < size:
         return False
-    for images_dir in (settings.disk_images_dir, settings.artifacts_images_dir):
+    for images_dir in (settings.disk_images_dir, settings.artifacts_images_dir, settings.snapshots_images_dir):
         folder = spare_dir(images_dir)
         if images_dir.is_dir() and (not folder.is_dir() or sum(1 for p in folder.iterdir() if not p.name.startswith(".")) < size):
             return False

@@ -7,9 +7,9 @@ labelled with a slot (`sandbox.containers.pool_claims.LABEL_POOL`) and its
 process's lease id. A thread's first command claims one (atomically, across
 processes), binds the thread's workspace and artifacts and the user's memories
 onto its mount points, and from then on it is that thread's session container
-for every reader of ownership. The filler also keeps spare workspace and
-artifacts images formatted ahead (`sandbox.disks.spare_images`), so the thread's
-new disks skip `mkfs.ext4` too. A background thread refills the pool; `drain`
+for every reader of ownership. The filler also keeps spare workspace,
+artifacts and snapshot store images formatted ahead (`sandbox.disks.spare_images`),
+so the thread's new disks skip `mkfs.ext4` too. A background thread refills the pool; `drain`
 removes this process's untaken containers when the server stops, and `sweep`
 removes those of processes that died (at startup and with the periodic sweeps).
 
@@ -50,7 +50,7 @@ from sandbox.coordination.process_lease import owner_alive
 from sandbox.disks.artifacts import ARTIFACTS_MOUNT, ensure_artifacts
 from sandbox.disks.disk_quota import quotas_enforced, stock_spare
 from sandbox.disks.memories import MEMORIES_MOUNT, ensure_memories
-from sandbox.disks.quota_disks import QuotaDisk, artifacts_disk, workspace_disk
+from sandbox.disks.quota_disks import QuotaDisk, artifacts_disk, snapshots_disk, workspace_disk
 from sandbox.disks.spare_images import remove_spares, spares
 from sandbox.disks.workspace import ThreadRef, ensure_workspace
 from sandbox.previews.folders import PREVIEWS_MOUNT, ensure_previews
@@ -225,8 +225,12 @@ class WarmPool:
         return not quotas_enforced(self.settings) or all(len(spares(d.image.parent, d.size)) >= size for d in self._spare_disks())
 
     def _spare_disks(self) -> list[QuotaDisk]:
-        """The disks every new thread makes (its workspace and artifacts), as templates for spares of their size."""
-        return [workspace_disk(self.settings, "spare"), artifacts_disk(self.settings, "spare")]
+        """The disks every new thread makes (its workspace, artifacts and snapshot store), as templates for spares of their size.
+
+        A kind whose quota is 0 (off) has no disk, hence no spares.
+        """
+        disks = [workspace_disk(self.settings, "spare"), artifacts_disk(self.settings, "spare"), snapshots_disk(self.settings, "spare")]
+        return [disk for disk in disks if disk.size]
 
     def _create(self) -> str:
         api = self._api

@@ -22,7 +22,11 @@ from sandbox.containers.live_view import live_sandboxes
 from sandbox.containers.pool_claims import LABEL_POOL, Claim, claim, pool_dir, read_claim
 from sandbox.containers.removal import remove_thread
 from sandbox.containers.warm_pool import pool_filter
+from sandbox.disks.quota_disks import snapshots_disk
+from sandbox.disks.spare_images import spares
 from sandbox.previews.folders import previews_path
+from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots
+from tests.support.pool import wait_for_full_pool
 from tests.support.server_process import ServerProcess
 from tests.support.workspaces import mounts_under
 
@@ -112,6 +116,27 @@ def test_a_taken_pooled_container_is_its_threads_and_users_running_sandbox(poole
     # The admin view names its owner too.
     [listed] = [box for box in live_sandboxes(docker_api, pooled.settings) if box.thread_id == "pool-in-use"]
     assert listed.user_id == "carol"
+
+
+def test_a_new_threads_snapshot_store_is_a_spare_made_ahead(pooled: SandboxDeployment) -> None:
+    """Formatting a snapshot store costs as much as formatting a workspace: a new thread's first change takes one made ahead."""
+    disk = snapshots_disk(pooled.settings, "spare")
+    _wait_for(lambda: len(spares(disk.image.parent, disk.size)) >= 2, "the pool's spare snapshot stores")
+    ready = set(spares(disk.image.parent, disk.size))
+
+    WorkspaceSnapshots(pooled.settings).ensure_root("alice", "pool-snapshots")
+
+    assert len(ready - set(spares(disk.image.parent, disk.size))) == 1  # one was taken (the pool may have made more since)
+    assert snapshots_disk(pooled.settings, "pool-snapshots").image.exists()
+
+
+def test_a_pool_fills_when_a_disk_kind_is_off(settings: SandboxSettings) -> None:
+    """With `SANDBOX_ARTIFACTS_QUOTA=0` threads have no artifacts disk, so the pool keeps no spares of one and is full without."""
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1, artifacts_quota_bytes=0))
+    try:
+        wait_for_full_pool(deployment)
+    finally:
+        deployment.close(remove_sessions=True)
 
 
 def test_pool_refills_and_drains_on_close(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
