@@ -14,6 +14,10 @@ single-user servers runs up to 32 commands and sessions at once: the servers
 raise `SANDBOX_MAX_RUNNING_PER_USER` and `SANDBOX_MAX_CONTAINERS_PER_USER` to 64
 (`turns.FleetConfig.sandbox_env`).
 
+Each level also reads the CPU seconds the server and Docker spent on it
+(`benchmarks.cpu_time`): on a small machine throughput follows CPU per turn, which
+varies much less between runs than turns per second.
+
 `runs.wait` is measured apart (a run whose model only replies): Aegra with Redis
 learns that a run ended by polling, which sets a floor under every `runs.wait`.
 """
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 
 from langgraph_sdk import get_client
 
+from benchmarks.cpu_time import CpuReading
 from benchmarks.pool_state import wait_for_served_pool
 from benchmarks.stats import Row, SectionResult, Target, count_row, format_seconds, median, percentile, ratio_row
 from benchmarks.turns import AEGRA_1, AEGRA_2, LOCAL_SHELL, POOLED, SESSION, ZERO, LoadResult, ServedBackend, load_level
@@ -51,8 +56,9 @@ SERVER_ERROR = re.compile(r'"level": "(error|critical)"|\[(error|critical)\s*\]'
 """An error line in Aegra's JSON log or in `langgraph dev`'s."""
 
 ENGINE_TABLE_HEADER = (
-    "| threads | server | turns ok | turns/s | p50 | p95 | errors | leaks | turns/s vs LocalShellBackend | p50 vs LocalShellBackend |\n"
-    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| threads | server | turns ok | turns/s | p50 | p95 | errors | leaks | turns/s vs LocalShellBackend | p50 vs LocalShellBackend "
+    "| CPU ms/turn: server + Docker | CPU/turn vs LocalShellBackend |\n"
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -69,12 +75,19 @@ class EngineLoad:
         """Completed turns per second of the rounds' summed wall time."""
         return self.result.throughput
 
+    @property
+    def cpu_per_turn(self) -> float:
+        """CPU seconds (server and Docker) per completed turn."""
+        done = len(self.result.latencies)
+        return (self.result.cpu.server + self.result.cpu.docker) / done if done else float("nan")
+
 
 def _merge(results: list[LoadResult]) -> LoadResult:
     first = results[0]
     merged = LoadResult(backend=first.backend, threads=first.threads, turns_per_thread=sum(r.turns_per_thread for r in results))
     for r in results:
         merged.wall_seconds += r.wall_seconds
+        merged.cpu = CpuReading(server=merged.cpu.server + r.cpu.server, docker=merged.cpu.docker + r.cpu.docker)
         merged.latencies.extend(r.latencies)
         merged.errors.extend(r.errors)
         merged.leaks.extend(r.leaks)
@@ -148,6 +161,7 @@ def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> Se
             )
         )
         section.rows.append(_throughput_row(load, base, THROUGHPUT_TARGET if targeted else None))
+        section.rows.append(_cpu_row(load, base))
     if FLOOR in waits:
         for name, values in waits.items():
             if name != FLOOR and values:
@@ -187,13 +201,27 @@ def _throughput_row(load: EngineLoad, base: EngineLoad, target: Target | None) -
     )
 
 
+def _cpu_row(load: EngineLoad, base: EngineLoad) -> Row:
+    ratio = load.cpu_per_turn / base.cpu_per_turn if base.cpu_per_turn else float("nan")
+    return Row(
+        section="5",
+        measure=f"CPU per turn (server + Docker) at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend",
+        ours=f"{load.cpu_per_turn * 1000:.0f} ms",
+        floor=f"{base.cpu_per_turn * 1000:.0f} ms",
+        value=ratio,
+        value_text=f"{ratio:.2f}x",
+        target=None,
+    )
+
+
 def _table_row(load: EngineLoad, base: EngineLoad | None) -> str:
     r = load.result
     lat = r.latencies
-    versus_tps = versus_p50 = "—"
+    versus_tps = versus_p50 = versus_cpu = "—"
     if base is not None and load.backend != FLOOR and base.throughput and lat and base.result.latencies:
         versus_tps = f"{load.throughput / base.throughput:.2f}x"
         versus_p50 = f"{median(lat) / median(base.result.latencies):.2f}x"
+        versus_cpu = f"{load.cpu_per_turn / base.cpu_per_turn:.2f}x"
     cells = [
         str(load.threads),
         LABELS[load.backend],
@@ -205,6 +233,8 @@ def _table_row(load: EngineLoad, base: EngineLoad | None) -> str:
         str(len(r.leaks)),
         versus_tps,
         versus_p50,
+        f"{r.cpu.server / len(lat) * 1000:.0f} + {r.cpu.docker / len(lat) * 1000:.0f}" if lat else "—",
+        versus_cpu,
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from benchmarks.cpu_time import CpuReading
 from benchmarks.stats import Row, SectionResult, Target, ainterleaved, count_row, format_seconds, median, percentile, ratio_row
 from tests.support.agent_client import RunOutcome, approve, resume, stream_run, user_input
 from tests.support.engines import AEGRA, run_engine
@@ -336,6 +337,8 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
+    cpu: CpuReading = field(default_factory=lambda: CpuReading(server=0.0, docker=0.0))
+    """CPU seconds the server (its process tree) and Docker (daemons and containers) spent on the load."""
 
     @property
     def throughput(self) -> float:
@@ -394,9 +397,11 @@ async def load_level(backend: ServedBackend, llm: ScriptedLLM, *, threads: int, 
     client = get_client(url=backend.server.url)
     loops = [TurnLoop(client, llm, backend, await new_thread(client)) for _ in range(threads)]
     result = LoadResult(backend=backend.name, threads=threads, turns_per_thread=turns_per_thread)
+    before = CpuReading.now(backend.server.process.pid)
     started = time.perf_counter()
     await asyncio.gather(*(_user(loop, turns_per_thread, result) for loop in loops))
     result.wall_seconds = time.perf_counter() - started
+    result.cpu = CpuReading.now(backend.server.process.pid).since(before)
     if backend.workspaces is not None:
         result.leaks = find_leaks(backend.workspaces, [loop.thread_id for loop in loops])
     return result
