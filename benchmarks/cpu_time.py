@@ -46,28 +46,45 @@ def _processes() -> dict[int, _Process]:
     return found
 
 
-def _under(processes: dict[int, _Process], roots: set[int]) -> float:
-    """CPU seconds of `roots` and all their descendants."""
+def _under(processes: dict[int, _Process], roots: set[int]) -> dict[int, float]:
+    """CPU seconds of each of `roots` and all their descendants, by pid."""
     children: dict[int, list[int]] = {}
     for pid, process in processes.items():
         children.setdefault(process.parent, []).append(pid)
-    total, stack, seen = 0.0, list(roots), set()
+    found: dict[int, float] = {}
+    stack = list(roots)
     while stack:
         pid = stack.pop()
-        if pid in seen or pid not in processes:
+        if pid in found or pid not in processes:
             continue
-        seen.add(pid)
-        total += processes[pid].seconds
+        found[pid] = processes[pid].seconds
         stack.extend(children.get(pid, []))
-    return total
+    return found
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings by the processes alive at the second.
+
+    Per process, so one that ended in between (a container stopped, its shim gone)
+    takes nothing away; a process that started in between counts whole.
+    """
+    return sum(max(0.0, seconds - before.get(pid, 0.0)) for pid, seconds in after.items())
+
+
+@dataclass(frozen=True)
+class CpuSpent:
+    """CPU seconds one server's process tree and Docker spent."""
+
+    server: float
+    docker: float
 
 
 @dataclass(frozen=True)
 class CpuReading:
-    """CPU seconds so far of one server's process tree and of Docker's."""
+    """CPU seconds so far of each process of one server's tree and of Docker's."""
 
-    server: float
-    docker: float
+    server: dict[int, float]
+    docker: dict[int, float]
 
     @classmethod
     def now(cls, server_pid: int) -> CpuReading:
@@ -77,6 +94,6 @@ class CpuReading:
         docker -= {pid for pid in docker if processes[pid].parent in docker}  # counted under their parent
         return cls(server=_under(processes, {server_pid}), docker=_under(processes, docker))
 
-    def since(self, earlier: CpuReading) -> CpuReading:
+    def since(self, earlier: CpuReading) -> CpuSpent:
         """What was spent between `earlier` and this reading."""
-        return CpuReading(server=self.server - earlier.server, docker=self.docker - earlier.docker)
+        return CpuSpent(server=_spent(earlier.server, self.server), docker=_spent(earlier.docker, self.docker))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from langgraph_sdk import get_client
 
-from benchmarks.cpu_time import CpuReading
+from benchmarks.cpu_time import CpuSpent
 from benchmarks.pool_state import wait_for_served_pool
 from benchmarks.stats import Row, SectionResult, Target, count_row, format_seconds, median, percentile, ratio_row
 from benchmarks.turns import AEGRA_1, AEGRA_2, LOCAL_SHELL, POOLED, SESSION, ZERO, LoadResult, ServedBackend, load_level
@@ -87,7 +87,7 @@ def _merge(results: list[LoadResult]) -> LoadResult:
     merged = LoadResult(backend=first.backend, threads=first.threads, turns_per_thread=sum(r.turns_per_thread for r in results))
     for r in results:
         merged.wall_seconds += r.wall_seconds
-        merged.cpu = CpuReading(server=merged.cpu.server + r.cpu.server, docker=merged.cpu.docker + r.cpu.docker)
+        merged.cpu = CpuSpent(server=merged.cpu.server + r.cpu.server, docker=merged.cpu.docker + r.cpu.docker)
         merged.latencies.extend(r.latencies)
         merged.errors.extend(r.errors)
         merged.leaks.extend(r.leaks)

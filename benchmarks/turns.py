@@ -21,7 +21,7 @@ from pathlib import Path
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from benchmarks.cpu_time import CpuReading
+from benchmarks.cpu_time import CpuReading, CpuSpent
 from benchmarks.stats import Row, SectionResult, Target, ainterleaved, count_row, format_seconds, median, percentile, ratio_row
 from tests.support.agent_client import RunOutcome, approve, resume, stream_run, user_input
 from tests.support.engines import AEGRA, run_engine
@@ -337,7 +337,7 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
-    cpu: CpuReading = field(default_factory=lambda: CpuReading(server=0.0, docker=0.0))
+    cpu: CpuSpent = field(default_factory=lambda: CpuSpent(server=0.0, docker=0.0))
     """CPU seconds the server (its process tree) and Docker (daemons and containers) spent on the load."""
 
     @property
