@@ -78,7 +78,7 @@ class SandboxDeployment(SessionContainers):
         self.pool = WarmPool(
             settings,
             self.ensure_image,
-            busy=lambda: self.commands.busy() > 0,
+            idle_seconds=lambda: min(self.commands.idle_seconds(), self.file_work.idle_seconds()),
             started=self.runners.container_started if settings.command_runner else None,
         )
         """Session containers started ahead for new threads (`SANDBOX_POOL_SIZE`), filled once `start()` connects."""

@@ -64,7 +64,7 @@ TARGETS = (("workspace", WORKSPACE_MOUNT), ("memories", MEMORIES_MOUNT), ("artif
 REFILL_EVERY = 30.0
 """Seconds between refill checks when nothing took a container (a removed one is replaced then)."""
 REFILL_DELAY = 1.0
-"""Seconds without a take (and without a running command) before the filler creates replacements."""
+"""Seconds without a take (and without any sandbox work) before the filler creates replacements."""
 REFILL_DEFER_MAX = 30.0
 """Longest a refill waits for such a quiet moment."""
 ORPHAN_SLOT_GRACE = 120.0
@@ -95,15 +95,16 @@ class WarmPool:
         self,
         settings: SandboxSettings,
         ensure_image: Callable[[str], None],
-        busy: Callable[[], bool] = lambda: False,
+        idle_seconds: Callable[[], float] = lambda: float("inf"),
         started: Callable[[docker.APIClient, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self._ensure_image = ensure_image
         self._started = started
         """Called with each pooled container once it runs: starts its command runner, so a thread's first command finds it up."""
-        self._busy = busy
-        """Whether commands run in this process now: a refill waits for a quiet moment (at most `REFILL_DEFER_MAX`)."""
+        self._idle_seconds = idle_seconds
+        """Seconds since this process's sandbox work (commands, file tools) last started or ended: a refill waits
+        until it has been quiet for `REFILL_DELAY` (at most `REFILL_DEFER_MAX`)."""
         self._api: docker.APIClient | None = None
         self._owner = ""
         self._wake = threading.Event()
@@ -185,7 +186,7 @@ class WarmPool:
                 self._wait_for_quiet()
 
     def _wait_for_quiet(self) -> None:
-        """After a take, wait until takes stop and no command runs, before creating replacements.
+        """After a take, wait until takes stop and no sandbox work ran for `REFILL_DELAY`, before creating replacements.
 
         Creating containers and formatting disks compete with the burst's commands for the
         same CPUs and the same Docker daemon; a server that never goes quiet still
@@ -196,7 +197,7 @@ class WarmPool:
             self._wake.clear()
             if self._wake.wait(REFILL_DELAY):
                 continue  # another thread took one: the burst goes on
-            if not self._busy():
+            if self._idle_seconds() >= REFILL_DELAY:
                 return
 
     def untaken(self) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ import asyncio
 import contextvars
 import functools
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,6 +70,7 @@ class FairPool:
         self._busy = 0
         self._waiting: deque[_Waiter] = deque()
         self._executor: ThreadPoolExecutor | None = None
+        self._last_active = time.monotonic()
 
     def held(self, user: str) -> int:
         """Threads `user` holds now (running work, or about to)."""
@@ -76,9 +78,18 @@ class FairPool:
             return self._held[user]
 
     def busy(self) -> int:
-        """Threads holding work now (running, or about to): the warm pool refills while this is 0."""
+        """Threads holding work now (running, or about to)."""
         with self._lock:
             return self._busy
+
+    def idle_seconds(self) -> float:
+        """Seconds since work last started or ended here, 0 while any runs: how long the pool has been quiet.
+
+        Between two short commands nothing runs, so `busy()` alone cannot tell a lull
+        from the end of a burst.
+        """
+        with self._lock:
+            return 0.0 if self._busy else time.monotonic() - self._last_active
 
     def waiting(self) -> int:
         """Callers waiting for a thread now."""
@@ -138,6 +149,7 @@ class FairPool:
             if not self._held[user]:
                 del self._held[user]
             self._busy -= 1
+            self._last_active = time.monotonic()
             self._grant()
 
     def _grant(self) -> None:
@@ -153,3 +165,4 @@ class FairPool:
                 continue
             self._held[waiter.user] += 1
             self._busy += 1
+            self._last_active = time.monotonic()

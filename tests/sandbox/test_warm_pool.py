@@ -8,6 +8,7 @@ files), and the folders from inside the container, where the agent's shell runs.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from sandbox.containers.in_use import running_sandboxes
 from sandbox.containers.live_view import live_sandboxes
 from sandbox.containers.pool_claims import LABEL_POOL, Claim, claim, pool_dir, read_claim
 from sandbox.containers.removal import remove_thread
-from sandbox.containers.warm_pool import pool_filter
+from sandbox.containers.warm_pool import REFILL_DELAY, pool_filter
 from sandbox.disks.quota_disks import snapshots_disk
 from sandbox.disks.spare_images import spares
 from sandbox.previews.folders import previews_path
@@ -135,6 +136,27 @@ def test_a_pool_fills_when_a_disk_kind_is_off(settings: SandboxSettings) -> None
     deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1, artifacts_quota_bytes=0))
     try:
         wait_for_full_pool(deployment)
+    finally:
+        deployment.close(remove_sessions=True)
+
+
+def test_a_refill_waits_while_commands_keep_coming(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
+    """Creating containers competes with a burst's commands: between two short commands nothing runs, yet the burst is not over.
+
+    The commands go the server's way, `aexecute` (through the deployment's command threads).
+    """
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1))
+    try:
+        deployment.start()
+        _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the pool to fill")
+        box = DockerSandbox("burst", deployment, user_id="carol")
+        assert asyncio.run(box.aexecute("true")).exit_code == 0  # takes the pooled container
+        until = time.monotonic() + 3 * REFILL_DELAY
+        while time.monotonic() < until:
+            assert asyncio.run(box.aexecute("true")).exit_code == 0
+            assert _untaken(docker_api, deployment.settings) == [], "the pool refilled during the burst"
+            time.sleep(REFILL_DELAY / 3)
+        _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the refill once the burst ended")
     finally:
         deployment.close(remove_sessions=True)
 
