@@ -33,7 +33,7 @@ from langgraph_sdk import get_client
 
 from benchmarks.cpu_time import CpuSpent
 from benchmarks.pool_state import wait_for_served_pool
-from benchmarks.stats import Row, SectionResult, Target, count_row, format_seconds, median, percentile, ratio_row
+from benchmarks.stats import Row, SectionResult, Target, count_row, format_seconds, median, percentile, quotient_row, ratio_row
 from benchmarks.turns import AEGRA_1, AEGRA_2, LOCAL_SHELL, POOLED, SESSION, ZERO, LoadResult, ServedBackend, load_level
 from tests.support.agent_client import GRAPH_ID, user_input
 from tests.support.scripted_llm import ScriptedLLM, say
@@ -190,27 +190,15 @@ def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> Se
 
 def _throughput_row(load: EngineLoad, base: EngineLoad, target: Target | None) -> Row:
     ratio = load.throughput / base.throughput if base.throughput else float("nan")
-    return Row(
-        section="5",
-        measure=f"throughput at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend (turns/s)",
-        ours=f"{load.throughput:.2f}/s",
-        floor=f"{base.throughput:.2f}/s",
-        value=ratio,
-        value_text=f"{ratio:.2f}x",
-        target=target,
-    )
+    measure = f"throughput at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend (turns/s)"
+    return quotient_row("5", measure, f"{load.throughput:.2f}/s", f"{base.throughput:.2f}/s", quotient=ratio, target=target)
 
 
 def _cpu_row(load: EngineLoad, base: EngineLoad) -> Row:
     ratio = load.cpu_per_turn / base.cpu_per_turn if base.cpu_per_turn else float("nan")
-    return Row(
-        section="5",
-        measure=f"CPU per turn (server + Docker) at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend",
-        ours=f"{load.cpu_per_turn * 1000:.0f} ms",
-        floor=f"{base.cpu_per_turn * 1000:.0f} ms",
-        value=ratio,
-        value_text=f"{ratio:.2f}x",
-        target=None,
+    measure = f"CPU per turn (server + Docker) at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend"
+    return quotient_row(
+        "5", measure, f"{load.cpu_per_turn * 1000:.0f} ms", f"{base.cpu_per_turn * 1000:.0f} ms", quotient=ratio, target=None
     )
 
 

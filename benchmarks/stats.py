@@ -151,6 +151,11 @@ def ratio_row(
     )
 
 
+def quotient_row(section: str, measure: str, ours: str, floor: str, *, quotient: float, target: Target | None) -> Row:
+    """A row for a ratio the caller worked out (rates, totals per turn), with both sides as they read."""
+    return Row(section=section, measure=measure, ours=ours, floor=floor, value=quotient, value_text=f"{quotient:.2f}x", target=target)
+
+
 def count_row(section: str, measure: str, count: int, *, target: Target | None) -> Row:
     """A row for a count (errors, leaks) whose target is an absolute bound."""
     return Row(section=section, measure=measure, ours=str(count), floor="—", value=float(count), value_text=str(count), target=target)

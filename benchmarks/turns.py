@@ -22,7 +22,18 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from benchmarks.cpu_time import CpuReading, CpuSpent
-from benchmarks.stats import Row, SectionResult, Target, ainterleaved, count_row, format_seconds, median, percentile, ratio_row
+from benchmarks.stats import (
+    Row,
+    SectionResult,
+    Target,
+    ainterleaved,
+    count_row,
+    format_seconds,
+    median,
+    percentile,
+    quotient_row,
+    ratio_row,
+)
 from tests.support.agent_client import RunOutcome, approve, resume, stream_run, user_input
 from tests.support.engines import AEGRA, run_engine
 from tests.support.langgraph_server import LangGraphServer, run_langgraph_dev
@@ -425,12 +436,5 @@ def load_rows(results: list[LoadResult]) -> list[Row]:
 
 
 def _speedup_row(backend: str, top: LoadResult, single: LoadResult, speedup: float) -> Row:
-    return Row(
-        section="5",
-        measure=f"{backend}: throughput {top.threads} threads vs 1 thread (turns/s)",
-        ours=f"{top.throughput:.2f}/s",
-        floor=f"{single.throughput:.2f}/s",
-        value=speedup,
-        value_text=f"{speedup:.2f}x",
-        target=SPEEDUP_TARGET,
-    )
+    measure = f"{backend}: throughput {top.threads} threads vs 1 thread (turns/s)"
+    return quotient_row("5", measure, f"{top.throughput:.2f}/s", f"{single.throughput:.2f}/s", quotient=speedup, target=SPEEDUP_TARGET)
