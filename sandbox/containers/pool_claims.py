@@ -38,6 +38,7 @@ from pathlib import Path
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import LABEL_PREFIX, LABEL_THREAD, LABEL_USER
 from sandbox.coordination.locks import exclusive_file_lock, lock_subdir
+from sandbox.coordination.process_state import sandbox_process
 from sandbox.runs.errors import SandboxError
 
 LABEL_POOL = f"{LABEL_PREFIX}.pool"
@@ -229,31 +230,30 @@ def claim(settings: SandboxSettings, slot: str, thread_id: str, user_id: str) ->
     return True
 
 
-_KNOWN_CLAIMS_LIMIT = 4096
-_known_claims: dict[Path, Claim] = {}
-"""Claim file -> its claim, for claims this process has read: a claim never changes while it
-exists (slots are random and never reused), so every listing, which reads the claim of each
+KNOWN_CLAIMS_LIMIT = 4096
+"""Most claims a process keeps once read (`SandboxProcess.pool_claims`): a claim never changes while
+it exists (slots are random and never reused), so every listing, which reads the claim of each
 pooled container, checks that each file is still there instead of reading and parsing it."""
-_known_claims_lock = threading.Lock()
 
 
 def read_claim(settings: SandboxSettings, slot: str) -> Claim | None:
     """The claim on `slot`, or None while nobody took it, or once its container went (any process may remove it)."""
     path = pool_dir(settings) / "claims" / slot
-    known = _known_claims.get(path)
+    process = sandbox_process()
+    known = process.pool_claims.get(path)
     if known is not None and path.exists():
         return known
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        with _known_claims_lock:
-            _known_claims.pop(path, None)
+        with process.pool_claims_lock:
+            process.pool_claims.pop(path, None)
         return None
     found = Claim(thread_id=str(record.get("thread", "")), user_id=str(record.get("user", "")))
-    with _known_claims_lock:
-        if len(_known_claims) >= _KNOWN_CLAIMS_LIMIT:  # slots of containers long gone: forget the oldest
-            del _known_claims[next(iter(_known_claims))]
-        _known_claims[path] = found
+    with process.pool_claims_lock:
+        if len(process.pool_claims) >= KNOWN_CLAIMS_LIMIT:  # slots of containers long gone: forget the oldest
+            del process.pool_claims[next(iter(process.pool_claims))]
+        process.pool_claims[path] = found
     return found
 
 
@@ -269,8 +269,9 @@ def claimed_slots(settings: SandboxSettings, thread_id: str) -> list[str]:
 def forget_claim(settings: SandboxSettings, slot: str) -> None:
     """Delete the claim of a removed pooled container."""
     path = pool_dir(settings) / "claims" / slot
-    with _known_claims_lock:
-        _known_claims.pop(path, None)
+    process = sandbox_process()
+    with process.pool_claims_lock:
+        process.pool_claims.pop(path, None)
     path.unlink(missing_ok=True)
 
 

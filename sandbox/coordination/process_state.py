@@ -31,6 +31,7 @@ from config.sandbox import SandboxSettings
 
 if TYPE_CHECKING:
     from sandbox.containers.deployment import SandboxDeployment
+    from sandbox.containers.pool_claims import Claim
     from sandbox.coordination.fair_pool import FairPool
     from sandbox.coordination.process_lease import ProcessLease
     from sandbox.coordination.thread_use import UseHold
@@ -68,6 +69,9 @@ class SandboxProcess:
     disk_probe_lock: threading.Lock = field(default_factory=threading.Lock)
     audit_logs: dict[Path, AuditLog] = field(default_factory=dict)
     audit_lock: threading.Lock = field(default_factory=threading.Lock)
+    pool_claims: dict[Path, Claim] = field(default_factory=dict)
+    """Pool claims this process has read, by claim file (`sandbox.containers.pool_claims.read_claim`)."""
+    pool_claims_lock: threading.Lock = field(default_factory=threading.Lock)
     pools: weakref.WeakSet[FairPool] = field(default_factory=weakref.WeakSet)
     """Every worker pool of this process, so a forked child can start them empty."""
     deployments: weakref.WeakSet[SandboxDeployment] = field(default_factory=weakref.WeakSet)
@@ -106,7 +110,16 @@ class SandboxProcess:
 
     def after_fork_in_child(self) -> None:
         """Drop every hold inherited from the parent and start the registries empty (see the module docstring)."""
-        for name in ("lock", "leases_lock", "use_lock", "slots_lock", "file_locks_lock", "disk_probe_lock", "audit_lock"):
+        for name in (
+            "lock",
+            "leases_lock",
+            "use_lock",
+            "slots_lock",
+            "file_locks_lock",
+            "disk_probe_lock",
+            "audit_lock",
+            "pool_claims_lock",
+        ):
             setattr(self, name, threading.Lock())  # the parent's may have been held by a thread the child lacks
         for lease in self.leases.values():
             lease.drop_in_forked_child()
