@@ -209,7 +209,7 @@ def _table_row(load: EngineLoad, base: EngineLoad | None) -> str:
     if base is not None and load.backend != FLOOR and base.throughput and lat and base.result.latencies:
         versus_tps = f"{load.throughput / base.throughput:.2f}x"
         versus_p50 = f"{median(lat) / median(base.result.latencies):.2f}x"
-        versus_cpu = f"{load.cpu_per_turn / base.cpu_per_turn:.2f}x"
+        versus_cpu = f"{load.cpu_per_turn / base.cpu_per_turn:.2f}x" if base.cpu_per_turn else "—"
     cells = [
         str(load.threads),
         LABELS[load.backend],
