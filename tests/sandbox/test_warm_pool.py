@@ -26,7 +26,7 @@ from sandbox.containers.warm_pool import REFILL_DELAY, pool_filter
 from sandbox.disks.quota_disks import snapshots_disk
 from sandbox.disks.spare_images import spares
 from sandbox.previews.folders import previews_path
-from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots
+from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots, remove_snapshots
 from tests.support.pool import wait_for_full_pool
 from tests.support.server_process import ServerProcess
 from tests.support.workspaces import mounts_under
@@ -126,9 +126,11 @@ def test_a_new_threads_snapshot_store_is_a_spare_made_ahead(pooled: SandboxDeplo
     ready = set(spares(disk.image.parent, disk.size))
 
     WorkspaceSnapshots(pooled.settings).ensure_root("alice", "pool-snapshots")
-
-    assert len(ready - set(spares(disk.image.parent, disk.size))) == 1  # one was taken (the pool may have made more since)
-    assert snapshots_disk(pooled.settings, "pool-snapshots").image.exists()
+    try:
+        assert len(ready - set(spares(disk.image.parent, disk.size))) == 1  # one was taken (the pool may have made more since)
+        assert snapshots_disk(pooled.settings, "pool-snapshots").image.exists()
+    finally:
+        remove_snapshots(pooled.settings, "pool-snapshots")
 
 
 def test_a_pool_fills_when_a_disk_kind_is_off(settings: SandboxSettings) -> None:
