@@ -26,8 +26,6 @@ same host folders, so both see one tree.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import json
 import os
@@ -39,6 +37,7 @@ from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import LABEL_PREFIX, LABEL_THREAD, LABEL_USER
 from sandbox.coordination.locks import exclusive_file_lock, lock_subdir
 from sandbox.coordination.process_state import sandbox_process
+from sandbox.disks.mount_calls import MS_BIND, MS_REC, MS_SHARED, mount, unmount
 from sandbox.runs.errors import SandboxError
 
 LABEL_POOL = f"{LABEL_PREFIX}.pool"
@@ -49,12 +48,6 @@ POOL_MOUNTS = ("workspace", "memories", "artifacts", "previews")
 
 DRAINING = ("", "")
 """The (thread, user) claim of a pooled container being removed: nobody's, and nobody may take it."""
-
-_MS_BIND = 4096
-_MS_REC = 16384
-_MS_SHARED = 1 << 20
-_MNT_DETACH = 2
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -85,16 +78,6 @@ def mounts_dir(settings: SandboxSettings) -> Path:
 def mount_point(settings: SandboxSettings, slot: str, name: str) -> Path:
     """The host folder bound at `/<name>` in the pooled container `slot`."""
     return mounts_dir(settings) / slot / name
-
-
-def _call(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source: str, target: str, flags: int) -> None:
-    _call(_libc.mount(source.encode(), target.encode(), None, flags, None), f"mount {source} on {target}")
 
 
 def _escaped(path: Path) -> str:
@@ -149,8 +132,8 @@ def ensure_shared_mounts(settings: SandboxSettings) -> Path:
             return root
         try:
             if not _is_mount(root):
-                _mount(str(root), str(root), _MS_BIND)
-            _mount("none", str(root), _MS_SHARED | _MS_REC)
+                mount(str(root), root, MS_BIND)
+            mount("none", root, MS_SHARED | MS_REC)
         except OSError as exc:
             msg = f"the container pool needs a server that may mount folders (root): {exc}"
             raise SandboxError(msg) from exc
@@ -189,7 +172,7 @@ def attach(settings: SandboxSettings, slot: str, sources: dict[str, Path]) -> No
         point.mkdir(parents=True, exist_ok=True, mode=0o755)
         if _shows(point, source):
             continue
-        _mount(str(source), str(point), _MS_BIND | _MS_REC)
+        mount(str(source), point, MS_BIND | MS_REC)
 
 
 def detach(settings: SandboxSettings, slot: str) -> None:
@@ -202,11 +185,12 @@ def detach(settings: SandboxSettings, slot: str) -> None:
     for name in POOL_MOUNTS:
         point = folder / name
         while _is_mount(point):
-            if _libc.umount2(str(point).encode(), 0) != 0:
-                err = ctypes.get_errno()
-                if err in (errno.EINVAL, errno.ENOENT):
+            try:
+                unmount(point)
+            except OSError as exc:
+                if exc.errno in (errno.EINVAL, errno.ENOENT):
                     break
-                _call(_libc.umount2(str(point).encode(), _MNT_DETACH), f"umount {point}")
+                unmount(point, lazy=True)
         with contextlib.suppress(FileNotFoundError, OSError):
             point.rmdir()
     with contextlib.suppress(FileNotFoundError, OSError):
@@ -298,7 +282,7 @@ def remove_pool_mounts(settings: SandboxSettings) -> None:
         release(settings, slot)
     root = mounts_dir(settings)
     while _is_mount(root):
-        _call(_libc.umount2(str(root).encode(), _MNT_DETACH), f"umount {root}")
+        unmount(root, lazy=True)
 
 
 def known_slots(settings: SandboxSettings) -> set[str]:

@@ -9,5 +9,6 @@
 - `disk_quota`: a folder as its own loop-mounted ext4 image (create, mount, remove);
   `disk_budget`: what all images may add up to, in total and per user;
   `spare_images`: empty images formatted ahead, so a new disk skips `mkfs.ext4`;
+  `mount_calls`: mount(2), umount2(2) and loop devices, without spawning `mount`;
   `release`: unmounting the disks nobody uses when the server stops.
 """

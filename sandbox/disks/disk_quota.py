@@ -46,13 +46,15 @@ from sandbox.disks.disk_budget import (
     user_budget,
     write_owner,
 )
+from sandbox.disks.mount_calls import MS_NOATIME, MS_NODEV, MS_NOSUID, loop_mount, unmount
 from sandbox.disks.quota_disks import QuotaDisk, workspace_disk
 from sandbox.disks.spare_images import new_spare_name, spares, take_spare
 from sandbox.runs.errors import WorkspaceDiskError
 
 logger = logging.getLogger(__name__)
 
-MOUNT_OPTIONS = "loop,nosuid,nodev,noatime"
+MOUNT_FLAGS = MS_NOSUID | MS_NODEV | MS_NOATIME
+"""Set-uid files and device nodes in a disk are inert; reads write no access times."""
 _COMMAND_TIMEOUT = 120
 _PROBE_BYTES = 4 * 1024**2
 
@@ -80,12 +82,12 @@ def _make_filesystem(image: Path, size: int, owner: tuple[int, int]) -> None:
 
 
 def _mount(image: Path, mount_point: Path) -> None:
-    _run(["mount", "-t", "ext4", "-o", MOUNT_OPTIONS, str(image), str(mount_point)])
+    loop_mount(image, mount_point, MOUNT_FLAGS)
 
 
 def unmount_now(mount_point: Path) -> None:
-    """Unmount, or raise `OSError` (with `umount`'s reason) when something still holds it: never lazily."""
-    _run(["umount", str(mount_point)])
+    """Unmount, or raise `OSError` (with the kernel's reason) when something still holds it: never lazily."""
+    unmount(mount_point)
 
 
 def _unmount(mount_point: Path) -> None:
@@ -94,16 +96,15 @@ def _unmount(mount_point: Path) -> None:
         unmount_now(mount_point)
     except OSError:
         logger.warning("Workspace %s is busy; detaching it lazily", mount_point)
-        _run(["umount", "-l", str(mount_point)])
+        unmount(mount_point, lazy=True)
 
 
 def _probe(images_dir: Path) -> str | None:
     """Try the whole mechanism once on a tiny image; the reason it fails, or None."""
     if os.geteuid() != 0:
         return "the server does not run as root, so it cannot mount workspace images"
-    for tool in ("mkfs.ext4", "mount", "umount"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is missing (install e2fsprogs and mount)"
+    if shutil.which("mkfs.ext4") is None:
+        return "`mkfs.ext4` is missing (install e2fsprogs)"
     if not Path("/dev/loop-control").exists() and not Path("/dev/loop0").exists():
         return "no loop devices (/dev/loop-control is missing)"
     images_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

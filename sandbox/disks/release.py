@@ -19,7 +19,7 @@ What stays mounted, on purpose:
 - a disk a host process still holds open: it is never detached lazily here,
   so the next mount cannot race a detached one; the log names it.
 
-`mount -o loop` frees the loop device on unmount (autoclear), so no device is left.
+Loop devices are set up auto-clearing (`mount_calls`): unmounting frees the device, so none is left.
 """
 
 from __future__ import annotations
