@@ -174,7 +174,7 @@ class SandboxSettings:
     """Everything the sandbox needs to know; build with `SandboxSettings.from_env()`."""
 
     image: str = setting("SANDBOX_IMAGE", env_str, "python:3.13-slim")
-    """Image for sandboxes; it must have `sh`, `timeout`, `head`, `tee`, and `stdbuf` for live output
+    """Image for sandboxes; it must have `sh`, `timeout`, `head`, and `stdbuf` for live output
     (Debian/Ubuntu images do). Left empty, `scripts/start.sh` chooses one and passes it on."""
     allowed_images: tuple[str, ...] = setting("SANDBOX_ALLOWED_IMAGES", _env_images, ())
     """Images a run (its context's `sandbox_image`) may use besides `SANDBOX_IMAGE`, exactly as named here

@@ -37,9 +37,9 @@ from deepagents.backends.sandbox import BaseSandbox
 from docker.errors import APIError, DockerException
 
 from config.identity import SINGLE_USER_ID
-from sandbox.containers.command_wrapper import live_tee, to_execute_response
+from sandbox.containers.command_wrapper import to_execute_response
 from sandbox.containers.deployment import SandboxDeployment
-from sandbox.containers.runner import LiveChannel, run_ephemeral, run_in_session
+from sandbox.containers.runner import run_ephemeral, run_in_session
 from sandbox.coordination.user_caps import running_slot
 from sandbox.disks.artifacts import artifacts_path, is_artifact, prepare_artifacts
 from sandbox.disks.memories import memories_path, prepare_memories
@@ -48,6 +48,7 @@ from sandbox.files.file_protocol import HostFileTools
 from sandbox.files.file_tools import HostFiles
 from sandbox.metrics import events as metrics
 from sandbox.runs.audit import audit_log
+from sandbox.runs.capture_offload import fits_inline, preview_command, staged_path, with_outcome_of
 from sandbox.runs.errors import SandboxError, UserCapError
 from sandbox.runs.live_output import LiveOutput, live_output_sink
 from sandbox.runs.log_context import command_scope, current_command_id
@@ -59,14 +60,10 @@ _SANDBOX_FAILURES = (SandboxError, requests.exceptions.ConnectionError, APIError
 """Failures that mean a command could not run; reported to the agent, never raised."""
 
 _IN_OFFLOAD_CALL: ContextVar[bool] = ContextVar("sandbox_in_offload_call", default=False)
-"""Set while `execute_with_offload` runs, so the wrapped inner `execute` is not audited twice."""
+"""Set while an offload previews a command's output, so that preview is not audited as a command of its own."""
 
 _CACHED_THREADS = 4096
 """How many threads' `HostFiles` a run-resolving backend keeps built."""
-
-_live_channel: ContextVar[LiveChannel] = ContextVar("sandbox_live_channel", default="stdout")
-"""Where `execute` finds live output: "stderr" while `execute_with_offload` runs a
-capture wrapper around a `live_tee`d command (its stdout is only the final preview)."""
 
 
 def failure_result(ref: ThreadRef, exc: Exception) -> ExecuteResponse:
@@ -218,7 +215,7 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         metrics.command_started(settings.mode)
         try:
             with running_slot(settings, ref.user_id), LiveOutput(sink) if sink is not None else nullcontext() as live:
-                raw = run(self.deployment, ref, command, seconds, live=live, live_channel=_live_channel.get())
+                raw = run(self.deployment, ref, command, seconds, live=live)
         except _SANDBOX_FAILURES as exc:
             metrics.command_ended(settings.mode, "failed", time.monotonic() - started)
             failure = failure_result(ref, exc)
@@ -237,14 +234,9 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         self._audit(ref, command, response, started)
         return response
 
-    def _audit(self, ref: ThreadRef, command: str, response: ExecuteResponse, started: float, *, outermost: bool = False) -> None:
-        """Append the command to `SANDBOX_AUDIT_LOG`, once, as the agent asked for it.
-
-        Under `execute_with_offload` the runner sees deepagents' capture wrapper, whose
-        exit code is not the command's: that call audits the agent's own command and
-        parsed exit code itself (`outermost`), and the inner `execute` stays silent.
-        """
-        if _IN_OFFLOAD_CALL.get() and not outermost:
+    def _audit(self, ref: ThreadRef, command: str, response: ExecuteResponse, started: float) -> None:
+        """Append the command to `SANDBOX_AUDIT_LOG`: each command the agent asked for, not the offload's preview of its output."""
+        if _IN_OFFLOAD_CALL.get():
             return
         duration_ms = (time.monotonic() - started) * 1000
         logger.info("Sandbox command finished: exit code %s after %.0f ms", response.exit_code, duration_ms)
@@ -258,15 +250,6 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             command_id=current_command_id(),
         )
 
-    def _cannot_run(self, ref: ThreadRef) -> ExecuteResponse | None:
-        """Report a missing Docker or image, or a refused workspace disk, up front (all cached after success)."""
-        try:
-            self.deployment.ensure_image(ref.image)
-            prepare_workspace(self.deployment.settings, ref.thread_id, create=True, user_id=ref.user_id)
-        except _SANDBOX_FAILURES as exc:
-            return failure_result(ref, exc)
-        return None
-
     @override
     def execute_with_offload(
         self,
@@ -277,34 +260,15 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         max_capture_bytes: int | None = None,
         timeout: int | None = None,
     ) -> ExecuteOffloadResult:
-        """Run deepagents' capture offload, with live output; skip it when the command cannot run at all.
+        """Run deepagents' capture offload, its wrapper only for output past the inline budget (`sandbox.runs.capture_offload`).
 
-        The capture wrapper writes all output to a file and prints only at the
-        end, so with a live-output sink set the command inside it is `live_tee`d:
-        its output reaches the live channel as produced, while file, preview and
-        exit code stay exactly deepagents'. A command that cannot run skips the
-        wrapper, or our plain error text would reach its parser, which logs it as
-        a malformed capture on every Docker or image failure.
+        The command itself runs like any `execute` (audited, with live output as it is
+        produced); a command that could not run at all is reported as it is.
         """
-        ref, started = self.thread(), time.monotonic()
-        with command_scope(user_id=ref.user_id, thread_id=ref.thread_id):
-            problem = self._cannot_run(ref)
-            if problem is not None:
-                self._audit(ref, command, problem, started)
-                return ExecuteOffloadResult(offloaded=False, response=problem)
-            # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
-            wrapped, channel = self._live_capture(command)
-            marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)
-            try:
-                result = super().execute_with_offload(
-                    wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
-                )
-            finally:
-                _IN_OFFLOAD_CALL.reset(marker)
-                _live_channel.reset(live_channel)
-            self._audit(ref, command, result.response, started, outermost=True)
-            self._audit_capture(ref, capture_path, result)
-            return result
+        response = self.execute(command, timeout=timeout)
+        if response.exit_code is None or fits_inline(response, max_inline_bytes):
+            return ExecuteOffloadResult(offloaded=False, response=response)
+        return self._offload(response, capture_path, max_inline_bytes, max_capture_bytes)
 
     @override
     async def aexecute_with_offload(
@@ -316,39 +280,41 @@ class DockerSandbox(HostFileTools, BaseSandbox):
         max_capture_bytes: int | None = None,
         timeout: int | None = None,
     ) -> ExecuteOffloadResult:
-        """Async version of `execute_with_offload`."""
-        ref, started = self.thread(), time.monotonic()
-        with command_scope(user_id=ref.user_id, thread_id=ref.thread_id):
-            try:
-                problem = await self.deployment.commands.run(ref.user_id, self._cannot_run, ref)  # may pull or mount: not short
-            except UserCapError as exc:
-                problem = failure_result(ref, exc)
-            if problem is not None:
-                await asyncio.to_thread(self._audit, ref, command, problem, started)
-                return ExecuteOffloadResult(offloaded=False, response=problem)
-            # The audit keeps the agent's command; the capture wrapper gets it tee'd for live output.
-            wrapped, channel = self._live_capture(command)
-            marker, live_channel = _IN_OFFLOAD_CALL.set(True), _live_channel.set(channel)  # the pool copies both into `execute`'s worker
-            try:
-                result = await super().aexecute_with_offload(
-                    wrapped, capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes, timeout=timeout
-                )
-            finally:
-                _IN_OFFLOAD_CALL.reset(marker)
-                _live_channel.reset(live_channel)
-            await asyncio.to_thread(self._audit, ref, command, result.response, started, outermost=True)
-            await asyncio.to_thread(self._audit_capture, ref, capture_path, result)
-            return result
+        """Async version of `execute_with_offload`: the offload's file work and preview run on the command pool."""
+        response = await self.aexecute(command, timeout=timeout)
+        if response.exit_code is None or fits_inline(response, max_inline_bytes):
+            return ExecuteOffloadResult(offloaded=False, response=response)
+        ref = self.thread()
+        try:
+            offload = self._offload
+            return await self.deployment.commands.run(ref.user_id, offload, response, capture_path, max_inline_bytes, max_capture_bytes)
+        except UserCapError:
+            return ExecuteOffloadResult(offloaded=False, response=response)  # deepagents evicts a big inline result itself
+
+    def _offload(
+        self, response: ExecuteResponse, capture_path: str, max_inline_bytes: int, max_capture_bytes: int | None
+    ) -> ExecuteOffloadResult:
+        """Stage the whole output in the sandbox and let deepagents' wrapper save it at `capture_path` and preview it."""
+        ref = self.thread()
+        staged = staged_path(capture_path)
+        [upload] = self.files().upload_files([(staged, response.output.encode("utf-8", errors="surrogateescape"))])
+        if upload.error is not None:
+            logger.warning("Could not stage the output of a command of thread %s for offloading: %s", ref.thread_id, upload.error)
+            return ExecuteOffloadResult(offloaded=False, response=response)
+        quiet, silent = _IN_OFFLOAD_CALL.set(True), live_output_sink.set(None)  # the preview is no command of the agent's
+        try:
+            preview = super().execute_with_offload(
+                preview_command(staged), capture_path, max_inline_bytes=max_inline_bytes, max_capture_bytes=max_capture_bytes
+            )
+        finally:
+            _IN_OFFLOAD_CALL.reset(quiet)
+            live_output_sink.reset(silent)
+        result = with_outcome_of(preview, response)
+        self._audit_capture(ref, capture_path, result)
+        return result
 
     def _audit_capture(self, ref: ThreadRef, capture_path: str, result: ExecuteOffloadResult) -> None:
         """The command itself wrote its full output under `/artifacts`: audited like deepagents' own writes."""
         if result.offloaded and is_artifact(capture_path):
             log = audit_log(self.deployment.settings)
             log.artifact(user_id=ref.user_id, thread_id=ref.thread_id, path=capture_path, size=None, operation="execute capture")
-
-    @staticmethod
-    def _live_capture(command: str) -> tuple[str, LiveChannel]:
-        """The command to hand to the capture wrapper, and where its live output will arrive."""
-        if live_output_sink.get() is None:
-            return command, "stdout"  # nobody listens: no tee
-        return live_tee(command), "stderr"

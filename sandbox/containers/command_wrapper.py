@@ -9,7 +9,6 @@ with it.
 
 from __future__ import annotations
 
-import shlex
 import time
 from dataclasses import dataclass
 
@@ -27,50 +26,21 @@ def host_deadline(timeout: int) -> float:
     return timeout + KILL_GRACE_SECONDS + HOST_DEADLINE_SLACK_SECONDS
 
 
-LIVE_FD = 5
-"""The command's live-output channel: a pipe to the container's stderr, capped like stdout.
-
-The command's result is the container's stdout; whatever is written to this fd
-reaches the host at once on the container's stderr stream, so an output-capturing
-command (deepagents' offload wrapper) can copy its output there as it is produced
-(see `live_tee`)."""
-
 # $1 timeout seconds, $2 byte cap (+1 so we can tell "exactly the cap" from "more"),
-# $3 the command. fd 3 is the result (container stdout); fd 6 the container's
-# stderr, where the live channel (fd 5, see LIVE_FD) is copied through its own
-# `head -c`; the wrapper's own diagnostics go to the result as before (2>&1).
+# $3 the command. fd 3 is the result (container stdout); the wrapper's own
+# diagnostics go to the result too (2>&1), so nothing reaches the container's stderr.
 # fd 4 carries the command's exit status out of the pipeline; it is closed for
 # the command itself so the command cannot forge its own status.
 # GNU `head` writes through stdio, which holds a pipe's output until exit; under
-# `stdbuf -o0` (coreutils, where the image has it) each read is passed on at once.
+# `stdbuf -o0` (coreutils, where the image has it) each read is passed on at once,
+# so the result is also the command's live output.
 WRAPPER_SCRIPT = f"""\
-exec 3>&1 6>&2 2>&1
+exec 3>&1 2>&1
 unbuffered=; command -v stdbuf >/dev/null && unbuffered="stdbuf -o0"
-status=$( {{ {{ {{ timeout -k {KILL_GRACE_SECONDS} "$1" sh -c "$3" 3>&- 4>&- 6>&- </dev/null; echo $? >&4; }} 2>&1 \
-| $unbuffered head -c "$2" >&3 {LIVE_FD}>&-; }} {LIVE_FD}>&1 >&3 | $unbuffered head -c "$2" >&6 4>&-; }} 4>&1 )
+status=$( {{ {{ timeout -k {KILL_GRACE_SECONDS} "$1" sh -c "$3" 3>&- 4>&- </dev/null; echo $? >&4; }} 2>&1 \
+| $unbuffered head -c "$2" >&3; }} 4>&1 )
 exit "${{status:-1}}"
 """
-
-# The user's command, its stdout and stderr merged as before, copied to the live
-# channel by `tee -p` (which keeps writing the result if the live side stops
-# reading at its cap). Its exit status travels on fd 4 like in WRAPPER_SCRIPT.
-_LIVE_TEE_SCRIPT = f"""\
-exec 7>&1
-__live_status=$( {{ {{ ( eval __COMMAND__ ) 4>&- {LIVE_FD}>&- 7>&-; echo $? >&4; }} 2>&1 \
-| tee -p /dev/fd/{LIVE_FD} >&7 2>/dev/null 4>&-; }} 4>&1 )
-exit "${{__live_status:-1}}"
-"""
-
-
-def live_tee(command: str) -> str:
-    """`command`, with its output also copied to the live channel as it is produced.
-
-    For commands whose output is captured before it reaches stdout (deepagents'
-    capture-offload wrapper writes it to a file and prints only at the end): the
-    capture wrapper wraps *this*, so its file, exit code and preview stay exactly
-    as they were, while the live channel sees every byte at once.
-    """
-    return _LIVE_TEE_SCRIPT.replace("__COMMAND__", shlex.quote(command))
 
 
 TIMEOUT_EXIT_CODE = 124

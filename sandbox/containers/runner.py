@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Literal
 
 import docker
 import requests
@@ -43,11 +42,6 @@ diagnostics are a few lines; anything more came around the wrapper."""
 FLOOD_STOP_WAIT_SECONDS = 60.0
 """How long a command waits, after its stream ended, for the stop (kill or restart) of its flood to finish."""
 
-LiveChannel = Literal["stdout", "stderr"]
-"""Which container stream a command's live output arrives on: its result (stdout), or
-the live channel (stderr, `command_wrapper.LIVE_FD`) when the command captures its
-own output, as deepagents' offload wrapper does."""
-
 
 def run_ephemeral(
     deployment: SandboxDeployment,
@@ -56,7 +50,6 @@ def run_ephemeral(
     timeout: int,
     *,
     live: LiveOutput | None = None,
-    live_channel: LiveChannel = "stdout",
 ) -> RawResult:
     """Create → attach → start → stream until exit → remove: one fresh container per command (ephemeral mode).
 
@@ -88,7 +81,7 @@ def run_ephemeral(
             started_at = time.monotonic()
             api.start(container_id)
             with _Deadline(host_deadline(timeout), lambda: api.kill(container_id)) as deadline:
-                output = _collect(frames, live, live_channel, limit=_read_limit(settings.max_output_bytes), on_flood=deadline.flood)
+                output = _collect(frames, live, limit=_read_limit(settings.max_output_bytes), on_flood=deadline.flood)
                 exit_code: int | None = None
                 try:
                     exit_code = api.wait(container_id, timeout=host_deadline(timeout))["StatusCode"]
@@ -120,7 +113,6 @@ def run_in_session(
     timeout: int,
     *,
     live: LiveOutput | None = None,
-    live_channel: LiveChannel = "stdout",
 ) -> RawResult:
     """Run in the thread's long-lived container (started again once if it vanished), streaming its output.
 
@@ -132,7 +124,7 @@ def run_in_session(
         with deployment.session_container(ref) as container_id:
             started = _runner_command(deployment, container_id, argv)
             if started is not None:
-                return _run_via_runner(deployment, container_id, started, timeout, live=live, live_channel=live_channel)
+                return _run_via_runner(deployment, container_id, started, timeout, live=live)
             try:
                 exec_id = _create_exec(deployment, container_id, argv)
             except APIError as exc:  # 404: removed, 409: stopped, behind our back
@@ -141,7 +133,7 @@ def run_in_session(
                 deployment.forget_session(ref.thread_id, container_id)
                 continue
             # Still inside the context: the container counts as in use while the command runs.
-            return _run_exec(deployment, container_id, exec_id, timeout, live=live, live_channel=live_channel)
+            return _run_exec(deployment, container_id, exec_id, timeout, live=live)
     msg = "unreachable: the second attempt either returns or raises"
     raise AssertionError(msg)
 
@@ -163,7 +155,6 @@ def _run_via_runner(
     timeout: int,
     *,
     live: LiveOutput | None,
-    live_channel: LiveChannel,
 ) -> RawResult:
     """`_run_exec`'s twin for a command the runner started: the same deadline, caps and exit codes."""
     api = deployment.api
@@ -182,7 +173,6 @@ def _run_via_runner(
         started_at=started_at,
         stop=stop,
         live=live,
-        live_channel=live_channel,
     )
     if stopped is not None:
         return stopped
@@ -209,9 +199,7 @@ def _create_exec(deployment: SandboxDeployment, container_id: str, argv: list[st
     return str(created["Id"])
 
 
-def _run_exec(
-    deployment: SandboxDeployment, container_id: str, exec_id: str, timeout: int, *, live: LiveOutput | None, live_channel: LiveChannel
-) -> RawResult:
+def _run_exec(deployment: SandboxDeployment, container_id: str, exec_id: str, timeout: int, *, live: LiveOutput | None) -> RawResult:
     api = deployment.api
     started_at = time.monotonic()
     frames = api.exec_start(exec_id, stream=True, demux=True)
@@ -225,7 +213,6 @@ def _run_exec(
         started_at=started_at,
         stop=restart,
         live=live,
-        live_channel=live_channel,
     )
     if stopped is not None:
         return stopped
@@ -248,7 +235,6 @@ def _stream_session(
     started_at: float,
     stop: Callable[[], object],
     live: LiveOutput | None,
-    live_channel: LiveChannel,
 ) -> tuple[bytes, RawResult | None]:
     """Read a session command's streams under its deadline (`stop` restarts the container).
 
@@ -258,7 +244,7 @@ def _stream_session(
     limit = _read_limit(deployment.settings.max_output_bytes)
     try:
         with _Deadline(host_deadline(timeout), stop) as deadline:
-            output = _collect(frames, live, live_channel, limit=limit, on_flood=deadline.flood)
+            output = _collect(frames, live, limit=limit, on_flood=deadline.flood)
     finally:
         close()
     if deadline.flooded:
@@ -299,7 +285,6 @@ def _read_limit(max_output_bytes: int) -> int:
 def _collect(
     frames: Iterable[tuple[bytes | None, bytes | None]],
     live: LiveOutput | None,
-    live_channel: LiveChannel,
     *,
     limit: int,
     on_flood: Callable[[], object],
@@ -327,7 +312,7 @@ def _collect(
                 flooded = True
                 on_flood()
             elif live is not None:
-                live.feed((stdout if live_channel == "stdout" else stderr) or b"")
+                live.feed(stdout or b"")
     except (requests.exceptions.ConnectionError, OSError):
         logger.warning("Lost the output stream of a sandbox command", exc_info=True)
     return bytes(output)

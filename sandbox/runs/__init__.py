@@ -6,4 +6,5 @@
 - `audit_read`: reading the audit log back across its rotated files.
 - `log_context`: user, thread, run and command id on every log record.
 - `live_output`: where a running command's output goes while it is produced.
+- `capture_offload`: large `execute` output saved to a file with a preview, decided on the host.
 """
