@@ -53,6 +53,17 @@ def wrapped_argv(command: str, *, timeout_seconds: int, max_output_bytes: int) -
     return ["sh", "-c", WRAPPER_SCRIPT, "sandbox", str(timeout_seconds), str(max_output_bytes + 1), command]
 
 
+def capped_request(command: str, *, timeout_seconds: int, max_output_bytes: int) -> dict[str, object]:
+    """The same limits for the session's command runner, without the wrapper's pipeline.
+
+    `timeout` alone runs the command (same deadline, grace and exit codes); the
+    runner merges stderr into stdout and stops reading past the cap, as `head -c`
+    does. That is five processes fewer per command: subshells, `stdbuf`, `head`.
+    """
+    argv = ["timeout", "-k", str(KILL_GRACE_SECONDS), str(timeout_seconds), "sh", "-c", command]
+    return {"capped_argv": argv, "cap": max_output_bytes + 1}
+
+
 @dataclass(frozen=True)
 class RawResult:
     """What came back from Docker for one wrapped command."""

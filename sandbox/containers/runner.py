@@ -23,7 +23,7 @@ import docker
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from sandbox.containers.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult, host_deadline, wrapped_argv
+from sandbox.containers.command_wrapper import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, RawResult, capped_request, host_deadline, wrapped_argv
 from sandbox.containers.container_spec import WORKSPACE_MOUNT, container_kwargs, sandbox_environment
 from sandbox.containers.deployment import SandboxDeployment
 from sandbox.containers.runner_socket import RunnerCommand, RunnerUnavailable
@@ -120,9 +120,10 @@ def run_in_session(
     """
     settings = deployment.settings
     argv = wrapped_argv(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
+    capped = capped_request(command, timeout_seconds=timeout, max_output_bytes=settings.max_output_bytes)
     for attempt in range(2):
         with deployment.session_container(ref) as container_id:
-            started = _runner_command(deployment, container_id, argv)
+            started = _runner_command(deployment, container_id, argv, capped)
             if started is not None:
                 return _run_via_runner(deployment, container_id, started, timeout, live=live)
             try:
@@ -138,12 +139,12 @@ def run_in_session(
     raise AssertionError(msg)
 
 
-def _runner_command(deployment: SandboxDeployment, container_id: str, argv: list[str]) -> RunnerCommand | None:
+def _runner_command(deployment: SandboxDeployment, container_id: str, argv: list[str], capped: dict[str, object]) -> RunnerCommand | None:
     """The command started by the container's runner, or None when `docker exec` must run it (runner off, gone or stuck)."""
     if not deployment.settings.command_runner:
         return None
     try:
-        return deployment.runners.open(deployment.api, container_id, argv)
+        return deployment.runners.open(deployment.api, container_id, argv, capped)
     except RunnerUnavailable:
         return None
 

@@ -25,7 +25,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import docker
@@ -126,10 +126,13 @@ class CommandRunners:
 
     # -- commands -----------------------------------------------------------------
 
-    def open(self, api: docker.APIClient, container_id: str, argv: list[str]) -> RunnerCommand:
-        """Have `container_id`'s runner start `argv`; raise `RunnerUnavailable` (and start it again) if it does not."""
+    def open(self, api: docker.APIClient, container_id: str, argv: list[str], capped: Mapping[str, object] | None = None) -> RunnerCommand:
+        """Have `container_id`'s runner start `argv` (or `capped`'s, see `command_runner`).
+
+        Raise `RunnerUnavailable`, and start the runner again, if it does not.
+        """
         try:
-            command = self._open(api, container_id, argv)
+            command = self._open(api, container_id, {"argv": argv, **(capped or {})})
         except RunnerUnavailable as exc:
             with self._lock:
                 self.fell_back += 1
@@ -141,11 +144,11 @@ class CommandRunners:
             self.served += 1
         return command
 
-    def _open(self, api: docker.APIClient, container_id: str, argv: list[str]) -> RunnerCommand:
+    def _open(self, api: docker.APIClient, container_id: str, request: dict[str, object]) -> RunnerCommand:
         target = self._target(api, container_id)
         if target is None:
             raise RunnerUnavailable("no runner")
-        conn = self._connect(target, {"argv": argv})
+        conn = self._connect(target, request)
         try:
             kind, payload = _read_frame(conn)
         except TimeoutError:

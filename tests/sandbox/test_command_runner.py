@@ -156,6 +156,17 @@ def test_output_streams_live_in_chunks(box: DockerSandbox) -> None:
     assert served.by_runner == 1
 
 
+def test_a_command_runs_under_timeout_alone_the_runner_caps_its_output(box: DockerSandbox) -> None:
+    """The sh wrapper's pipeline (subshells, `stdbuf`, `head -c`) is five processes around every command: the runner caps output itself."""
+    served = _Served(box.deployment)
+    result = box.execute("ps -o comm= -A")
+    running = result.output.split()
+    assert "timeout" in running
+    assert "head" not in running, running
+    assert "stdbuf" not in running, running
+    assert served.by_runner == 1
+
+
 def test_switched_off_every_command_is_a_docker_exec(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
     deployment = SandboxDeployment(settings.with_overrides(mode="session", command_runner=False))
     try:
@@ -443,6 +454,40 @@ def test_any_argv_with_the_secret_is_run_or_refused_in_words(runner_socket: tupl
     assert kind in (b"S", b"F"), answer[:100]
     if kind == b"S":
         assert b"X" in answer  # it ran and exited, whatever it was
+
+
+def _frames(answer: bytes) -> list[tuple[bytes, bytes]]:
+    frames, at = [], 0
+    while at < len(answer):
+        kind, length = struct.unpack("!cI", answer[at : at + 5])
+        frames.append((kind, answer[at + 5 : at + 5 + length]))
+        at += 5 + length
+    return frames
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    capped=st.one_of(st.none(), st.integers(), st.just([]), st.lists(st.one_of(st.text(max_size=10), st.integers()), max_size=3)),
+    cap=st.one_of(st.none(), st.booleans(), st.integers(min_value=-5, max_value=50), st.text(max_size=5)),
+)
+def test_any_capped_request_runs_within_its_cap_or_falls_back_to_argv(runner_socket: tuple[str, str], capped: object, cap: object) -> None:
+    """A capped request the runner cannot use runs `argv` as before; one it can use never sends more than `cap` bytes."""
+    path, secret = runner_socket
+    printing = ["sh", "-c", "yes 0123456789 | head -c 300; echo err >&2"]
+    usable = isinstance(capped, list) and bool(capped) and all(isinstance(a, str) for a in capped)
+    usable = usable and isinstance(cap, int) and not isinstance(cap, bool) and cap > 0
+    body = json.dumps({"secret": secret, "argv": printing, "capped_argv": printing if usable else capped, "cap": cap}).encode()
+    frames = _frames(_send_raw(path, struct.pack("!I", len(body)) + body))
+    assert frames[0][0] == b"S", frames[:3]
+    assert frames[-1][0] == b"X", frames[-3:]
+    stdout = b"".join(payload for kind, payload in frames if kind == b"O")
+    stderr = b"".join(payload for kind, payload in frames if kind == b"E")
+    if usable:
+        assert isinstance(cap, int)
+        assert stdout == (b"0123456789\n" * 30 + b"err\n")[:cap]  # stderr merged in, the cap applied
+        assert stderr == b""
+    else:
+        assert (len(stdout), stderr) == (300, b"err\n")
 
 
 def test_a_removed_containers_runner_folder_is_swept_and_a_live_ones_kept(

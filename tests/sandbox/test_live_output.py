@@ -127,7 +127,7 @@ def test_flood_is_capped_and_live_events_stay_bounded(any_mode: SandboxDeploymen
 
 
 def test_output_that_fits_inline_runs_the_command_alone_with_or_without_a_sink(deployment: SandboxDeployment) -> None:
-    """deepagents' capture wrapper (and a tee for live output) is a dozen processes around every command: not for output that fits inline."""
+    """deepagents' capture wrapper (and a tee for live output) is a dozen processes around each command: not for output that fits inline."""
     box = DockerSandbox("live-alone", deployment)
     quiet = box.execute_with_offload("ps -o args= -A", CAPTURE, max_inline_bytes=20000)
     recorder = Recorder()

@@ -21,7 +21,11 @@ Standard library only, and Python 3.9 or newer: it runs on the image's python3,
 from a read-only bind mount of this file.
 
 Protocol (host to runner): a 4-byte big-endian length and a JSON object
-`{"secret": hex, "argv": [...]}` (or `"ping": true`). Runner to host: frames of a
+`{"secret": hex, "argv": [...]}` (or `"ping": true`). With `"capped_argv": [...]`
+and `"cap": n` as well, the runner runs `capped_argv` instead, its stderr merged
+into its stdout, and forwards at most n bytes of it: what `argv`'s sh wrapper
+does with a pipeline into `head -c`, without its processes (a runner from before
+these fields ignores them and runs `argv`). Runner to host: frames of a
 kind byte and a 4-byte length: `S` started (pid), `O` stdout bytes, `E` stderr
 bytes, `X` exit status (decimal, 128+signal for a signal, like Docker), `F` could
 not start (reason), `P` pong.
@@ -42,6 +46,10 @@ import subprocess
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10; the image's python3 may be 3.9
+    from typing import TypeGuard
 
 SOCKET_NAME = "runner.sock"
 LOCK_NAME = "runner.lock"
@@ -88,8 +96,12 @@ class Runner:
             if request.get("ping") is True:
                 _send(conn, b"P", b"")
                 return
+            capped, cap = request.get("capped_argv"), request.get("cap")
+            if _is_argv(capped) and isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
+                self._run(conn, capped, cap=cap)
+                return
             argv = request.get("argv")
-            if not isinstance(argv, list) or not argv or not all(isinstance(arg, str) for arg in argv):
+            if not _is_argv(argv):
                 _send(conn, b"F", b"bad request")
                 return
             self._run(conn, argv)
@@ -114,13 +126,14 @@ class Runner:
         conn.settimeout(None)
         return request
 
-    def _run(self, conn: socket.socket, argv: list[str]) -> None:
+    def _run(self, conn: socket.socket, argv: list[str], *, cap: int | None = None) -> None:
+        """Run `argv`, forwarding its output as it comes; with a `cap`, its stderr merged into at most `cap` bytes of stdout."""
         try:
             proc = subprocess.Popen(
                 ["sh", "-c", TRAMPOLINE, self.workdir, *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.PIPE if cap is None else subprocess.STDOUT,
                 user=self.uid,
                 group=self.gid,
                 extra_groups=[],
@@ -132,22 +145,26 @@ class Runner:
                 _send(conn, b"F", str(exc).encode()[:1000])
             return
         assert proc.stdout is not None  # PIPE was asked for
-        assert proc.stderr is not None
+        pipes = {proc.stdout.fileno(): b"O"}
+        if proc.stderr is not None:
+            pipes[proc.stderr.fileno()] = b"E"
         try:
             _send(conn, b"S", str(proc.pid).encode())
-            _pump(conn, {proc.stdout.fileno(): b"O", proc.stderr.fileno(): b"E"})
+            _pump(conn, pipes, cap=cap)
         except OSError:
             pass  # the host went away: closing our ends below stops a command that keeps writing
         finally:
-            proc.stdout.close()
-            proc.stderr.close()
+            proc.stdout.close()  # past the cap too: like `head -c` exiting, a command that writes on gets SIGPIPE
+            if proc.stderr is not None:
+                proc.stderr.close()
         status = proc.wait()
         with contextlib.suppress(OSError):
             _send(conn, b"X", str(status if status >= 0 else 128 - status).encode())
 
 
-def _pump(conn: socket.socket, kinds: dict[int, bytes]) -> None:
-    """Forward both pipes to the host as they are written, until both end; a slow host slows the command."""
+def _pump(conn: socket.socket, kinds: dict[int, bytes], *, cap: int | None = None) -> None:
+    """Forward the pipes to the host as they are written, until they end (or `cap` bytes are sent); a slow host slows the command."""
+    sent = 0
     with selectors.DefaultSelector() as selector:
         for fd in kinds:
             selector.register(fd, selectors.EVENT_READ)
@@ -156,11 +173,18 @@ def _pump(conn: socket.socket, kinds: dict[int, bytes]) -> None:
             for key, _ in selector.select():
                 fd = int(key.fd)
                 data = os.read(fd, CHUNK_BYTES)
+                if cap is not None:
+                    data = data[: cap - sent]
+                    sent += len(data)
                 if data:
                     _send(conn, kinds[fd], data)
-                else:
+                if not data or (cap is not None and sent >= cap):
                     selector.unregister(fd)
                     open_fds.discard(fd)
+
+
+def _is_argv(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and bool(value) and all(isinstance(arg, str) for arg in value)
 
 
 def _send(conn: socket.socket, kind: bytes, payload: bytes) -> None:
