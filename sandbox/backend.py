@@ -286,8 +286,9 @@ class DockerSandbox(HostFileTools, BaseSandbox):
             return ExecuteOffloadResult(offloaded=False, response=response)
         ref = self.thread()
         try:
-            offload = self._offload
-            return await self.deployment.commands.run(ref.user_id, offload, response, capture_path, max_inline_bytes, max_capture_bytes)
+            return await self.deployment.commands.run(
+                ref.user_id, self._offload, response, capture_path, max_inline_bytes, max_capture_bytes
+            )
         except UserCapError:
             return ExecuteOffloadResult(offloaded=False, response=response)  # deepagents evicts a big inline result itself
 

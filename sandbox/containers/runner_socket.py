@@ -126,13 +126,13 @@ class CommandRunners:
 
     # -- commands -----------------------------------------------------------------
 
-    def open(self, api: docker.APIClient, container_id: str, argv: list[str], capped: Mapping[str, object] | None = None) -> RunnerCommand:
+    def open(self, api: docker.APIClient, container_id: str, argv: list[str], capped: Mapping[str, object]) -> RunnerCommand:
         """Have `container_id`'s runner start `argv` (or `capped`'s, see `command_runner`).
 
         Raise `RunnerUnavailable`, and start the runner again, if it does not.
         """
         try:
-            command = self._open(api, container_id, {"argv": argv, **(capped or {})})
+            command = self._open(api, container_id, {"argv": argv, **capped})
         except RunnerUnavailable as exc:
             with self._lock:
                 self.fell_back += 1

@@ -30,8 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from config.sandbox import SandboxSettings
-from sandbox.disks.disk_quota import image_names, locked_image, unmount_now
+from sandbox.disks.disk_quota import image_names, locked_image
 from sandbox.disks.memories import user_dir_name
+from sandbox.disks.mount_calls import unmount
 from sandbox.disks.quota_disks import QuotaDisk, artifacts_disk, memories_disk, snapshots_disk, workspace_disk
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def release_idle_disks(settings: SandboxSettings, in_use: InUse) -> list[QuotaDi
             if not os.path.ismount(disk.mount_point):
                 continue
             try:
-                unmount_now(disk.mount_point)
+                unmount(disk.mount_point)  # never lazily: raises while something holds it
             except OSError as exc:
                 logger.warning("Leaving %s mounted: %s", disk.what, exc)
                 continue
