@@ -14,7 +14,8 @@ import os
 import stat
 from typing import NamedTuple
 
-from sandbox.files.fd_walk import Target, VPath, WalkSession
+from sandbox.files.fd_walk import Target, VPath
+from sandbox.files.walk_session import WalkSession
 
 
 class Landing(NamedTuple):
@@ -29,7 +30,7 @@ def _fd_path(fd: int) -> str:
 
 
 def _container_path(s: WalkSession, target: Target) -> str:
-    root_fd = s.roots.get(target.root)
+    root_fd = s.root(target.root)
     if root_fd is None:
         raise FileNotFoundError(target.root)
     host_root = _fd_path(root_fd).rstrip("/")
@@ -67,7 +68,7 @@ def canonical_path(s: WalkSession, vp: VPath, *, follow_last: bool = True) -> La
                 return (
                     Landing("/".join([root, *missing]), is_dir=False)
                     if missing
-                    else Landing(root, is_dir=s.roots.get(vp.root or "") is not None)
+                    else Landing(root, is_dir=s.root(vp.root or "") is not None)
                 )
             target = s.resolve(current, follow_last=follow_last or bool(missing))
             if missing:

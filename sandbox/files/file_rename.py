@@ -19,9 +19,10 @@ import ctypes
 import errno
 import os
 
-from sandbox.files.fd_walk import WRITABLE_ROOTS, Target, VPath, WalkSession
+from sandbox.files.fd_walk import WRITABLE_ROOTS, Target, VPath
 from sandbox.files.file_tools import HostFiles
 from sandbox.files.path_errors import PathError, read_only_error
+from sandbox.files.walk_session import WalkSession
 
 RENAME_NOREPLACE = 1
 """`renameat2` flag (linux/fs.h): fail with EEXIST instead of replacing the target."""
@@ -66,7 +67,7 @@ def rename_path(files: HostFiles, source: str, target: str) -> None:
     for vp in (src_vp, dst_vp):
         if not vp.parts:
             raise PathError(f"Path '{vp.raw}' is a root of the sandbox filesystem; it cannot be renamed or replaced")
-    with files._session() as s:  # as the sandbox user, the roots opened once
+    with files._session(src_vp.root) as s:  # as the sandbox user, each root opened once
         src = _entry(s, src_vp)
         if not _exists(src):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory")

@@ -20,9 +20,10 @@ from typing import Literal
 from deepagents.backends.protocol import FileInfo, GlobResult, GrepResult
 from deepagents.backends.utils import InvalidGlobPatternError, compile_grep_include_glob
 
-from sandbox.files.fd_walk import Target, TreeWalk, VPath, WalkSession, open_regular_at, reopen_regular
+from sandbox.files.fd_walk import Target, TreeWalk, VPath, open_regular_at, reopen_regular
 from sandbox.files.path_errors import PathError, message, reason
 from sandbox.files.text_ops import GrepSearch
+from sandbox.files.walk_session import WalkSession
 
 MAX_GREP_FILE_BYTES = 10 * 1024 * 1024
 """Files above this are skipped by `grep`, like `FilesystemBackend`."""
@@ -49,13 +50,13 @@ class HostSearch:
         """Normalise a container path."""
 
     @abstractmethod
-    def _session(self, *, create_root: str | None = None) -> contextlib.AbstractContextManager[WalkSession]:
-        """A walk session over the roots, as the sandbox user."""
+    def _session(self, root: str | None, *, create: bool = False) -> contextlib.AbstractContextManager[WalkSession]:
+        """A walk session over the roots that starts at `root`, as the sandbox user."""
 
     def _search_targets(self, s: WalkSession, vp: VPath) -> tuple[list[tuple[str, str, int]], Target | None]:
         """Directory trees to walk as `(virtual prefix, glob prefix, O_PATH fd)`, or the one non-directory `vp` names."""
         if vp.root is None:
-            return [(f"/{r}", f"{r}/", fd) for r, fd in sorted(s.roots.items()) if fd is not None], None
+            return [(f"/{r}", f"{r}/", fd) for r, fd in s.all_roots()], None
         target = s.resolve(vp)
         if target.fd is None:
             return [], None
@@ -76,7 +77,7 @@ class HostSearch:
             deadline = time.monotonic() + GLOB_TIME_BUDGET
             matches: list[FileInfo] = []
             budget_hit = unreadable = False
-            with self._session() as s:
+            with self._session(vp.root) as s:
                 for vprefix, gprefix, fd in self._search_targets(s, vp)[0]:
                     walk = TreeWalk(fd, deadline)
                     with contextlib.closing(walk.files()) as files:
@@ -110,7 +111,7 @@ class HostSearch:
         search = GrepSearch(pattern, include, max_count, time.monotonic() + GREP_TIME_BUDGET, max_file_bytes=MAX_GREP_FILE_BYTES)
         try:
             vp = self._parse(path or "/workspace")
-            with self._session() as s:
+            with self._session(vp.root) as s:
                 truncated = self._grep_tree(s, vp, search)
             return GrepResult(matches=search.matches, truncated=truncated)
         except (FileNotFoundError, NotADirectoryError):

@@ -49,7 +49,6 @@ from sandbox.files.fd_walk import (
     CREATE_FLAGS,
     WRITABLE_ROOTS,
     VPath,
-    WalkSession,
     parse_path,
     read_capped,
     reopen_regular,
@@ -57,10 +56,11 @@ from sandbox.files.fd_walk import (
     rmtree_at,
 )
 from sandbox.files.file_search import HostSearch, file_info
-from sandbox.files.fs_identity import fs_identity
+from sandbox.files.fs_identity import fs_identity, server_identity
 from sandbox.files.path_errors import PathError, error_code, message, read_only_error
 from sandbox.files.staged_upload import StagedUpload, staging_name
 from sandbox.files.text_ops import replace_text, text_window, utf8_or_none
+from sandbox.files.walk_session import WalkSession
 
 MAX_TEXT_BYTES = 50 * 1024 * 1024
 """Largest text file `read`/`edit` will load; bigger ones are for grep or the shell."""
@@ -113,41 +113,40 @@ class HostFiles(HostSearch):
             raise read_only_error(vp.raw)
         return vp
 
-    def _open_roots(self) -> dict[str, int | None]:
-        """Open the roots with the server's own credentials.
+    def _open_root(self, name: str, *, create: bool) -> int | None:
+        """Prepare root `name` (mount its disk; with `create`, make it) and open it; None if it does not exist.
 
-        The container user needs no rights on the host dirs *above* the mounts, so
-        neither do we; from here down the kernel checks the sandbox user's rights.
-        A missing root (a workspace or memory folder not created yet) is `None`.
+        Runs with the server's own credentials: the container user needs no rights on
+        the host dirs *above* the mounts, so neither do we; from the root down the
+        kernel checks the sandbox user's rights.
         """
-        roots: dict[str, int | None] = {}
+        prepare = self._prepare.get(name)
+        if prepare is not None:
+            prepare(create)
+        elif create and name in WRITABLE_ROOTS:
+            create_workspace_dir(self._dirs[name], self._ids)
         try:
-            for name, host_dir in self._dirs.items():
-                try:
-                    roots[name] = os.open(host_dir, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                except FileNotFoundError:
-                    roots[name] = None
-        except BaseException:
-            for fd in roots.values():
-                if fd is not None:
-                    os.close(fd)
-            raise
-        return roots
+            return os.open(self._dirs[name], os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
 
     @contextlib.contextmanager
-    def _session(self, *, create_root: str | None = None) -> Iterator[WalkSession]:
-        """Open the roots for one operation; `create_root` first creates that writable root if missing.
+    def _session(self, root: str | None, *, create: bool = False) -> Iterator[WalkSession]:
+        """A walk session for one operation that starts at `root`, as the sandbox user; `create` makes `root` if missing.
 
-        A workspace or memory folder is created (0o700, owned by the sandbox user)
-        on its first write, never on a read, so a user without memories reads as
-        "not found". A folder with a disk quota is mounted first, reads included.
+        `root` is prepared and opened first, before the switch to the sandbox user; any
+        other root when the walk reaches it (a symlink into `/memories`, a search from
+        `/`), not before. A workspace or memory folder is created (0o700, owned by the
+        sandbox user) on its first write, never on a read, so a user without memories
+        reads as "not found"; a folder with a disk quota is mounted first, reads included.
         """
-        for root, prepare in self._prepare.items():
-            prepare(create_root == root)
-        if create_root in WRITABLE_ROOTS and create_root in self._dirs and create_root not in self._prepare:
-            create_workspace_dir(self._dirs[create_root], self._ids)
-        session = WalkSession(self._open_roots())
+        session = WalkSession(self._dirs, lambda name: self._open_root(name, create=create and name == root))
         try:
+            if root in self._dirs:
+                session.root(root)  # with the server's own credentials, no switch needed yet
+            if self._ids is not None:  # roots reached later are opened as the server too, not as the sandbox user
+                groups, open_root = os.getgroups(), session.open_with  # the server's own groups: read before the switch
+                session.open_with = lambda name: _as_server(groups, open_root, name)
             with fs_identity(*self._ids) if self._ids is not None else contextlib.nullcontext():
                 yield session
         finally:
@@ -188,7 +187,7 @@ class HostFiles(HostSearch):
         vp = self._parse(path)
         if vp.root is None:
             return Landing("/", is_dir=True)
-        with self._session() as s:
+        with self._session(vp.root) as s:
             return canonical_path(s, vp, follow_last=follow_last)
 
     def ls(self, path: str) -> LsResult:
@@ -197,8 +196,8 @@ class HostFiles(HostSearch):
             vp = self._parse(path)
             if vp.root is None:
                 return LsResult(entries=self._ls_roots())
-            with self._session() as s:
-                if vp.root in WRITABLE_ROOTS and not vp.parts and s.roots.get(vp.root) is None:
+            with self._session(vp.root) as s:
+                if vp.root in WRITABLE_ROOTS and not vp.parts and s.root(vp.root) is None:
                     return LsResult(entries=[])  # not created yet: empty, as in the container
                 target = s.resolve(vp)
                 if target.fd is None:
@@ -242,7 +241,7 @@ class HostFiles(HostSearch):
         """Read a window of a text file, or a whole binary file as base64 (like BaseSandbox)."""
         try:
             vp = self._parse(file_path)
-            with self._session() as s:
+            with self._session(vp.root) as s:
                 fd = s.open_file(vp, os.O_RDONLY)
                 try:
                     return self._read_fd(fd, file_path, offset, limit)
@@ -273,7 +272,7 @@ class HostFiles(HostSearch):
         try:
             vp = self._parse_writable(file_path)
             data = content.encode("utf-8")
-            with self._session(create_root=vp.root) as s:
+            with self._session(vp.root, create=True) as s:
                 self._write_bytes(s, vp, data)
             return WriteResult(path=file_path)
         except Exception as exc:
@@ -283,7 +282,7 @@ class HostFiles(HostSearch):
         """Replace exact text in a UTF-8 file, in place through one O_RDWR fd."""
         try:
             vp = self._parse_writable(file_path)
-            with self._session() as s:
+            with self._session(vp.root) as s:
                 target = s.resolve(vp)
                 if target.root not in WRITABLE_ROOTS:
                     raise read_only_error(vp.raw)
@@ -311,7 +310,7 @@ class HostFiles(HostSearch):
             vp = self._parse_writable(file_path)
             if not vp.parts:
                 return DeleteResult(error=f"Refusing to delete '{file_path}': it is a root of the sandbox filesystem")
-            with self._session() as s:
+            with self._session(vp.root) as s:
                 target = s.resolve(vp, follow_last=False)
                 if target.root not in WRITABLE_ROOTS:
                     raise read_only_error(vp.raw)
@@ -335,7 +334,7 @@ class HostFiles(HostSearch):
                 if not isinstance(content, (bytes, bytearray, memoryview)):
                     responses.append(FileUploadResponse(path=path, error=f"Error: content must be bytes, got {type(content).__name__}"))
                     continue
-                with self._session(create_root=vp.root) as s:
+                with self._session(vp.root, create=True) as s:
                     self._write_bytes(s, vp, bytes(content))
                 responses.append(FileUploadResponse(path=path))
             except Exception as exc:
@@ -349,7 +348,7 @@ class HostFiles(HostSearch):
         `StagedUpload.commit`, so an upload that stops midway leaves nothing behind.
         """
         vp = self._parse_writable(path)
-        with self._session(create_root=vp.root) as s:
+        with self._session(vp.root, create=True) as s:
             target = s.resolve(vp, mkdirs=True)
             if target.root not in WRITABLE_ROOTS:
                 raise read_only_error(vp.raw)
@@ -368,7 +367,7 @@ class HostFiles(HostSearch):
     def open_download(self, path: str) -> tuple[int, int]:
         """Open a regular file for a streamed download: (fd, size); the caller closes the fd."""
         vp = self._parse(path)
-        with self._session() as s:
+        with self._session(vp.root) as s:
             fd = s.open_file(vp, os.O_RDONLY)
         return fd, os.fstat(fd).st_size
 
@@ -378,7 +377,7 @@ class HostFiles(HostSearch):
         for path in paths:
             try:
                 vp = self._parse(path)
-                with self._session() as s:
+                with self._session(vp.root) as s:
                     fd = s.open_file(vp, os.O_RDONLY)
                     try:
                         data = read_capped(fd, MAX_DOWNLOAD_BYTES)
@@ -392,3 +391,9 @@ class HostFiles(HostSearch):
             except Exception as exc:
                 responses.append(FileDownloadResponse(path=path, error=error_code(exc)))
         return responses
+
+
+def _as_server(groups: list[int], open_root: Callable[[str], int | None], name: str) -> int | None:
+    """`open_root(name)` with the server's own file identity, from inside the sandbox user's."""
+    with server_identity(groups):
+        return open_root(name)

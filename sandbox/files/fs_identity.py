@@ -41,8 +41,8 @@ def _set_thread_groups(groups: list[int]) -> None:
 
 
 @contextlib.contextmanager
-def fs_identity(uid: int, gid: int) -> Iterator[None]:
-    """Give the calling thread the file permissions of `uid`/`gid`, then undo it.
+def fs_identity(uid: int, gid: int, groups: list[int] | None = None) -> Iterator[None]:
+    """Give the calling thread the file permissions of `uid`/`gid` (and supplementary `groups`, else `[gid]`), then undo it.
 
     Linux credentials are per thread and `setfsuid`/`setfsgid` are raw per-thread
     syscalls, so other threads of the server keep running as root meanwhile. A
@@ -56,7 +56,7 @@ def fs_identity(uid: int, gid: int) -> Iterator[None]:
     saved_uid = _libc.setfsuid(uid)
     try:
         try:
-            _set_thread_groups([gid])
+            _set_thread_groups([gid] if groups is None else groups)
             if _libc.setfsuid(_QUERY_ID) != uid or _libc.setfsgid(_QUERY_ID) != gid:
                 raise PermissionError(errno.EPERM, "setfsuid/setfsgid did not take effect")
         except PermissionError as exc:
@@ -67,3 +67,13 @@ def fs_identity(uid: int, gid: int) -> Iterator[None]:
         _libc.setfsuid(saved_uid)
         _libc.setfsgid(saved_gid)
         _set_thread_groups(saved_groups)
+
+
+def server_identity(groups: list[int]) -> contextlib.AbstractContextManager[None]:
+    """Inside `fs_identity`, act as the process itself again (then return to the sandbox user).
+
+    Switching back to fsuid 0 raises the thread's filesystem capabilities again, so the
+    server can prepare and open a host folder the sandbox user has no right to reach.
+    `groups` are the thread's own, read before it switched (`os.getgroups()` is per thread).
+    """
+    return fs_identity(os.getuid(), os.getgid(), groups)

@@ -28,6 +28,7 @@ from sandbox.files.fs_identity import fs_identity
 SECRET = "TOP-SECRET-HOST-DATA"
 IS_ROOT = os.geteuid() == 0
 NOBODY = 65534
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="setfsuid/setfsgid need root (CAP_SETUID/CAP_SETGID)")
 
 
 @pytest.fixture
@@ -217,6 +218,65 @@ def test_symlinks_that_stay_inside_the_roots_are_followed(hf: HostFiles, layout:
     assert hf.upload_files([("/workspace/shared_link/up", b"x")])[0].error == "permission_denied"
     assert sorted(p.name for p in layout["shared"].iterdir()) == ["doc.txt"]
     assert (layout["shared"] / "doc.txt").read_text().startswith("shared doc")
+
+
+def _recording_prepare(calls: list[tuple[str, bool]]) -> dict[str, Callable[[bool], object]]:
+    """`prepare` callables that only record which root was prepared, and whether for a write."""
+
+    def recorder(root: str) -> Callable[[bool], object]:
+        return lambda create: calls.append((root, create))
+
+    return {root: recorder(root) for root in ("workspace", "memories", "artifacts")}
+
+
+def test_an_operation_prepares_only_the_roots_it_reaches(layout: dict[str, Path]) -> None:
+    """Preparing a root checks (or mounts) its disk: a file operation pays it for what it touches, not for every root."""
+    ws, memories, artifacts = layout["ws"], layout["root"] / "memories" / "u", layout["root"] / "artifacts" / "thread1"
+    memories.mkdir(parents=True)
+    (memories / "note.md").write_text("remember")
+    calls: list[tuple[str, bool]] = []
+    files = HostFiles(ws, layout["shared"], memories_dir=memories, artifacts_dir=artifacts, prepare=_recording_prepare(calls))
+    assert files.write("/workspace/a.txt", "x").error is None
+    assert calls == [("workspace", True)]
+    calls.clear()
+    assert _content(files.read("/workspace/a.txt")) == "x"
+    assert files.edit("/workspace/a.txt", "x", "y").error is None
+    assert calls == [("workspace", False), ("workspace", False)]
+    calls.clear()
+    assert _content(files.read("/shared/doc.txt")).startswith("shared doc")
+    assert calls == []
+    # A symlink into another root still resolves: that root is prepared when the walk reaches it.
+    os.symlink("/memories/note.md", ws / "to_note")
+    assert _content(files.read("/workspace/to_note")) == "remember"
+    assert calls == [("workspace", False), ("memories", False)]
+    calls.clear()
+    assert [m["path"] for m in files.grep("remember", "/").matches or []] == ["/memories/note.md"]
+    assert sorted(calls) == [("artifacts", False), ("memories", False), ("workspace", False)]
+
+
+@needs_root
+def test_a_root_reached_through_a_symlink_is_prepared_and_opened_as_the_server(tmp_path: Path) -> None:
+    """The walk runs as the sandbox user, but a root it reaches midway is prepared and opened with the server's rights."""
+    ws = tmp_path / "workspaces" / "t"
+    memories = tmp_path / "memories" / "u"  # under a root-only folder, as on a real host
+    memories.mkdir(parents=True)
+    (tmp_path / "memories").chmod(0o700)
+    (memories / "note.md").write_text("remember")
+    for path in (memories, memories / "note.md"):
+        os.chown(path, NOBODY, NOBODY)
+    seen: list[tuple[int, int]] = []
+    prepare = {"memories": lambda create: seen.append(_task_ids(threading.get_native_id())[:2])}
+    files = HostFiles(ws, None, memories_dir=memories, fs_uid=NOBODY, fs_gid=NOBODY, prepare=prepare)
+    assert files.write("/workspace/to_note", "placeholder").error is None
+    (ws / "to_note").unlink()
+    os.symlink("/memories/note.md", ws / "to_note")
+    assert _content(files.read("/workspace/to_note")) == "remember"
+    assert seen == [(0, 0)]
+    created = files.write("/workspace/to_note", "changed")
+    assert created.error is None
+    assert (memories / "note.md").read_text() == "changed"
+    assert (memories / "note.md").stat().st_uid == NOBODY
+    assert _task_ids(threading.get_native_id())[:2] == (0, 0)
 
 
 def test_symlink_loop_is_reported(hf: HostFiles, layout: dict[str, Path]) -> None:
@@ -650,8 +710,6 @@ def test_no_fd_leaks_and_no_host_paths_in_errors(hf: HostFiles, layout: dict[str
 
 
 # --- kernel-enforced identity (root only) ---------------------------------------------
-
-needs_root = pytest.mark.skipif(not IS_ROOT, reason="setfsuid/setfsgid need root (CAP_SETUID/CAP_SETGID)")
 
 
 def _task_ids(native_id: int) -> tuple[int, int, str]:
