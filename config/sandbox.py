@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, cast
 
@@ -310,32 +311,32 @@ class SandboxSettings:
         """Threads of the command pool: `SANDBOX_COMMAND_THREADS`, or four users' running caps when `auto`."""
         return self.command_threads or 4 * self.max_running_per_user
 
-    @property
+    @cached_property
     def disk_images_dir(self) -> Path:
         """Where workspace images live: next to `workspaces/`, never inside anything a sandbox mounts."""
         return self.workspaces_dir.with_name(self.workspaces_dir.name + ".disks")
 
-    @property
+    @cached_property
     def artifacts_dir(self) -> Path:
         """Where each thread's `/artifacts` folder lives: next to `workspaces/`, outside every workspace."""
         return self.workspaces_dir.with_name(self.workspaces_dir.name + ".artifacts")
 
-    @property
+    @cached_property
     def artifacts_images_dir(self) -> Path:
         """Where `/artifacts` images live: next to `artifacts_dir`, never inside anything a sandbox mounts."""
         return self.artifacts_dir.with_name(self.artifacts_dir.name + ".disks")
 
-    @property
+    @cached_property
     def snapshots_dir(self) -> Path:
         """Where each thread's workspace snapshots live: next to `workspaces/`, outside every workspace and mount."""
         return self.workspaces_dir.with_name(self.workspaces_dir.name + ".snapshots")
 
-    @property
+    @cached_property
     def snapshots_images_dir(self) -> Path:
         """Where snapshot store images live: next to `snapshots_dir`, never inside anything a sandbox mounts."""
         return self.snapshots_dir.with_name(self.snapshots_dir.name + ".disks")
 
-    @property
+    @cached_property
     def memories_images_dir(self) -> Path:
         """Where memory folder images live: next to `memories/`, never inside anything a sandbox mounts."""
         return self.memories_dir.with_name(self.memories_dir.name + ".disks")

@@ -48,18 +48,26 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def _images(images_dir: Path) -> list[tuple[Path, os.stat_result]]:
-    if not images_dir.is_dir():
-        return []
-    found = []
-    for entry in os.scandir(images_dir):
-        if entry.name.endswith(IMAGE_SUFFIX) and not entry.name.startswith("."):
-            with contextlib.suppress(FileNotFoundError):
-                found.append((Path(entry.path), entry.stat(follow_symlinks=False)))
+ImageList = list[tuple[str, os.stat_result]]
+"""Images as (host path, stat): one listing serves every sum a check needs."""
+
+
+def _images(images_dir: Path) -> ImageList:
+    """The images in one folder; plain strings, since a check lists every thread's images and needs only their stats."""
+    found: ImageList = []
+    try:
+        entries = os.scandir(images_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    with entries:
+        for entry in entries:
+            if entry.name.endswith(IMAGE_SUFFIX) and not entry.name.startswith("."):
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((entry.path, entry.stat(follow_symlinks=False)))
     return found
 
 
-def _all_images(settings: SandboxSettings) -> list[tuple[Path, os.stat_result]]:
+def _all_images(settings: SandboxSettings) -> ImageList:
     """Every workspace, memory, artifacts and snapshot store image, with its stat."""
     return (
         _images(settings.disk_images_dir)
@@ -69,7 +77,7 @@ def _all_images(settings: SandboxSettings) -> list[tuple[Path, os.stat_result]]:
     )
 
 
-def committed_bytes(settings: SandboxSettings, images: list[tuple[Path, os.stat_result]] | None = None) -> int:
+def committed_bytes(settings: SandboxSettings, images: ImageList | None = None) -> int:
     """What all existing workspaces and memory folders may grow to: the sum of their images' sizes.
 
     `images`: `_all_images(settings)` when the caller listed them already (a listing stats every thread's images).
@@ -77,7 +85,7 @@ def committed_bytes(settings: SandboxSettings, images: list[tuple[Path, os.stat_
     return sum(st.st_size for _, st in (_all_images(settings) if images is None else images))
 
 
-def disk_total(settings: SandboxSettings, images: list[tuple[Path, os.stat_result]] | None = None) -> int:
+def disk_total(settings: SandboxSettings, images: ImageList | None = None) -> int:
     """`SANDBOX_DISK_TOTAL`, or (auto) 90% of the disk's free space plus what images already use (`images` as above)."""
     if settings.disk_total_bytes is not None:
         return settings.disk_total_bytes
@@ -88,9 +96,19 @@ def disk_total(settings: SandboxSettings, images: list[tuple[Path, os.stat_resul
     return int(AUTO_TOTAL_SHARE * (st.f_bavail * st.f_frsize + allocated))
 
 
-def check_total(settings: SandboxSettings, disk: QuotaDisk) -> None:
-    """Refuse `disk` if all images together would then promise more than `SANDBOX_DISK_TOTAL` (one listing of them)."""
+def check_budgets(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:
+    """Refuse `disk` past `user_id`'s budget or past the total, from one listing of all images.
+
+    The caller holds the images lock, so no other new image lands between the check and the creation.
+    """
     images = _all_images(settings)
+    check_user_budget(settings, disk, user_id, images)
+    check_total(settings, disk, images)
+
+
+def check_total(settings: SandboxSettings, disk: QuotaDisk, images: ImageList | None = None) -> None:
+    """Refuse `disk` if all images together would then promise more than `SANDBOX_DISK_TOTAL` (`images` as above)."""
+    images = _all_images(settings) if images is None else images
     committed, total, quota = committed_bytes(settings, images), disk_total(settings, images), disk.size
     if committed + quota > total:
         source = "SANDBOX_DISK_TOTAL" if settings.disk_total_bytes is not None else "SANDBOX_DISK_TOTAL=auto (90% of the disk's free space)"
@@ -139,9 +157,9 @@ class DiskUse:
     """Bytes the user's images occupy on the host disk (allocated blocks; images are sparse)."""
 
 
-def _owned_images(settings: SandboxSettings) -> list[tuple[str | None, os.stat_result]]:
-    """Every workspace and memory image with its recorded owner."""
-    return [(_read_owner(image), st) for image, st in _all_images(settings)]
+def _owned_images(settings: SandboxSettings, images: ImageList | None = None) -> list[tuple[str | None, os.stat_result]]:
+    """Every workspace and memory image with its recorded owner (`images` as for `committed_bytes`)."""
+    return [(_read_owner(Path(image)), st) for image, st in (_all_images(settings) if images is None else images)]
 
 
 def disk_use_by_user(settings: SandboxSettings) -> dict[str, DiskUse]:
@@ -162,7 +180,7 @@ def _authentication_on() -> bool:
     return AuthSettings.from_env().enabled
 
 
-def user_budget(settings: SandboxSettings) -> int | None:
+def user_budget(settings: SandboxSettings, images: ImageList | None = None) -> int | None:
     """Most one user's images may add up to (`SANDBOX_DISK_PER_USER`), or None for no per-user budget.
 
     `auto` is a quarter of the total once users sign in, never less than one
@@ -172,15 +190,15 @@ def user_budget(settings: SandboxSettings) -> int | None:
         return settings.disk_per_user_bytes or None
     if not _authentication_on():
         return None
-    return max(disk_total(settings) // AUTO_USER_SHARE, settings.first_thread_disk_bytes)
+    return max(disk_total(settings, images) // AUTO_USER_SHARE, settings.first_thread_disk_bytes)
 
 
-def check_user_budget(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:
-    """Refuse `disk` if `user_id`'s images would then add up to more than their budget."""
-    budget = user_budget(settings)
+def check_user_budget(settings: SandboxSettings, disk: QuotaDisk, user_id: str, images: ImageList | None = None) -> None:
+    """Refuse `disk` if `user_id`'s images would then add up to more than their budget (`images` as for `committed_bytes`)."""
+    budget = user_budget(settings, images)
     if budget is None:
         return
-    held = sum(st.st_size for owner, st in _owned_images(settings) if owner == user_id)
+    held = sum(st.st_size for owner, st in _owned_images(settings, images) if owner == user_id)
     if held + disk.size > budget:
         source = "SANDBOX_DISK_PER_USER"
         if settings.disk_per_user_bytes is None:

@@ -38,8 +38,7 @@ from sandbox.coordination.locks import exclusive_file_lock
 from sandbox.coordination.process_state import sandbox_process
 from sandbox.disks.disk_budget import (
     IMAGE_SUFFIX,
-    check_total,
-    check_user_budget,
+    check_budgets,
     disk_total,
     human_size,
     owner_path,
@@ -260,8 +259,7 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
             if not create:
                 return workspace
             with _locked(settings.disk_images_dir):  # one lock for all images: the total and budgets are checked across them
-                check_user_budget(settings, disk, user_id)
-                check_total(settings, disk)
+                check_budgets(settings, disk, user_id)
                 try:
                     write_owner(image, user_id)  # `locked_image` made the images folder
                     if not take_spare(image.parent, disk.size, image):
