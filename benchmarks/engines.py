@@ -9,7 +9,12 @@ the background is between bursts) and without it; Aegra with one process
 same graph in session mode without a pool, for information. At each level, N threads at once each do one turn
 with two approvals (`turns.agent_turn`: write_file, approve, execute, approve,
 answer); levels and engines are interleaved, and every level is repeated
-`rounds` times, so the engines see the same machine load. The one user of these
+`rounds` times, so the engines see the same machine load. There every measured
+turn is a new thread's first, so ours pays a container's take (and, past
+`SANDBOX_MAX_CONTAINERS`, an idle container's stop) on every turn; the
+conversation level (the top level again, each thread doing several turns in turn,
+on ours with the pool and on the floor) shows what a thread's later turns cost,
+for information beside the targeted first-turn level. The one user of these
 single-user servers runs up to 32 commands and sessions at once: the servers
 raise `SANDBOX_MAX_RUNNING_PER_USER` and `SANDBOX_MAX_CONTAINERS_PER_USER` to 64
 (`turns.FleetConfig.sandbox_env`).
@@ -41,6 +46,8 @@ from tests.support.scripted_llm import ScriptedLLM, say
 ENGINE_BACKENDS = (LOCAL_SHELL, POOLED, SESSION, AEGRA_1, AEGRA_2)
 """Section 5's servers; the first is every ratio's floor."""
 FLOOR = LOCAL_SHELL
+CONVERSATION_BACKENDS = (LOCAL_SHELL, POOLED)
+"""The servers the conversation level runs on: the targeted comparison only, to keep the run short."""
 LABELS = {
     LOCAL_SHELL: "LocalShellBackend (langgraph dev)",
     POOLED: "ours, langgraph dev + pool",
@@ -69,6 +76,13 @@ class EngineLoad:
     backend: str
     threads: int
     result: LoadResult
+    turns: int = 1
+    """Turns each thread does in turn: 1 is a new thread's first turn; more is a conversation."""
+
+    @property
+    def level(self) -> str:
+        """`32` for first turns, `32 x 4 turns` for conversations."""
+        return str(self.threads) if self.turns == 1 else f"{self.threads} x {self.turns} turns"
 
     @property
     def throughput(self) -> float:
@@ -94,18 +108,32 @@ def _merge(results: list[LoadResult]) -> LoadResult:
     return merged
 
 
-async def run_levels(fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, levels: tuple[int, ...], rounds: int) -> list[EngineLoad]:
-    """Every level on every engine, `rounds` times, engines rotated each round; one turn per thread."""
+async def run_levels(
+    fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, levels: tuple[int, ...], rounds: int, conversation_turns: int = 1
+) -> list[EngineLoad]:
+    """Every level on every engine, `rounds` times, engines rotated each round; one turn per thread.
+
+    With `conversation_turns` > 1, each round also runs the top level as conversations
+    (each thread does that many turns in turn) on ours with the pool and on the floor:
+    a new thread's container costs its first turn only, and there every turn is a first.
+    """
     names = [n for n in ENGINE_BACKENDS if n in fleet]
-    runs: dict[tuple[str, int], list[LoadResult]] = {}
+    plan = [(threads, 1) for threads in levels]
+    if conversation_turns > 1 and levels:
+        plan.append((max(levels), conversation_turns))
+    runs: dict[tuple[str, int, int], list[LoadResult]] = {}
     for round_index in range(rounds):
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
-        for threads in levels:
+        for threads, turns in plan:
             for name in order:
+                if turns > 1 and name not in CONVERSATION_BACKENDS:
+                    continue
                 if POOLED in fleet:  # before every level: a refill must not run inside any server's measurement
                     await wait_for_served_pool(fleet[POOLED])
-                runs.setdefault((name, threads), []).append(await load_level(fleet[name], llm, threads=threads, turns_per_thread=1))
-    return [EngineLoad(name, threads, _merge(runs[(name, threads)])) for threads in levels for name in names if (name, threads) in runs]
+                result = await load_level(fleet[name], llm, threads=threads, turns_per_thread=turns)
+                runs.setdefault((name, threads, turns), []).append(result)
+    keys = [(name, threads, turns) for threads, turns in plan for name in names if (name, threads, turns) in runs]
+    return [EngineLoad(name, threads, _merge(runs[(name, threads, turns)]), turns) for name, threads, turns in keys]
 
 
 async def wait_seconds(fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, samples: int) -> dict[str, list[float]]:
@@ -132,11 +160,13 @@ async def wait_seconds(fleet: dict[str, ServedBackend], llm: ScriptedLLM, *, sam
 def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> SectionResult:
     """Rows (errors, leaks, ratios at the top level, the `runs.wait` floor) and the per-level table."""
     section = SectionResult()
-    floor = {load.threads: load for load in loads if load.backend == FLOOR}
+    floor = {(load.threads, load.turns): load for load in loads if load.backend == FLOOR}
     top = max((load.threads for load in loads), default=0)
     for name in dict.fromkeys(load.backend for load in loads):
         mine = [load for load in loads if load.backend == name]
         span = f"{min(m.threads for m in mine)}-{max(m.threads for m in mine)} threads"
+        if any(m.turns > 1 for m in mine):
+            span += ", conversations included"
         section.rows.append(
             count_row("5", f"{LABELS[name]}: errors, all levels ({span} at once)", sum(len(m.result.errors) for m in mine), target=ZERO)
         )
@@ -144,16 +174,16 @@ def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> Se
             count_row("5", f"{LABELS[name]}: cross-thread leaks, all levels ({span})", sum(len(m.result.leaks) for m in mine), target=ZERO)
         )
     for load in loads:
-        base = floor.get(load.threads)
+        base = floor.get((load.threads, load.turns))
         if load.backend == FLOOR or base is None or not load.result.latencies or not base.result.latencies:
             continue
         if load.threads != top and load.backend != POOLED:
             continue  # below the top level only ours with the pool gets rows; the table has the rest
-        targeted = load.backend == POOLED and load.threads == top
+        targeted = load.backend == POOLED and load.threads == top and load.turns == 1
         section.rows.append(
             ratio_row(
                 "5",
-                f"turn p50 at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend",
+                f"turn p50 at {_level_words(load)}, {LABELS[load.backend]} vs LocalShellBackend",
                 load.result.latencies,
                 base.result.latencies,
                 unit="s",
@@ -176,10 +206,10 @@ def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> Se
                     )
                 )
     section.details.append(ENGINE_TABLE_HEADER)
-    section.details.extend(_table_row(load, floor.get(load.threads)) for load in loads)
+    section.details.extend(_table_row(load, floor.get((load.threads, load.turns))) for load in loads)
     for load in loads:
-        section.details.extend(f"{LABELS[load.backend]} x{load.threads} error: {e}" for e in load.result.errors[:3])
-        section.details.extend(f"{LABELS[load.backend]} x{load.threads} leak: {leak}" for leak in load.result.leaks[:3])
+        section.details.extend(f"{LABELS[load.backend]} x{load.level} error: {e}" for e in load.result.errors[:3])
+        section.details.extend(f"{LABELS[load.backend]} x{load.level} leak: {leak}" for leak in load.result.leaks[:3])
     if waits:
         section.details.append(
             "runs.wait of a one-reply run (median): "
@@ -190,16 +220,21 @@ def engine_section(loads: list[EngineLoad], waits: dict[str, list[float]]) -> Se
 
 def _throughput_row(load: EngineLoad, base: EngineLoad, target: Target | None) -> Row:
     ratio = load.throughput / base.throughput if base.throughput else float("nan")
-    measure = f"throughput at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend (turns/s)"
+    measure = f"throughput at {_level_words(load)}, {LABELS[load.backend]} vs LocalShellBackend (turns/s)"
     return quotient_row("5", measure, f"{load.throughput:.2f}/s", f"{base.throughput:.2f}/s", quotient=ratio, target=target)
 
 
 def _cpu_row(load: EngineLoad, base: EngineLoad) -> Row:
     ratio = load.cpu_per_turn / base.cpu_per_turn if base.cpu_per_turn else float("nan")
-    measure = f"CPU per turn (server + Docker) at {load.threads} threads, {LABELS[load.backend]} vs LocalShellBackend"
+    measure = f"CPU per turn (server + Docker) at {_level_words(load)}, {LABELS[load.backend]} vs LocalShellBackend"
     return quotient_row(
         "5", measure, f"{load.cpu_per_turn * 1000:.0f} ms", f"{base.cpu_per_turn * 1000:.0f} ms", quotient=ratio, target=None
     )
+
+
+def _level_words(load: EngineLoad) -> str:
+    """`32 threads` (first turns) or `32 threads, 4 turns each` (conversations), for row names."""
+    return f"{load.threads} threads" if load.turns == 1 else f"{load.threads} threads, {load.turns} turns each"
 
 
 def _table_row(load: EngineLoad, base: EngineLoad | None) -> str:
@@ -211,7 +246,7 @@ def _table_row(load: EngineLoad, base: EngineLoad | None) -> str:
         versus_p50 = f"{median(lat) / median(base.result.latencies):.2f}x"
         versus_cpu = f"{load.cpu_per_turn / base.cpu_per_turn:.2f}x" if base.cpu_per_turn else "—"
     cells = [
-        str(load.threads),
+        load.level,
         LABELS[load.backend],
         f"{len(lat)}/{load.threads * r.turns_per_thread}",
         f"{load.throughput:.2f}",

@@ -3,13 +3,14 @@
     uv run python -m benchmarks.run            # full run (about 10 minutes on 2 cores)
     uv run python -m benchmarks.run --quick    # short run (under 3 minutes)
     uv run python -m benchmarks.run --only micro|turn|concurrency|live|responsiveness|snapshots
-    uv run python -m benchmarks.run --only concurrency --engine-levels 32 --engine-rounds 4
+    uv run python -m benchmarks.run --only concurrency --engine-levels 32 --engine-rounds 4 --engine-turns 4
 
 Sections: (1) `execute` in ephemeral mode vs a raw docker-py container round trip,
 (2) `execute` in session mode vs a raw `docker exec`, (3) file tools vs deepagents'
 `FilesystemBackend`, (4) one agent turn through `langgraph dev` vs the same graph
 on `LocalShellBackend`, (5) 1-32 concurrent threads on `langgraph dev`, Aegra with one
-process and Aegra with two processes and Redis, (6) live `execute` output:
+process and Aegra with two processes and Redis (and the top level as 4-turn
+conversations on ours with the pool and `LocalShellBackend`), (6) live `execute` output:
 first-chunk latency to an SDK client and the cost of streaming, (7) another user's
 `threads.search`, file listing and `/ok` latency while one user runs as many long commands
 as their caps allow, on an auth-enabled server started with scripts/start.sh's flags, (8) workspace
@@ -99,6 +100,8 @@ class Plan:
     """Section 5: concurrent threads on each engine, one turn each."""
     engine_rounds: int
     """Section 5: how often each level runs on each engine (interleaved)."""
+    engine_conversation_turns: int
+    """Section 5: the top level again with this many turns per thread (ours with the pool and the floor); 1 skips it."""
     wait_samples: int
     """Section 5: `runs.wait` samples per engine."""
     live_commands: int
@@ -122,6 +125,7 @@ FULL = Plan(
     turns_per_thread=3,
     engine_levels=(1, 4, 8, 16, 32),
     engine_rounds=3,
+    engine_conversation_turns=4,
     wait_samples=8,
     live_commands=12,
     live_turns=10,
@@ -141,6 +145,7 @@ QUICK = Plan(
     turns_per_thread=1,
     engine_levels=(1, 8, 32),
     engine_rounds=1,
+    engine_conversation_turns=1,
     wait_samples=3,
     live_commands=4,
     live_turns=3,
@@ -219,7 +224,11 @@ async def _concurrency(fleet: dict[str, ServedBackend], llm: ScriptedLLM, plan: 
     """Section 5: every engine at every level, `runs.wait`, then ephemeral mode on `langgraph dev` if the budget allows."""
     clock.log(f"5. engines: {plan.engine_levels} threads x {plan.engine_rounds} rounds, one turn each")
     started = clock.elapsed
-    loads = await run_levels(fleet, llm, levels=plan.engine_levels, rounds=plan.engine_rounds)
+    if plan.engine_conversation_turns > 1:
+        clock.log(f"5. and {max(plan.engine_levels)} threads x {plan.engine_conversation_turns} turns each (ours with the pool, the floor)")
+    loads = await run_levels(
+        fleet, llm, levels=plan.engine_levels, rounds=plan.engine_rounds, conversation_turns=plan.engine_conversation_turns
+    )
     clock.log(f"5. runs.wait x{plan.wait_samples} per engine")
     section = engine_section(loads, await wait_seconds(fleet, llm, samples=plan.wait_samples))
     for name in dict.fromkeys(load.backend for load in loads if load.result.errors):
@@ -374,6 +383,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--engine-levels", type=lambda raw: tuple(int(n) for n in raw.split(",")), help="section 5's levels, e.g. 32 or 1,8,32"
     )
     parser.add_argument("--engine-rounds", type=int, help="how often section 5 repeats each level on each server")
+    parser.add_argument("--engine-turns", type=int, help="section 5's conversation level: turns per thread at the top level (1 skips it)")
     parser.add_argument(
         "--image", default=os.environ.get("SANDBOX_IMAGE") or DEFAULT_IMAGE, help=f"sandbox image (default {DEFAULT_IMAGE})"
     )
@@ -389,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, engine_levels=args.engine_levels)
     if args.engine_rounds:
         plan = dataclasses.replace(plan, engine_rounds=args.engine_rounds)
+    if args.engine_turns:
+        plan = dataclasses.replace(plan, engine_conversation_turns=args.engine_turns)
     sections = (args.only,) if args.only else SECTIONS
     clock = Clock(plan.budget_seconds)
     failures: list[str] = []
