@@ -131,6 +131,18 @@ class WorkspaceSnapshotMiddleware(AgentMiddleware[SnapshotState, Any, Any]):
                 while len(self._aligned) > _REMEMBERED_RUNS:
                     self._aligned.popitem(last=False)
 
+    async def _aalign(self, wanted: object) -> None:
+        """`_align` from the event loop: a thread hop only while this run is not aligned yet.
+
+        Every model call and tool call of a run asks; only its first does the work, so
+        the others answer from the set of aligned runs (read without the lock: a run id
+        is added only after its restore finished, so a miss just means one more hop).
+        """
+        run_id = current_run_id()
+        if not self.restore or (run_id is not None and run_id in self._aligned):
+            return
+        await asyncio.to_thread(self._align, wanted)
+
     @override
     def before_agent(self, state: SnapshotState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         self._align(state.get(STATE_KEY))
@@ -138,7 +150,7 @@ class WorkspaceSnapshotMiddleware(AgentMiddleware[SnapshotState, Any, Any]):
 
     @override
     async def abefore_agent(self, state: SnapshotState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        await asyncio.to_thread(self._align, state.get(STATE_KEY))
+        await self._aalign(state.get(STATE_KEY))
         return None
 
     @override
@@ -148,7 +160,7 @@ class WorkspaceSnapshotMiddleware(AgentMiddleware[SnapshotState, Any, Any]):
 
     @override
     async def abefore_model(self, state: SnapshotState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        await asyncio.to_thread(self._align, state.get(STATE_KEY))
+        await self._aalign(state.get(STATE_KEY))
         return None
 
     # -- record: after each change ----------------------------------------------------
@@ -183,7 +195,7 @@ class WorkspaceSnapshotMiddleware(AgentMiddleware[SnapshotState, Any, Any]):
     async def awrap_tool_call(
         self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
     ) -> Any:
-        await asyncio.to_thread(self._align, (request.state or {}).get(STATE_KEY))
+        await self._aalign((request.state or {}).get(STATE_KEY))
         changes, path = _changed_path(request)
         if not changes:
             return await handler(request)

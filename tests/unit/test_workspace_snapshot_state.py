@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from langchain_core.messages import ToolMessage
 from langgraph.types import Command
 
-from agent.workspace_snapshots import STATE_KEY, _changed_path, _with_snapshot
+from agent import workspace_snapshots
+from agent.workspace_snapshots import STATE_KEY, WorkspaceSnapshotMiddleware, _changed_path, _with_snapshot
+from sandbox.disks.workspace import ThreadRef
 from sandbox.snapshots.manifest import Exclusions, is_snapshot_id, latest_snapshot
 from sandbox.snapshots.thread_snapshots import workspace_relative
 
@@ -79,3 +82,32 @@ def test_paths_map_to_the_workspace_and_exclusions_match_names_or_paths() -> Non
     assert rules.excluded("build/cache")
     assert not rules.excluded("src/build/cache")
     assert not rules.excluded("node_modules_backup")
+
+
+def test_a_run_already_aligned_checks_on_the_event_loop_without_a_thread_hop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once per run the workspace is aligned in a worker thread; every later step of the run only asks a dict."""
+    restored: list[object] = []
+
+    class Snapshots:
+        def restore(self, user_id: str, thread_id: str, target: object) -> None:
+            restored.append(target)
+
+    middleware = WorkspaceSnapshotMiddleware(Snapshots(), lambda: ThreadRef(user_id="u", thread_id="t-1", image="image"))  # type: ignore[arg-type]
+    monkeypatch.setattr(workspace_snapshots, "current_run_id", lambda: "run-1")
+    hops: list[object] = []
+    to_thread = asyncio.to_thread
+
+    async def counting(function: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(function)
+        return await to_thread(function, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+
+    async def steps() -> None:
+        await middleware.abefore_agent({"messages": []}, None)  # type: ignore[arg-type]
+        await middleware.abefore_model({"messages": []}, None)  # type: ignore[arg-type]
+        await middleware.abefore_model({"messages": []}, None)  # type: ignore[arg-type]
+
+    asyncio.run(steps())
+    assert restored == [None]
+    assert len(hops) == 1
