@@ -10,9 +10,11 @@ read again; after `execute` a stat walk decides what to read.
 A run started from an earlier checkpoint (time travel, an edited message, a
 copied thread) is not told so: neither server puts the `checkpoint_id` in the
 first node's config. It shows as a state whose snapshot id differs from the
-workspace's head, so that is what is compared, once per run, at its first step:
-before the agent starts, before a model call, and before a tool call (resuming
-an interrupt starts at the tools node). A state without an id (a checkpoint from
+workspace's head, so that is what is compared, once per run, at its first model
+or tool call (resuming an interrupt starts at the tools node), inside that call:
+a hook of its own would be a node, so one more checkpoint and stream step on
+every run, and the steps before the first model call do not read `/workspace`.
+A state without an id (a checkpoint from
 before the thread's first change) restores the thread's root snapshot. A run at
 the head changes nothing. A snapshot the store does not have stops the run with
 a clear error; the workspace is left as it is, never silently mismatched.
@@ -32,10 +34,9 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NotRequired, override
 
 from langchain.agents.middleware import AgentMiddleware, AgentState
-from langchain.agents.middleware.types import OmitFromInput
+from langchain.agents.middleware.types import ModelRequest, ModelResponse, OmitFromInput
 from langchain.tools.tool_node import ToolCallRequest
 from langchain_core.messages import ToolMessage
-from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from sandbox.disks.workspace import ThreadRef
@@ -144,24 +145,16 @@ class WorkspaceSnapshotMiddleware(AgentMiddleware[SnapshotState, Any, Any]):
         await asyncio.to_thread(self._align, wanted)
 
     @override
-    def before_agent(self, state: SnapshotState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        self._align(state.get(STATE_KEY))
-        return None
+    def wrap_model_call(self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]) -> Any:
+        self._align(request.state.get(STATE_KEY))
+        return handler(request)
 
     @override
-    async def abefore_agent(self, state: SnapshotState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        await self._aalign(state.get(STATE_KEY))
-        return None
-
-    @override
-    def before_model(self, state: SnapshotState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        self._align(state.get(STATE_KEY))
-        return None
-
-    @override
-    async def abefore_model(self, state: SnapshotState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        await self._aalign(state.get(STATE_KEY))
-        return None
+    async def awrap_model_call(
+        self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]]
+    ) -> Any:
+        await self._aalign(request.state.get(STATE_KEY))
+        return await handler(request)
 
     # -- record: after each change ----------------------------------------------------
 

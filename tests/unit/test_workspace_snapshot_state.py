@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -10,7 +12,10 @@ from langchain_core.messages import ToolMessage
 from langgraph.types import Command
 
 from agent import workspace_snapshots
+from agent.graph import build_agent
 from agent.workspace_snapshots import STATE_KEY, WorkspaceSnapshotMiddleware, _changed_path, _with_snapshot
+from config.model import ModelSettings
+from config.sandbox import SandboxSettings
 from sandbox.disks.workspace import ThreadRef
 from sandbox.snapshots.manifest import Exclusions, is_snapshot_id, latest_snapshot
 from sandbox.snapshots.thread_snapshots import workspace_relative
@@ -85,7 +90,7 @@ def test_paths_map_to_the_workspace_and_exclusions_match_names_or_paths() -> Non
 
 
 def test_a_run_already_aligned_checks_on_the_event_loop_without_a_thread_hop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Once per run the workspace is aligned in a worker thread; every later step of the run only asks a dict."""
+    """Once per run the workspace is aligned in a worker thread; every later model call of the run only asks a dict."""
     restored: list[object] = []
 
     class Snapshots:
@@ -103,11 +108,24 @@ def test_a_run_already_aligned_checks_on_the_event_loop_without_a_thread_hop(mon
 
     monkeypatch.setattr(asyncio, "to_thread", counting)
 
+    request = SimpleNamespace(state={"messages": []})
+
+    async def answer(_: object) -> str:
+        return "answer"
+
     async def steps() -> None:
-        await middleware.abefore_agent({"messages": []}, None)  # type: ignore[arg-type]
-        await middleware.abefore_model({"messages": []}, None)  # type: ignore[arg-type]
-        await middleware.abefore_model({"messages": []}, None)  # type: ignore[arg-type]
+        for _ in range(3):
+            assert await middleware.awrap_model_call(request, answer) == "answer"  # type: ignore[arg-type]
 
     asyncio.run(steps())
     assert restored == [None]
     assert len(hops) == 1
+
+
+def test_the_snapshot_middleware_adds_no_step_to_a_run(tmp_path: Path) -> None:
+    """Each node is a superstep (a checkpoint, stream events): the alignment rides inside the model and tool calls instead."""
+    settings = SandboxSettings(workspaces_dir=tmp_path / "workspaces", shared_dir=tmp_path / "shared")
+    model = ModelSettings(api_key="unused", api_base="http://127.0.0.1:9/v1", model="m", thinking=False, timeout_seconds=1)
+    graph = build_agent(settings, model)
+    assert [node for node in graph.nodes if node.startswith("WorkspaceSnapshotMiddleware")] == []
+    assert STATE_KEY in graph.get_output_jsonschema()["properties"]
