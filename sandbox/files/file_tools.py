@@ -140,13 +140,14 @@ class HostFiles(HostSearch):
         sandbox user) on its first write, never on a read, so a user without memories
         reads as "not found"; a folder with a disk quota is mounted first, reads included.
         """
-        session = WalkSession(self._dirs, lambda name: self._open_root(name, create=create and name == root))
+
+        def open_root(name: str) -> int | None:
+            return self._open_root(name, create=create and name == root)
+
+        first = {root: open_root(root)} if root in self._dirs else {}  # with the server's own credentials: no switch yet
+        groups = os.getgroups()  # the server's own, read before the switch: roots reached later are opened as the server too
+        session = WalkSession(self._dirs, open_root if self._ids is None else lambda name: _as_server(groups, open_root, name), first)
         try:
-            if root in self._dirs:
-                session.root(root)  # with the server's own credentials, no switch needed yet
-            if self._ids is not None:  # roots reached later are opened as the server too, not as the sandbox user
-                groups, open_root = os.getgroups(), session.open_with  # the server's own groups: read before the switch
-                session.open_with = lambda name: _as_server(groups, open_root, name)
             with fs_identity(*self._ids) if self._ids is not None else contextlib.nullcontext():
                 yield session
         finally:

@@ -13,7 +13,7 @@ import errno
 import os
 import stat
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
 from sandbox.files.fd_walk import MAX_SYMLINK_HOPS, PATH_FLAGS, ROOTS, WRITABLE_ROOTS, Target, VPath, reopen_regular
 from sandbox.files.path_errors import PathError, escape_error, read_only_error
@@ -26,12 +26,14 @@ class WalkSession:
     so an operation opens only the roots its path, or a symlink on the way, leads to.
     """
 
-    def __init__(self, names: Collection[str], open_root: Callable[[str], int | None]) -> None:
+    def __init__(
+        self, names: Collection[str], open_root: Callable[[str], int | None], opened: Mapping[str, int | None] | None = None
+    ) -> None:
+        """`opened`: roots the caller opened already (this session closes their fds too)."""
         self._names = frozenset(names)
-        self.open_with = open_root
-        """How a root not reached yet is opened: the file tools swap in one that acts as the server."""
-        self._opened: dict[str, int | None] = {}
-        self._fds: list[int] = []
+        self._open_root = open_root
+        self._opened: dict[str, int | None] = dict(opened or {})
+        self._fds: list[int] = [fd for fd in self._opened.values() if fd is not None]
 
     def close(self) -> None:
         """Close every fd this operation opened."""
@@ -44,7 +46,7 @@ class WalkSession:
         if name not in self._names:
             return None
         if name not in self._opened:
-            fd = self.open_with(name)
+            fd = self._open_root(name)
             self._opened[name] = fd
             if fd is not None:
                 self._fds.append(fd)
