@@ -63,8 +63,12 @@ TARGETS = (("workspace", WORKSPACE_MOUNT), ("memories", MEMORIES_MOUNT), ("artif
 
 REFILL_EVERY = 30.0
 """Seconds between refill checks when nothing took a container (a removed one is replaced then)."""
-REFILL_DELAY = 1.0
-"""Seconds without a take (and without any sandbox work) before the filler creates replacements."""
+REFILL_DELAY = 3.0
+"""Seconds without a take (and without any sandbox work) before the filler creates replacements.
+
+Longer than the pauses inside a burst of turns: between two sandbox steps of a turn the model
+answers and the server picks the next run up (`langgraph dev` polls its queue about once a
+second), so a second without sandbox work is not the end of a burst."""
 REFILL_DEFER_MAX = 30.0
 """Longest a refill waits for such a quiet moment."""
 ORPHAN_SLOT_GRACE = 120.0
@@ -193,11 +197,14 @@ class WarmPool:
         refills after `REFILL_DEFER_MAX` seconds.
         """
         deadline = time.monotonic() + REFILL_DEFER_MAX
+        quiet_for = 0.0
         while not self._closed.is_set() and time.monotonic() < deadline:
             self._wake.clear()
-            if self._wake.wait(REFILL_DELAY):
+            if self._wake.wait(max(REFILL_DELAY - quiet_for, 0.1)):
+                quiet_for = 0.0
                 continue  # another thread took one: the burst goes on
-            if self._idle_seconds() >= REFILL_DELAY:
+            quiet_for = self._idle_seconds()
+            if quiet_for >= REFILL_DELAY:
                 return
 
     def untaken(self) -> list[dict[str, Any]]:

@@ -163,6 +163,31 @@ def test_a_refill_waits_while_commands_keep_coming(settings: SandboxSettings, do
         deployment.close(remove_sessions=True)
 
 
+def test_a_refill_waits_through_the_pauses_between_the_steps_of_turns(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
+    """Between two sandbox steps of a turn nothing runs while the model answers and the server picks the next run up.
+
+    `langgraph dev` polls its queue about once a second, so a burst of turns pauses
+    that long between its commands even with a model that answers at once; such a
+    pause is not the end of the burst. No pooled container is even created during it.
+    """
+    pause = 1.5
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1))
+    try:
+        deployment.start()
+        _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the pool to fill")
+        box = DockerSandbox("turns", deployment, user_id="carol")
+        assert asyncio.run(box.aexecute("true")).exit_code == 0  # takes the pooled container
+        pooled = {c["Id"] for c in docker_api.containers(all=True, filters=pool_filter(deployment.settings))}
+        for _ in range(3):
+            time.sleep(pause)
+            assert asyncio.run(box.aexecute("true")).exit_code == 0
+            made = {c["Id"] for c in docker_api.containers(all=True, filters=pool_filter(deployment.settings))} - pooled
+            assert not made, "the pool began to refill in a pause between two steps of the burst"
+        _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the refill once the burst ended")
+    finally:
+        deployment.close(remove_sessions=True)
+
+
 def test_pool_refills_and_drains_on_close(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
     deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1))
     try:
