@@ -9,6 +9,7 @@ files), and the folders from inside the container, where the agent's shell runs.
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator
@@ -142,10 +143,18 @@ def test_a_pool_fills_when_a_disk_kind_is_off(settings: SandboxSettings) -> None
         deployment.close(remove_sessions=True)
 
 
-def test_a_refill_waits_while_commands_keep_coming(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
-    """Creating containers competes with a burst's commands: between two short commands nothing runs, yet the burst is not over.
+@pytest.mark.parametrize(
+    "pause",
+    [pytest.param(REFILL_DELAY / 3, id="short-commands"), pytest.param(1.5, id="steps-of-turns")],
+)
+def test_a_refill_waits_while_a_burst_goes_on(settings: SandboxSettings, docker_api: docker.APIClient, pause: float) -> None:
+    """Creating containers competes with a burst's commands: between two of them nothing runs, yet the burst is not over.
 
-    The commands go the server's way, `aexecute` (through the deployment's command threads).
+    Short commands leave short gaps; the steps of turns leave longer ones, since between
+    two sandbox steps of a turn the model answers and the server picks the next run up
+    (`langgraph dev` polls its queue about once a second, with a model that answers at once).
+    No pooled container is even created during either. The commands go the server's way,
+    `aexecute` (through the deployment's command threads).
     """
     deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1))
     try:
@@ -153,36 +162,12 @@ def test_a_refill_waits_while_commands_keep_coming(settings: SandboxSettings, do
         _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the pool to fill")
         box = DockerSandbox("burst", deployment, user_id="carol")
         assert asyncio.run(box.aexecute("true")).exit_code == 0  # takes the pooled container
-        until = time.monotonic() + 3 * REFILL_DELAY
-        while time.monotonic() < until:
-            assert asyncio.run(box.aexecute("true")).exit_code == 0
-            assert _untaken(docker_api, deployment.settings) == [], "the pool refilled during the burst"
-            time.sleep(REFILL_DELAY / 3)
-        _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the refill once the burst ended")
-    finally:
-        deployment.close(remove_sessions=True)
-
-
-def test_a_refill_waits_through_the_pauses_between_the_steps_of_turns(settings: SandboxSettings, docker_api: docker.APIClient) -> None:
-    """Between two sandbox steps of a turn nothing runs while the model answers and the server picks the next run up.
-
-    `langgraph dev` polls its queue about once a second, so a burst of turns pauses
-    that long between its commands even with a model that answers at once; such a
-    pause is not the end of the burst. No pooled container is even created during it.
-    """
-    pause = 1.5
-    deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1))
-    try:
-        deployment.start()
-        _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the pool to fill")
-        box = DockerSandbox("turns", deployment, user_id="carol")
-        assert asyncio.run(box.aexecute("true")).exit_code == 0  # takes the pooled container
         pooled = {c["Id"] for c in docker_api.containers(all=True, filters=pool_filter(deployment.settings))}
-        for _ in range(3):
+        for _ in range(math.ceil(2 * REFILL_DELAY / pause) + 1):  # the burst outlasts the refill's delay
             time.sleep(pause)
             assert asyncio.run(box.aexecute("true")).exit_code == 0
             made = {c["Id"] for c in docker_api.containers(all=True, filters=pool_filter(deployment.settings))} - pooled
-            assert not made, "the pool began to refill in a pause between two steps of the burst"
+            assert not made, "the pool began to refill during the burst"
         _wait_for(lambda: len(_untaken(docker_api, deployment.settings)) == 1, "the refill once the burst ended")
     finally:
         deployment.close(remove_sessions=True)
