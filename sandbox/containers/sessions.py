@@ -140,21 +140,19 @@ class SessionContainers:
             items += self.api.containers(all=everything, filters=label_filter({**scope, LABEL_POOL: slot}))
         return items
 
-    def _running_of_thread(self, ref: ThreadRef) -> list[RunningSession]:
-        """The thread's running containers made for its user: what every first command asks before the start lock."""
-        running = SessionListing.of(self._thread_items(ref.thread_id, everything=False), self.settings).running()
-        return [c for c in running if c.thread_id == ref.thread_id and c.user_id == ref.user_id]
-
-    def _start_listing(self, thread_id: str) -> SessionListing:
+    def _start_listing(self, thread_id: str, own: SessionListing) -> SessionListing:
         """What a first command decides from under the start lock: every running container of the scope, and the thread's own in any state.
 
         Other threads' stopped containers matter to neither the caps nor the pool, and they
         pile up (a container stopped for a cap or when idle stays until it expires), so
-        they are not listed and parsed under the lock.
+        they are not listed and parsed under the lock. `own` is the thread's listing from
+        before the lock: when it was empty, it still is but for a container started since,
+        which is running (starts happen under this lock), so only the running ones are listed.
         """
         listing = self._running_listing()
         listed = {owner.container_id for _, owner in listing.items}
-        extra = [item for item in self._thread_items(thread_id, everything=True) if str(item["Id"]) not in listed]
+        mine = self._thread_items(thread_id, everything=True) if own.items else []
+        extra = [item for item in mine if str(item["Id"]) not in listed]
         return SessionListing([*listing.items, *SessionListing.of(extra, self.settings).items])
 
     def _find_or_start(self, ref: ThreadRef) -> str:
@@ -164,12 +162,13 @@ class SessionContainers:
         under a lock shared by every server process, so no two processes both pass a
         cap, and two racing on the thread's first command start one container.
         """
-        found = self._running_of_thread(ref)
-        if found:
-            return found[0].container_id
+        own = SessionListing.of(self._thread_items(ref.thread_id, everything=True), self.settings)
+        for container in own.running():
+            if container.thread_id == ref.thread_id and container.user_id == ref.user_id:
+                return container.container_id
         self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
         with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
-            listing = self._start_listing(ref.thread_id)
+            listing = self._start_listing(ref.thread_id, own)
             running = listing.running()
             for container in running:
                 if container.thread_id == ref.thread_id and container.user_id == ref.user_id:

@@ -167,3 +167,25 @@ def test_container_stopped_or_removed_behind_our_back_is_replaced(
     docker_api.remove_container(container["Id"], force=True)
     assert box.execute("echo recreated").output.strip() == "recreated"
     assert len(_session_containers(docker_api, session_deployment.settings, "vanish")) == 1
+
+
+def test_a_new_threads_first_command_asks_docker_for_two_listings(
+    session_deployment: SandboxDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the start lock, the thread's own containers in any state; under it, every running one of the scope.
+
+    Every other thread's first command waits for the lock, so what is done under it is kept
+    short: a thread that had no container before the lock has only a running one after it
+    (containers are started under the same lock), and that one is in the listing of running ones.
+    """
+    api = session_deployment.start()
+    asked: list[object] = []
+    real = api.containers
+
+    def counting(*args: object, **kwargs: object) -> object:
+        asked.append(kwargs.get("filters"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "containers", counting)
+    assert DockerSandbox("listed-twice", session_deployment).execute("true").exit_code == 0
+    assert len(asked) == 2, asked
