@@ -58,6 +58,13 @@ class SessionListing:
         """Running containers someone owns (an untaken pooled one is nobody's, so it never counts)."""
         return [owner for item, owner in self.items if owner.thread_id and item.get("State") in RUNNING_STATES]
 
+    def running_for(self, thread_id: str, user_id: str) -> str | None:
+        """The id of the thread's running container made for `user_id`, if the listing holds one."""
+        for owner in self.running():
+            if owner.thread_id == thread_id and owner.user_id == user_id:
+                return owner.container_id
+        return None
+
     def of_thread(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's containers in any state, whoever they were made for."""
         return [item for item, owner in self.items if owner.thread_id == thread_id]

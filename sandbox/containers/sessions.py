@@ -163,17 +163,14 @@ class SessionContainers:
         cap, and two racing on the thread's first command start one container.
         """
         own = SessionListing.of(self._thread_items(ref.thread_id, everything=True), self.settings)
-        for container in own.running():
-            if container.thread_id == ref.thread_id and container.user_id == ref.user_id:
-                return container.container_id
+        if (found := own.running_for(ref.thread_id, ref.user_id)) is not None:
+            return found
         self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
         with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
             listing = self._start_listing(ref.thread_id, own)
-            running = listing.running()
-            for container in running:
-                if container.thread_id == ref.thread_id and container.user_id == ref.user_id:
-                    return container.container_id  # another process started it meanwhile
-            self._make_room(running, ref)
+            if (found := listing.running_for(ref.thread_id, ref.user_id)) is not None:
+                return found  # another process started it meanwhile
+            self._make_room(listing.running(), ref)
             return self._start_session(ref, listing)
 
     def _make_room(self, running: list[RunningSession], ref: ThreadRef) -> None:
