@@ -138,14 +138,20 @@ class WarmPool:
 
     # -- handing out ----------------------------------------------------------
 
+    def serves(self, ref: ThreadRef) -> bool:
+        """Whether a first command of `ref` may take a pooled container: only `SANDBOX_IMAGE` is pooled."""
+        return self._api is not None and ref.image == self.settings.image
+
     def take(self, ref: ThreadRef, candidates: list[dict[str, Any]]) -> str | None:
         """Claim one of `candidates` for `ref`'s thread and give it the thread's folders; its id, or None.
 
         `candidates` are untaken running pooled containers from the caller's Docker
-        listing (a claim is atomic, so one taken meanwhile is skipped). Only
-        `SANDBOX_IMAGE` is pooled; a run on another image creates its container.
+        listing, maybe a few seconds old (`sandbox.containers.start_lock`): a claim is
+        atomic, so one taken meanwhile is skipped, and one removed meanwhile is looked up
+        once claimed. Only `SANDBOX_IMAGE` is pooled; a run on another image creates its container.
         """
-        if self._api is None or ref.image != self.settings.image:
+        api = self._api
+        if api is None or not self.serves(ref):
             return None
         # This process's own containers first: another process's may be being drained as it stops.
         candidates = sorted(candidates, key=lambda item: (item.get("Labels") or {}).get(LABEL_OWNER) != self._owner)
@@ -154,6 +160,9 @@ class WarmPool:
             if not slot or not claim(self.settings, slot, ref.thread_id, ref.user_id):
                 continue
             self._wake.set()
+            if not _runs(api, item["Id"]):  # drained or swept since it was listed, and its claim dropped
+                release(self.settings, slot)
+                continue
             try:
                 attach(self.settings, slot, folders_of(self.settings, ref))
             except BaseException:
@@ -170,7 +179,7 @@ class WarmPool:
         Formatting and mounting disks is the slow part of a first command; done here,
         concurrent first commands of several threads do it at once instead of in turn.
         """
-        if self._api is not None and ref.image == self.settings.image:
+        if self.serves(ref):
             folders_of(self.settings, ref)
 
     def reattach(self, slot: str, ref: ThreadRef) -> None:
@@ -306,6 +315,14 @@ class WarmPool:
             remove_spares(disk.image.parent)
         if drained:
             logger.info("Removed %d untaken pooled sandbox container(s)", drained)
+
+
+def _runs(api: docker.APIClient, container_id: str) -> bool:
+    """Whether a container listed as an untaken pooled one still runs (one lookup, not a listing)."""
+    try:
+        return bool(api.inspect_container(container_id)["State"]["Running"])
+    except NotFound:
+        return False
 
 
 def sweep_pool(settings: SandboxSettings, api: docker.APIClient, now: float | None = None) -> list[str]:

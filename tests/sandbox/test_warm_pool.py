@@ -21,10 +21,11 @@ from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
 from sandbox.containers.in_use import running_sandboxes
 from sandbox.containers.live_view import live_sandboxes
-from sandbox.containers.pool_claims import LABEL_POOL, Claim, claim, pool_dir, read_claim
+from sandbox.containers.pool_claims import DRAINING, LABEL_POOL, Claim, claim, pool_dir, read_claim, release
 from sandbox.containers.removal import remove_thread
 from sandbox.containers.warm_pool import REFILL_DELAY, pool_filter
 from sandbox.disks.quota_disks import snapshots_disk
+from sandbox.disks.workspace import ThreadRef
 from sandbox.disks.spare_images import spares
 from sandbox.previews.folders import previews_path
 from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots, remove_snapshots
@@ -242,6 +243,25 @@ def test_a_dead_processes_untaken_containers_are_swept(
         assert len(_untaken(docker_api, pooled.settings)) == 2  # ours stay
     finally:
         process.close()
+
+
+def test_a_pooled_container_removed_after_it_was_listed_is_never_handed_out(pooled: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    """A drain or a sweep claims a pooled container, removes it, then drops its claim.
+
+    A first command that decides from a listing taken before that (or passed on to it under
+    the start lock) can then claim the slot again: it must skip the container, not be handed
+    one that is gone.
+    """
+    listed = _untaken(docker_api, pooled.settings)
+    gone, kept = listed
+    slot = gone["Labels"][LABEL_POOL]
+    assert claim(pooled.settings, slot, *DRAINING)
+    docker_api.remove_container(gone["Id"], force=True)
+    release(pooled.settings, slot)
+
+    ref = ThreadRef(user_id="local", thread_id="after-a-drain", image=pooled.settings.image)
+    assert pooled.pool.take(ref, listed) == kept["Id"]
+    assert read_claim(pooled.settings, slot) is None
 
 
 def _claim_all(settings: SandboxSettings, slots: list[str], who: str, start_at: float) -> list[str]:
