@@ -13,6 +13,7 @@ from typing import Any
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.pool_claims import LABEL_POOL, identity
+from sandbox.disks.workspace import ThreadRef
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,26 @@ class SessionListing:
     def untaken_pool(self) -> list[dict[str, Any]]:
         """Running pooled containers nobody claimed (nor is draining)."""
         return [item for item, owner in self.items if owner.slot and not owner.thread_id and item.get("State") == "running"]
+
+    def with_started(self, container_id: str, thread_id: str, user_id: str) -> SessionListing:
+        """The listing once `container_id` started (or, pooled, was taken) for the thread: running, and theirs."""
+        kept = [(item, owner) for item, owner in self.items if owner.container_id != container_id]
+        slots = [owner.slot for _, owner in self.items if owner.container_id == container_id]
+        started = RunningSession(thread_id=thread_id, container_id=container_id, user_id=user_id, slot=slots[0] if slots else "")
+        return SessionListing([*kept, ({"Id": container_id, "State": "running"}, started)])
+
+    def decides_alone(self, ref: ThreadRef, per_user_cap: int, *, wants_pool: bool) -> bool:
+        """Whether a listing passed on under the start lock may decide a thread's first start without listing again.
+
+        It may still hold containers that stopped or went since (`sandbox.containers.start_lock`):
+        fine for the total, a soft cap whose stops are picked among idle containers anyway; but
+        not for the thread itself (one removed since would be handed out again), nor for a user
+        at their hard cap (an idle container of theirs would be stopped, or their command
+        refused, on a count too high). A first command that wants a pooled container and finds
+        none left in it lists again too, since the pool refills outside the lock.
+        """
+        running = self.running()
+        if any(owner.thread_id == ref.thread_id for owner in running):
+            return False
+        users = sum(1 for owner in running if owner.user_id == ref.user_id)
+        return users + 1 <= per_user_cap and (not wants_pool or bool(self.untaken_pool()))

@@ -42,8 +42,9 @@ from sandbox.containers.container_spec import (
 from sandbox.containers.pool_claims import LABEL_POOL, claimed_slots, release
 from sandbox.containers.runner_socket import CommandRunners
 from sandbox.containers.session_listing import RunningSession, SessionListing
+from sandbox.containers.start_lock import ListedAt, StartLock
 from sandbox.coordination import thread_use
-from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir
+from sandbox.coordination.locks import digest, lock_subdir
 from sandbox.coordination.process_lease import ProcessLease
 from sandbox.disks.workspace import ThreadRef
 from sandbox.metrics import events as metrics
@@ -75,6 +76,7 @@ class SessionContainers:
         """Containers this process stops in the background to keep `SANDBOX_MAX_CONTAINERS` (not counted meanwhile)."""
         self._room_keeper = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-room")
         """Where those stops run: a stop takes a second or more under load, too long to hold the start lock for."""
+        self._start_lock = StartLock()
 
     @abstractmethod
     def start(self) -> docker.APIClient:
@@ -140,20 +142,17 @@ class SessionContainers:
             items += self.api.containers(all=everything, filters=label_filter({**scope, LABEL_POOL: slot}))
         return items
 
-    def _start_listing(self, thread_id: str, own: SessionListing) -> SessionListing:
-        """What a first command decides from under the start lock: every running container of the scope, and the thread's own in any state.
+    def _with_own(self, running: SessionListing, thread_id: str, own: SessionListing) -> SessionListing:
+        """The running listing and the thread's own containers in any state: what a first command decides from.
 
-        Other threads' stopped containers matter to neither the caps nor the pool, and they
-        pile up (a container stopped for a cap or when idle stays until it expires), so
-        they are not listed and parsed under the lock. `own` is the thread's listing from
-        before the lock: when it was empty, it still is but for a container started since,
-        which is running (starts happen under this lock), so only the running ones are listed.
+        Other threads' stopped containers matter to neither the caps nor the pool (and pile up).
+        `own` is the thread's listing from before the lock: when it was empty, it still is but for
+        a container started since, which is running (starts happen under this lock) and listed.
         """
-        listing = self._running_listing()
-        listed = {owner.container_id for _, owner in listing.items}
+        listed = {owner.container_id for _, owner in running.items}
         mine = self._thread_items(thread_id, everything=True) if own.items else []
         extra = [item for item in mine if str(item["Id"]) not in listed]
-        return SessionListing([*listing.items, *SessionListing.of(extra, self.settings).items])
+        return SessionListing([*running.items, *SessionListing.of(extra, self.settings).items])
 
     def _find_or_start(self, ref: ThreadRef) -> str:
         """The thread's running container, else start or create one within the caps.
@@ -166,12 +165,19 @@ class SessionContainers:
         if (found := own.running_for(ref.thread_id, ref.user_id)) is not None:
             return found
         self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
-        with exclusive_file_lock(lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"):
-            listing = self._start_listing(ref.thread_id, own)
+        lock = lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"
+        with self._start_lock.held(lock) as turn:
+            cap, wants_pool = self.settings.max_containers_per_user, self.pool.serves(ref)
+            running = turn.running(lambda passed: passed.decides_alone(ref, cap, wants_pool=wants_pool), self._running_listing)
+            listing = self._with_own(running.listing, ref.thread_id, own)
             if (found := listing.running_for(ref.thread_id, ref.user_id)) is not None:
+                turn.pass_on(running)
                 return found  # another process started it meanwhile
             self._make_room(listing.running(), ref)
-            return self._start_session(ref, listing)
+            container_id = self._start_session(ref, listing)
+            if not own.items:  # a new thread: what runs changed by this start alone
+                turn.pass_on(ListedAt(running.listing.with_started(container_id, ref.thread_id, ref.user_id), running.at))
+            return container_id
 
     def _make_room(self, running: list[RunningSession], ref: ThreadRef) -> None:
         """Stop least recently used idle containers to fit the user's cap, then, in the background, the total; refuse past the user's.

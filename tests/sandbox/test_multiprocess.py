@@ -178,6 +178,29 @@ def test_per_user_container_caps_hold_across_processes(
         here.close()
 
 
+def test_a_start_in_another_process_makes_this_one_list_again_before_counting(
+    session_settings: SandboxSettings, docker_api: docker.APIClient, spawn: Callable[[SandboxSettings], ServerProcess]
+) -> None:
+    """A start lock holder passes its listing on within its process only while no other process held the lock since.
+
+    Here user-a's containers go here, there, here, here under a cap of 3: the last start must
+    stop one of them, which this process only knows if it did not count from the listing
+    it had passed on before the other process started its container.
+    """
+    capped = session_settings.with_overrides(max_containers_per_user=3)
+    other = spawn(capped)
+    here = SandboxDeployment(capped)
+    try:
+        assert DockerSandbox("order-1", here, user_id="user-a").execute("true").exit_code == 0
+        assert other.call("execute", "order-2", "true", "user-a").result(PATIENCE) == (0, "")
+        for thread_id in ("order-3", "order-4"):
+            assert DockerSandbox(thread_id, here, user_id="user-a").execute("true").exit_code == 0
+        running = docker_api.containers(filters=label_filter(labels_for(capped, user_id="user-a", mode="session")))
+        assert len(running) == 3, [c["Names"] for c in running]
+    finally:
+        here.close()
+
+
 def test_a_thread_deleted_through_one_process_is_gone_for_all(
     session_settings: SandboxSettings, docker_api: docker.APIClient, spawn: Callable[[SandboxSettings], ServerProcess]
 ) -> None:

@@ -11,7 +11,8 @@ import docker
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
-from sandbox.containers.container_spec import label_filter, labels_for
+from sandbox.containers import start_lock
+from sandbox.containers.container_spec import LABEL_THREAD, label_filter, labels_for
 
 pytestmark = pytest.mark.docker
 
@@ -167,6 +168,34 @@ def test_container_stopped_or_removed_behind_our_back_is_replaced(
     docker_api.remove_container(container["Id"], force=True)
     assert box.execute("echo recreated").output.strip() == "recreated"
     assert len(_session_containers(docker_api, session_deployment.settings, "vanish")) == 1
+
+
+@pytest.mark.parametrize(("reuse_seconds", "listings"), [(600.0, 1), (0.0, 3)], ids=["passed-on", "too-old"])
+def test_new_threads_in_a_row_list_the_running_containers_once(
+    session_deployment: SandboxDeployment, monkeypatch: pytest.MonkeyPatch, reuse_seconds: float, listings: int
+) -> None:
+    """Each start lock holder passes its listing, with its start, to the next in this process, while it is young enough.
+
+    Containers start only under that lock, so the next holder knows everything Docker would
+    say but for stops; without this, each of a burst of new threads' first commands listed
+    every running container again, one after another under the lock.
+    """
+    monkeypatch.setattr(start_lock, "LISTING_REUSE_SECONDS", reuse_seconds)
+    api = session_deployment.start()
+    scope_listings: list[object] = []
+    real = api.containers
+
+    def counting(*args: object, **kwargs: object) -> object:
+        filters = kwargs.get("filters") or {}
+        if not any(label.startswith(LABEL_THREAD) for label in filters.get("label", [])):  # type: ignore[attr-defined]
+            scope_listings.append(filters)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "containers", counting)
+    hosts = [DockerSandbox(f"in-a-row-{i}", session_deployment).execute("cat /etc/hostname").output for i in range(3)]
+    assert len(set(hosts)) == 3, hosts
+    assert len(scope_listings) == listings, scope_listings
+    assert sorted(session_deployment.running_session_threads()) == [f"in-a-row-{i}" for i in range(3)]
 
 
 def test_a_new_threads_first_command_asks_docker_for_two_listings(
