@@ -25,8 +25,8 @@ from sandbox.containers.pool_claims import DRAINING, LABEL_POOL, Claim, claim, p
 from sandbox.containers.removal import remove_thread
 from sandbox.containers.warm_pool import REFILL_DELAY, pool_filter
 from sandbox.disks.quota_disks import snapshots_disk
-from sandbox.disks.workspace import ThreadRef
 from sandbox.disks.spare_images import spares
+from sandbox.disks.workspace import ThreadRef
 from sandbox.previews.folders import previews_path
 from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots, remove_snapshots
 from tests.support.pool import wait_for_full_pool
@@ -245,7 +245,9 @@ def test_a_dead_processes_untaken_containers_are_swept(
         process.close()
 
 
-def test_a_pooled_container_removed_after_it_was_listed_is_never_handed_out(pooled: SandboxDeployment, docker_api: docker.APIClient) -> None:
+def test_a_pooled_container_removed_after_it_was_listed_is_never_handed_out(
+    pooled: SandboxDeployment, docker_api: docker.APIClient
+) -> None:
     """A drain or a sweep claims a pooled container, removes it, then drops its claim.
 
     A first command that decides from a listing taken before that (or passed on to it under
