@@ -80,6 +80,7 @@ class SandboxDeployment(SessionContainers):
             self.ensure_image,
             idle_seconds=lambda: min(self.commands.idle_seconds(), self.file_work.idle_seconds()),
             started=self.runners.container_started if settings.command_runner else None,
+            answers=self.runners.ping if settings.command_runner else None,
         )
         """Session containers started ahead for new threads (`SANDBOX_POOL_SIZE`), filled once `start()` connects."""
         self.processes = ProcessManager(self)

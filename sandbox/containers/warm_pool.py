@@ -101,11 +101,15 @@ class WarmPool:
         ensure_image: Callable[[str], None],
         idle_seconds: Callable[[], float] = lambda: float("inf"),
         started: Callable[[docker.APIClient, str], None] | None = None,
+        answers: Callable[[docker.APIClient, str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self._ensure_image = ensure_image
         self._started = started
         """Called with each pooled container once it runs: starts its command runner, so a thread's first command finds it up."""
+        self._answers = answers
+        """Whether a pooled container's command runner answers (with its container's secret): proof that it still runs,
+        without asking Docker."""
         self._idle_seconds = idle_seconds
         """Seconds since this process's sandbox work (commands, file tools) last started or ended: a refill waits
         until it has been quiet for `REFILL_DELAY` (at most `REFILL_DEFER_MAX`)."""
@@ -160,7 +164,7 @@ class WarmPool:
             if not slot or not claim(self.settings, slot, ref.thread_id, ref.user_id):
                 continue
             self._wake.set()
-            if not _runs(api, item["Id"]):  # drained or swept since it was listed, and its claim dropped
+            if not self._still_runs(api, item["Id"]):  # drained or swept since it was listed, and its claim dropped
                 release(self.settings, slot)
                 continue
             try:
@@ -172,6 +176,15 @@ class WarmPool:
             return str(item["Id"])
         self._wake.set()
         return None
+
+    def _still_runs(self, api: docker.APIClient, container_id: str) -> bool:
+        """Whether a container listed as an untaken pooled one still runs: its runner answers, else Docker says so."""
+        if self._answers is not None and self._answers(api, container_id):
+            return True
+        try:
+            return bool(api.inspect_container(container_id)["State"]["Running"])
+        except NotFound:
+            return False
 
     def prepare(self, ref: ThreadRef) -> None:
         """Make (or mount) the folders `take` will bind, before the session start lock, when the pool may serve `ref`.
@@ -315,14 +328,6 @@ class WarmPool:
             remove_spares(disk.image.parent)
         if drained:
             logger.info("Removed %d untaken pooled sandbox container(s)", drained)
-
-
-def _runs(api: docker.APIClient, container_id: str) -> bool:
-    """Whether a container listed as an untaken pooled one still runs (one lookup, not a listing)."""
-    try:
-        return bool(api.inspect_container(container_id)["State"]["Running"])
-    except NotFound:
-        return False
 
 
 def sweep_pool(settings: SandboxSettings, api: docker.APIClient, now: float | None = None) -> list[str]:

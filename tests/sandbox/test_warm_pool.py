@@ -266,6 +266,30 @@ def test_a_pooled_container_removed_after_it_was_listed_is_never_handed_out(
     assert read_claim(pooled.settings, slot) is None
 
 
+def test_taking_a_pooled_container_whose_runner_answers_asks_docker_nothing(
+    pooled: SandboxDeployment, docker_api: docker.APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claimed container is checked to still run before it is handed out; its runner answering is proof enough.
+
+    The take happens under the session start lock, where a Docker round trip makes every
+    other new thread's first command wait longer.
+    """
+    api = pooled.start()
+    listed = _untaken(docker_api, pooled.settings)
+    _wait_for(lambda: all(pooled.runners.ping(api, c["Id"]) for c in listed), "the pooled containers' runners")
+    asked: list[object] = []
+    real = api.inspect_container
+
+    def counting(*args: object, **kwargs: object) -> object:
+        asked.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "inspect_container", counting)
+    ref = ThreadRef(user_id="local", thread_id="runner-answers", image=pooled.settings.image)
+    assert pooled.pool.take(ref, listed) in {c["Id"] for c in listed}
+    assert asked == []
+
+
 def _claim_all(settings: SandboxSettings, slots: list[str], who: str, start_at: float) -> list[str]:
     time.sleep(max(0.0, start_at - time.time()))
     return [slot for slot in slots if claim(settings, slot, f"thread-{who}", who)]
