@@ -79,18 +79,13 @@ class StartTurn:
         self.passing = listed
 
 
-@dataclass(frozen=True)
-class _Passed:
-    token: str
-    listed: ListedAt
-
-
 class StartLock:
     """The session start lock of one engine, as one process takes it (one per `SessionContainers`)."""
 
     def __init__(self) -> None:
-        self._passed: dict[Path, _Passed] = {}
-        """Lock file -> the listing its last holder in this process passed on; read and written only under that lock."""
+        self._passed: dict[Path, tuple[str, ListedAt]] = {}
+        """Lock file -> (the token its holder wrote, the listing it passed on), of its last holder in this process
+        that passed one on; read and written only under that lock."""
 
     @contextlib.contextmanager
     def held(self, path: Path) -> Iterator[StartTurn]:
@@ -101,11 +96,11 @@ class StartLock:
             previous = _read_token(mark)
             token = secrets.token_hex(16)
             _write_token(mark, token)  # before anything starts: a holder that dies after a start has changed it already
-            usable = passed is not None and passed.token == previous and passed.listed.fresh()
-            turn = StartTurn(passed.listed if usable and passed is not None else None)
+            written_with, listed = passed if passed is not None else (None, None)
+            turn = StartTurn(listed if listed is not None and written_with == previous and listed.fresh() else None)
             yield turn
             if turn.passing is not None:
-                self._passed[path] = _Passed(token, turn.passing)
+                self._passed[path] = (token, turn.passing)
 
 
 def _read_token(mark: Path) -> str | None:
