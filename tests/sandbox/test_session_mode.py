@@ -13,6 +13,7 @@ import pytest
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
 from sandbox.containers import start_lock
 from sandbox.containers.container_spec import LABEL_THREAD, label_filter, labels_for
+from tests.support.call_log import record_calls
 
 pytestmark = pytest.mark.docker
 
@@ -170,9 +171,9 @@ def test_container_stopped_or_removed_behind_our_back_is_replaced(
     assert len(_session_containers(docker_api, session_deployment.settings, "vanish")) == 1
 
 
-@pytest.mark.parametrize(("reuse_seconds", "listings"), [(600.0, 1), (0.0, 3)], ids=["passed-on", "too-old"])
+@pytest.mark.parametrize(("reuse_seconds", "scope_listed"), [(600.0, 1), (0.0, 3)], ids=["passed-on", "too-old"])
 def test_new_threads_in_a_row_list_the_running_containers_once(
-    session_deployment: SandboxDeployment, monkeypatch: pytest.MonkeyPatch, reuse_seconds: float, listings: int
+    session_deployment: SandboxDeployment, monkeypatch: pytest.MonkeyPatch, reuse_seconds: float, scope_listed: int
 ) -> None:
     """Each start lock holder passes its listing, with its start, to the next in this process, while it is young enough.
 
@@ -181,20 +182,12 @@ def test_new_threads_in_a_row_list_the_running_containers_once(
     every running container again, one after another under the lock.
     """
     monkeypatch.setattr(start_lock, "LISTING_REUSE_SECONDS", reuse_seconds)
-    api = session_deployment.start()
-    scope_listings: list[object] = []
-    real = api.containers
-
-    def counting(*args: object, **kwargs: object) -> object:
-        filters = kwargs.get("filters") or {}
-        if not any(label.startswith(LABEL_THREAD) for label in filters.get("label", [])):  # type: ignore[attr-defined]
-            scope_listings.append(filters)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(api, "containers", counting)
+    listings = record_calls(monkeypatch, session_deployment.start(), "containers")
     hosts = [DockerSandbox(f"in-a-row-{i}", session_deployment).execute("cat /etc/hostname").output for i in range(3)]
     assert len(set(hosts)) == 3, hosts
-    assert len(scope_listings) == listings, scope_listings
+    filters = [kwargs.get("filters") or {} for _, kwargs in listings]
+    scope_listings = [f for f in filters if not any(label.startswith(LABEL_THREAD) for label in f.get("label", []))]
+    assert len(scope_listings) == scope_listed, scope_listings
     assert sorted(session_deployment.running_session_threads()) == [f"in-a-row-{i}" for i in range(3)]
 
 
@@ -207,14 +200,6 @@ def test_a_new_threads_first_command_asks_docker_for_two_listings(
     short: a thread that had no container before the lock has only a running one after it
     (containers are started under the same lock), and that one is in the listing of running ones.
     """
-    api = session_deployment.start()
-    asked: list[object] = []
-    real = api.containers
-
-    def counting(*args: object, **kwargs: object) -> object:
-        asked.append(kwargs.get("filters"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(api, "containers", counting)
+    asked = record_calls(monkeypatch, session_deployment.start(), "containers")
     assert DockerSandbox("listed-twice", session_deployment).execute("true").exit_code == 0
     assert len(asked) == 2, asked

@@ -29,6 +29,7 @@ from sandbox.disks.spare_images import spares
 from sandbox.disks.workspace import ThreadRef
 from sandbox.previews.folders import previews_path
 from sandbox.snapshots.thread_snapshots import WorkspaceSnapshots, remove_snapshots
+from tests.support.call_log import record_calls
 from tests.support.pool import wait_for_full_pool
 from tests.support.server_process import ServerProcess
 from tests.support.workspaces import mounts_under
@@ -277,14 +278,7 @@ def test_taking_a_pooled_container_whose_runner_answers_asks_docker_nothing(
     api = pooled.start()
     listed = _untaken(docker_api, pooled.settings)
     _wait_for(lambda: all(pooled.runners.ping(api, c["Id"]) for c in listed), "the pooled containers' runners")
-    asked: list[object] = []
-    real = api.inspect_container
-
-    def counting(*args: object, **kwargs: object) -> object:
-        asked.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(api, "inspect_container", counting)
+    asked = record_calls(monkeypatch, api, "inspect_container")
     ref = ThreadRef(user_id="local", thread_id="runner-answers", image=pooled.settings.image)
     assert pooled.pool.take(ref, listed) in {c["Id"] for c in listed}
     assert asked == []
