@@ -9,7 +9,8 @@
 - `deployment`: `SandboxDeployment`, the engine connection and what both modes share;
   `ephemeral` and `sessions` hold each mode's own container lifecycle; `session_listing` is who owns
   each session container, from one Docker listing (labels, or a pooled container's claim);
-  `start_lock`: the lock a session container starts under, and the listing its holders pass on.
+  `start_lock`: the lock a session container starts under, and the listing its holders pass on;
+  `room_keeper`: the stops that keep `SANDBOX_MAX_CONTAINERS`, and when they run.
 - `removal`: listing and removing what threads leave behind, by Docker label.
 - `in_use`: which threads and users have a running container now (their disks stay mounted).
 - `live_view`: the running containers with owner, thread, age, CPU and memory, and stopping one (admin view).

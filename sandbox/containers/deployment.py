@@ -55,8 +55,7 @@ class SandboxDeployment(SessionContainers):
     """
 
     def __init__(self, settings: SandboxSettings) -> None:
-        super().__init__()
-        self.settings = settings
+        super().__init__(settings)
         self.images = ImageGate(settings.image, settings.allowed_images)
         self._api: docker.APIClient | None = None
         self._engine = ""
@@ -81,6 +80,7 @@ class SandboxDeployment(SessionContainers):
             idle_seconds=lambda: min(self.commands.idle_seconds(), self.file_work.idle_seconds()),
             started=self.runners.container_started if settings.command_runner else None,
             answers=self.runners.ping if settings.command_runner else None,
+            settle=self.settle_room,
         )
         """Session containers started ahead for new threads (`SANDBOX_POOL_SIZE`), filled once `start()` connects."""
         self.processes = ProcessManager(self)

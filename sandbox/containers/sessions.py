@@ -23,8 +23,9 @@ import threading
 import time
 from abc import abstractmethod
 from collections.abc import Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -40,6 +41,7 @@ from sandbox.containers.container_spec import (
     session_container_name,
 )
 from sandbox.containers.pool_claims import LABEL_POOL, claimed_slots, release
+from sandbox.containers.room_keeper import RoomKeeper
 from sandbox.containers.runner_socket import CommandRunners
 from sandbox.containers.session_listing import RunningSession, SessionListing
 from sandbox.containers.start_lock import ListedAt, StartLock
@@ -67,15 +69,18 @@ class SessionContainers:
     _api: docker.APIClient | None
     pool: WarmPool
 
-    def __init__(self) -> None:
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
         self._sessions: dict[tuple[str, str], str] = {}
         """(thread id, user id) -> container id: a cache (Docker's labels are the truth); a container is only
         ever handed to the user it was made for."""
         self._sessions_lock = threading.Lock()
-        self._stopping: set[str] = set()
-        """Containers this process stops in the background to keep `SANDBOX_MAX_CONTAINERS` (not counted meanwhile)."""
-        self._room_keeper = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-room")
-        """Where those stops run: a stop takes a second or more under load, too long to hold the start lock for."""
+        self._room = RoomKeeper(
+            self.settings,
+            lambda container: self._stop_unused(container, reason="over SANDBOX_MAX_CONTAINERS"),
+            self._idle_least_recent,
+        )
+        """The stops for `SANDBOX_MAX_CONTAINERS`, in the background (`sandbox.containers.room_keeper`)."""
         self._start_lock = StartLock()
 
     @abstractmethod
@@ -154,6 +159,9 @@ class SessionContainers:
         extra = [item for item in mine if str(item["Id"]) not in listed]
         return SessionListing([*running.items, *SessionListing.of(extra, self.settings).items])
 
+    def _start_lock_path(self) -> Path:
+        return lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"
+
     def _find_or_start(self, ref: ThreadRef) -> str:
         """The thread's running container, else start or create one within the caps.
 
@@ -165,31 +173,26 @@ class SessionContainers:
         if (found := own.running_for(ref.thread_id, ref.user_id)) is not None:
             return found
         self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
-        lock = lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"
-        with self._start_lock.held(lock) as turn:
+        with self._start_lock.held(self._start_lock_path()) as turn:
             cap, wants_pool = self.settings.max_containers_per_user, self.pool.serves(ref)
             running = turn.running(lambda passed: passed.decides_alone(ref, cap, wants_pool=wants_pool), self._running_listing)
             listing = self._with_own(running.listing, ref.thread_id, own)
             if (found := listing.running_for(ref.thread_id, ref.user_id)) is not None:
                 turn.pass_on(running)
                 return found  # another process started it meanwhile
-            self._make_room(listing.running(), ref)
+            others = self._room.counted(self._fit_user_cap(listing.running(), ref))
             container_id = self._start_session(ref, listing)
+            self._room.after_start(others, took_pooled=any(item["Id"] == container_id for item in listing.untaken_pool()))
             if not own.items:  # a new thread: what runs changed by this start alone
                 turn.pass_on(ListedAt(running.listing.with_started(container_id, ref.thread_id, ref.user_id), running.at))
             return container_id
 
-    def _make_room(self, running: list[RunningSession], ref: ThreadRef) -> None:
-        """Stop least recently used idle containers to fit the user's cap, then, in the background, the total; refuse past the user's.
+    def _fit_user_cap(self, running: list[RunningSession], ref: ThreadRef) -> list[RunningSession]:
+        """Stop the user's least recently used idle containers to fit their cap, or refuse; the running ones left.
 
-        The per-user cap is hard, so its stops finish before the new container starts.
-        The total is a soft cap (when every container is busy, this one starts anyway):
-        its least recently used idle containers are picked here and stopped by the room
-        keeper, so no thread's first command waits for another thread's container to stop.
+        The per-user cap is hard, so its stops finish before the new container starts;
+        the total's are the room keeper's, after the start.
         """
-        with self._sessions_lock:
-            self._stopping &= {c.container_id for c in running}  # the rest have stopped
-            stopping = set(self._stopping)
         cap = self.settings.max_containers_per_user
         users = [c for c in running if c.user_id == ref.user_id]
         stopped = self._stop_least_recent(users, len(users) + 1 - cap, reason="over SANDBOX_MAX_CONTAINERS_PER_USER")
@@ -201,14 +204,18 @@ class SessionContainers:
             )
             metrics.refused("session_cap")
             raise UserCapError(msg)
-        others = [c for c in running if c.container_id not in stopped and c.container_id not in stopping]
-        for victim in self._idle_least_recent(others, len(others) + 1 - self.settings.max_containers):
-            with self._sessions_lock:
-                self._stopping.add(victim.container_id)
-            try:
-                self._room_keeper.submit(self._stop_for_room, victim)
-            except RuntimeError:  # closed: nothing runs in the background any more
-                self._stop_for_room(victim)
+        return [c for c in running if c.container_id not in stopped]
+
+    def settle_room(self) -> None:
+        """Stop the containers pooled takes left over `SANDBOX_MAX_CONTAINERS`, counted again under the start lock.
+
+        The pool's refill calls it before it starts replacements.
+        """
+        if not self._room.owed:
+            return
+        with self._start_lock.held(self._start_lock_path()):
+            stops = self._room.settle(self._room.counted(self._running_sessions()))
+        futures.wait(stops)
 
     def _least_recent_first(self, candidates: list[RunningSession]) -> list[RunningSession]:
         """`candidates` ordered by their thread's last use, oldest (or never recorded) first."""
@@ -226,16 +233,6 @@ class SessionContainers:
                 if last is not None:
                     picked.append(container)
         return picked
-
-    def _stop_for_room(self, container: RunningSession) -> None:
-        """The room keeper's job: stop `container` unless a command started in it since it was picked."""
-        try:
-            if self._stop_unused(container, reason="over SANDBOX_MAX_CONTAINERS"):
-                return
-        except Exception:  # the next first command over the cap picks again
-            logger.exception("Could not stop session sandbox %s to keep SANDBOX_MAX_CONTAINERS", container.container_id[:12])
-        with self._sessions_lock:
-            self._stopping.discard(container.container_id)  # still running: it counts again
 
     def _stop_least_recent(self, candidates: list[RunningSession], excess: int, *, reason: str) -> set[str]:
         """Stop up to `excess` of `candidates` that are not in use, least recently used first; their ids."""
@@ -386,7 +383,7 @@ class SessionContainers:
 
     def stop_room_keeper(self) -> None:
         """Let the stops already picked finish, and take no more (the deployment is closing)."""
-        self._room_keeper.shutdown(wait=True)
+        self._room.close()
 
     def remove_sessions(self) -> None:
         """Remove this scope's session containers, running or not (tests, benchmarks)."""

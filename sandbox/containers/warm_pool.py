@@ -99,9 +99,11 @@ class WarmPool:
         self,
         settings: SandboxSettings,
         ensure_image: Callable[[str], None],
+        *,
         idle_seconds: Callable[[], float] = lambda: float("inf"),
         started: Callable[[docker.APIClient, str], None] | None = None,
         answers: Callable[[docker.APIClient, str], bool] | None = None,
+        settle: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self._ensure_image = ensure_image
@@ -110,6 +112,9 @@ class WarmPool:
         self._answers = answers
         """Whether a pooled container's command runner answers (with its container's secret): proof that it still runs,
         without asking Docker."""
+        self._settle = settle
+        """Called before each refill: stops the containers that takes left over `SANDBOX_MAX_CONTAINERS`
+        (`sandbox.containers.room_keeper`), so the replacements do not add to them."""
         self._idle_seconds = idle_seconds
         """Seconds since this process's sandbox work (commands, file tools) last started or ended: a refill waits
         until it has been quiet for `REFILL_DELAY` (at most `REFILL_DEFER_MAX`)."""
@@ -238,6 +243,7 @@ class WarmPool:
 
     def refill(self) -> int:
         """Start containers until this process has `SANDBOX_POOL_SIZE` untaken ones, then make spare disks; how many were started."""
+        self._settle()
         started = 0
         while not self._closed.is_set() and len(self.untaken()) < self.settings.pool_size:
             self._create()

@@ -313,3 +313,37 @@ def test_two_processes_first_commands_take_different_containers(pooled: SandboxD
         assert len(set(hostnames)) == 6, hostnames
     finally:
         other.close()
+
+
+def test_a_take_over_the_total_cap_stops_another_container_when_the_pool_refills(
+    settings: SandboxSettings, docker_api: docker.APIClient
+) -> None:
+    """A pooled take does not add a running container, it hands one over: the stop it owes waits for the refill.
+
+    Stopping a container costs Docker about as much CPU as a whole turn of a local shell;
+    during a burst of new threads it competes with their commands, as creating the
+    replacement would. So a take over `SANDBOX_MAX_CONTAINERS` leaves the least recently
+    used idle container running until the burst ends, and the refill stops it before it
+    starts the replacement. A first command that finds the pool empty creates a container,
+    which does add one: it stops every idle container over the cap at once, so sessions
+    over the cap never outnumber the pool.
+    """
+    deployment = SandboxDeployment(settings.with_overrides(mode="session", pool_size=1, max_containers=1))
+    try:
+        wait_for_full_pool(deployment)
+        first = DockerSandbox("owed-a", deployment, user_id="frank")
+        assert first.execute("true").exit_code == 0
+        wait_for_full_pool(deployment)
+        second = DockerSandbox("owed-b", deployment, user_id="frank")
+        for _ in range(math.ceil(1.5 * REFILL_DELAY / 0.3)):  # a burst (the server's way): the refill waits, and so does the stop
+            assert asyncio.run(second.aexecute("true")).exit_code == 0
+            assert deployment.running_session_threads() == ["owed-a", "owed-b"]
+            time.sleep(0.3)
+        wait_for_full_pool(deployment)
+        assert deployment.running_session_threads() == ["owed-b"]  # stopped before the replacement was made
+
+        assert DockerSandbox("owed-c", deployment, user_id="frank").execute("true").exit_code == 0  # takes it: owes a stop
+        assert DockerSandbox("owed-d", deployment, user_id="frank").execute("true").exit_code == 0  # the pool is empty: creates
+        _wait_for(lambda: deployment.running_session_threads() == ["owed-d"], "the containers over the cap to stop", timeout=30)
+    finally:
+        deployment.close(remove_sessions=True)
