@@ -221,7 +221,9 @@ class SandboxSettings:
     idle_ttl_seconds: int = setting("SANDBOX_IDLE_TTL", at_least(1), 900)
     """Session mode: stop a thread's container after this many idle seconds."""
     max_containers: int = setting("SANDBOX_MAX_CONTAINERS", at_least(1), 32)
-    """Session mode: most running containers; least recently used idle ones are stopped first."""
+    """Session mode: most running containers; least recently used idle ones are stopped first. A soft cap: the stops
+    run in the background, and with `SANDBOX_POOL_SIZE` a new thread that takes a pooled container leaves its stop
+    to the pool's refill (after a burst), so at most `SANDBOX_POOL_SIZE` more run meanwhile."""
     retention_seconds: int = setting("SANDBOX_RETENTION", at_least(1), 3 * 24 * 3600)
     """A session container stopped this many seconds ago is removed (3 days); its workspace stays until the thread is deleted."""
     orphan_grace_seconds: int = setting("SANDBOX_ORPHAN_GRACE", at_least(0), 3600)
