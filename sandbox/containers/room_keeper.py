@@ -8,9 +8,9 @@ A first command that creates a container adds one to what runs, so its stops are
 submitted at once. One that takes a pooled container adds nothing: the pooled one
 was running already, it only changes hands. Its stop is owed instead, and the pool
 settles what is owed, from a new count, before it starts the replacement, once the
-burst of first commands is over (`warm_pool.REFILL_DELAY`). A stop costs Docker
-about as much CPU as a whole turn of an unsandboxed agent, so during a burst it
-would compete with the burst's commands, as creating the replacement would.
+burst of first commands is over (`warm_pool.REFILL_DELAY`). A stop costs the
+machine about 45 ms of CPU, half a turn of an unsandboxed agent, so during a burst
+it would compete with the burst's commands, as creating the replacement would.
 
 So sessions over the cap never outnumber the pooled containers handed out since the
 last refill (at most `SANDBOX_POOL_SIZE` per process): a first command that finds the

@@ -320,7 +320,7 @@ def test_a_take_over_the_total_cap_stops_another_container_when_the_pool_refills
 ) -> None:
     """A pooled take does not add a running container, it hands one over: the stop it owes waits for the refill.
 
-    Stopping a container costs Docker about as much CPU as a whole turn of a local shell;
+    Stopping a container costs the machine about half a turn's CPU of an unsandboxed agent;
     during a burst of new threads it competes with their commands, as creating the
     replacement would. So a take over `SANDBOX_MAX_CONTAINERS` leaves the least recently
     used idle container running until the burst ends, and the refill stops it before it
