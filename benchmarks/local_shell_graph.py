@@ -9,9 +9,11 @@ schema goes out with every model call, so a floor without them would send a
 smaller request than the graph it stands for. Never serve this outside the
 benchmark: `LocalShellBackend` runs whatever the model asks, as the server's user.
 
-Served by `benchmarks/langgraph.local.json`; `BENCH_LOCAL_SHELL_ROOT` names the
-directory the backend works in (shared by all threads, like `LocalShellBackend`
-itself).
+Served by `benchmarks/langgraph.local.json`, which is the product's `langgraph.json`
+with only this graph in place of ours: the same HTTP app and auth run around every
+request of both, so what a turn costs beyond the floor is the sandbox's, not the
+server's. `BENCH_LOCAL_SHELL_ROOT` names the directory the backend works in
+(shared by all threads, like `LocalShellBackend` itself).
 """
 
 from __future__ import annotations

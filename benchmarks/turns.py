@@ -41,6 +41,7 @@ from tests.support.scripted_llm import ScriptedLLM, call, echo_last_tool_output,
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 LOCAL_SHELL_CONFIG = BENCHMARKS_DIR / "langgraph.local.json"
+"""The floor's server: `langgraph.json` with only the graph swapped, so its HTTP app and auth cost what ours do."""
 QUIET_CONFIG = BENCHMARKS_DIR / "langgraph.quiet.json"
 N_JOBS_PER_WORKER = 32
 MODEL_NAME = "glm-4.7"
@@ -151,7 +152,14 @@ def _serve(config: FleetConfig, name: str) -> Iterator[ServedBackend]:
     if name == LOCAL_SHELL:
         local_root = config.root / "local-shell-root"
         local_root.mkdir(parents=True, exist_ok=True)
-        env = {**config.model_env(), "BENCH_LOCAL_SHELL_ROOT": str(local_root)}
+        env = {
+            **config.model_env(),
+            **config.sandbox_env("session"),
+            # Served with our HTTP app and auth like ours; its reconciler gets a container scope of its own.
+            "SANDBOX_WORKSPACES_DIR": str(config.workspaces_dir(LOCAL_SHELL)),
+            "SANDBOX_MEMORIES_DIR": str(config.root / f"memories-{LOCAL_SHELL}"),
+            "BENCH_LOCAL_SHELL_ROOT": str(local_root),
+        }
         with run_langgraph_dev(workdir=workdir, env=env, config=LOCAL_SHELL_CONFIG, n_jobs_per_worker=N_JOBS_PER_WORKER) as server:
             yield ServedBackend(name=name, server=server, file_root="", workspaces=None)
         return
