@@ -93,6 +93,8 @@ class Plan:
     file_ops: int
     file_warmup: int
     turns: int
+    """Section 4: timed turns per server. Its server-side row is a median of per-turn sums of three runs of
+    40-60 ms each; with 10 it moved by 10% between runs of the same code, so a full run takes 20."""
     turn_warmup: int
     levels: tuple[int, ...]
     turns_per_thread: int
@@ -119,7 +121,7 @@ FULL = Plan(
     first_commands=30,
     file_ops=200,
     file_warmup=10,
-    turns=10,
+    turns=20,
     turn_warmup=2,
     levels=(1, 4, 16, 32),
     turns_per_thread=3,
