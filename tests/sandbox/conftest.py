@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import docker
 import pytest
 
 from sandbox import SandboxDeployment, SandboxSettings
+from sandbox.disks.disk_quota import quota_problem
 from tests.support.sandbox_settings import make_settings
 from tests.support.tiny_registry import TinyRegistry
 from tests.support.workspaces import remove_all_workspaces
@@ -23,6 +25,16 @@ def settings(tmp_path: Path, sandbox_image: str) -> Iterator[SandboxSettings]:
     settings = make_settings(tmp_path, sandbox_image)
     yield settings
     remove_all_workspaces(settings)
+
+
+@pytest.fixture
+def quotas_enforced(settings: SandboxSettings) -> None:
+    """Skip a disk quota test where quotas cannot hold (not root, no loop devices); fail it instead where CI needs them."""
+    problem = quota_problem(settings)
+    if problem is not None:
+        if os.environ.get("SANDBOX_REQUIRE_DOCKER", "").strip().lower() in {"1", "true", "yes"}:
+            pytest.fail(f"disk quotas cannot be enforced here: {problem}")
+        pytest.skip(f"disk quotas cannot be enforced here: {problem}")
 
 
 @pytest.fixture

@@ -28,13 +28,7 @@ from tests.support.workspaces import mounts_under
 MiB = 1024**2
 
 
-@pytest.fixture(autouse=True)
-def _quotas_enforced(settings: SandboxSettings) -> None:
-    problem = quota_problem(settings)
-    if problem is not None:
-        if os.environ.get("SANDBOX_REQUIRE_DOCKER", "").strip().lower() in {"1", "true", "yes"}:
-            pytest.fail(f"disk quotas cannot be enforced here: {problem}")
-        pytest.skip(f"disk quotas cannot be enforced here: {problem}")
+pytestmark = pytest.mark.usefixtures("quotas_enforced")
 
 
 @pytest.fixture

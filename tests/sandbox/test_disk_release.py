@@ -5,14 +5,12 @@ Real loop-mounted images (root), real processes for the other server's lease.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from sandbox import SandboxSettings
 from sandbox.coordination.process_lease import other_live_processes, process_lease, release_lease
-from sandbox.disks.disk_quota import quota_problem
 from sandbox.disks.memories import ensure_memories
 from sandbox.disks.quota_disks import snapshots_disk
 from sandbox.disks.release import InUse, mounted_disks, release_idle_disks
@@ -20,14 +18,7 @@ from sandbox.disks.workspace import ensure_workspace, prepare_quota_folder
 from tests.support.lock_holder import hold, kill
 from tests.support.workspaces import mounts_under, remove_all_workspaces
 
-
-@pytest.fixture(autouse=True)
-def _quotas_enforced(settings: SandboxSettings) -> None:
-    problem = quota_problem(settings)
-    if problem is not None:
-        if os.environ.get("SANDBOX_REQUIRE_DOCKER", "").strip().lower() in {"1", "true", "yes"}:
-            pytest.fail(f"disk quotas cannot be enforced here: {problem}")
-        pytest.skip(f"disk quotas cannot be enforced here: {problem}")
+pytestmark = pytest.mark.usefixtures("quotas_enforced")
 
 
 def test_only_disks_no_running_container_needs_are_unmounted(settings: SandboxSettings, tmp_path: Path) -> None:
