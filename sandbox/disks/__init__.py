@@ -8,6 +8,7 @@
 - `memories`: each user's `/memories` folder.
 - `disk_quota`: a folder as its own loop-mounted ext4 image (create, mount, remove);
   `disk_budget`: what all images may add up to, in total and per user;
+  `budget_tally`: those sums kept beside the images, so a new disk's check need not stat them all;
   `spare_images`: empty images formatted ahead, so a new disk skips `mkfs.ext4`;
   `mount_calls`: mount(2), umount2(2) and loop devices, without spawning `mount`;
   `release`: unmounting the disks nobody uses when the server stops.

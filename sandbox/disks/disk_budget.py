@@ -9,7 +9,9 @@ same root-only directory), because a workspace image is named by its thread, and
 the thread's owner is known only to the server.
 
 Checked by `sandbox.disks.disk_quota` under its images lock before a new image
-is made; reads only file metadata otherwise (metrics call `disk_use_by_user`).
+is made, against the running sums of `sandbox.disks.budget_tally` (a full count
+stats every thread's images); reads only file metadata otherwise (metrics call
+`disk_use_by_user`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from config.auth import AuthSettings
 from config.sandbox import SandboxSettings
@@ -77,49 +79,93 @@ def _all_images(settings: SandboxSettings) -> ImageList:
     )
 
 
-def committed_bytes(settings: SandboxSettings, images: ImageList | None = None) -> int:
-    """What all existing workspaces and memory folders may grow to: the sum of their images' sizes.
+def disk_total(settings: SandboxSettings, images: ImageList | None = None) -> int:
+    """`SANDBOX_DISK_TOTAL`, or (auto) 90% of the disk's free space plus what images already use.
 
     `images`: `_all_images(settings)` when the caller listed them already (a listing stats every thread's images).
     """
-    return sum(st.st_size for _, st in (_all_images(settings) if images is None else images))
+    if settings.disk_total_bytes is not None:
+        return settings.disk_total_bytes
+    return total_from(settings, sum(st.st_blocks * 512 for _, st in (_all_images(settings) if images is None else images)))
 
 
-def disk_total(settings: SandboxSettings, images: ImageList | None = None) -> int:
-    """`SANDBOX_DISK_TOTAL`, or (auto) 90% of the disk's free space plus what images already use (`images` as above)."""
+def total_from(settings: SandboxSettings, allocated: int) -> int:
+    """`SANDBOX_DISK_TOTAL` when images occupy `allocated` bytes of the host's disk (auto: 90% of free plus that)."""
     if settings.disk_total_bytes is not None:
         return settings.disk_total_bytes
     images_dir = settings.disk_images_dir
     probe_dir = images_dir if images_dir.is_dir() else images_dir.parent
     st = os.statvfs(probe_dir)
-    allocated = sum(st.st_blocks * 512 for _, st in (_all_images(settings) if images is None else images))
     return int(AUTO_TOTAL_SHARE * (st.f_bavail * st.f_frsize + allocated))
 
 
-def check_budgets(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:
-    """Refuse `disk` past `user_id`'s budget or past the total, from one listing of all images.
+@dataclass(frozen=True)
+class Commitments:
+    """What all existing images add up to: every number a new disk's budget checks compare with."""
+
+    committed: int
+    """The sum of their sizes: what they may grow to."""
+    allocated: int
+    """Bytes they occupy on the host disk now (`SANDBOX_DISK_TOTAL=auto` counts them as free)."""
+    by_user: dict[str, int]
+    """The sum of sizes per recorded owner (images made before owners were recorded count for nobody)."""
+
+
+def count_commitments(settings: SandboxSettings) -> Commitments:
+    """Count `Commitments` from one listing of every image and its owner record."""
+    by_user: dict[str, int] = {}
+    committed = allocated = 0
+    for owner, st in _owned_images(settings):
+        committed += st.st_size
+        allocated += st.st_blocks * 512
+        if owner is not None:
+            by_user[owner] = by_user.get(owner, 0) + st.st_size
+    return Commitments(committed=committed, allocated=allocated, by_user=by_user)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a new disk does not fit: the metric's reason and the message for the caller."""
+
+    reason: str
+    message: str
+
+
+def budget_refusal(settings: SandboxSettings, disk: QuotaDisk, user_id: str, counted: Commitments) -> Refusal | None:
+    """Whether `disk` would take `user_id` past their budget or all images past the total, given `counted`.
 
     The caller holds the images lock, so no other new image lands between the check and the creation.
     """
-    images = _all_images(settings)
-    check_user_budget(settings, disk, user_id, images)
-    check_total(settings, disk, images)
-
-
-def check_total(settings: SandboxSettings, disk: QuotaDisk, images: ImageList | None = None) -> None:
-    """Refuse `disk` if all images together would then promise more than `SANDBOX_DISK_TOTAL` (`images` as above)."""
-    images = _all_images(settings) if images is None else images
-    committed, total, quota = committed_bytes(settings, images), disk_total(settings, images), disk.size
-    if committed + quota > total:
+    total = total_from(settings, counted.allocated)
+    budget = user_budget(settings, total=total)
+    held = counted.by_user.get(user_id, 0)
+    if budget is not None and held + disk.size > budget:
+        source = "SANDBOX_DISK_PER_USER"
+        if settings.disk_per_user_bytes is None:
+            source += "=auto (a quarter of SANDBOX_DISK_TOTAL)"
+        message = (
+            f"your disk budget is used up: {disk.what} needs {human_size(disk.size)} ({disk.setting}), "
+            f"your threads' workspaces, artifacts, snapshots and memories already hold quotas of {human_size(held)}, "
+            f"and {source} allows {human_size(budget)} per user. "
+            "Delete threads you no longer need, or ask the operator to raise SANDBOX_DISK_PER_USER."
+        )
+        return Refusal("disk_budget", message)
+    if counted.committed + disk.size > total:
         source = "SANDBOX_DISK_TOTAL" if settings.disk_total_bytes is not None else "SANDBOX_DISK_TOTAL=auto (90% of the disk's free space)"
-        msg = (
-            f"no disk space left for a new disk: {disk.what} needs {human_size(quota)} ({disk.setting}), "
-            f"existing workspaces, memories and artifacts already hold quotas of {human_size(committed)}, "
+        message = (
+            f"no disk space left for a new disk: {disk.what} needs {human_size(disk.size)} ({disk.setting}), "
+            f"existing workspaces, memories and artifacts already hold quotas of {human_size(counted.committed)}, "
             f"and {source} allows {human_size(total)} in all. "
             "Delete threads that are no longer needed, or ask the operator to raise SANDBOX_DISK_TOTAL."
         )
-        metrics.refused("disk_total")
-        raise WorkspaceDiskError(msg)
+        return Refusal("disk_total", message)
+    return None
+
+
+def refuse(refusal: Refusal) -> NoReturn:
+    """Count the refusal and raise it as the error the caller reports."""
+    metrics.refused(refusal.reason)
+    raise WorkspaceDiskError(refusal.message)
 
 
 def owner_path(image: Path) -> Path:
@@ -158,7 +204,7 @@ class DiskUse:
 
 
 def _owned_images(settings: SandboxSettings, images: ImageList | None = None) -> list[tuple[str | None, os.stat_result]]:
-    """Every workspace and memory image with its recorded owner (`images` as for `committed_bytes`)."""
+    """Every workspace and memory image with its recorded owner (`images`: `_all_images(settings)` when already listed)."""
     return [(_read_owner(Path(image)), st) for image, st in (_all_images(settings) if images is None else images)]
 
 
@@ -180,34 +226,15 @@ def _authentication_on() -> bool:
     return AuthSettings.from_env().enabled
 
 
-def user_budget(settings: SandboxSettings, images: ImageList | None = None) -> int | None:
+def user_budget(settings: SandboxSettings, images: ImageList | None = None, *, total: int | None = None) -> int | None:
     """Most one user's images may add up to (`SANDBOX_DISK_PER_USER`), or None for no per-user budget.
 
-    `auto` is a quarter of the total once users sign in, never less than one
-    thread's disks; in single-user mode the one user may use the whole total.
+    `auto` is a quarter of the total (`total` when the caller knows it) once users
+    sign in, never less than one thread's disks; in single-user mode the one user
+    may use the whole total.
     """
     if settings.disk_per_user_bytes is not None:
         return settings.disk_per_user_bytes or None
     if not _authentication_on():
         return None
-    return max(disk_total(settings, images) // AUTO_USER_SHARE, settings.first_thread_disk_bytes)
-
-
-def check_user_budget(settings: SandboxSettings, disk: QuotaDisk, user_id: str, images: ImageList | None = None) -> None:
-    """Refuse `disk` if `user_id`'s images would then add up to more than their budget (`images` as for `committed_bytes`)."""
-    budget = user_budget(settings, images)
-    if budget is None:
-        return
-    held = sum(st.st_size for owner, st in _owned_images(settings, images) if owner == user_id)
-    if held + disk.size > budget:
-        source = "SANDBOX_DISK_PER_USER"
-        if settings.disk_per_user_bytes is None:
-            source += "=auto (a quarter of SANDBOX_DISK_TOTAL)"
-        msg = (
-            f"your disk budget is used up: {disk.what} needs {human_size(disk.size)} ({disk.setting}), "
-            f"your threads' workspaces, artifacts, snapshots and memories already hold quotas of {human_size(held)}, "
-            f"and {source} allows {human_size(budget)} per user. "
-            "Delete threads you no longer need, or ask the operator to raise SANDBOX_DISK_PER_USER."
-        )
-        metrics.refused("disk_budget")
-        raise WorkspaceDiskError(msg)
+    return max((disk_total(settings, images) if total is None else total) // AUTO_USER_SHARE, settings.first_thread_disk_bytes)

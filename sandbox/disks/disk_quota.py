@@ -36,9 +36,9 @@ from pathlib import Path
 from config.sandbox import SandboxSettings
 from sandbox.coordination.locks import exclusive_file_lock
 from sandbox.coordination.process_state import sandbox_process
+from sandbox.disks import budget_tally
 from sandbox.disks.disk_budget import (
     IMAGE_SUFFIX,
-    check_budgets,
     disk_total,
     human_size,
     owner_path,
@@ -251,7 +251,9 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
     owner = (settings.uid, settings.gid)
     with locked_image(image):
         if image.exists() and not owner_path(image).exists():
-            write_owner(image, user_id)
+            with _locked(settings.disk_images_dir):
+                write_owner(image, user_id)
+                budget_tally.forget(settings)  # its size now counts for `user_id`
         if os.path.ismount(workspace):
             return workspace
         fresh = not image.exists()
@@ -259,11 +261,12 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
             if not create:
                 return workspace
             with _locked(settings.disk_images_dir):  # one lock for all images: the total and budgets are checked across them
-                check_budgets(settings, disk, user_id)
+                budget_tally.check_new_disk(settings, disk, user_id)
                 try:
                     write_owner(image, user_id)  # `locked_image` made the images folder
                     if not take_spare(image.parent, disk.size, image):
                         _make_filesystem(image, disk.size, owner)
+                    budget_tally.add(settings, disk, user_id)
                 except (OSError, subprocess.SubprocessError) as exc:
                     image.unlink(missing_ok=True)
                     owner_path(image).unlink(missing_ok=True)
@@ -327,6 +330,7 @@ def remove_quota_disk(settings: SandboxSettings, disk: QuotaDisk) -> bool:
                 _unmount(mount_point)
         image.unlink(missing_ok=True)
         owner_path(image).unlink(missing_ok=True)
+        budget_tally.forget(settings)  # counted again by the next new disk
         with contextlib.suppress(FileNotFoundError):
             staging.rmdir()
     logger.info("Removed the disk of %s", disk.what)
