@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -35,6 +36,8 @@ from pathlib import Path
 from config.sandbox import SandboxSettings
 from sandbox.disks.disk_budget import Commitments, budget_refusal, count_commitments, refuse
 from sandbox.disks.quota_disks import QuotaDisk
+
+logger = logging.getLogger(__name__)
 
 RECOUNT_SECONDS = 60.0
 """How old a tally may be before a check counts every image again."""
@@ -113,19 +116,21 @@ def add(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:
     """Add the image just made for `disk` (as `user_id`'s) to the tally; the caller holds the images lock.
 
     Without a tally there is nothing to add to: the next check counts everything, this image included.
+    A tally that cannot be written is dropped for the same reason, so the disk is made either way.
     """
     stored = read(settings)
     if stored is None:
         return
-    try:
-        allocated = disk.image.stat().st_blocks * 512
-    except FileNotFoundError:
-        return
     sums = stored.commitments
     by_user = dict(sums.by_user)
     by_user[user_id] = by_user.get(user_id, 0) + disk.size
-    grown = Commitments(committed=sums.committed + disk.size, allocated=sums.allocated + allocated, by_user=by_user)
-    _write(settings, Tally(grown, counted_at=stored.counted_at))
+    try:
+        allocated = disk.image.stat().st_blocks * 512
+        grown = Commitments(committed=sums.committed + disk.size, allocated=sums.allocated + allocated, by_user=by_user)
+        _write(settings, Tally(grown, counted_at=stored.counted_at))
+    except OSError:
+        logger.warning("Could not add the disk of %s to the budget sums; they are counted again next time", disk.what, exc_info=True)
+        forget(settings)
 
 
 def forget(settings: SandboxSettings) -> None:

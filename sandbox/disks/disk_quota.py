@@ -266,13 +266,13 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
                     write_owner(image, user_id)  # `locked_image` made the images folder
                     if not take_spare(image.parent, disk.size, image):
                         _make_filesystem(image, disk.size, owner)
-                    budget_tally.add(settings, disk, user_id)
                 except (OSError, subprocess.SubprocessError) as exc:
                     image.unlink(missing_ok=True)
                     owner_path(image).unlink(missing_ok=True)
                     logger.error("Could not create the disk image of %s: %s", disk.what, exc)
                     msg = f"could not create the disk of {disk.what}; the server log says why"
                     raise WorkspaceDiskError(msg) from exc
+                budget_tally.add(settings, disk, user_id)
         try:
             if fresh and workspace.is_dir() and not workspace.is_symlink() and any(workspace.iterdir()):
                 try:

@@ -108,3 +108,15 @@ def test_a_damaged_tally_is_counted_again(settings: SandboxSettings) -> None:
     tally = budget_tally.read(budget)
     assert tally is not None
     assert tally.commitments.by_user == {"heidi": TEST_DISK_QUOTA}
+
+
+def test_a_tally_that_cannot_be_written_does_not_fail_the_disk(settings: SandboxSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare_workspace(settings, "counted", user_id="ivan")
+    assert budget_tally.read(settings) is not None
+
+    def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(budget_tally, "_write", full)
+    assert prepare_workspace(settings, "made-anyway", user_id="ivan").is_mount()
+    assert budget_tally.read(settings) is None, "the stale sums were dropped, to be counted again"
