@@ -9,4 +9,5 @@ unlink a lock file, what a forked child holds) is written down in `docs/locks.md
 - `thread_use`: whether a thread's session container is in use, by any process.
 - `user_caps`: how many commands one user may run at once, across processes.
 - `fair_pool`: the thread pool sandbox work runs in, shared fairly between users.
+- `atomic_files`: replacing a small shared file whole (owner records, budget sums, snapshot store files).
 """

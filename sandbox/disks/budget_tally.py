@@ -27,13 +27,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
+from sandbox.coordination.atomic_files import replace_atomically
 from sandbox.disks.disk_budget import Commitments, budget_refusal, count_commitments, refuse
 from sandbox.disks.quota_disks import QuotaDisk
 
@@ -71,18 +70,13 @@ def read(settings: SandboxSettings) -> Tally | None:
 
 def _write(settings: SandboxSettings, tally: Tally) -> None:
     """Store `tally` atomically: a reader sees the old sums or the new ones, never half of either."""
-    path = tally_path(settings)
-    staging = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
     record = {
         "committed": tally.commitments.committed,
         "allocated": tally.commitments.allocated,
         "by_user": tally.commitments.by_user,
         "counted_at": tally.counted_at,
     }
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle)
-    os.replace(staging, path)
+    replace_atomically(tally_path(settings), json.dumps(record).encode("utf-8"))
 
 
 def recount(settings: SandboxSettings) -> Tally:

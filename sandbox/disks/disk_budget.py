@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from config.auth import AuthSettings
 from config.sandbox import SandboxSettings
+from sandbox.coordination.atomic_files import replace_atomically
 from sandbox.metrics import events as metrics
 from sandbox.runs.errors import WorkspaceDiskError
 
@@ -175,12 +175,7 @@ def owner_path(image: Path) -> Path:
 
 def write_owner(image: Path, user_id: str) -> None:
     """Record `user_id` as the owner of `image` (atomically: a reader sees no half-written record)."""
-    record = owner_path(image)
-    staging = record.with_name(f".{record.name}.{os.getpid()}.{threading.get_ident()}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"user_id": user_id}, handle)
-    os.replace(staging, record)
+    replace_atomically(owner_path(image), json.dumps({"user_id": user_id}).encode("utf-8"))
 
 
 def _read_owner(image: Path) -> str | None:

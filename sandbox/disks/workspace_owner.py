@@ -17,10 +17,10 @@ reconciler, are what keep such a workspace from outliving its thread).
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
+from sandbox.coordination.atomic_files import replace_atomically
 from sandbox.disks.thread_ids import storage_name
 
 OWNERS_SUFFIX = ".owners"
@@ -47,9 +47,7 @@ def record_owner(settings: SandboxSettings, thread_id: str, user_id: str) -> Non
     """Record `user_id` as the owner (written whole: a reader sees the old record or the new one)."""
     record = _record(settings, thread_id)
     record.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = record.with_name(f".{record.name}.{os.getpid()}")
-    staging.write_bytes(user_id.encode("utf-8", "surrogatepass"))  # bytes: no newline translation, ids are exact
-    os.replace(staging, record)
+    replace_atomically(record, user_id.encode("utf-8", "surrogatepass"))  # bytes: no newline translation, ids are exact
 
 
 def remove_owner(settings: SandboxSettings, thread_id: str) -> None:

@@ -25,6 +25,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from sandbox.coordination.atomic_files import replace_atomically
 from sandbox.snapshots.manifest import Manifest, is_snapshot_id
 
 _CACHED_MANIFESTS = 64
@@ -63,17 +64,6 @@ class SnapshotMissingError(LookupError):
     """A checkpoint names a snapshot its thread's store does not have: the workspace is left as it is."""
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as handle:
-            handle.write(data)
-    finally:
-        os.close(fd)
-    os.replace(staging, path)
-
-
 class SnapshotStore:
     """The files of one thread's snapshots in `folder` (see the module docstring)."""
 
@@ -95,7 +85,7 @@ class SnapshotStore:
         if os.path.exists(path):
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, data)
+        replace_atomically(path, data)
 
     def read_blob(self, sha: str) -> bytes:
         """The stored content (SnapshotMissingError when the store lost it)."""
@@ -122,11 +112,11 @@ class SnapshotStore:
 
     def set_head(self, snapshot_id: str) -> None:
         """Record that the workspace now matches `snapshot_id`."""
-        _write_atomically(self.folder / "HEAD", snapshot_id.encode("ascii"))
+        replace_atomically(self.folder / "HEAD", snapshot_id.encode("ascii"))
 
     def set_root(self, snapshot_id: str) -> None:
         """Record the snapshot that checkpoints from before any snapshot restore."""
-        _write_atomically(self.folder / "ROOT", snapshot_id.encode("ascii"))
+        replace_atomically(self.folder / "ROOT", snapshot_id.encode("ascii"))
 
     def next_sequence(self) -> int:
         """A number larger than every one handed out before in this store."""
@@ -134,7 +124,7 @@ class SnapshotStore:
             last = int((self.folder / "LAST").read_text(encoding="ascii"))
         except (FileNotFoundError, ValueError):
             last = 0
-        _write_atomically(self.folder / "LAST", str(last + 1).encode("ascii"))
+        replace_atomically(self.folder / "LAST", str(last + 1).encode("ascii"))
         return last + 1
 
     def manifest_path(self, snapshot_id: str) -> Path:
@@ -174,7 +164,7 @@ class SnapshotStore:
         snapshot_id = f"{self.next_sequence():010d}-{manifest.content_key()[:16]}"
         path = self.manifest_path(snapshot_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, manifest.to_json())
+        replace_atomically(path, manifest.to_json())
         self.cache.put((str(self.folder), snapshot_id), manifest)
         return snapshot_id
 
@@ -197,7 +187,7 @@ class SnapshotStore:
                     _link_or_copy(Path(folder) / name, target_dir / name)
         for pointer in ("HEAD", "ROOT", "LAST"):
             with contextlib.suppress(FileNotFoundError):
-                _write_atomically(other.folder / pointer, (self.folder / pointer).read_bytes())
+                replace_atomically(other.folder / pointer, (self.folder / pointer).read_bytes())
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
