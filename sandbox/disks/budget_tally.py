@@ -91,8 +91,11 @@ def _is_fresh(tally: Tally, now: float) -> bool:
     return tally.counted_at <= now and now - tally.counted_at < RECOUNT_SECONDS
 
 
-def check_new_disk(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:
-    """Raise `WorkspaceDiskError` if `disk` would pass `user_id`'s budget or the total; the caller holds the images lock."""
+def check_new_disk(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> Tally:
+    """Raise `WorkspaceDiskError` if `disk` would pass `user_id`'s budget or the total; the caller holds the images lock.
+
+    Returns the sums it decided by, for `add` once the disk is made.
+    """
     stored = read(settings)
     if stored is None or not _is_fresh(stored, time.time()):
         stored = recount(settings)
@@ -101,20 +104,20 @@ def check_new_disk(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> 
         counted_now = False
     refusal = budget_refusal(settings, disk, user_id, stored.commitments)
     if refusal is not None and not counted_now:
-        refusal = budget_refusal(settings, disk, user_id, recount(settings).commitments)
+        stored = recount(settings)
+        refusal = budget_refusal(settings, disk, user_id, stored.commitments)
     if refusal is not None:
         refuse(refusal)
+    return stored
 
 
-def add(settings: SandboxSettings, disk: QuotaDisk, user_id: str) -> None:
-    """Add the image just made for `disk` (as `user_id`'s) to the tally; the caller holds the images lock.
+def add(settings: SandboxSettings, stored: Tally, disk: QuotaDisk, user_id: str) -> None:
+    """Add the image just made for `disk` (as `user_id`'s) to `stored`, the sums its check returned.
 
-    Without a tally there is nothing to add to: the next check counts everything, this image included.
-    A tally that cannot be written is dropped for the same reason, so the disk is made either way.
+    The caller has held the images lock since that check, so `stored` is still the stored tally.
+    A tally that cannot be written is dropped, so the disk is made either way: the next check
+    counts everything, this image included.
     """
-    stored = read(settings)
-    if stored is None:
-        return
     sums = stored.commitments
     by_user = dict(sums.by_user)
     by_user[user_id] = by_user.get(user_id, 0) + disk.size

@@ -261,7 +261,7 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
             if not create:
                 return workspace
             with _locked(settings.disk_images_dir):  # one lock for all images: the total and budgets are checked across them
-                budget_tally.check_new_disk(settings, disk, user_id)
+                counted = budget_tally.check_new_disk(settings, disk, user_id)
                 try:
                     write_owner(image, user_id)  # `locked_image` made the images folder
                     if not take_spare(image.parent, disk.size, image):
@@ -272,7 +272,7 @@ def mount_disk(settings: SandboxSettings, disk: QuotaDisk, *, create: bool, user
                     logger.error("Could not create the disk image of %s: %s", disk.what, exc)
                     msg = f"could not create the disk of {disk.what}; the server log says why"
                     raise WorkspaceDiskError(msg) from exc
-                budget_tally.add(settings, disk, user_id)
+                budget_tally.add(settings, counted, disk, user_id)
         try:
             if fresh and workspace.is_dir() and not workspace.is_symlink() and any(workspace.iterdir()):
                 try:
