@@ -122,6 +122,14 @@ class FleetConfig:
             "SANDBOX_DISK_QUOTA": "64m",
         }
 
+    def session_env_of(self, name: str) -> dict[str, str]:
+        """Session-mode settings for the server `name` alone: its own workspaces (container scope) and memories."""
+        return {
+            **self.sandbox_env("session"),
+            "SANDBOX_WORKSPACES_DIR": str(self.workspaces_dir(name)),
+            "SANDBOX_MEMORIES_DIR": str(self.root / f"memories-{name}"),
+        }
+
     def workspaces_dir(self, mode: str) -> Path:
         """Where the server of `mode` keeps its thread workspaces."""
         return served_workspaces_dir(self.root, mode)
@@ -152,14 +160,8 @@ def _serve(config: FleetConfig, name: str) -> Iterator[ServedBackend]:
     if name == LOCAL_SHELL:
         local_root = config.root / "local-shell-root"
         local_root.mkdir(parents=True, exist_ok=True)
-        env = {
-            **config.model_env(),
-            **config.sandbox_env("session"),
-            # Served with our HTTP app and auth like ours; its reconciler gets a container scope of its own.
-            "SANDBOX_WORKSPACES_DIR": str(config.workspaces_dir(LOCAL_SHELL)),
-            "SANDBOX_MEMORIES_DIR": str(config.root / f"memories-{LOCAL_SHELL}"),
-            "BENCH_LOCAL_SHELL_ROOT": str(local_root),
-        }
+        # Served with our HTTP app and auth like ours; its reconciler gets a container scope of its own.
+        env = {**config.model_env(), **config.session_env_of(LOCAL_SHELL), "BENCH_LOCAL_SHELL_ROOT": str(local_root)}
         with run_langgraph_dev(workdir=workdir, env=env, config=LOCAL_SHELL_CONFIG, n_jobs_per_worker=N_JOBS_PER_WORKER) as server:
             yield ServedBackend(name=name, server=server, file_root="", workspaces=None)
         return
@@ -171,24 +173,13 @@ def _serve(config: FleetConfig, name: str) -> Iterator[ServedBackend]:
         return
     if name == POOLED:
         workspaces = config.workspaces_dir(POOLED)  # its own container scope
-        env = {
-            **config.model_env(),
-            **config.sandbox_env("session"),
-            "SANDBOX_WORKSPACES_DIR": str(workspaces),
-            "SANDBOX_MEMORIES_DIR": str(config.root / f"memories-{POOLED}"),
-            "SANDBOX_POOL_SIZE": str(POOL_SIZE),
-        }
+        env = {**config.model_env(), **config.session_env_of(POOLED), "SANDBOX_POOL_SIZE": str(POOL_SIZE)}
         with run_langgraph_dev(workdir=workdir, env=env, n_jobs_per_worker=N_JOBS_PER_WORKER) as server:
             yield ServedBackend(name=name, server=server, file_root="/workspace", workspaces=workspaces)
         return
     if name in AEGRA_WORKERS:
         workspaces = config.workspaces_dir(name)  # its own container scope
-        env = {
-            **config.model_env(),
-            **config.sandbox_env("session"),
-            "SANDBOX_WORKSPACES_DIR": str(workspaces),
-            "SANDBOX_MEMORIES_DIR": str(config.root / f"memories-{name}"),
-        }
+        env = {**config.model_env(), **config.session_env_of(name)}
         with run_engine(AEGRA, workdir=workdir, env=env, workers=AEGRA_WORKERS[name]) as server:
             yield ServedBackend(name=name, server=server, file_root="/workspace", workspaces=workspaces)
         return
