@@ -19,12 +19,11 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from config.sandbox import SandboxSettings
-from sandbox.coordination.process_state import sandbox_process
+from sandbox.coordination.process_state import PathLock, SandboxProcess, sandbox_process
 
 
 def locks_dir(settings: SandboxSettings) -> Path:
@@ -126,14 +125,29 @@ def exclusive_file_lock(path: Path) -> Iterator[None]:
     """
     state = sandbox_process()
     with state.file_locks_lock:
-        thread_lock = state.file_locks.setdefault(path, threading.Lock())
-    with thread_lock:
+        entry = state.file_locks.setdefault(path, PathLock())
+        entry.users += 1
+    try:
+        with entry.lock:
+            yield from _flock_named(state, path)
+    finally:
+        with state.file_locks_lock:
+            entry.users -= 1
+            if not entry.users and state.file_locks.get(path) is entry:
+                del state.file_locks[path]
+
+
+def _flock_named(state: SandboxProcess, path: Path) -> Iterator[None]:
+    """Yield once holding `flock(LOCK_EX)` on the file `path` names, the fd registered with `state` meanwhile."""
+    while True:
         fd = open_lock(path)
         with state.file_locks_lock:
             state.file_lock_fds.add(fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            if _still_named(fd, path):  # else `unlink_unheld` took it away while we waited (see `lock_named`)
+                yield
+                return
         finally:
             with state.file_locks_lock:
                 state.file_lock_fds.discard(fd)

@@ -40,6 +40,14 @@ if TYPE_CHECKING:
 
 
 @dataclass
+class PathLock:
+    """The thread lock of one exclusive lock file, and how many callers hold or wait for it (guarded by `file_locks_lock`)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+
+@dataclass
 class SandboxProcess:
     """Everything process-wide: settings, the deployment, lock holds, caches; one per process."""
 
@@ -58,8 +66,9 @@ class SandboxProcess:
     running_slots: dict[Path, int] = field(default_factory=dict)
     """Slot files this process holds, and the fd holding each: it never opens one twice."""
     slots_lock: threading.Lock = field(default_factory=threading.Lock)
-    file_locks: dict[Path, threading.Lock] = field(default_factory=dict)
-    """One thread lock per exclusive lock file, taken before its `flock` (which two threads of one process share)."""
+    file_locks: dict[Path, PathLock] = field(default_factory=dict)
+    """One thread lock per exclusive lock file someone in this process holds or waits for, taken before its `flock`
+    (which two threads of one process share); dropped when the last one leaves, since many are per thread."""
     file_lock_fds: set[int] = field(default_factory=set)
     """Fds holding an exclusive lock file's `flock` right now: a forked child closes its copies."""
     file_locks_lock: threading.Lock = field(default_factory=threading.Lock)
