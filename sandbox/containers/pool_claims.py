@@ -58,6 +58,14 @@ class Claim:
     user_id: str
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A pooled container claimed for a thread under the session start lock, its folders not bound yet (`WarmPool.hand_over`)."""
+
+    container_id: str
+    slot: str
+
+
 def pool_dir(settings: SandboxSettings) -> Path:
     """`<workspaces>.pool/`: next to `workspaces/`, never inside anything a sandbox mounts."""
     return settings.workspaces_dir.with_name(settings.workspaces_dir.name + ".pool")

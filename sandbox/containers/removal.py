@@ -25,6 +25,7 @@ from sandbox.containers.container_spec import LABEL_MODE, label_filter, labels_f
 from sandbox.containers.deployment import forget_thread_everywhere
 from sandbox.containers.docker_api import engine_id
 from sandbox.containers.pool_claims import LABEL_POOL, identity, release, remove_pool_mounts
+from sandbox.containers.start_lock import remove_thread_start_lock
 from sandbox.coordination import thread_use
 from sandbox.disks.artifacts import artifact_thread_ids
 from sandbox.disks.disk_quota import image_names
@@ -196,5 +197,6 @@ def remove_thread(api: Any, settings: SandboxSettings, thread_id: str) -> tuple[
     forget_thread_everywhere(thread_id)
     containers = remove_thread_containers(api, settings, thread_id)
     thread_use.remove_use_files(settings, thread_id)
+    remove_thread_start_lock(settings, thread_id)
     remove_previews(settings, thread_id)
     return containers, remove_workspace(settings, thread_id)

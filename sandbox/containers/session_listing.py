@@ -4,6 +4,7 @@ A session container's thread and user are its labels, or, for a pooled one, its
 claim (`sandbox.containers.pool_claims.identity`); an untaken pooled container is
 nobody's. Every reader that counts or finds session containers reads them through
 one listing here, so each pooled container's claim is read once per listing.
+The listings a first command decides from are asked of Docker here too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import docker
+
 from config.sandbox import SandboxSettings
-from sandbox.containers.pool_claims import LABEL_POOL, identity
+from sandbox.containers.container_spec import LABEL_THREAD, label_filter, labels_for
+from sandbox.containers.pool_claims import LABEL_POOL, claimed_slots, identity
 from sandbox.disks.workspace import ThreadRef
 
 
@@ -96,3 +100,33 @@ class SessionListing:
             return False
         users = sum(1 for owner in running if owner.user_id == ref.user_id)
         return users + 1 <= per_user_cap and (not wants_pool or bool(self.untaken_pool()))
+
+
+def list_running(api: docker.APIClient, settings: SandboxSettings) -> SessionListing:
+    """Every running session container of the scope, pooled ones included (owners from labels or claims)."""
+    return SessionListing.of(api.containers(filters=label_filter(labels_for(settings, mode="session"))), settings)
+
+
+def list_thread(api: docker.APIClient, settings: SandboxSettings, thread_id: str, *, everything: bool) -> list[dict[str, Any]]:
+    """Docker's items of the thread's containers (running, or all), for any user, by label: every container's listing grows."""
+    scope = labels_for(settings, mode="session")
+    items: list[dict[str, Any]] = api.containers(all=everything, filters=label_filter({**scope, LABEL_THREAD: thread_id}))
+    for slot in claimed_slots(settings, thread_id):
+        items += api.containers(all=everything, filters=label_filter({**scope, LABEL_POOL: slot}))
+    return items
+
+
+def with_own(
+    api: docker.APIClient, settings: SandboxSettings, running: SessionListing, thread_id: str, own: SessionListing
+) -> SessionListing:
+    """The running listing and the thread's own containers in any state: what a first command decides from.
+
+    Other threads' stopped containers matter to neither the caps nor the pool (and pile up).
+    `own` is the thread's listing from before the session start lock: when it was empty, it
+    still is but for a container started since, which is running (starts happen under that
+    lock) and listed.
+    """
+    listed = {owner.container_id for _, owner in running.items}
+    mine = list_thread(api, settings, thread_id, everything=True) if own.items else []
+    extra = [item for item in mine if str(item["Id"]) not in listed]
+    return SessionListing([*running.items, *SessionListing.of(extra, settings).items])

@@ -33,18 +33,17 @@ from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import (
-    LABEL_THREAD,
     container_kwargs,
     host_folders,
     label_filter,
     labels_for,
     session_container_name,
 )
-from sandbox.containers.pool_claims import LABEL_POOL, claimed_slots, release
+from sandbox.containers.pool_claims import LABEL_POOL, Claimed, release
 from sandbox.containers.room_keeper import RoomKeeper
 from sandbox.containers.runner_socket import CommandRunners
-from sandbox.containers.session_listing import RunningSession, SessionListing
-from sandbox.containers.start_lock import ListedAt, StartLock
+from sandbox.containers.session_listing import RunningSession, SessionListing, list_running, list_thread, with_own
+from sandbox.containers.start_lock import ListedAt, StartLock, thread_start_lock
 from sandbox.coordination import thread_use
 from sandbox.coordination.locks import digest, lock_subdir
 from sandbox.coordination.process_lease import ProcessLease
@@ -137,27 +136,7 @@ class SessionContainers:
         return self._running_listing().running()
 
     def _running_listing(self) -> SessionListing:
-        return SessionListing.of(self.api.containers(filters=label_filter(labels_for(self.settings, mode="session"))), self.settings)
-
-    def _thread_items(self, thread_id: str, *, everything: bool) -> list[dict[str, Any]]:
-        """Docker's items of the thread's containers (running, or all), for any user, by label: every container's listing grows."""
-        scope = labels_for(self.settings, mode="session")
-        items: list[dict[str, Any]] = self.api.containers(all=everything, filters=label_filter({**scope, LABEL_THREAD: thread_id}))
-        for slot in claimed_slots(self.settings, thread_id):
-            items += self.api.containers(all=everything, filters=label_filter({**scope, LABEL_POOL: slot}))
-        return items
-
-    def _with_own(self, running: SessionListing, thread_id: str, own: SessionListing) -> SessionListing:
-        """The running listing and the thread's own containers in any state: what a first command decides from.
-
-        Other threads' stopped containers matter to neither the caps nor the pool (and pile up).
-        `own` is the thread's listing from before the lock: when it was empty, it still is but for
-        a container started since, which is running (starts happen under this lock) and listed.
-        """
-        listed = {owner.container_id for _, owner in running.items}
-        mine = self._thread_items(thread_id, everything=True) if own.items else []
-        extra = [item for item in mine if str(item["Id"]) not in listed]
-        return SessionListing([*running.items, *SessionListing.of(extra, self.settings).items])
+        return list_running(self.api, self.settings)
 
     def _start_lock_path(self) -> Path:
         return lock_subdir(self.settings, "sessions") / f"{digest(self._engine)[:16]}.lock"
@@ -167,25 +146,38 @@ class SessionContainers:
 
         Counting running containers (from labels) and starting one is a single step
         under a lock shared by every server process, so no two processes both pass a
-        cap, and two racing on the thread's first command start one container.
+        cap. The thread's own start lock comes first (`sandbox.containers.start_lock`):
+        two racing on the thread's first command start one container, and a pooled one
+        gets its folders after the shared lock, before anyone is handed it.
         """
-        own = SessionListing.of(self._thread_items(ref.thread_id, everything=True), self.settings)
-        if (found := own.running_for(ref.thread_id, ref.user_id)) is not None:
-            return found
-        self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
+        with thread_start_lock(self.settings, ref.thread_id):
+            own = SessionListing.of(list_thread(self.api, self.settings, ref.thread_id, everything=True), self.settings)
+            if (found := own.running_for(ref.thread_id, ref.user_id)) is not None:
+                return found
+            self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
+            gone: set[str] = set()
+            while isinstance(started := self._start_in_turn(ref, own, gone), Claimed):
+                if self.pool.hand_over(started, ref):
+                    return started.container_id
+                gone.add(started.container_id)  # drained or swept since it was listed: claim another
+            return started
+
+    def _start_in_turn(self, ref: ThreadRef, own: SessionListing, gone: Collection[str]) -> str | Claimed:
+        """Under the session start lock: the running container found, started, or the pooled one claimed (not in `gone`)."""
         with self._start_lock.held(self._start_lock_path()) as turn:
             cap, wants_pool = self.settings.max_containers_per_user, self.pool.serves(ref)
-            running = turn.running(lambda passed: passed.decides_alone(ref, cap, wants_pool=wants_pool), self._running_listing)
-            listing = self._with_own(running.listing, ref.thread_id, own)
+            running = turn.running(lambda passed: not gone and passed.decides_alone(ref, cap, wants_pool=wants_pool), self._running_listing)
+            listing = with_own(self.api, self.settings, running.listing, ref.thread_id, own)
             if (found := listing.running_for(ref.thread_id, ref.user_id)) is not None:
                 turn.pass_on(running)
                 return found  # another process started it meanwhile
             others = self._room.counted(self._fit_user_cap(listing.running(), ref))
-            container_id = self._start_session(ref, listing)
-            self._room.after_start(others, took_pooled=any(item["Id"] == container_id for item in listing.untaken_pool()))
+            started = self._start_session(ref, listing, gone)
+            container_id = started.container_id if isinstance(started, Claimed) else started
+            self._room.after_start(others, took_pooled=isinstance(started, Claimed))
             if not own.items:  # a new thread: what runs changed by this start alone
                 turn.pass_on(ListedAt(running.listing.with_started(container_id, ref.thread_id, ref.user_id), running.at))
-            return container_id
+            return started
 
     def _fit_user_cap(self, running: list[RunningSession], ref: ThreadRef) -> list[RunningSession]:
         """Stop the user's least recently used idle containers to fit their cap, or refuse; the running ones left.
@@ -262,10 +254,10 @@ class SessionContainers:
             self.forget_session(container.thread_id, container.container_id)
             return True
 
-    def _start_session(self, ref: ThreadRef, listing: SessionListing) -> str:
-        """Start this thread's stopped container (even one from before a restart), else take a pooled one, else create it.
+    def _start_session(self, ref: ThreadRef, listing: SessionListing, gone: Collection[str]) -> str | Claimed:
+        """Start this thread's stopped container (even one from before a restart), else claim a pooled one, else create it.
 
-        `listing` is the one taken under the session start lock.
+        `listing` is the one taken under the session start lock; pooled containers in `gone` are not claimed again.
         """
         thread_id, image = ref.thread_id, ref.image
         api = self.api
@@ -277,8 +269,8 @@ class SessionContainers:
             slot = (found[0].get("Labels") or {}).get(LABEL_POOL)
             if slot:
                 self.pool.reattach(slot, ref)
-        elif (taken := self.pool.take(ref, listing.untaken_pool())) is not None:
-            return taken
+        elif (claimed := self.pool.claim_one(ref, listing.untaken_pool(), skip=gone)) is not None:
+            return claimed
         else:
             self.ensure_image(image)
             kwargs = container_kwargs(

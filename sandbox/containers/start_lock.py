@@ -20,6 +20,13 @@ same process, who decides from it without asking Docker when it is still true:
   in it: it counts one container too many, which is the safe way round; a passed
   listing is used for at most `LISTING_REUSE_SECONDS`, and the caller lists again
   before anything a count too high would decide wrongly (`SessionListing.decides_alone`).
+
+Each thread also has its own start lock, taken first by every first command of the
+thread (in any process): a pooled container is claimed under the shared lock, and
+its folders are bound after it, under the thread's alone. So a burst of new threads
+waits for one another's claims only, while a second first command of the same
+thread (parallel tool calls, another process) waits until the folders are in, and
+is never handed a container whose `/workspace` is still the empty slot.
 """
 
 from __future__ import annotations
@@ -32,8 +39,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.sandbox import SandboxSettings
 from sandbox.containers.session_listing import SessionListing
-from sandbox.coordination.locks import exclusive_file_lock
+from sandbox.coordination.locks import digest, exclusive_file_lock, lock_subdir, unlink_unheld
+from sandbox.coordination.process_state import sandbox_process
 
 LISTING_REUSE_SECONDS = 5.0
 """How long after Docker listed them the running containers are trusted for a start without listing again.
@@ -101,6 +110,25 @@ class StartLock:
             yield turn
             if turn.passing is not None:
                 self._passed[path] = (token, turn.passing)
+
+
+def thread_start_lock(settings: SandboxSettings, thread_id: str) -> contextlib.AbstractContextManager[None]:
+    """The thread's own start lock (module docstring): held from a first command's look for its container until it is ready."""
+    return exclusive_file_lock(_thread_lock_path(settings, thread_id))
+
+
+def remove_thread_start_lock(settings: SandboxSettings, thread_id: str) -> None:
+    """Delete a removed thread's lock file, unless a first command holds it now (it is made again when needed).
+
+    One this process holds is left alone too: on NFS a second fd on it would drop the hold.
+    """
+    path = _thread_lock_path(settings, thread_id)
+    if path not in sandbox_process().file_locks:  # nobody here holds or waits for it
+        unlink_unheld(path)
+
+
+def _thread_lock_path(settings: SandboxSettings, thread_id: str) -> Path:
+    return lock_subdir(settings, "thread-starts") / f"{digest(thread_id)}.lock"
 
 
 def _read_token(mark: Path) -> str | None:

@@ -23,7 +23,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from sandbox.containers.container_spec import LABEL_OWNER, WORKSPACE_MOUNT, hard
 from sandbox.containers.pool_claims import (
     DRAINING,
     LABEL_POOL,
+    Claimed,
     attach,
     claim,
     ensure_shared_mounts,
@@ -151,36 +152,45 @@ class WarmPool:
         """Whether a first command of `ref` may take a pooled container: only `SANDBOX_IMAGE` is pooled."""
         return self._api is not None and ref.image == self.settings.image
 
-    def take(self, ref: ThreadRef, candidates: list[dict[str, Any]]) -> str | None:
-        """Claim one of `candidates` for `ref`'s thread and give it the thread's folders; its id, or None.
+    def claim_one(self, ref: ThreadRef, candidates: list[dict[str, Any]], *, skip: Collection[str] = ()) -> Claimed | None:
+        """Claim one of `candidates` (but those in `skip`) for `ref`'s thread, under the session start lock; None if none is left.
 
         `candidates` are untaken running pooled containers from the caller's Docker
         listing, maybe a few seconds old (`sandbox.containers.start_lock`): a claim is
-        atomic, so one taken meanwhile is skipped, and one removed meanwhile is looked up
-        once claimed. Only `SANDBOX_IMAGE` is pooled; a run on another image creates its container.
+        atomic, so one taken meanwhile is skipped, and one removed meanwhile is found out
+        by `hand_over`. Only `SANDBOX_IMAGE` is pooled; a run on another image creates its container.
         """
-        api = self._api
-        if api is None or not self.serves(ref):
+        if self._api is None or not self.serves(ref):
             return None
         # This process's own containers first: another process's may be being drained as it stops.
         candidates = sorted(candidates, key=lambda item: (item.get("Labels") or {}).get(LABEL_OWNER) != self._owner)
-        for item in candidates:
-            slot = (item.get("Labels") or {}).get(LABEL_POOL, "")
-            if not slot or not claim(self.settings, slot, ref.thread_id, ref.user_id):
-                continue
+        try:
+            for item in candidates:
+                slot = (item.get("Labels") or {}).get(LABEL_POOL, "")
+                if slot and item["Id"] not in skip and claim(self.settings, slot, ref.thread_id, ref.user_id):
+                    return Claimed(str(item["Id"]), slot)
+            return None
+        finally:
             self._wake.set()
-            if not self._still_runs(api, item["Id"]):  # drained or swept since it was listed, and its claim dropped
-                release(self.settings, slot)
-                continue
-            try:
-                attach(self.settings, slot, folders_of(self.settings, ref))
-            except BaseException:
-                self._remove(item["Id"], slot)
-                raise
-            logger.info("Thread %s takes pooled sandbox %s", ref.thread_id, str(item["Id"])[:12])
-            return str(item["Id"])
-        self._wake.set()
-        return None
+
+    def hand_over(self, claimed: Claimed, ref: ThreadRef) -> bool:
+        """Bind the thread's folders into its claimed container, after the session start lock; False if it no longer runs.
+
+        A container drained or swept since it was listed has its claim dropped again,
+        and the caller claims another. The thread's own start lock is held meanwhile.
+        """
+        api = self._api
+        if api is None or not self._still_runs(api, claimed.container_id):
+            logger.info("Pooled sandbox %s went before thread %s could take it", claimed.container_id[:12], ref.thread_id)
+            release(self.settings, claimed.slot)
+            return False
+        try:
+            attach(self.settings, claimed.slot, folders_of(self.settings, ref))
+        except BaseException:
+            self._remove(claimed.container_id, claimed.slot)
+            raise
+        logger.info("Thread %s takes pooled sandbox %s", ref.thread_id, claimed.container_id[:12])
+        return True
 
     def _still_runs(self, api: docker.APIClient, container_id: str) -> bool:
         """Whether a container listed as an untaken pooled one still runs: its runner answers, else Docker says so."""

@@ -9,15 +9,20 @@ files), and the folders from inside the container, where the agent's shell runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import docker
 import pytest
 
 from sandbox import DockerSandbox, SandboxDeployment, SandboxSettings
+from sandbox.containers import warm_pool
 from sandbox.containers.container_spec import LABEL_OWNER, label_filter, labels_for
 from sandbox.containers.in_use import running_sandboxes
 from sandbox.containers.live_view import live_sandboxes
@@ -108,6 +113,62 @@ def test_a_pooled_container_shows_its_threads_preview_folder(pooled: SandboxDepl
     assert result.exit_code == 0, result.output
     assert _container_of(box, docker_api)["Id"] in before
     assert (previews_path(pooled.settings, "pool-previews") / "probe").exists()
+
+
+@contextlib.contextmanager
+def _stuck_handing_over(monkeypatch: pytest.MonkeyPatch, thread_id: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Binding `thread_id`'s folders into its pooled container waits for the yielded `release` (`entered` is set first)."""
+    entered, release_it = threading.Event(), threading.Event()
+    real_attach = warm_pool.attach
+
+    def attach(settings: SandboxSettings, slot: str, sources: dict[str, Path]) -> None:
+        if any(thread_id in str(source) for source in sources.values()):
+            entered.set()
+            release_it.wait(PATIENCE)
+        real_attach(settings, slot, sources)
+
+    monkeypatch.setattr(warm_pool, "attach", attach)
+    try:
+        yield entered, release_it
+    finally:
+        release_it.set()
+
+
+def test_a_first_command_does_not_wait_for_another_threads_folders_to_be_bound(
+    pooled: SandboxDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Binding a thread's folders happens after the session start lock, which every new thread's first command waits for.
+
+    In a burst of new threads each first command used to hold that lock for its binds too.
+    """
+    with ThreadPoolExecutor(2) as workers, _stuck_handing_over(monkeypatch, "slow-binds") as (entered, release_it):
+        slow = workers.submit(DockerSandbox("slow-binds", pooled, user_id="alice").execute, "true")
+        assert entered.wait(PATIENCE)
+        other = workers.submit(DockerSandbox("quick-binds", pooled, user_id="bob").execute, "true")
+        try:
+            assert other.result(timeout=30).exit_code == 0
+        finally:
+            release_it.set()
+        assert slow.result(timeout=PATIENCE).exit_code == 0
+
+
+def test_a_threads_second_first_command_waits_until_its_folders_are_bound(
+    pooled: SandboxDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first commands of one thread at once (parallel tool calls, two processes): the second is never handed
+    the claimed container before the first has bound the thread's folders into it."""
+    alice = DockerSandbox("two-firsts", pooled, user_id="alice")
+    assert alice.write("/workspace/seen.txt", "the thread's own\n").error is None
+    with ThreadPoolExecutor(2) as workers, _stuck_handing_over(monkeypatch, "two-firsts") as (entered, release_it):
+        first = workers.submit(alice.execute, "cat /workspace/seen.txt")
+        assert entered.wait(PATIENCE)
+        second = workers.submit(DockerSandbox("two-firsts", pooled, user_id="alice").execute, "cat /workspace/seen.txt")
+        time.sleep(2.0)
+        assert not second.done(), second.result()
+        release_it.set()
+        for result in (first.result(timeout=PATIENCE), second.result(timeout=PATIENCE)):
+            assert result.exit_code == 0, result.output
+            assert "the thread's own" in result.output
 
 
 def test_a_taken_pooled_container_is_its_threads_and_users_running_sandbox(pooled: SandboxDeployment, docker_api: docker.APIClient) -> None:
@@ -263,8 +324,29 @@ def test_a_pooled_container_removed_after_it_was_listed_is_never_handed_out(
     release(pooled.settings, slot)
 
     ref = ThreadRef(user_id="local", thread_id="after-a-drain", image=pooled.settings.image)
-    assert pooled.pool.take(ref, listed) == kept["Id"]
+    first = pooled.pool.claim_one(ref, listed)
+    assert first is not None
+    assert first.container_id == gone["Id"]  # claimable again: its claim was dropped
+    assert not pooled.pool.hand_over(first, ref)
     assert read_claim(pooled.settings, slot) is None
+    second = pooled.pool.claim_one(ref, listed, skip={first.container_id})
+    assert second is not None
+    assert second.container_id == kept["Id"]
+    assert pooled.pool.hand_over(second, ref)
+
+
+def test_a_first_command_whose_claimed_container_is_gone_gets_another(pooled: SandboxDeployment, docker_api: docker.APIClient) -> None:
+    """The listing one first command passes on may name a pooled container removed since (an operator's `docker rm`).
+
+    The next first command claims it, finds it gone when it binds the folders, and starts
+    over with a new listing: its command runs, in a container that runs.
+    """
+    assert DockerSandbox("before-the-rm", pooled, user_id="alice").execute("true").exit_code == 0
+    for item in _untaken(docker_api, pooled.settings):
+        docker_api.remove_container(item["Id"], force=True)
+    result = DockerSandbox("after-the-rm", pooled, user_id="bob").execute("echo ran")
+    assert result.exit_code == 0, result.output
+    assert "ran" in result.output
 
 
 def test_taking_a_pooled_container_whose_runner_answers_asks_docker_nothing(
@@ -272,15 +354,17 @@ def test_taking_a_pooled_container_whose_runner_answers_asks_docker_nothing(
 ) -> None:
     """A claimed container is checked to still run before it is handed out; its runner answering is proof enough.
 
-    The take happens under the session start lock, where a Docker round trip makes every
-    other new thread's first command wait longer.
+    A Docker round trip there makes the thread's first command, and any other first command
+    of the same thread, wait longer.
     """
     api = pooled.start()
     listed = _untaken(docker_api, pooled.settings)
     _wait_for(lambda: all(pooled.runners.ping(api, c["Id"]) for c in listed), "the pooled containers' runners")
     asked = record_calls(monkeypatch, api, "inspect_container")
     ref = ThreadRef(user_id="local", thread_id="runner-answers", image=pooled.settings.image)
-    assert pooled.pool.take(ref, listed) in {c["Id"] for c in listed}
+    claimed = pooled.pool.claim_one(ref, listed)
+    assert claimed is not None
+    assert pooled.pool.hand_over(claimed, ref)
     assert asked == []
 
 
