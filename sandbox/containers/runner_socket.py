@@ -237,9 +237,18 @@ class CommandRunners:
     def _start(self, api: docker.APIClient, container_id: str, replace: bool) -> None:  # noqa: FBT001
         try:
             ready = self.start(api, container_id, replace=replace)
+        except NotFound:
+            ready = False
         except (APIError, docker.errors.DockerException, OSError):
             logger.warning("Could not start the command runner of %s", container_id[:12], exc_info=True)
             ready = False
+        if not ready and not _still_runs(api, container_id):
+            # Removed or stopped meanwhile (its thread deleted, an idle stop): nothing failed, and it may start again.
+            logger.debug("Session sandbox %s stopped before its command runner came up", container_id[:12])
+            with self._lock:
+                self._starting.discard(container_id)
+            self.forget(container_id)
+            return
         with self._lock:
             self._starting.discard(container_id)
             if ready:
@@ -295,6 +304,15 @@ class CommandRunners:
             entry.rmdir()
             removed.append(entry.name)
         return removed
+
+
+def _still_runs(api: docker.APIClient, container_id: str) -> bool:
+    try:
+        return bool(api.inspect_container(container_id)["State"]["Running"])
+    except NotFound:
+        return False
+    except (APIError, docker.errors.DockerException):
+        return True  # Docker cannot say: report the start as failed
 
 
 def connect_unix(conn: socket.socket, path: str) -> None:

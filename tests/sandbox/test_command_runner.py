@@ -363,6 +363,31 @@ def test_a_runner_that_does_not_answer_is_replaced(box: DockerSandbox, docker_ap
             os.kill(runner, signal.SIGKILL)
 
 
+def test_a_container_removed_while_its_runner_starts_is_no_failure(
+    box: DockerSandbox, docker_api: docker.APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A thread deleted (or its container stopped) right after its container started: the runner's start finds it gone.
+
+    That is not a runner failing to come up, and the log must not say so.
+    """
+    container_id = _container(box)
+    top = docker_api.top(container_id)
+    command_at, pid_at = top["Titles"].index("CMD"), top["Titles"].index("PID")
+    runner = next(int(row[pid_at]) for row in top["Processes"] if "sandbox-runner.py" in row[command_at])
+    os.kill(runner, signal.SIGSTOP)  # the new start waits for an answer that never comes
+    caplog.set_level("DEBUG", logger="sandbox.containers.runner_socket")
+    box.deployment.runners.container_started(box.deployment.api, container_id)
+    time.sleep(0.5)
+    docker_api.remove_container(container_id, force=True)
+    deadline = time.monotonic() + 15
+    while any(thread.name == "sandbox-runner-start" for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, "the runner's start never gave up"
+        time.sleep(0.05)
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == []
+    assert any("stopped before its command runner came up" in record.getMessage() for record in caplog.records)
+
+
 def test_session_hardening_holds_with_the_runner(box: DockerSandbox, settings: SandboxSettings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SERVER_ONLY_SECRET", "s3cr3t-value-42")
     result = box.execute("env; cat /proc/1/environ /proc/self/environ 2>/dev/null | tr '\\0' '\\n'; cat /proc/mounts")
