@@ -230,13 +230,19 @@ pooled container, checks that each file is still there instead of reading and pa
 
 def read_claim(settings: SandboxSettings, slot: str) -> Claim | None:
     """The claim on `slot`, or None while nobody took it, or once its container went (any process may remove it)."""
-    path = pool_dir(settings) / "claims" / slot
-    process = sandbox_process()
-    known = process.pool_claims.get(path)
-    if known is not None and path.exists():
+    path = os.fspath(claims_path(settings, slot))
+    known = sandbox_process().pool_claims.get(path)
+    if known is not None and os.path.exists(path):
         return known
+    return _read_claim_file(path)
+
+
+def _read_claim_file(path: str) -> Claim | None:
+    """Read and remember one claim file (keyed by its path); None when it is gone."""
+    process = sandbox_process()
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as handle:
+            record = json.loads(handle.read())
     except FileNotFoundError:
         with process.pool_claims_lock:
             process.pool_claims.pop(path, None)
@@ -250,20 +256,39 @@ def read_claim(settings: SandboxSettings, slot: str) -> Claim | None:
 
 
 def claimed_slots(settings: SandboxSettings, thread_id: str) -> list[str]:
-    """Slots claimed for `thread_id` (by any process): its pooled containers, found without asking Docker for every container."""
+    """Slots claimed for `thread_id` (by any process): its pooled containers, found without asking Docker for every container.
+
+    Every new thread's first command asks, with as many claims as pooled containers were
+    ever taken and still run: the folder's listing says which exist, and a claim this
+    process read before is not read (nor looked up) again.
+    """
     folder = pool_dir(settings) / "claims"
-    if not folder.is_dir():
+    known = sandbox_process().pool_claims
+    slots: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                found = known.get(entry.path) or _read_claim_file(entry.path)
+                if found is not None and found.thread_id == thread_id:
+                    slots.append(entry.name)
+    except FileNotFoundError:
         return []
-    slots = [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")]
-    return [slot for slot in slots if (found := read_claim(settings, slot)) is not None and found.thread_id == thread_id]
+    return slots
+
+
+def claims_path(settings: SandboxSettings, slot: str) -> Path:
+    """The claim file of `slot`."""
+    return pool_dir(settings) / "claims" / slot
 
 
 def forget_claim(settings: SandboxSettings, slot: str) -> None:
     """Delete the claim of a removed pooled container."""
-    path = pool_dir(settings) / "claims" / slot
+    path = claims_path(settings, slot)
     process = sandbox_process()
     with process.pool_claims_lock:
-        process.pool_claims.pop(path, None)
+        process.pool_claims.pop(os.fspath(path), None)
     path.unlink(missing_ok=True)
 
 

@@ -78,8 +78,8 @@ class SandboxProcess:
     disk_probe_lock: threading.Lock = field(default_factory=threading.Lock)
     audit_logs: dict[Path, AuditLog] = field(default_factory=dict)
     audit_lock: threading.Lock = field(default_factory=threading.Lock)
-    pool_claims: dict[Path, Claim] = field(default_factory=dict)
-    """Pool claims this process has read, by claim file (`sandbox.containers.pool_claims.read_claim`)."""
+    pool_claims: dict[str, Claim] = field(default_factory=dict)
+    """Pool claims this process has read, by claim file path (`sandbox.containers.pool_claims.read_claim`)."""
     pool_claims_lock: threading.Lock = field(default_factory=threading.Lock)
     pools: weakref.WeakSet[FairPool] = field(default_factory=weakref.WeakSet)
     """Every worker pool of this process, so a forked child can start them empty."""

@@ -8,13 +8,14 @@ mounts), and so do these tests.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox import SandboxSettings
-from sandbox.containers.pool_claims import Claim, attach, claim, forget_claim, mount_point, pool_dir, read_claim, release
+from sandbox.containers.pool_claims import Claim, attach, claim, claimed_slots, forget_claim, mount_point, pool_dir, read_claim, release
 from tests.support.workspaces import mounts_under
 
 SLOT = "0123456789abcdef"
@@ -73,3 +74,29 @@ def test_a_claim_another_process_removed_is_nobodys_though_this_one_read_it_befo
     (pool_dir(settings) / "claims" / SLOT).unlink()  # what `forget_claim` does in the process that removed the container
 
     assert read_claim(settings, SLOT) is None
+
+
+def test_finding_a_threads_claims_reads_no_file_of_the_claims_it_knows(settings: SandboxSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every new thread's first command looks for its claims among every pooled container's (hundreds on a busy server).
+
+    Claims never change while they exist, so once read, listing the folder is all it takes.
+    """
+    for n in range(200):
+        assert claim(settings, f"slot{n:04d}", f"thread-{n}", "user")
+    assert claimed_slots(settings, "thread-7") == ["slot0007"]
+    stats: list[object] = []
+    real_stat = os.stat
+
+    def counting_stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        stats.append(path)
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    assert claimed_slots(settings, "thread-9") == ["slot0009"]
+    assert claimed_slots(settings, "nobody") == []
+    assert len(stats) <= 4, stats[:10]
+    monkeypatch.undo()
+    forget_claim(settings, "slot0009")
+    assert claimed_slots(settings, "thread-9") == []
+    for n in range(200):
+        forget_claim(settings, f"slot{n:04d}")
