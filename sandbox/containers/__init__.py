@@ -8,8 +8,9 @@
   (what a container needs for it, the host's client, the runner itself); `docker exec` is its fallback.
 - `deployment`: `SandboxDeployment`, the engine connection and what both modes share;
   `ephemeral` and `sessions` hold each mode's own container lifecycle; `session_listing` is who owns
-  each session container, from one Docker listing (labels, or a pooled container's claim);
-  `start_lock`: the lock a session container starts under, and the listing its holders pass on;
+  each session container, from one Docker listing (labels, or a pooled container's claim), and the listings
+  a first command asks Docker for; `start_lock`: the lock a session container starts under, the listing its
+  holders pass on, and each thread's own start lock (held until a pooled container has the thread's folders);
   `room_keeper`: the stops that keep `SANDBOX_MAX_CONTAINERS`, and when they run.
 - `removal`: listing and removing what threads leave behind, by Docker label.
 - `in_use`: which threads and users have a running container now (their disks stay mounted).
