@@ -70,6 +70,10 @@ class SessionListing:
                 return owner.container_id
         return None
 
+    def slot_of(self, container_id: str) -> str:
+        """The pool slot of a listed container, or "" for one made for its thread."""
+        return next((owner.slot for _, owner in self.items if owner.container_id == container_id), "")
+
     def of_thread(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's containers in any state, whoever they were made for."""
         return [item for item, owner in self.items if owner.thread_id == thread_id]

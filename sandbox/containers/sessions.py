@@ -153,6 +153,8 @@ class SessionContainers:
         with thread_start_lock(self.settings, ref.thread_id):
             own = SessionListing.of(list_thread(self.api, self.settings, ref.thread_id, everything=True), self.settings)
             if (found := own.running_for(ref.thread_id, ref.user_id)) is not None:
+                if slot := own.slot_of(found):  # a take that died before its binds left the claim: bind them now
+                    self.pool.reattach(slot, ref)
                 return found
             self.pool.prepare(ref)  # the thread's disks are made before the lock every first command waits for
             gone: set[str] = set()

@@ -211,7 +211,11 @@ class WarmPool:
             folders_of(self.settings, ref)
 
     def reattach(self, slot: str, ref: ThreadRef) -> None:
-        """Bind the thread's folders again before its stopped pooled container starts (after a reboot they are gone)."""
+        """Bind the thread's folders again, keeping those already bound.
+
+        Before its stopped pooled container starts (after a reboot they are gone), and before
+        a later first command hands out its running one (a take may have died before its binds).
+        """
         attach(self.settings, slot, folders_of(self.settings, ref))
 
     # -- filling --------------------------------------------------------------

@@ -349,6 +349,23 @@ def test_a_first_command_whose_claimed_container_is_gone_gets_another(pooled: Sa
     assert "ran" in result.output
 
 
+def test_a_claimed_container_left_without_its_folders_gets_them_before_it_is_used(
+    pooled: SandboxDeployment, docker_api: docker.APIClient
+) -> None:
+    """A take that died between its claim and its binds (Docker down, the process killed) leaves the claim.
+
+    The thread's next first command must bind the folders, not run in the empty slot.
+    """
+    alice = DockerSandbox("left-claimed", pooled, user_id="alice")
+    assert alice.write("/workspace/seen.txt", "the thread's own\n").error is None
+    [item, *_] = _untaken(docker_api, pooled.settings)
+    assert claim(pooled.settings, item["Labels"][LABEL_POOL], "left-claimed", "alice")
+    result = alice.execute("cat /workspace/seen.txt")
+    assert result.exit_code == 0, result.output
+    assert "the thread's own" in result.output
+    assert _container_of(alice, docker_api)["Id"] == item["Id"]
+
+
 def test_taking_a_pooled_container_whose_runner_answers_asks_docker_nothing(
     pooled: SandboxDeployment, docker_api: docker.APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
