@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import docker
-from docker.errors import APIError, DockerException, ImageNotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from sandbox.runs.errors import DockerUnavailableError, RemoteDockerError, SandboxImageError
 
@@ -85,6 +85,14 @@ def connect(max_timeout_seconds: int) -> docker.APIClient:
             "Start the Docker Engine (dockerd) on this machine, or point DOCKER_HOST at its socket."
         )
         raise DockerUnavailableError(msg) from exc
+
+
+def container_runs(api: docker.APIClient, container_id: str) -> bool:
+    """Whether Docker says the container runs; False once it is gone. Other Docker errors are the caller's."""
+    try:
+        return bool(api.inspect_container(container_id)["State"]["Running"])
+    except NotFound:
+        return False
 
 
 def engine_id(api: docker.APIClient) -> str:

@@ -33,6 +33,7 @@ from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import LABEL_RUNNER, WORKSPACE_MOUNT, label_filter, labels_for, sandbox_environment
+from sandbox.containers.docker_api import container_runs
 from sandbox.containers.runner_spec import (
     RUNNER_USER,
     SECRET_ENV,
@@ -308,9 +309,7 @@ class CommandRunners:
 
 def _still_runs(api: docker.APIClient, container_id: str) -> bool:
     try:
-        return bool(api.inspect_container(container_id)["State"]["Running"])
-    except NotFound:
-        return False
+        return container_runs(api, container_id)
     except (APIError, docker.errors.DockerException):
         return True  # Docker cannot say: report the start as failed
 

@@ -32,6 +32,7 @@ from docker.errors import APIError, NotFound
 
 from config.sandbox import SandboxSettings
 from sandbox.containers.container_spec import LABEL_OWNER, WORKSPACE_MOUNT, hardened_kwargs, labels_for, scope_of
+from sandbox.containers.docker_api import container_runs
 from sandbox.containers.pool_claims import (
     DRAINING,
     LABEL_POOL,
@@ -185,7 +186,7 @@ class WarmPool:
             release(self.settings, claimed.slot)
             return False
         try:
-            attach(self.settings, claimed.slot, folders_of(self.settings, ref))
+            self.reattach(claimed.slot, ref)
         except BaseException:
             self._remove(claimed.container_id, claimed.slot)
             raise
@@ -196,13 +197,10 @@ class WarmPool:
         """Whether a container listed as an untaken pooled one still runs: its runner answers, else Docker says so."""
         if self._answers is not None and self._answers(api, container_id):
             return True
-        try:
-            return bool(api.inspect_container(container_id)["State"]["Running"])
-        except NotFound:
-            return False
+        return container_runs(api, container_id)
 
     def prepare(self, ref: ThreadRef) -> None:
-        """Make (or mount) the folders `take` will bind, before the session start lock, when the pool may serve `ref`.
+        """Make (or mount) the folders `hand_over` will bind, before the session start lock, when the pool may serve `ref`.
 
         Formatting and mounting disks is the slow part of a first command; done here,
         concurrent first commands of several threads do it at once instead of in turn.
